@@ -1,0 +1,1 @@
+"""Composition and the command line: the flows wire tasks together, no ML logic here."""

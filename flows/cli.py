@@ -1,0 +1,238 @@
+"""The ``kerasflow`` command.
+
+Exit codes of ``kerasflow train``: 0 promoted or skipped (data unchanged), 3 rejected by
+the gate, 2 bad config or command line, 1 any other failure. Each failure prints one
+message naming the cause and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Retrain Keras models; promote only better ones.")
+models_app = typer.Typer(no_args_is_help=True, help="Inspect and move versions in the model registry.")
+app.add_typer(models_app, name="models")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+
+RootOption = Annotated[
+    str | None, typer.Option("--root", help="storage root URL (default: $KERASFLOW_ROOT or ./.kerasflow)")
+]
+
+
+@app.callback()
+def _quiet_tensorflow() -> None:
+    # C++ INFO/WARNING lines drown the run's own progress; users can set it lower.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+@app.command()
+def train(
+    recipe: Annotated[str, typer.Argument(help="bundled recipe name or path to a YAML file")] = "digits",
+    assignments: Annotated[
+        list[str] | None, typer.Option("--set", help="override one key, e.g. --set training.epochs=5")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="train even when the data is unchanged")] = False,
+) -> None:
+    """Run the retraining flow on RECIPE (default: the digits quickstart)."""
+    from flows.recipes import load_recipe
+    from tasks.config import ConfigError
+
+    try:
+        config = load_recipe(recipe, assignments or [])
+    except ConfigError as error:
+        raise _fail(str(error), EXIT_USAGE) from None
+
+    from flows.train import train_flow
+    from tasks.failures import DeterministicFailure
+    from tasks.gate import GateRejected
+
+    try:
+        summary = train_flow(config=config, force=force)
+    except GateRejected as error:
+        if getattr(error, "summary", None) is not None:
+            _print_summary(error.summary)
+        raise _fail(str(error), EXIT_REJECTED) from None
+    except ConfigError as error:
+        raise _fail(str(error), EXIT_USAGE) from None
+    except DeterministicFailure as error:
+        raise _fail(str(error), EXIT_FAILED) from None
+    except Exception as error:  # noqa: BLE001 - one line for the user; Prefect logged the traceback
+        raise _fail(f"{type(error).__name__}: {error}", EXIT_FAILED) from None
+    _print_summary(summary)
+
+
+def _print_summary(summary) -> None:
+    echo = typer.echo
+    echo("")
+    echo(f"kerasflow: {summary.message}")
+    if summary.version is not None:
+        v = summary.version
+        echo(f"  model     {v.name} v{v.version} ({v.status})  {v.uri}")
+    if summary.metrics:
+        echo("  test      " + "  ".join(f"{k}={val:.4f}" for k, val in sorted(summary.metrics.items())))
+    if summary.gate is not None:
+        echo(f"  gate      {'passed' if summary.gate.passed else 'REJECTED'}")
+        for check in summary.gate.checks:
+            echo(f"    [{check.verdict:^11}] {check.detail}")
+    echo(f"  data      {summary.dataset_fingerprint}")
+    if summary.run_dir:
+        echo(f"  run       {summary.run_dir}  (model.keras, metrics.json, tensorboard/)")
+    echo(f"  root      {summary.storage_root}")
+
+
+@app.command()
+def recipes() -> None:
+    """List the bundled recipes."""
+    from flows.recipes import describe, recipe_names
+
+    for name in recipe_names():
+        typer.echo(f"{name:<15} {describe(name)}")
+
+
+def _registry(root: str | None):
+    from models.registry import ModelRegistry
+    from tasks import storage
+    from tasks.config import StorageConfig
+
+    resolved = StorageConfig(root=root) if root else StorageConfig()
+    return ModelRegistry(storage.registry_url(resolved.root))
+
+
+def _split_ref(ref: str) -> tuple[str, str | None]:
+    name, _, selector = ref.partition("@")
+    return name, selector or None
+
+
+def _registry_errors(func):
+    """Turn registry and name errors into one message and exit code 2."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from models.io import ModelIntegrityError
+        from models.registry import RegistryError
+
+        try:
+            return func(*args, **kwargs)
+        except (RegistryError, ValueError) as error:
+            raise _fail(str(error), EXIT_USAGE) from None
+        except ModelIntegrityError as error:
+            raise _fail(str(error), EXIT_FAILED) from None
+
+    return wrapper
+
+
+@models_app.command("list")
+@_registry_errors
+def models_list(
+    name: Annotated[str | None, typer.Argument(help="one model's versions; all models when omitted")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    root: RootOption = None,
+) -> None:
+    """List models, or the versions of NAME."""
+    registry = _registry(root)
+    if name is None:
+        rows = [
+            {"name": n, "versions": len(registry.versions(n)), "aliases": registry.aliases(n)} for n in registry.names()
+        ]
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        for row in rows:
+            aliases = ", ".join(f"{a}=v{v}" for a, v in row["aliases"].items()) or "-"
+            typer.echo(f"{row['name']:<24} {row['versions']:>3} version(s)  {aliases}")
+        return
+    aliases = registry.aliases(name)
+    rows = [
+        {
+            "version": m["version"],
+            "status": m.get("status"),
+            "aliases": sorted(a for a, v in aliases.items() if v == m["version"]),
+            "accuracy": m.get("metrics", {}).get("values", {}).get("accuracy"),
+            "dataset": m.get("dataset", {}).get("fingerprint"),
+            "created_at": m.get("created_at"),
+        }
+        for m in registry.versions(name)
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        acc = f"{row['accuracy']:.4f}" if row["accuracy"] is not None else "-"
+        typer.echo(
+            f"v{row['version']:<4} {row['status']:<10} accuracy={acc}  data={row['dataset']}  "
+            f"{row['created_at']}  {' '.join(row['aliases'])}"
+        )
+
+
+@models_app.command("show")
+@_registry_errors
+def models_show(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@ALIAS (default alias: production)")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    root: RootOption = None,
+) -> None:
+    """Show one version's metadata."""
+    name, selector = _split_ref(ref)
+    metadata = _registry(root).resolve(name, selector or "production")
+    if as_json:
+        typer.echo(json.dumps(metadata, indent=2, sort_keys=True))
+        return
+    typer.echo(f"{metadata['name']} v{metadata['version']} ({metadata.get('status')})")
+    for key in ("model_uri", "sha256", "created_at", "flow_run_id", "keras_version", "tensorflow_version"):
+        typer.echo(f"  {key:<19} {metadata.get(key)}")
+    typer.echo(f"  {'dataset':<19} {metadata.get('dataset', {}).get('fingerprint')}")
+    values = metadata.get("metrics", {}).get("values", {})
+    typer.echo("  metrics             " + "  ".join(f"{k}={v:.4f}" for k, v in sorted(values.items())))
+    gate = metadata.get("gate") or {}
+    typer.echo(f"  gate                {'passed' if gate.get('passed') else 'rejected'}")
+    for check in gate.get("checks", []):
+        typer.echo(f"    [{check['verdict']:^11}] {check['detail']}")
+
+
+@models_app.command("promote")
+@_registry_errors
+def models_promote(
+    name: str,
+    version: int,
+    alias: Annotated[str, typer.Option("--alias")] = "production",
+    root: RootOption = None,
+) -> None:
+    """Point ALIAS at VERSION of NAME (refused for versions the gate rejected)."""
+    entry = _registry(root).set_alias(name, alias, version, reason="manual promotion", actor=_actor())
+    typer.echo(f"{name}: {alias} v{entry['previous_version']} -> v{entry['version']}")
+
+
+@models_app.command("rollback")
+@_registry_errors
+def models_rollback(
+    name: str,
+    alias: Annotated[str, typer.Option("--alias")] = "production",
+    root: RootOption = None,
+) -> None:
+    """Move ALIAS of NAME back to the version it pointed at before."""
+    entry = _registry(root).rollback(name, alias, actor=_actor())
+    typer.echo(f"{name}: {alias} v{entry['previous_version']} -> v{entry['version']} (rollback)")
+
+
+def _actor() -> str:
+    return f"kerasflow cli ({os.environ.get('USER') or os.environ.get('USERNAME') or 'unknown user'})"
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,289 @@
+"""A versioned model registry over any fsspec URL, with no server.
+
+Layout under the registry URL::
+
+    <name>/versions/<N>/claim.json      exclusive claim of version N (small, written first)
+    <name>/versions/<N>/model.keras     the model
+    <name>/versions/<N>/metadata.json   written last: a version exists once this exists
+    <name>/aliases/<alias>/<seq>.json   append-only history of where an alias pointed
+
+Every commit point is a small object created exclusively (``open(path, "xb")``:
+``O_EXCL`` on a local disk, ``If-None-Match`` on S3), so concurrent writers never take the
+same version number or alias sequence and nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+from models import io
+
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+MODEL_FILE = "model.keras"
+METADATA_FILE = "metadata.json"
+CLAIM_FILE = "claim.json"
+
+
+class RegistryError(RuntimeError):
+    """A registry operation that cannot succeed as asked (unknown name, version, alias)."""
+
+
+def validate_name(value: str, *, what: str = "model name") -> str:
+    """Refuse names that could escape the registry root or confuse a URL."""
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value) or ".." in value:
+        raise ValueError(
+            f"received {what} {value!r}, expected lowercase letters, digits, '.', '_' or '-' "
+            "(at most 64, starting with a letter or digit, no '..')"
+        )
+    return value
+
+
+def _utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class ModelRegistry:
+    """Model versions and aliases under one fsspec URL (``./dir``, ``file://``, ``s3://``)."""
+
+    def __init__(self, url: str, *, storage_options: Mapping[str, Any] | None = None):
+        self.url = url.rstrip("/")
+        self.fs, self.root = fsspec.core.url_to_fs(self.url, **dict(storage_options or {}))
+        self.root = self.root.rstrip("/")
+
+    # ---- paths -------------------------------------------------------------------------
+    def _model_dir(self, name: str) -> str:
+        return f"{self.root}/{validate_name(name)}"
+
+    def _version_dir(self, name: str, version: int) -> str:
+        return f"{self._model_dir(name)}/versions/{int(version)}"
+
+    def _alias_dir(self, name: str, alias: str) -> str:
+        return f"{self._model_dir(name)}/aliases/{validate_name(alias, what='alias')}"
+
+    def version_url(self, name: str, version: int) -> str:
+        """Where version ``version`` of ``name`` lives, as a URL users can open."""
+        return self.fs.unstrip_protocol(self._version_dir(name, version))
+
+    # ---- small JSON objects ------------------------------------------------------------
+    def _read_json(self, path: str) -> dict[str, Any]:
+        with self.fs.open(path, "rb") as f:
+            return json.loads(f.read())
+
+    def _create_json(self, path: str, payload: Mapping[str, Any]) -> bool:
+        """Create ``path`` exclusively; False when it exists already."""
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        try:
+            with self.fs.open(path, "xb") as f:
+                f.write(json.dumps(payload, indent=2, sort_keys=True).encode())
+        except FileExistsError:
+            return False
+        return True
+
+    def _numbered(self, directory: str, suffix: str = "") -> list[int]:
+        try:
+            entries = self.fs.ls(directory, detail=False)
+        except FileNotFoundError:
+            return []
+        numbers = []
+        for entry in entries:
+            stem = entry.rstrip("/").rsplit("/", 1)[-1].removesuffix(suffix)
+            if stem.isdigit():
+                numbers.append(int(stem))
+        return sorted(numbers)
+
+    # ---- reading -----------------------------------------------------------------------
+    def names(self) -> list[str]:
+        """Names that have at least one visible version."""
+        try:
+            entries = self.fs.ls(self.root, detail=False)
+        except FileNotFoundError:
+            return []
+        names = [e.rstrip("/").rsplit("/", 1)[-1] for e in entries]
+        return sorted(n for n in names if NAME_PATTERN.fullmatch(n) and self.versions(n))
+
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        """Metadata of every visible version of ``name`` (metadata.json exists), oldest first."""
+        found = []
+        for number in self._numbered(f"{self._model_dir(name)}/versions"):
+            try:
+                found.append(self._read_json(f"{self._version_dir(name, number)}/{METADATA_FILE}"))
+            except FileNotFoundError:
+                continue  # claimed but unfinished: invisible by design
+        return found
+
+    def get(self, name: str, version: int) -> dict[str, Any]:
+        """Metadata of one version; RegistryError when it does not exist (yet)."""
+        try:
+            return self._read_json(f"{self._version_dir(name, version)}/{METADATA_FILE}")
+        except FileNotFoundError:
+            raise RegistryError(
+                f"model {name!r} has no version {version}; `kerasflow models list {name}` "
+                "shows the versions there are"
+            ) from None
+
+    def resolve(self, name: str, ref: str | int) -> dict[str, Any]:
+        """Metadata for ``ref``: a version number or an alias name."""
+        if isinstance(ref, int) or str(ref).isdigit():
+            return self.get(name, int(ref))
+        version = self.alias_target(name, str(ref))
+        if version is None:
+            raise RegistryError(f"model {name!r} has no alias {ref!r}")
+        return self.get(name, version)
+
+    def alias_history(self, name: str, alias: str) -> list[dict[str, Any]]:
+        """Every move of ``alias``, oldest first."""
+        directory = self._alias_dir(name, alias)
+        return [self._read_json(f"{directory}/{seq}.json") for seq in self._numbered(directory, ".json")]
+
+    def alias_target(self, name: str, alias: str) -> int | None:
+        """The version ``alias`` points at now (its highest sequence), or None."""
+        sequences = self._numbered(self._alias_dir(name, alias), ".json")
+        if not sequences:
+            return None
+        return self._read_json(f"{self._alias_dir(name, alias)}/{sequences[-1]}.json")["version"]
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """Every alias of ``name`` and the version it points at now."""
+        try:
+            entries = self.fs.ls(f"{self._model_dir(name)}/aliases", detail=False)
+        except FileNotFoundError:
+            return {}
+        result = {}
+        for entry in entries:
+            alias = entry.rstrip("/").rsplit("/", 1)[-1]
+            target = self.alias_target(name, alias) if NAME_PATTERN.fullmatch(alias) else None
+            if target is not None:
+                result[alias] = target
+        return dict(sorted(result.items()))
+
+    # ---- writing -----------------------------------------------------------------------
+    def register(
+        self,
+        name: str,
+        *,
+        model_file: str | os.PathLike,
+        metadata: Mapping[str, Any],
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        """Store ``model_file`` as the next version of ``name``; return its metadata.
+
+        ``idempotency_key`` identifies the candidate (e.g. run id and model sha256): a
+        retried registration of the same candidate finds its earlier claim and returns
+        that version instead of taking a new one.
+        """
+        sha256 = io.sha256_file(model_file)
+        version = self._claim_version(name, idempotency_key)
+        directory = self._version_dir(name, version)
+        existing = self._try_read(f"{directory}/{METADATA_FILE}")
+        if existing is not None:
+            return existing
+        self.fs.put_file(os.fspath(model_file), f"{directory}/{MODEL_FILE}")
+        record = {
+            **metadata,
+            "name": name,
+            "version": version,
+            "sha256": sha256,
+            "model_uri": self.fs.unstrip_protocol(f"{directory}/{MODEL_FILE}"),
+            "registered_at": _utcnow(),
+        }
+        self._create_json(f"{directory}/{METADATA_FILE}", record)
+        return self._read_json(f"{directory}/{METADATA_FILE}")
+
+    def _try_read(self, path: str) -> dict[str, Any] | None:
+        try:
+            return self._read_json(path)
+        except FileNotFoundError:
+            return None
+
+    def _claim_version(self, name: str, idempotency_key: str) -> int:
+        numbers = self._numbered(f"{self._model_dir(name)}/versions")
+        for number in reversed(numbers):
+            claim = self._try_read(f"{self._version_dir(name, number)}/{CLAIM_FILE}")
+            if claim and claim.get("idempotency_key") == idempotency_key:
+                return number
+        candidate = (numbers[-1] if numbers else 0) + 1
+        claim = {"idempotency_key": idempotency_key, "claimed_at": _utcnow()}
+        while not self._create_json(f"{self._version_dir(name, candidate)}/{CLAIM_FILE}", claim):
+            candidate += 1  # another writer took it between our listing and our create
+        return candidate
+
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        reason: str,
+        actor: str,
+        flow_run_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Point ``alias`` at ``version`` by appending a new history entry."""
+        metadata = self.get(name, version)
+        if metadata.get("status") == "rejected":
+            raise RegistryError(
+                f"{name} v{version} was rejected by its gate and cannot take alias {alias!r}; "
+                "promote a version whose gate passed"
+            )
+        directory = self._alias_dir(name, alias)
+        while True:
+            sequences = self._numbered(directory, ".json")
+            previous = self._read_json(f"{directory}/{sequences[-1]}.json") if sequences else None
+            seq = (sequences[-1] if sequences else 0) + 1
+            entry = {
+                "alias": alias,
+                "seq": seq,
+                "version": int(version),
+                "previous_version": previous["version"] if previous else None,
+                "reason": reason,
+                "actor": actor,
+                "flow_run_id": flow_run_id,
+                "moved_at": _utcnow(),
+            }
+            if self._create_json(f"{directory}/{seq}.json", entry):
+                return entry
+
+    def rollback(self, name: str, alias: str, *, actor: str, reason: str = "rollback") -> dict[str, Any]:
+        """Move ``alias`` back to the version it pointed at before its current one."""
+        history = self.alias_history(name, alias)
+        if not history:
+            raise RegistryError(f"model {name!r} has no alias {alias!r} to roll back")
+        previous = history[-1]["previous_version"]
+        if previous is None:
+            raise RegistryError(
+                f"alias {alias!r} of {name!r} has pointed only at v{history[-1]['version']}; "
+                "there is nothing earlier to roll back to"
+            )
+        return self.set_alias(name, alias, previous, reason=reason, actor=actor)
+
+    # ---- loading -----------------------------------------------------------------------
+    def fetch_model(self, name: str, version: int, local_dir: str | os.PathLike) -> Path:
+        """Copy a version's model file to ``local_dir`` and verify its sha256."""
+        metadata = self.get(name, version)
+        target = Path(local_dir) / f"{name}-v{version}.keras"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.fs.get_file(f"{self._version_dir(name, version)}/{MODEL_FILE}", os.fspath(target))
+        actual = io.sha256_file(target)
+        if actual != metadata["sha256"]:
+            target.unlink(missing_ok=True)
+            raise io.ModelIntegrityError(
+                f"{name} v{version}: model file has sha256 {actual}, expected "
+                f"{metadata['sha256']} from its metadata; the stored file was changed or "
+                "corrupted. Promote another version or re-register this one from its run."
+            )
+        return target
+
+    def load(self, name: str, ref: str | int):
+        """Load a version (number or alias) as a Keras model, verified and in safe mode."""
+        metadata = self.resolve(name, ref)
+        with tempfile.TemporaryDirectory(prefix="kerasflow-model-") as tmp:
+            path = self.fetch_model(name, metadata["version"], tmp)
+            return io.load_model(path, expected_sha256=metadata["sha256"])

@@ -1,0 +1,268 @@
+"""The config tree of a training run: pydantic v2, frozen, unknown keys refused.
+
+A recipe is a YAML file of this tree; ``--set dotted.key=value`` overrides one leaf.
+Errors are collected into one :class:`ConfigError` that names each bad key with what was
+received and what was expected, so a user fixes a recipe in one pass.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from models.registry import validate_name
+
+DEFAULT_ROOT = "./.kerasflow"
+
+
+class ConfigError(ValueError):
+    """A recipe, override or command line that cannot describe a valid run."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SplitFractions(_Section):
+    """How a source without predefined splits is cut, deterministically by ``seed``."""
+
+    validation: float = Field(0.15, gt=0, lt=1)
+    test: float = Field(0.15, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _leave_training_data(self) -> SplitFractions:
+        if self.validation + self.test >= 0.9:
+            raise ValueError(
+                f"received validation={self.validation} and test={self.test}, expected "
+                "them to sum below 0.9 so that training keeps at least 10% of the data"
+            )
+        return self
+
+
+class DataConfig(_Section):
+    """Where the examples come from and how they are split."""
+
+    source: Literal["sample", "tfds", "files"] = "sample"
+    name: str = "digits"
+    # tfds: split spec per role in TFDS slicing syntax; data_dir of prepared datasets.
+    tfds_splits: dict[Literal["train", "validation", "test"], str] = Field(
+        default_factory=lambda: {"train": "train[:90%]", "validation": "train[90%:]", "test": "test"}
+    )
+    data_dir: str | None = None
+    feature_key: str = "image"
+    label_key: str = "label"
+    # files: a CSV or Parquet file (URL) with named feature columns and a label column.
+    url: str | None = None
+    feature_columns: list[str] | None = None
+    label_column: str = "label"
+    # sample and files: fractions cut from the one table they provide.
+    fractions: SplitFractions = SplitFractions()
+    seed: int = 0
+    limit: int | None = Field(None, gt=0, description="keep at most this many examples per split")
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> DataConfig:
+        if self.source == "files" and not self.url:
+            raise ValueError("received source='files' without data.url, expected the URL of a CSV or Parquet file")
+        if self.source == "tfds" and "train" not in self.tfds_splits:
+            raise ValueError("received data.tfds_splits without 'train', expected train, validation and test")
+        return self
+
+
+class ModelConfig(_Section):
+    """Which zoo builder to use and the name the model is registered under."""
+
+    name: str = "digits"
+    family: str = "digits_cnn"
+    num_classes: int | None = Field(
+        None, ge=2, description="classes the model predicts; default: the classes found in the data"
+    )
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _registry_name(cls, value: str) -> str:
+        return validate_name(value)
+
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, value: str) -> str:
+        from models.zoo import BUILDERS  # keras import deferred to validation time
+
+        if value not in BUILDERS:
+            raise ValueError(f"received {value!r}, expected one of {sorted(BUILDERS)}")
+        return value
+
+
+class EarlyStoppingConfig(_Section):
+    enabled: bool = True
+    monitor: str = "val_loss"
+    patience: int = Field(3, ge=0)
+    min_delta: float = 0.0
+
+
+class TrainingConfig(_Section):
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(64, ge=1, description="per replica; the global batch is this times the replicas")
+    learning_rate: float = Field(1e-3, gt=0)
+    optimizer: Literal["adam", "sgd", "rmsprop", "adamw"] = "adam"
+    early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+    shuffle_buffer: int = Field(10_000, ge=1)
+    seed: int = 0
+
+
+class RuntimeConfig(_Section):
+    strategy: Literal["auto", "one_device", "mirrored"] = "auto"
+    devices: list[str] | None = Field(
+        None, description="explicit devices, e.g. ['/gpu:0', '/gpu:1'] or two logical CPUs"
+    )
+
+
+class Bound(_Section):
+    """An absolute bound on a metric: ``min <= value <= max``."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Bound:
+        if self.min is None and self.max is None:
+            raise ValueError("received a bound with neither min nor max, expected at least one")
+        return self
+
+
+class Change(_Section):
+    """The largest regression allowed against the production baseline."""
+
+    max_regression: float = Field(ge=0)
+    relative: bool = Field(False, description="max_regression is a fraction of the baseline value")
+    higher_is_better: bool | None = Field(None, description="default: False for losses and errors, True otherwise")
+
+
+class GateConfig(_Section):
+    value: dict[str, Bound] = Field(default_factory=dict)
+    change: dict[str, Change] = Field(default_factory=dict)
+
+
+class RegistryConfig(_Section):
+    alias: str = "production"
+
+    @field_validator("alias")
+    @classmethod
+    def _alias_name(cls, value: str) -> str:
+        return validate_name(value, what="alias")
+
+
+class StorageConfig(_Section):
+    root: str = Field(default_factory=lambda: os.environ.get("KERASFLOW_ROOT") or DEFAULT_ROOT)
+
+    @field_validator("root")
+    @classmethod
+    def _absolute_local_root(cls, value: str) -> str:
+        # A relative local root would mean another folder on every worker; pin it now.
+        if "://" not in value:
+            return str(Path(value).expanduser().resolve())
+        if value.startswith("file://"):
+            return str(Path(value.removeprefix("file://")).resolve())
+        return value.rstrip("/")
+
+
+class TrainConfig(_Section):
+    """Everything one training run needs; the parameter of ``train_flow``."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    gate: GateConfig = GateConfig()
+    registry: RegistryConfig = RegistryConfig()
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+
+    @classmethod
+    def smoke(cls, **overrides: Any) -> TrainConfig:
+        """A digits run small enough for a test: two epochs on the bundled sample."""
+        base = {
+            "training": {"epochs": 2, "batch_size": 32, "early_stopping": {"enabled": False}},
+            "gate": {"value": {"accuracy": {"min": 0.2}}},
+        }
+        return parse_config(_deep_merge(base, overrides))
+
+    def with_overrides(self, assignments: Iterable[str]) -> TrainConfig:
+        """A copy with ``dotted.key=value`` assignments applied (values parsed as YAML)."""
+        return parse_config(apply_assignments(self.model_dump(mode="json"), assignments))
+
+
+def parse_config(raw: Mapping[str, Any], *, source: str = "config") -> TrainConfig:
+    """Validate a raw mapping into a TrainConfig, or raise one ConfigError naming every problem."""
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as error:
+        lines = [f"{source} is invalid ({error.error_count()} problem(s)):"]
+        for item in error.errors():
+            key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+            message = item["msg"].removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                message = "unknown key; check its spelling against the recipe reference in README.md"
+                lines.append(f"  {key}: {message}")
+                continue
+            received = item.get("input")
+            if "received" in message:
+                lines.append(f"  {key}: {message}")
+            else:
+                lines.append(f"  {key}: received {received!r}, expected: {message}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def load_config(path: str | os.PathLike, assignments: Iterable[str] = ()) -> TrainConfig:
+    """Read a recipe YAML file and apply ``dotted.key=value`` overrides."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"recipe file {path} does not exist; `kerasflow recipes` lists the bundled ones") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"recipe file {path} is not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"recipe file {path} holds a {type(raw).__name__}, expected a mapping of sections")
+    return parse_config(apply_assignments(raw, assignments), source=f"recipe {path.name}")
+
+
+def apply_assignments(raw: Mapping[str, Any], assignments: Iterable[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` assignments to a nested mapping; values are parsed as YAML."""
+    result = _deep_merge({}, raw)
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"received --set {assignment!r}, expected dotted.key=value (e.g. training.epochs=5)")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        node = result
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"received --set {assignment!r}, but {part!r} is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {k: (_deep_merge({}, v) if isinstance(v, Mapping) else v) for k, v in base.items()}
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        elif isinstance(value, Mapping):
+            merged[key] = _deep_merge({}, value)
+        else:
+            merged[key] = value
+    return merged

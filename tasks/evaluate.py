@@ -1,0 +1,116 @@
+"""Evaluate: the candidate's metrics on the test split, and production's on the same data.
+
+Metrics are computed here from predictions, with the same Keras metric objects for both
+models, so the candidate and the baseline are measured identically whatever each was
+compiled with.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+import numpy as np
+from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from models import io
+from models.registry import ModelRegistry, RegistryError
+from tasks import storage
+from tasks.config import TrainConfig
+from tasks.ingest.pipeline import make_dataset
+from tasks.refs import DatasetRef, Evaluation, Metrics, TrainedModel
+
+__all__ = ["compute_metrics", "evaluate", "evaluate_model"]
+
+
+def compute_metrics(
+    y_true: np.ndarray, y_prob: np.ndarray, *, num_classes: int, class_names: list[str], split: str
+) -> Metrics:
+    """Loss and accuracy (plus precision, recall, AUC for binary), and per-class accuracy."""
+    import keras
+
+    y_true = np.asarray(y_true).astype("int64").reshape(-1)
+    if num_classes == 2 and y_prob.shape[-1] == 1:
+        prob = y_prob.reshape(-1)
+        pred = (prob >= 0.5).astype("int64")
+        values = {"loss": float(keras.losses.BinaryCrossentropy()(y_true.astype("float32"), prob))}
+        for name, metric in {
+            "precision": keras.metrics.Precision(),
+            "recall": keras.metrics.Recall(),
+            "auc": keras.metrics.AUC(),
+        }.items():
+            metric.update_state(y_true, prob)
+            values[name] = float(metric.result())
+    else:
+        pred = y_prob.argmax(axis=-1)
+        values = {"loss": float(keras.losses.SparseCategoricalCrossentropy()(y_true, y_prob))}
+    values["accuracy"] = float((pred == y_true).mean()) if len(y_true) else 0.0
+    per_class: dict[str, dict[str, float]] = {}
+    if num_classes > 2:
+        per_class["accuracy"] = {
+            class_names[c]: float((pred[y_true == c] == c).mean())
+            for c in range(num_classes)
+            if (y_true == c).any()
+        }
+    return Metrics(split=split, num_examples=len(y_true), values=values, per_class=per_class)
+
+
+def evaluate_model(model, ref: DatasetRef, *, num_classes: int, split: str = "test", batch_size: int = 256) -> Metrics:
+    """Predict ``split`` with ``model`` and compute its metrics."""
+    labels, probs = [], []
+    for x, y in make_dataset(ref, split, batch_size=batch_size, cache=False):
+        probs.append(np.asarray(model.predict_on_batch(x)))
+        labels.append(y.numpy())
+    return compute_metrics(
+        np.concatenate(labels), np.concatenate(probs), num_classes=num_classes, class_names=ref.class_names, split=split
+    )
+
+
+@task(name="evaluate", cache_policy=NO_CACHE)
+def evaluate(trained: TrainedModel, dataset: DatasetRef, config: TrainConfig) -> Evaluation:
+    """Metrics of the candidate and, when the alias has a model, of that baseline."""
+    logger = get_run_logger()
+    num_classes = config.model.num_classes or dataset.num_classes
+    candidate = evaluate_model(
+        io.load_model(trained.model_uri, expected_sha256=trained.sha256), dataset, num_classes=num_classes
+    )
+    registry = ModelRegistry(storage.registry_url(config.storage.root))
+    baseline = baseline_version = note = None
+    alias = config.registry.alias
+    try:
+        baseline_version = registry.alias_target(config.model.name, alias)
+        if baseline_version is None:
+            note = f"no model under alias {alias!r} yet: first run"
+        else:
+            with tempfile.TemporaryDirectory(prefix="kerasflow-baseline-") as tmp:
+                path = registry.fetch_model(config.model.name, baseline_version, tmp)
+                model = io.load_model(path)
+                baseline = evaluate_model(model, dataset, num_classes=num_classes)
+    except (RegistryError, ValueError, io.ModelIntegrityError) as error:
+        # A baseline that cannot score this data (its input changed) is reported, not fatal:
+        # the gate then judges the candidate on absolute bounds alone.
+        note = f"baseline {config.model.name} v{baseline_version} could not be evaluated: {error}"
+        baseline = None
+        logger.warning(note)
+
+    names = sorted(candidate.values)
+    create_table_artifact(
+        key="evaluation",
+        table=[
+            {
+                "metric": n,
+                "candidate": round(candidate.values[n], 4),
+                "baseline": round(baseline.values[n], 4) if baseline and n in baseline.values else None,
+            }
+            for n in names
+        ],
+        description=f"test split, {candidate.num_examples} examples; baseline: "
+        + (f"v{baseline_version}" if baseline else (note or "none")),
+    )
+    logger.info(
+        "candidate: %s; baseline: %s",
+        " ".join(f"{n}={candidate.values[n]:.4f}" for n in names),
+        " ".join(f"{n}={baseline.values[n]:.4f}" for n in names if n in baseline.values) if baseline else note,
+    )
+    return Evaluation(candidate=candidate, baseline=baseline, baseline_version=baseline_version if baseline else None, baseline_note=note)

@@ -1,0 +1,101 @@
+"""Gate: may the candidate replace production? A pure function of metrics and config.
+
+Value checks bound a metric absolutely; change checks bound its regression against the
+production baseline (absolute or relative, in the metric's direction). Without a baseline
+change checks report "no baseline" and do not fail (TFX's first-run behaviour).
+"""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from tasks.config import GateConfig
+from tasks.failures import DeterministicFailure
+from tasks.refs import Evaluation, GateCheck, GateReport, Metrics
+
+__all__ = ["GateRejected", "decide", "gate", "higher_is_better"]
+
+_LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "rmse")
+
+
+class GateRejected(DeterministicFailure):
+    """The candidate failed the gate; it is registered as rejected and not promoted."""
+
+
+def higher_is_better(metric: str) -> bool:
+    """Losses and errors go down as models improve; everything else we report goes up."""
+    return not any(token in metric.lower() for token in _LOWER_IS_BETTER)
+
+
+def decide(candidate: Metrics, baseline: Metrics | None, config: GateConfig, *, baseline_version: int | None = None) -> GateReport:
+    """Run every configured check; the report passes when none fails."""
+    checks: list[GateCheck] = []
+    for metric, bound in sorted(config.value.items()):
+        value = candidate.values.get(metric)
+        for side, threshold in (("min", bound.min), ("max", bound.max)):
+            if threshold is None:
+                continue
+            op = ">=" if side == "min" else "<="
+            if value is None:
+                verdict, detail = "fail", f"{metric} was not measured (have {sorted(candidate.values)})"
+            else:
+                ok = value >= threshold if side == "min" else value <= threshold
+                verdict = "pass" if ok else "fail"
+                detail = f"{metric} {value:.4f} {op if ok else ('<' if side == 'min' else '>')} {threshold}"
+            checks.append(
+                GateCheck(metric=metric, kind="value", value=value, threshold=f"{op} {threshold}", verdict=verdict, detail=detail)
+            )
+    for metric, change in sorted(config.change.items()):
+        value = candidate.values.get(metric)
+        up = change.higher_is_better if change.higher_is_better is not None else higher_is_better(metric)
+        unit = " of baseline" if change.relative else ""
+        threshold = f"regression <= {change.max_regression}{unit} ({'higher' if up else 'lower'} is better)"
+        base = baseline.values.get(metric) if baseline else None
+        if baseline is None:
+            checks.append(
+                GateCheck(metric=metric, kind="change", value=value, threshold=threshold, verdict="no baseline", detail=f"{metric}: no baseline to compare")
+            )
+            continue
+        if value is None or base is None:
+            checks.append(
+                GateCheck(metric=metric, kind="change", value=value, threshold=threshold, baseline=base, verdict="fail", detail=f"{metric} missing from candidate or baseline")
+            )
+            continue
+        regression = (base - value) if up else (value - base)
+        if change.relative:
+            regression = regression / abs(base) if base else (0.0 if regression <= 0 else float("inf"))
+        ok = regression <= change.max_regression
+        detail = f"{metric} {value:.4f} vs baseline {base:.4f}: regression {regression:.4f}{unit} {'<=' if ok else '>'} {change.max_regression}"
+        checks.append(
+            GateCheck(metric=metric, kind="change", value=value, threshold=threshold, baseline=base, verdict="pass" if ok else "fail", detail=detail)
+        )
+    return GateReport(passed=all(c.verdict != "fail" for c in checks), checks=checks, baseline_version=baseline_version)
+
+
+def report_markdown(report: GateReport, *, name: str) -> str:
+    """The gate report as it reads in the Prefect UI."""
+    verdict = "**passed**" if report.passed else "**rejected**"
+    base = f"v{report.baseline_version}" if report.baseline_version else "none (first run)"
+    rows = "\n".join(
+        f"| {c.metric} | {c.kind} | {'' if c.value is None else f'{c.value:.4f}'} | {c.threshold} | "
+        f"{'' if c.baseline is None else f'{c.baseline:.4f}'} | {c.verdict} |"
+        for c in report.checks
+    )
+    return (
+        f"### Gate for {name}: {verdict}\n\nBaseline: {base}\n\n"
+        "| metric | kind | value | threshold | baseline | verdict |\n|---|---|---|---|---|---|\n" + rows
+    )
+
+
+@task(name="gate", retries=0)
+def gate(evaluation: Evaluation, config: GateConfig, *, name: str) -> GateReport:
+    """Decide and publish the report; never retried (the answer cannot change)."""
+    report = decide(evaluation.candidate, evaluation.baseline, config, baseline_version=evaluation.baseline_version)
+    create_table_artifact(
+        key="gate-report",
+        table=[c.model_dump(include={"metric", "kind", "value", "threshold", "baseline", "verdict"}) for c in report.checks],
+        description=f"gate for {name}: {'passed' if report.passed else 'rejected'}",
+    )
+    create_markdown_artifact(key="gate-summary", markdown=report_markdown(report, name=name), description=report.summary())
+    return report

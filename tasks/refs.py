@@ -1,0 +1,125 @@
+"""Records passed between tasks: small, frozen, JSON-serialisable.
+
+They carry URIs into the storage root, fingerprints and plain floats, never tensors,
+datasets or Keras objects, so any task can be retried, cached or run on another machine
+from its inputs alone (the TFX contract of typed artifacts by URI).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Ref(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DatasetRef(_Ref):
+    """A materialized dataset in TFDS format under ``<root>/datasets/<fingerprint>/``."""
+
+    fingerprint: str
+    uri: str = Field(description="the dataset folder: <root>/datasets/<fingerprint>")
+    builder_dir: str = Field(description="the TFDS folder inside it, for tfds.builder_from_directory")
+    source: str
+    splits: dict[str, int] = Field(description="split name -> number of examples")
+    feature_key: str
+    label_key: str
+    feature_shape: tuple[int, ...]
+    feature_dtype: str
+    num_classes: int
+    class_names: list[str]
+    feature_names: list[str] | None = None
+
+    @property
+    def task(self) -> Literal["binary", "multiclass"]:
+        return "binary" if self.num_classes == 2 else "multiclass"
+
+
+class TrainedModel(_Ref):
+    """A candidate model written by the train task, with how its training went."""
+
+    run_id: str
+    model_uri: str
+    sha256: str
+    dataset_fingerprint: str
+    epochs_completed: int
+    initial_epoch: int = Field(description="0 for a fresh start, N when resumed after epoch N")
+    history: dict[str, list[float]]
+    strategy: str
+    replicas: int
+    global_batch_size: int
+    train_seconds: float
+
+
+class Metrics(_Ref):
+    """Metrics of one model on one split: overall values and per class."""
+
+    split: str
+    num_examples: int
+    values: dict[str, float]
+    per_class: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="metric -> class name -> value (multi-class tasks)"
+    )
+
+
+class Evaluation(_Ref):
+    """The candidate's metrics and, when production has a model, the baseline's."""
+
+    candidate: Metrics
+    baseline: Metrics | None = None
+    baseline_version: int | None = None
+    baseline_note: str | None = Field(None, description="why there is no baseline, when there is none")
+
+
+class GateCheck(_Ref):
+    metric: str
+    kind: Literal["value", "change"]
+    value: float | None
+    threshold: str
+    baseline: float | None = None
+    verdict: Literal["pass", "fail", "no baseline"]
+    detail: str
+
+
+class GateReport(_Ref):
+    """Every check the gate ran and whether the candidate may be promoted."""
+
+    passed: bool
+    checks: list[GateCheck]
+    baseline_version: int | None = None
+
+    def failures(self) -> list[GateCheck]:
+        return [check for check in self.checks if check.verdict == "fail"]
+
+    def summary(self) -> str:
+        if self.passed:
+            return f"passed {len(self.checks)} check(s)"
+        return "rejected: " + "; ".join(check.detail for check in self.failures())
+
+
+class ModelVersion(_Ref):
+    """A registered version, and where the alias points after this run."""
+
+    name: str
+    version: int
+    uri: str
+    status: Literal["registered", "rejected"]
+    sha256: str
+    alias: str | None = None
+    previous_version: int | None = None
+
+
+class RunSummary(_Ref):
+    """What a training run did, for the command line and the flow's result."""
+
+    model_name: str
+    outcome: Literal["promoted", "rejected", "skipped"]
+    message: str
+    dataset_fingerprint: str
+    storage_root: str
+    version: ModelVersion | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    gate: GateReport | None = None
+    run_dir: str | None = None

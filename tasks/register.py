@@ -1,0 +1,135 @@
+"""Register the candidate as the next version, then promote it if, and only if, it passed.
+
+A rejected candidate is still registered, with status ``rejected``, so its metrics and
+gate report stay on record; only a passed one may move an alias (TFX: a model that is
+not blessed is not pushed).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_link_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from models.registry import ModelRegistry
+from tasks import storage
+from tasks.config import TrainConfig
+from tasks.failures import DeterministicFailure, retry_unless_deterministic
+from tasks.refs import DatasetRef, Evaluation, GateReport, ModelVersion, TrainedModel
+
+__all__ = ["PromotionRefused", "build_metadata", "promote", "register"]
+
+
+class PromotionRefused(DeterministicFailure):
+    """A caller asked to promote a candidate whose gate did not pass."""
+
+
+def build_metadata(
+    *,
+    config: TrainConfig,
+    trained: TrainedModel,
+    dataset: DatasetRef,
+    evaluation: Evaluation,
+    report: GateReport,
+    flow_run_id: str | None,
+) -> dict:
+    """Everything needed to audit or reproduce a version (never credentials)."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "status": "registered" if report.passed else "rejected",
+        "metrics": evaluation.candidate.model_dump(),
+        "baseline": evaluation.baseline.model_dump() if evaluation.baseline else None,
+        "baseline_version": evaluation.baseline_version,
+        "gate": report.model_dump(),
+        "config": config.model_dump(mode="json"),
+        "dataset": {"fingerprint": dataset.fingerprint, "uri": dataset.uri, "splits": dataset.splits},
+        "training": trained.model_dump(exclude={"history"}),
+        "run_id": trained.run_id,
+        "flow_run_id": flow_run_id,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+@task(
+    name="register",
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_condition_fn=retry_unless_deterministic,
+    cache_policy=NO_CACHE,
+)
+def register(
+    trained: TrainedModel,
+    *,
+    dataset: DatasetRef,
+    evaluation: Evaluation,
+    report: GateReport,
+    config: TrainConfig,
+    flow_run_id: str | None,
+) -> ModelVersion:
+    """Write the candidate as the next version (idempotent across retries of this run)."""
+    registry = ModelRegistry(storage.registry_url(config.storage.root))
+    metadata = build_metadata(
+        config=config, trained=trained, dataset=dataset, evaluation=evaluation, report=report, flow_run_id=flow_run_id
+    )
+    record = registry.register(
+        config.model.name,
+        model_file=trained.model_uri,
+        metadata=metadata,
+        idempotency_key=f"{trained.run_id}:{trained.sha256}",
+    )
+    version = ModelVersion(
+        name=record["name"],
+        version=record["version"],
+        uri=registry.version_url(record["name"], record["version"]),
+        status=record["status"],
+        sha256=record["sha256"],
+    )
+    get_run_logger().info("registered %s v%d (%s) at %s", version.name, version.version, version.status, version.uri)
+    create_link_artifact(
+        key="registered-version",
+        link=version.uri,
+        link_text=f"{version.name} v{version.version} ({version.status})",
+        description="model registry entry of this run",
+    )
+    return version
+
+
+@task(
+    name="promote",
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_condition_fn=retry_unless_deterministic,
+    cache_policy=NO_CACHE,
+)
+def promote(version: ModelVersion, report: GateReport, *, config: TrainConfig, flow_run_id: str | None) -> ModelVersion:
+    """Move the configured alias to ``version``; refuse whatever did not pass the gate."""
+    if not report.passed or version.status != "registered":
+        raise PromotionRefused(
+            f"{version.name} v{version.version} did not pass its gate ({report.summary()}); it cannot be promoted"
+        )
+    registry = ModelRegistry(storage.registry_url(config.storage.root))
+    alias = config.registry.alias
+    current = registry.alias_target(version.name, alias)
+    if current == version.version:  # a retry after the move landed
+        last = registry.alias_history(version.name, alias)[-1]
+        return version.model_copy(update={"alias": alias, "previous_version": last["previous_version"]})
+    entry = registry.set_alias(
+        version.name,
+        alias,
+        version.version,
+        reason=f"gate passed: {report.summary()}",
+        actor="kerasflow train",
+        flow_run_id=flow_run_id,
+    )
+    get_run_logger().info(
+        "alias %r of %s: %s -> v%d", alias, version.name,
+        f"v{entry['previous_version']}" if entry["previous_version"] else "(none)", version.version
+    )
+    return version.model_copy(update={"alias": alias, "previous_version": entry["previous_version"]})

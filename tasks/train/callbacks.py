@@ -1,0 +1,122 @@
+"""Callbacks of a training run: progress in Prefect, durable backups, NaN guard.
+
+Modelled on Keras's own callbacks: each does one thing at one hook.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from tasks.config import TrainingConfig
+from tasks.failures import DeterministicFailure
+
+
+class TrainingDivergedError(DeterministicFailure):
+    """The loss became NaN or infinite; retrying the same run diverges the same way."""
+
+
+class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
+    """Keras's TerminateOnNaN with ``raise_error=True``, raising a non-retryable error."""
+
+    def __init__(self, *, learning_rate: float):
+        super().__init__(raise_error=True)
+        self.learning_rate = learning_rate
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        try:
+            super().on_batch_end(batch, logs)
+        except RuntimeError as error:
+            raise TrainingDivergedError(
+                f"training diverged: loss is {(logs or {}).get('loss')} at epoch {self.epoch + 1}, "
+                f"batch {batch}; lower training.learning_rate (now {self.learning_rate}) or check "
+                "the data for extreme values"
+            ) from error
+
+
+class PrefectProgress(keras.callbacks.Callback):
+    """Log each epoch's metrics to the Prefect run logger and move a progress artifact."""
+
+    def __init__(self, *, logger: Any, epochs: int, description: str):
+        super().__init__()
+        self.logger = logger
+        self.epochs = epochs
+        self.description = description
+        self.artifact_id = None
+        self.first_epoch: int | None = None
+        self._epoch_started = 0.0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        from prefect.artifacts import create_progress_artifact
+
+        self.artifact_id = create_progress_artifact(
+            progress=0.0, key="training-progress", description=self.description
+        )
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self.first_epoch is None:
+            self.first_epoch = epoch
+            if epoch > 0:
+                self.logger.info("resuming from the backup: epoch %d of %d", epoch + 1, self.epochs)
+        self._epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        from prefect.artifacts import update_progress_artifact
+
+        values = " ".join(f"{k}={v:.4f}" for k, v in sorted((logs or {}).items()) if _is_number(v))
+        self.logger.info(
+            "epoch %d/%d (%.1fs) %s", epoch + 1, self.epochs, time.perf_counter() - self._epoch_started, values
+        )
+        if self.artifact_id is not None:
+            update_progress_artifact(self.artifact_id, progress=100.0 * (epoch + 1) / self.epochs)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        from prefect.artifacts import update_progress_artifact
+
+        if self.artifact_id is not None:
+            update_progress_artifact(self.artifact_id, progress=100.0)
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        return not math.isnan(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def standard_callbacks(
+    training: TrainingConfig,
+    *,
+    run_dir: Path,
+    progress: PrefectProgress,
+) -> list[keras.callbacks.Callback]:
+    """Early stopping, NaN guard, backup for resumption, TensorBoard and progress."""
+    callbacks: list[keras.callbacks.Callback] = [
+        TerminateOnNaN(learning_rate=training.learning_rate),
+        # Backups are written every epoch and removed when training completes, so a retry
+        # of the task (same run folder) resumes from the last completed epoch.
+        keras.callbacks.BackupAndRestore(os.fspath(run_dir / "backup"), save_freq="epoch"),
+        keras.callbacks.TensorBoard(os.fspath(run_dir / "tensorboard"), write_graph=False, profile_batch=0),
+        progress,
+    ]
+    stopping = training.early_stopping
+    if stopping.enabled:
+        callbacks.insert(
+            1,
+            keras.callbacks.EarlyStopping(
+                monitor=stopping.monitor,
+                patience=stopping.patience,
+                min_delta=stopping.min_delta,
+                restore_best_weights=True,
+            ),
+        )
+    return callbacks
