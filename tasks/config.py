@@ -159,7 +159,7 @@ class RegistryConfig(_Section):
 
 
 class StorageConfig(_Section):
-    root: str = Field(default_factory=lambda: os.environ.get("KERASFLOW_ROOT") or DEFAULT_ROOT)
+    root: str = Field(default_factory=lambda: os.environ.get("KERASFLOW_ROOT") or DEFAULT_ROOT, validate_default=True)
 
     @field_validator("root")
     @classmethod

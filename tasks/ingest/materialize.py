@@ -52,7 +52,8 @@ def materialize(source: SourceData, datasets_dir: Path) -> DatasetRef:
             disable_shuffling=True,
         )
         shutil.rmtree(staging / "downloads", ignore_errors=True)
-        relative_builder_dir = Path(builder.data_dir).relative_to(staging)
+        # TFDS lays a dataset out as <data_dir>/<name>/<version>/.
+        relative_builder_dir = Path(source.name) / VERSION
         splits = {name: int(info.num_examples) for name, info in builder.info.splits.items()}
         feature = builder.info.features[source.feature_key]
         ref = DatasetRef(

@@ -1,0 +1,96 @@
+from pathlib import Path
+
+import pytest
+
+from flows.recipes import load_recipe, recipe_names
+from tasks.config import ConfigError, TrainConfig, apply_assignments, load_config, parse_config
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist_mlp", "cifar10_cnn", "imdb_text"])
+def test_bundled_recipes_parse(name):
+    config = load_recipe(name)
+    assert config.model.family in {"digits_cnn", "mnist_mlp", "cifar10_cnn", "imdb_text"}
+    assert config.gate.value, "every recipe gates on an absolute bound"
+
+
+def test_every_recipe_is_listed():
+    assert recipe_names() == ["cifar10_cnn", "digits", "fraud_tabular", "imdb_text", "mnist_mlp"]
+
+
+def test_fraud_recipe_needs_a_url_and_says_how_to_give_it():
+    with pytest.raises(ConfigError, match="data.url"):
+        load_recipe("fraud_tabular")
+    config = load_recipe("fraud_tabular", ["data.url=/tmp/x.parquet"])
+    assert config.data.url == "/tmp/x.parquet"
+
+
+def test_overrides_are_parsed_as_yaml_values():
+    config = load_recipe("digits", ["training.epochs=3", "runtime.devices=['/cpu:0', '/cpu:1']", "model.name=abc"])
+    assert config.training.epochs == 3
+    assert config.runtime.devices == ["/cpu:0", "/cpu:1"]
+    assert config.model.name == "abc"
+
+
+def test_all_problems_are_reported_at_once_with_received_and_expected():
+    with pytest.raises(ConfigError) as info:
+        parse_config({"training": {"epochs": "many", "batch_size": 0}, "modle": {}})
+    message = str(info.value)
+    assert "3 problem(s)" in message
+    assert "training.epochs: received 'many'" in message
+    assert "training.batch_size: received 0" in message
+    assert "modle: unknown key" in message
+
+
+@pytest.mark.parametrize(
+    ("assignment", "expected"),
+    [("training.epochs", "expected dotted.key=value"), ("=3", "expected dotted.key=value"),
+     ("training.epochs.x=1", "is a value, not a section")],
+)
+def test_bad_set_assignments(assignment, expected):
+    raw = {"training": {"epochs": 3}}
+    with pytest.raises(ConfigError, match=expected):
+        apply_assignments(raw, [assignment])
+
+
+def test_model_name_cannot_escape_the_registry():
+    for bad in ["../evil", "a/b", "Upper", "", "a" * 65]:
+        with pytest.raises(ConfigError, match=r"model\.name"):
+            parse_config({"model": {"name": bad}})
+
+
+def test_unknown_model_family():
+    with pytest.raises(ConfigError, match="expected one of"):
+        parse_config({"model": {"family": "resnet9000"}})
+
+
+def test_missing_and_malformed_recipe_files(tmp_path: Path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(listy)
+
+
+def test_storage_root_defaults_to_env_and_is_made_absolute(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERASFLOW_ROOT", "relative/root")
+    monkeypatch.chdir(tmp_path)
+    assert TrainConfig().storage.root == str(tmp_path / "relative" / "root")
+    monkeypatch.delenv("KERASFLOW_ROOT")
+    assert TrainConfig().storage.root == str(tmp_path / ".kerasflow")
+    assert TrainConfig(storage={"root": "s3://bucket/prefix/"}).storage.root == "s3://bucket/prefix"
+
+
+def test_config_is_frozen():
+    config = TrainConfig.smoke()
+    with pytest.raises(Exception, match="frozen"):
+        config.training.epochs = 5  # type: ignore[misc]
+
+
+def test_fractions_must_leave_training_data():
+    with pytest.raises(ConfigError, match="sum below 0.9"):
+        parse_config({"data": {"fractions": {"validation": 0.5, "test": 0.45}}})
