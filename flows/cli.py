@@ -211,7 +211,8 @@ def models_promote(
 ) -> None:
     """Point ALIAS at VERSION of NAME (refused for versions the gate rejected)."""
     entry = _registry(root).set_alias(name, alias, version, reason="manual promotion", actor=_actor())
-    typer.echo(f"{name}: {alias} v{entry['previous_version']} -> v{entry['version']}")
+    previous = f"v{entry['previous_version']}" if entry["previous_version"] else "(none)"
+    typer.echo(f"{name}: {alias} {previous} -> v{entry['version']}")
 
 
 @models_app.command("rollback")

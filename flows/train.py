@@ -55,7 +55,13 @@ def train_flow(config: TrainConfig, force: bool = False) -> RunSummary:
             f"data unchanged since {name} v{unchanged} (fingerprint {dataset.fingerprint}); use --force to retrain"
         )
         logger.info(message)
-        return RunSummary(model_name=name, outcome="skipped", message=message, dataset_fingerprint=dataset.fingerprint, storage_root=root)
+        return RunSummary(
+            model_name=name,
+            outcome="skipped",
+            message=message,
+            dataset_fingerprint=dataset.fingerprint,
+            storage_root=root,
+        )
 
     validate(dataset, config)
     trained = train(config, dataset, run_id=run_id)

@@ -146,8 +146,7 @@ class ModelRegistry:
             return self._read_json(f"{self._version_dir(name, version)}/{METADATA_FILE}")
         except FileNotFoundError:
             raise RegistryError(
-                f"model {name!r} has no version {version}; `kerasflow models list {name}` "
-                "shows the versions there are"
+                f"model {name!r} has no version {version}; `kerasflow models list {name}` shows the versions there are"
             ) from None
 
     def resolve(self, name: str, ref: str | int) -> dict[str, Any]:

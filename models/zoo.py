@@ -175,9 +175,7 @@ def build(family: str, **params: Any) -> keras.Model:
     try:
         builder = BUILDERS[family]
     except KeyError:
-        raise ValueError(
-            f"received model family {family!r}, expected one of {sorted(BUILDERS)}"
-        ) from None
+        raise ValueError(f"received model family {family!r}, expected one of {sorted(BUILDERS)}") from None
     return builder(**params)
 
 

@@ -49,9 +49,7 @@ def compute_metrics(
     per_class: dict[str, dict[str, float]] = {}
     if num_classes > 2:
         per_class["accuracy"] = {
-            class_names[c]: float((pred[y_true == c] == c).mean())
-            for c in range(num_classes)
-            if (y_true == c).any()
+            class_names[c]: float((pred[y_true == c] == c).mean()) for c in range(num_classes) if (y_true == c).any()
         }
     return Metrics(split=split, num_examples=len(y_true), values=values, per_class=per_class)
 
@@ -113,4 +111,9 @@ def evaluate(trained: TrainedModel, dataset: DatasetRef, config: TrainConfig) ->
         " ".join(f"{n}={candidate.values[n]:.4f}" for n in names),
         " ".join(f"{n}={baseline.values[n]:.4f}" for n in names if n in baseline.values) if baseline else note,
     )
-    return Evaluation(candidate=candidate, baseline=baseline, baseline_version=baseline_version if baseline else None, baseline_note=note)
+    return Evaluation(
+        candidate=candidate,
+        baseline=baseline,
+        baseline_version=baseline_version if baseline else None,
+        baseline_note=note,
+    )

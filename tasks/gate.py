@@ -28,7 +28,9 @@ def higher_is_better(metric: str) -> bool:
     return not any(token in metric.lower() for token in _LOWER_IS_BETTER)
 
 
-def decide(candidate: Metrics, baseline: Metrics | None, config: GateConfig, *, baseline_version: int | None = None) -> GateReport:
+def decide(
+    candidate: Metrics, baseline: Metrics | None, config: GateConfig, *, baseline_version: int | None = None
+) -> GateReport:
     """Run every configured check; the report passes when none fails."""
     checks: list[GateCheck] = []
     for metric, bound in sorted(config.value.items()):
@@ -44,7 +46,14 @@ def decide(candidate: Metrics, baseline: Metrics | None, config: GateConfig, *, 
                 verdict = "pass" if ok else "fail"
                 detail = f"{metric} {value:.4f} {op if ok else ('<' if side == 'min' else '>')} {threshold}"
             checks.append(
-                GateCheck(metric=metric, kind="value", value=value, threshold=f"{op} {threshold}", verdict=verdict, detail=detail)
+                GateCheck(
+                    metric=metric,
+                    kind="value",
+                    value=value,
+                    threshold=f"{op} {threshold}",
+                    verdict=verdict,
+                    detail=detail,
+                )
             )
     for metric, change in sorted(config.change.items()):
         value = candidate.values.get(metric)
@@ -54,21 +63,47 @@ def decide(candidate: Metrics, baseline: Metrics | None, config: GateConfig, *, 
         base = baseline.values.get(metric) if baseline else None
         if baseline is None:
             checks.append(
-                GateCheck(metric=metric, kind="change", value=value, threshold=threshold, verdict="no baseline", detail=f"{metric}: no baseline to compare")
+                GateCheck(
+                    metric=metric,
+                    kind="change",
+                    value=value,
+                    threshold=threshold,
+                    verdict="no baseline",
+                    detail=f"{metric}: no baseline to compare",
+                )
             )
             continue
         if value is None or base is None:
             checks.append(
-                GateCheck(metric=metric, kind="change", value=value, threshold=threshold, baseline=base, verdict="fail", detail=f"{metric} missing from candidate or baseline")
+                GateCheck(
+                    metric=metric,
+                    kind="change",
+                    value=value,
+                    threshold=threshold,
+                    baseline=base,
+                    verdict="fail",
+                    detail=f"{metric} missing from candidate or baseline",
+                )
             )
             continue
         regression = (base - value) if up else (value - base)
         if change.relative:
             regression = regression / abs(base) if base else (0.0 if regression <= 0 else float("inf"))
         ok = regression <= change.max_regression
-        detail = f"{metric} {value:.4f} vs baseline {base:.4f}: regression {regression:.4f}{unit} {'<=' if ok else '>'} {change.max_regression}"
+        detail = (
+            f"{metric} {value:.4f} vs baseline {base:.4f}: regression {regression:.4f}{unit} "
+            f"{'<=' if ok else '>'} {change.max_regression}"
+        )
         checks.append(
-            GateCheck(metric=metric, kind="change", value=value, threshold=threshold, baseline=base, verdict="pass" if ok else "fail", detail=detail)
+            GateCheck(
+                metric=metric,
+                kind="change",
+                value=value,
+                threshold=threshold,
+                baseline=base,
+                verdict="pass" if ok else "fail",
+                detail=detail,
+            )
         )
     return GateReport(passed=all(c.verdict != "fail" for c in checks), checks=checks, baseline_version=baseline_version)
 
@@ -94,8 +129,12 @@ def gate(evaluation: Evaluation, config: GateConfig, *, name: str) -> GateReport
     report = decide(evaluation.candidate, evaluation.baseline, config, baseline_version=evaluation.baseline_version)
     create_table_artifact(
         key="gate-report",
-        table=[c.model_dump(include={"metric", "kind", "value", "threshold", "baseline", "verdict"}) for c in report.checks],
+        table=[
+            c.model_dump(include={"metric", "kind", "value", "threshold", "baseline", "verdict"}) for c in report.checks
+        ],
         description=f"gate for {name}: {'passed' if report.passed else 'rejected'}",
     )
-    create_markdown_artifact(key="gate-summary", markdown=report_markdown(report, name=name), description=report.summary())
+    create_markdown_artifact(
+        key="gate-summary", markdown=report_markdown(report, name=name), description=report.summary()
+    )
     return report

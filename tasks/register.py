@@ -129,7 +129,10 @@ def promote(version: ModelVersion, report: GateReport, *, config: TrainConfig, f
         flow_run_id=flow_run_id,
     )
     get_run_logger().info(
-        "alias %r of %s: %s -> v%d", alias, version.name,
-        f"v{entry['previous_version']}" if entry["previous_version"] else "(none)", version.version
+        "alias %r of %s: %s -> v%d",
+        alias,
+        version.name,
+        f"v{entry['previous_version']}" if entry["previous_version"] else "(none)",
+        version.version,
     )
     return version.model_copy(update={"alias": alias, "previous_version": entry["previous_version"]})

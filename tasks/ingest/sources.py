@@ -59,8 +59,8 @@ def _dataset_name(text: str) -> str:
 def _split_indices(n: int, data: DataConfig) -> dict[str, np.ndarray]:
     """A deterministic cut of ``n`` rows into train/validation/test by ``data.seed``."""
     order = np.random.default_rng(data.seed).permutation(n)
-    n_test = int(round(n * data.fractions.test))
-    n_val = int(round(n * data.fractions.validation))
+    n_test = round(n * data.fractions.test)
+    n_val = round(n * data.fractions.validation)
     parts = {"test": order[:n_test], "validation": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
     if data.limit:
         parts = {k: v[: data.limit] for k, v in parts.items()}
@@ -123,9 +123,7 @@ def _sample(data: DataConfig) -> SourceData:
         class_names = [str(c) for c in bunch.target_names]
         feature_names = [str(c) for c in bunch.feature_names]
     else:
-        raise ConfigError(
-            f"received data.name={data.name!r} for source 'sample', expected 'digits' or 'breast_cancer'"
-        )
+        raise ConfigError(f"received data.name={data.name!r} for source 'sample', expected 'digits' or 'breast_cancer'")
     return _from_arrays(
         x,
         bunch.target.astype("int64"),

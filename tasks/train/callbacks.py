@@ -58,9 +58,7 @@ class PrefectProgress(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         from prefect.artifacts import create_progress_artifact
 
-        self.artifact_id = create_progress_artifact(
-            progress=0.0, key="training-progress", description=self.description
-        )
+        self.artifact_id = create_progress_artifact(progress=0.0, key="training-progress", description=self.description)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if self.first_epoch is None:

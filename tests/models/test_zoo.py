@@ -82,5 +82,5 @@ def test_safe_mode_refuses_a_lambda_layer(tmp_path):
     outputs = keras.layers.Lambda(lambda t: t * 2)(inputs)
     path = tmp_path / "lambda.keras"
     keras.Model(inputs, outputs).save(path)
-    with pytest.raises(ValueError, match="(?i)unsafe|safe_mode|lambda"):
+    with pytest.raises(ValueError, match=r"(?i)unsafe|safe_mode|lambda"):
         io.load_model(path)

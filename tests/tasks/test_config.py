@@ -18,7 +18,7 @@ def test_every_recipe_is_listed():
 
 
 def test_fraud_recipe_needs_a_url_and_says_how_to_give_it():
-    with pytest.raises(ConfigError, match="data.url"):
+    with pytest.raises(ConfigError, match=r"data\.url"):
         load_recipe("fraud_tabular")
     config = load_recipe("fraud_tabular", ["data.url=/tmp/x.parquet"])
     assert config.data.url == "/tmp/x.parquet"
@@ -43,8 +43,11 @@ def test_all_problems_are_reported_at_once_with_received_and_expected():
 
 @pytest.mark.parametrize(
     ("assignment", "expected"),
-    [("training.epochs", "expected dotted.key=value"), ("=3", "expected dotted.key=value"),
-     ("training.epochs.x=1", "is a value, not a section")],
+    [
+        ("training.epochs", "expected dotted.key=value"),
+        ("=3", "expected dotted.key=value"),
+        ("training.epochs.x=1", "is a value, not a section"),
+    ],
 )
 def test_bad_set_assignments(assignment, expected):
     raw = {"training": {"epochs": 3}}
@@ -92,5 +95,5 @@ def test_config_is_frozen():
 
 
 def test_fractions_must_leave_training_data():
-    with pytest.raises(ConfigError, match="sum below 0.9"):
+    with pytest.raises(ConfigError, match=r"sum below 0\.9"):
         parse_config({"data": {"fractions": {"validation": 0.5, "test": 0.45}}})

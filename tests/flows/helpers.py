@@ -1,0 +1,20 @@
+"""Reading a finished flow run back through the Prefect API, as the UI does."""
+
+from __future__ import annotations
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+
+def flow_run_record(flow_run_id: str):
+    """(flow run, task runs by name, artifact keys) for one flow run."""
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(flow_run_id)
+        run_filter = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id]))
+        task_runs = client.read_task_runs(flow_run_filter=run_filter)
+        artifacts = client.read_artifacts(flow_run_filter=run_filter)
+    by_name: dict[str, list] = {}
+    for task_run in task_runs:
+        # Task run names are "<task name>-<suffix>".
+        by_name.setdefault(task_run.name.rsplit("-", 1)[0], []).append(task_run)
+    return flow_run, by_name, {a.key for a in artifacts if a.key}

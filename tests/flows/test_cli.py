@@ -1,0 +1,91 @@
+"""The `kerasflow` command: exit codes, messages and the models commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+SMOKE = ["--set", "training.epochs=2", "--set", "training.early_stopping.enabled=false"]
+
+
+def run(*args):
+    """Run the real command in a child process, against the session's Prefect server."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, env=env, timeout=600
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_recipes_lists_one_line_each():
+    code, out = run("recipes")
+    assert code == 0
+    assert len(out.strip().splitlines()) == 5
+    assert out.startswith("cifar10_cnn") and "digits" in out
+
+
+def test_bad_config_exits_2_with_one_message_and_writes_nothing(root):
+    code, out = run("train", "--set", "training.epochs=zero")
+    assert code == 2
+    assert "training.epochs: received 'zero'" in out
+    assert not root.exists()
+    code, out = run("train", "no_such_recipe")
+    assert code == 2 and "expected one of" in out
+
+
+def test_train_promote_reject_rollback_and_inspect(root):
+    code, out = run("train", *SMOKE, "--set", "gate.value.accuracy.min=0.2")
+    assert code == 0, out
+    assert "digits v1 promoted to 'production' (first promotion)" in out
+    assert "gate      passed" in out and f"root      {root}" in out
+
+    code, out = run("train", *SMOKE)
+    assert code == 0 and "data unchanged since digits v1" in out
+
+    code, out = run("train", *SMOKE, "--force", "--set", "gate.value.accuracy.min=1.01")
+    assert code == 3, out
+    assert "rejected by the gate, 'production' unchanged" in out
+    assert "REJECTED" in out
+
+    code, out = run("train", *SMOKE, "--force", "--set", "gate.value.accuracy.min=0.2", "--set", "gate.change={}")
+    assert code == 0, out
+    assert "digits v3 promoted to 'production' (was v1)" in out
+
+    code, out = run("models", "list", "--json")
+    assert code == 0
+    assert json.loads(out) == [{"name": "digits", "versions": 3, "aliases": {"production": 3}}]
+
+    code, out = run("models", "list", "digits", "--json")
+    rows = json.loads(out)
+    assert [(r["version"], r["status"], r["aliases"]) for r in rows] == [
+        (1, "registered", []),
+        (2, "rejected", []),
+        (3, "registered", ["production"]),
+    ]
+
+    code, out = run("models", "show", "digits@production", "--json")
+    assert code == 0 and json.loads(out)["version"] == 3
+
+    code, out = run("models", "promote", "digits", "2")
+    assert code == 2 and "rejected by its gate" in out
+
+    code, out = run("models", "rollback", "digits")
+    assert code == 0 and "production v3 -> v1 (rollback)" in out
+    code, out = run("models", "show", "digits")
+    assert code == 0 and out.startswith("digits v1 (registered)")
+
+    code, out = run("models", "promote", "digits", "3", "--alias", "staging")
+    assert code == 0 and "staging (none) -> v3" in out
+
+    code, out = run("models", "show", "../evil@1")
+    assert code == 2 and "expected lowercase" in out
+    code, out = run("models", "show", "digits@9")
+    assert code == 2 and "has no version 9" in out

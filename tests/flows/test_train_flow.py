@@ -1,0 +1,188 @@
+"""The retraining flow end to end on the digits sample, under a real Prefect server."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+import tasks.train as train_module
+from flows.train import train_flow
+from models.registry import ModelRegistry
+from tasks.config import TrainConfig
+from tasks.failures import DataValidationError
+from tasks.gate import GateRejected
+from tests.flows.helpers import flow_run_record
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+STEPS = ["ingest", "validate", "train", "evaluate", "gate", "register", "promote"]
+
+
+def smoke(root, **overrides) -> TrainConfig:
+    return TrainConfig.smoke(storage={"root": str(root)}, **overrides)
+
+
+def registry_of(root) -> ModelRegistry:
+    return ModelRegistry(f"{root}/registry")
+
+
+def test_digits_flow_registers_promotes_and_records_everything(root):
+    summary = train_flow(config=smoke(root))
+
+    assert summary.outcome == "promoted"
+    assert (summary.version.version, summary.version.alias) == (1, "production")
+    registry = registry_of(root)
+    assert registry.alias_target("digits", "production") == 1
+    metadata = registry.get("digits", 1)
+    assert metadata["status"] == "registered"
+    assert metadata["dataset"]["fingerprint"] == summary.dataset_fingerprint
+    assert metadata["config"]["training"]["epochs"] == 2
+    assert metadata["keras_version"] == keras.__version__
+    assert {"tensorflow_version", "created_at", "sha256", "flow_run_id", "gate", "metrics"} <= set(metadata)
+    assert 0.0 <= metadata["metrics"]["values"]["accuracy"] <= 1.0
+    assert set(metadata["metrics"]["per_class"]["accuracy"]) == {str(d) for d in range(10)}
+    # Layout of DESIGN.md under the root.
+    assert (root / "datasets" / summary.dataset_fingerprint / "ref.json").exists()
+    assert (root / "runs" / metadata["run_id"] / "model.keras").exists()
+    assert (root / "runs" / metadata["run_id"] / "metrics.json").exists()
+    assert any((root / "runs" / metadata["run_id"] / "tensorboard").rglob("*tfevents*"))
+    assert not (root / "runs" / metadata["run_id"] / "backup").exists(), "backup is removed once training completes"
+
+    flow_run, task_runs, artifact_keys = flow_run_record(metadata["flow_run_id"])
+    assert flow_run.state.is_completed()
+    assert sorted(task_runs) == sorted(STEPS)
+    assert all(run.state.is_completed() for runs in task_runs.values() for run in runs)
+    assert {
+        "validation-report",
+        "training-progress",
+        "evaluation",
+        "gate-report",
+        "gate-summary",
+        "registered-version",
+    } <= artifact_keys
+
+
+def test_second_run_is_gated_against_the_first_and_unchanged_data_is_skipped(root):
+    first = train_flow(config=smoke(root))
+    skipped = train_flow(config=smoke(root))
+    assert skipped.outcome == "skipped"
+    assert f"data unchanged since digits v1 (fingerprint {first.dataset_fingerprint})" in skipped.message
+    assert len(registry_of(root).versions("digits")) == 1
+
+    config = smoke(root, gate={"change": {"accuracy": {"max_regression": 0.5}, "loss": {"max_regression": 5.0}}})
+    second = train_flow(config=config, force=True)
+    assert second.outcome == "promoted"
+    assert second.version.version == 2 and second.version.previous_version == 1
+    assert second.gate.baseline_version == 1
+    change = [c for c in second.gate.checks if c.kind == "change"]
+    assert [c.verdict for c in change] == ["pass", "pass"]
+    assert all(c.baseline is not None for c in change)
+    metadata = registry_of(root).get("digits", 2)
+    assert metadata["baseline_version"] == 1
+    assert metadata["baseline"]["values"]["accuracy"] == pytest.approx(first.metrics["accuracy"])
+
+
+def test_rejected_candidate_is_recorded_and_production_unchanged(root):
+    train_flow(config=smoke(root))
+    with pytest.raises(GateRejected, match=r"accuracy .* < 1.01") as info:
+        train_flow(config=smoke(root, gate={"value": {"accuracy": {"min": 1.01}}}), force=True)
+    assert info.value.summary.outcome == "rejected"
+    registry = registry_of(root)
+    assert registry.get("digits", 2)["status"] == "rejected"
+    assert registry.alias_target("digits", "production") == 1
+
+
+def test_mirrored_strategy_on_two_logical_cpus_trains_and_registers(root):
+    summary = train_flow(config=smoke(root, runtime={"devices": ["/cpu:0", "/cpu:1"]}))
+    training = registry_of(root).get("digits", summary.version.version)["training"]
+    assert training["strategy"] == "MirroredStrategy x2"
+    assert training["replicas"] == 2
+    assert training["global_batch_size"] == 64  # 32 per replica
+    assert summary.outcome == "promoted"
+
+
+class RaiseOnceAtEpoch(keras.callbacks.Callback):
+    """A fault injected into training: the process 'dies' once at the start of an epoch."""
+
+    def __init__(self, epoch: int, log: list[int], raised: list[bool]):
+        super().__init__()
+        self.epoch, self.log, self.raised = epoch, log, raised
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.log.append(epoch)
+        if epoch == self.epoch and not self.raised:
+            self.raised.append(True)
+            raise ConnectionError("simulated transient fault at epoch 3")
+
+
+def test_a_retried_training_resumes_from_the_last_completed_epoch(root, monkeypatch):
+    epochs_begun: list[int] = []
+    raised: list[bool] = []
+    standard = train_module.standard_callbacks
+
+    def with_fault(*args, **kwargs):
+        return [*standard(*args, **kwargs), RaiseOnceAtEpoch(2, epochs_begun, raised)]
+
+    monkeypatch.setattr(train_module, "standard_callbacks", with_fault)
+    summary = train_flow(config=smoke(root, training={"epochs": 5}))
+
+    assert raised == [True]
+    # Epochs 1-2 completed, epoch 3 failed, the retry started again at epoch 3 (index 2).
+    assert epochs_begun == [0, 1, 2, 2, 3, 4]
+    training = registry_of(root).get("digits", summary.version.version)["training"]
+    assert (training["initial_epoch"], training["epochs_completed"]) == (2, 5)
+    _, task_runs, _ = flow_run_record(registry_of(root).get("digits", 1)["flow_run_id"])
+    assert task_runs["train"][0].run_count == 2
+
+
+def write_table(path, *, rows=200, nan_row=None, labels=None):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"f{i}": rng.normal(size=rows) for i in range(4)})
+    frame["label"] = labels if labels is not None else (frame["f0"] + frame["f1"] > 0).astype(int)
+    if nan_row is not None:
+        frame.loc[nan_row, "f2"] = np.nan
+    frame.to_parquet(path)
+    return path
+
+
+def tabular(root, url, **overrides) -> TrainConfig:
+    base = {
+        "data": {"source": "files", "url": str(url)},
+        "model": {"name": "fraud", "family": "fraud_tabular", "num_classes": 2},
+        "gate": {},
+    }
+    return TrainConfig.smoke(storage={"root": str(root)}, **{**base, **overrides})
+
+
+def test_nan_features_fail_validation_and_nothing_is_trained(root, tmp_path):
+    url = write_table(tmp_path / "events.parquet", nan_row=17)
+    with pytest.raises(DataValidationError, match=r"check 'finite features' failed: 1 row\(s\)") as info:
+        train_flow(config=tabular(root, url))
+    assert "split '" in str(info.value) and "impute or drop" in str(info.value)
+    assert registry_of(root).names() == []
+    assert not (root / "runs").exists()
+
+
+def test_labels_outside_the_class_range_fail_validation(root, tmp_path):
+    labels = np.tile([0, 1, 2, 1], 50)
+    url = write_table(tmp_path / "events.parquet", labels=labels)
+    with pytest.raises(DataValidationError, match=r"check 'label range' failed: \d+ row\(s\) have labels outside 0..1"):
+        train_flow(config=tabular(root, url))
+    assert registry_of(root).names() == []
+
+
+def test_a_missing_column_is_named(root, tmp_path):
+    url = write_table(tmp_path / "events.parquet")
+    config = tabular(root, url, data={"source": "files", "url": str(url), "feature_columns": ["f0", "amount"]})
+    with pytest.raises(DataValidationError, match=r"missing column\(s\) \['amount'\]"):
+        train_flow(config=config)
+    assert registry_of(root).names() == []
+
+
+def test_feature_shape_that_does_not_match_the_model(root):
+    config = smoke(root, model={"params": {"input_shape": [28, 28, 1]}})
+    with pytest.raises(DataValidationError, match=r"examples have shape \(8, 8, 1\), the model expects \(28, 28, 1\)"):
+        train_flow(config=config)
+    assert registry_of(root).names() == []
