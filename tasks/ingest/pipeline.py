@@ -34,6 +34,7 @@ def make_dataset(
     seed: int = 0,
     shuffle_buffer: int = 10_000,
     cache: bool = True,
+    drop_remainder: bool = False,
     input_context: Any = None,
 ):
     """Batched, prefetched pipeline for ``split``.
@@ -42,6 +43,7 @@ def make_dataset(
         batch_size: the global batch; divided among replicas when ``input_context`` is set.
         shuffle: reshuffled every epoch with ``seed``, for the training split.
         cache: keep decoded examples in memory after the first epoch.
+        drop_remainder: drop a last partial batch (see ``fit`` for why validation does).
         input_context: a ``tf.distribute.InputContext``; shards by input pipeline.
     """
     import tensorflow as tf
@@ -54,11 +56,13 @@ def make_dataset(
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     per_replica = input_context.get_per_replica_batch_size(batch_size) if input_context else batch_size
-    ds = ds.batch(per_replica)
-    options = tf.data.Options()
-    # Sharding is done above by input pipeline; tell tf.distribute not to shard again.
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(per_replica, drop_remainder=drop_remainder)
+    if input_context is not None:
+        # Sharded above by input pipeline; tell tf.distribute not to shard again.
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        ds = ds.with_options(options)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def dataset_fn(ref: DatasetRef, split: str, **kwargs: Any) -> Callable[[Any], Any]:

@@ -1,0 +1,75 @@
+"""What kerasflow costs over plain Keras on the same job, measured side by side.
+
+Runs, in one session and alternating, the digits job as a plain Keras script
+(bench/plain_keras_digits.py) and as `kerasflow train` (Prefect flow, embedded server,
+materialized dataset, callbacks, evaluation, gate, registry), both with the same epochs,
+batch size and no early stopping, each as a fresh process so start-up counts for both.
+
+    .venv/bin/python bench/overhead.py [--epochs 100] [--repeats 2]
+
+Prints the wall-time ratio kerasflow / plain (goal: <= 1.10 on a job of about a minute)
+and the fixed overhead in seconds (the difference of the two wall times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(
+            f"command failed ({result.returncode}): {' '.join(cmd)}\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+    plain_times, flow_times = [], []
+    for _ in range(args.repeats):
+        plain_times.append(timed([sys.executable, str(HERE / "plain_keras_digits.py"), str(args.epochs)], env))
+        with tempfile.TemporaryDirectory(prefix="kerasflow-bench-") as root:
+            flow_times.append(
+                timed(
+                    [
+                        str(BIN / "kerasflow"),
+                        "train",
+                        "digits",
+                        "--set",
+                        f"training.epochs={args.epochs}",
+                        "--set",
+                        "training.early_stopping.enabled=false",
+                        "--set",
+                        f"storage.root={root}",
+                    ],
+                    env,
+                )
+            )
+    plain, flow = min(plain_times), min(flow_times)
+    print(f"digits, {args.epochs} epochs, batch 32, best of {args.repeats}")
+    print(f"plain keras      {plain:7.1f} s   (runs: {', '.join(f'{t:.1f}' for t in plain_times)})")
+    print(f"kerasflow train  {flow:7.1f} s   (runs: {', '.join(f'{t:.1f}' for t in flow_times)})")
+    print(f"ratio kerasflow/plain: {flow / plain:.2f}   (goal <= 1.10)")
+    print(f"fixed overhead: {flow - plain:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
