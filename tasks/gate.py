@@ -10,7 +10,7 @@ from __future__ import annotations
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from tasks.config import GateConfig
+from tasks.config import Change, GateConfig
 from tasks.failures import DeterministicFailure
 from tasks.refs import Evaluation, GateCheck, GateReport, Metrics
 
@@ -32,80 +32,60 @@ def decide(
     candidate: Metrics, baseline: Metrics | None, config: GateConfig, *, baseline_version: int | None = None
 ) -> GateReport:
     """Run every configured check; the report passes when none fails."""
-    checks: list[GateCheck] = []
-    for metric, bound in sorted(config.value.items()):
-        value = candidate.values.get(metric)
-        for side, threshold in (("min", bound.min), ("max", bound.max)):
-            if threshold is None:
-                continue
-            op = ">=" if side == "min" else "<="
-            if value is None:
-                verdict, detail = "fail", f"{metric} was not measured (have {sorted(candidate.values)})"
-            else:
-                ok = value >= threshold if side == "min" else value <= threshold
-                verdict = "pass" if ok else "fail"
-                detail = f"{metric} {value:.4f} {op if ok else ('<' if side == 'min' else '>')} {threshold}"
-            checks.append(
-                GateCheck(
-                    metric=metric,
-                    kind="value",
-                    value=value,
-                    threshold=f"{op} {threshold}",
-                    verdict=verdict,
-                    detail=detail,
-                )
-            )
-    for metric, change in sorted(config.change.items()):
-        value = candidate.values.get(metric)
-        up = change.higher_is_better if change.higher_is_better is not None else higher_is_better(metric)
-        unit = " of baseline" if change.relative else ""
-        threshold = f"regression <= {change.max_regression}{unit} ({'higher' if up else 'lower'} is better)"
-        base = baseline.values.get(metric) if baseline else None
-        if baseline is None:
-            checks.append(
-                GateCheck(
-                    metric=metric,
-                    kind="change",
-                    value=value,
-                    threshold=threshold,
-                    verdict="no baseline",
-                    detail=f"{metric}: no baseline to compare",
-                )
-            )
-            continue
-        if value is None or base is None:
-            checks.append(
-                GateCheck(
-                    metric=metric,
-                    kind="change",
-                    value=value,
-                    threshold=threshold,
-                    baseline=base,
-                    verdict="fail",
-                    detail=f"{metric} missing from candidate or baseline",
-                )
-            )
-            continue
+    checks = [
+        _value_check(metric, side, threshold, candidate)
+        for metric, bound in sorted(config.value.items())
+        for side, threshold in (("min", bound.min), ("max", bound.max))
+        if threshold is not None
+    ]
+    checks += [_change_check(metric, change, candidate, baseline) for metric, change in sorted(config.change.items())]
+    return GateReport(passed=all(c.verdict != "fail" for c in checks), checks=checks, baseline_version=baseline_version)
+
+
+def _value_check(metric: str, side: str, threshold: float, candidate: Metrics) -> GateCheck:
+    """``metric >= threshold`` (side "min") or ``metric <= threshold`` (side "max")."""
+    value = candidate.values.get(metric)
+    op = ">=" if side == "min" else "<="
+    if value is None:
+        verdict, detail = "fail", f"{metric} was not measured (have {sorted(candidate.values)})"
+    else:
+        ok = value >= threshold if side == "min" else value <= threshold
+        verdict = "pass" if ok else "fail"
+        detail = f"{metric} {value:.4f} {op if ok else ('<' if side == 'min' else '>')} {threshold}"
+    return GateCheck(
+        metric=metric, kind="value", value=value, threshold=f"{op} {threshold}", verdict=verdict, detail=detail
+    )
+
+
+def _change_check(metric: str, change: Change, candidate: Metrics, baseline: Metrics | None) -> GateCheck:
+    """The candidate's regression against the baseline, in the metric's direction."""
+    value = candidate.values.get(metric)
+    up = change.higher_is_better if change.higher_is_better is not None else higher_is_better(metric)
+    unit = " of baseline" if change.relative else ""
+    base = baseline.values.get(metric) if baseline else None
+    if baseline is None:
+        verdict, detail = "no baseline", f"{metric}: no baseline to compare"
+    elif value is None or base is None:
+        verdict, detail = "fail", f"{metric} missing from candidate or baseline"
+    else:
         regression = (base - value) if up else (value - base)
         if change.relative:
             regression = regression / abs(base) if base else (0.0 if regression <= 0 else float("inf"))
         ok = regression <= change.max_regression
+        verdict = "pass" if ok else "fail"
         detail = (
             f"{metric} {value:.4f} vs baseline {base:.4f}: regression {regression:.4f}{unit} "
             f"{'<=' if ok else '>'} {change.max_regression}"
         )
-        checks.append(
-            GateCheck(
-                metric=metric,
-                kind="change",
-                value=value,
-                threshold=threshold,
-                baseline=base,
-                verdict="pass" if ok else "fail",
-                detail=detail,
-            )
-        )
-    return GateReport(passed=all(c.verdict != "fail" for c in checks), checks=checks, baseline_version=baseline_version)
+    return GateCheck(
+        metric=metric,
+        kind="change",
+        value=value,
+        threshold=f"regression <= {change.max_regression}{unit} ({'higher' if up else 'lower'} is better)",
+        baseline=base,
+        verdict=verdict,
+        detail=detail,
+    )
 
 
 def report_markdown(report: GateReport, *, name: str) -> str:

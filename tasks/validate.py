@@ -29,6 +29,23 @@ class ValidationReport(BaseModel):
     checks: list[str]
 
 
+class _RowFailures:
+    """How many rows of a split failed one check, and the first of them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first_row: int | None = None
+        self.first_label: int | None = None
+
+    def add(self, failed: np.ndarray, offset: int, labels: np.ndarray) -> None:
+        if not failed.any():
+            return
+        if self.first_row is None:
+            index = int(failed.argmax())
+            self.first_row, self.first_label = offset + index, int(labels[index])
+        self.count += int(failed.sum())
+
+
 def _expected_shape(params: Mapping[str, Any]) -> tuple[int, ...] | None:
     if "input_shape" in params:
         return tuple(int(d) for d in params["input_shape"])
@@ -61,44 +78,31 @@ def check_dataset(
                 f"split '{split}': check 'not empty' failed: 0 rows; the source produced no "
                 f"examples for it (splits: {ref.splits}); widen the split spec or add data"
             )
+        # One pass per split: count every failing row and remember the first of each check.
+        nonfinite = _RowFailures()
+        out_of_range = _RowFailures()
         offset = 0
         for features, labels in load_split(ref, split).batch(batch_size).as_numpy_iterator():
             if features.dtype.kind == "f":
-                flat = features.reshape(len(features), -1)
-                bad = ~np.isfinite(flat).all(axis=1)
-                if bad.any():
-                    raise DataValidationError(
-                        f"split '{split}': check 'finite features' failed: {_count(ref, split, 'nan')} "
-                        f"row(s) have NaN or infinite features, first at row {offset + int(bad.argmax())}; "
-                        "impute or drop those rows at the source"
-                    )
-            out = (labels < 0) | (labels >= num_classes)
-            if out.any():
-                raise DataValidationError(
-                    f"split '{split}': check 'label range' failed: {_count(ref, split, 'label', num_classes)} "
-                    f"row(s) have labels outside 0..{num_classes - 1}, first at row "
-                    f"{offset + int(out.argmax())} (label {int(labels[out.argmax()])}); fix the labels "
-                    "or set model.num_classes"
-                )
+                nonfinite.add(~np.isfinite(features.reshape(len(features), -1)).all(axis=1), offset, labels)
+            out_of_range.add((labels < 0) | (labels >= num_classes), offset, labels)
             offset += len(labels)
+        if nonfinite.count:
+            raise DataValidationError(
+                f"split '{split}': check 'finite features' failed: {nonfinite.count} row(s) have NaN or "
+                f"infinite features, first at row {nonfinite.first_row}; impute or drop those rows at the source"
+            )
+        if out_of_range.count:
+            raise DataValidationError(
+                f"split '{split}': check 'label range' failed: {out_of_range.count} row(s) have labels outside "
+                f"0..{num_classes - 1}, first at row {out_of_range.first_row} (label {out_of_range.first_label}); "
+                "fix the labels or set model.num_classes"
+            )
     return ValidationReport(
         fingerprint=ref.fingerprint,
         splits=dict(ref.splits),
         checks=["feature shape", "not empty", "finite features", "label range"],
     )
-
-
-def _count(ref: DatasetRef, split: str, what: str, num_classes: int = 0) -> int:
-    """Count the failing rows of a split (only run once a check has failed)."""
-    from tasks.ingest.pipeline import load_split
-
-    total = 0
-    for features, labels in load_split(ref, split).batch(4096).as_numpy_iterator():
-        if what == "nan":
-            total += int((~np.isfinite(features.reshape(len(features), -1)).all(axis=1)).sum())
-        else:
-            total += int(((labels < 0) | (labels >= num_classes)).sum())
-    return total
 
 
 @task(name="validate")

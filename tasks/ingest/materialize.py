@@ -14,6 +14,8 @@ import shutil
 import uuid
 from pathlib import Path
 
+import numpy as np
+
 from tasks.ingest.sources import SourceData
 from tasks.refs import DatasetRef
 
@@ -65,7 +67,7 @@ def materialize(source: SourceData, datasets_dir: Path) -> DatasetRef:
             feature_key=source.feature_key,
             label_key=source.label_key,
             feature_shape=tuple(int(d) for d in (feature.shape or ())),
-            feature_dtype=str(feature.np_dtype.__name__ if hasattr(feature.np_dtype, "__name__") else feature.np_dtype),
+            feature_dtype=np.dtype(feature.np_dtype).name,
             num_classes=len(source.class_names),
             class_names=source.class_names,
             feature_names=source.feature_names,

@@ -8,6 +8,7 @@ which the fingerprint is computed.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -146,13 +147,11 @@ def _files(data: DataConfig) -> SourceData:
             raw = f.read()
     except FileNotFoundError:
         raise ConfigError(f"data.url {url!r} does not exist; point it at a CSV or Parquet file") from None
-    import io as _io
-
     try:
         if url.endswith((".parquet", ".pq")):
-            frame = pd.read_parquet(_io.BytesIO(raw))
+            frame = pd.read_parquet(io.BytesIO(raw))
         elif url.endswith((".csv", ".csv.gz")):
-            frame = pd.read_csv(_io.BytesIO(raw), compression="infer" if url.endswith(".gz") else None)
+            frame = pd.read_csv(io.BytesIO(raw), compression="infer" if url.endswith(".gz") else None)
         else:
             raise ConfigError(f"received data.url {url!r}, expected a .csv or .parquet file")
     except (ValueError, OSError) as error:

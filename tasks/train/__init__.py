@@ -14,7 +14,7 @@ from tasks.config import TrainConfig
 from tasks.failures import retry_unless_deterministic
 from tasks.refs import DatasetRef, TrainedModel
 from tasks.train.callbacks import PrefectProgress, standard_callbacks
-from tasks.train.fit import fit
+from tasks.train.fit import fit_model
 
 __all__ = ["train"]
 
@@ -36,7 +36,7 @@ def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str) -> TrainedMo
         description=f"training {config.model.name} ({config.model.family}) on {dataset.fingerprint}",
     )
     callbacks = standard_callbacks(config.training, run_dir=run_dir, progress=progress)
-    trained = fit(config, dataset, run_id=run_id, run_dir=run_dir, callbacks=callbacks)
+    trained = fit_model(config, dataset, run_id=run_id, run_dir=run_dir, callbacks=callbacks)
     logger.info(
         "trained %s with %s, global batch %d: %d epoch(s) in %.1fs, model at %s",
         config.model.name,

@@ -58,7 +58,7 @@ def build_compiled_model(config: TrainConfig, ref: DatasetRef, params: dict[str,
     )
 
 
-def fit(
+def fit_model(
     config: TrainConfig,
     ref: DatasetRef,
     *,
