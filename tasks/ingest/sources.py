@@ -180,6 +180,12 @@ def _files(data: DataConfig) -> SourceData:
             "clean the column or leave it out of data.feature_columns"
         )
     labels = frame[label]
+    if labels.isna().any():
+        missing_label = labels.isna().to_numpy()
+        raise DataValidationError(
+            f"{url}: check 'label present' failed: {int(missing_label.sum())} row(s) have no label "
+            f"in column {label!r}, first at row {int(missing_label.argmax())}; drop or label those rows"
+        )
     if pd.api.types.is_numeric_dtype(labels):
         y = labels.to_numpy().astype("int64")
         if len(y) and y.min() < 0:

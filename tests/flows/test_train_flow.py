@@ -13,6 +13,7 @@ from models.registry import ModelRegistry
 from tasks.config import TrainConfig
 from tasks.failures import DataValidationError
 from tasks.gate import GateRejected
+from tasks.train.callbacks import TrainingDivergedError
 from tests.flows.helpers import flow_run_record
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -186,4 +187,25 @@ def test_feature_shape_that_does_not_match_the_model(root):
     config = smoke(root, model={"params": {"input_shape": [28, 28, 1]}})
     with pytest.raises(DataValidationError, match=r"examples have shape \(8, 8, 1\), the model expects \(28, 28, 1\)"):
         train_flow(config=config)
+    assert registry_of(root).names() == []
+
+
+def test_a_diverged_loss_fails_at_once_without_retry(root):
+    # A learning rate this large overflows the weights within the first batches.
+    config = smoke(root, training={"learning_rate": 1e30, "optimizer": "sgd"})
+    state = train_flow(config=config, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(TrainingDivergedError, match=r"training diverged: loss is (nan|inf) at epoch 1") as info:
+        state.result()
+    assert "lower training.learning_rate (now 1e+30)" in str(info.value)
+    assert registry_of(root).names() == []
+    _, task_runs, _ = flow_run_record(state.state_details.flow_run_id)
+    assert task_runs["train"][0].run_count == 1, "a NaN loss is deterministic: no retry"
+
+
+def test_missing_labels_are_named(root, tmp_path):
+    labels = np.tile([0.0, 1.0, np.nan, 1.0], 50)
+    url = write_table(tmp_path / "events.parquet", labels=labels)
+    with pytest.raises(DataValidationError, match=r"check 'label present' failed: 50 row\(s\) have no label"):
+        train_flow(config=tabular(root, url))
     assert registry_of(root).names() == []
