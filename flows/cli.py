@@ -45,12 +45,16 @@ def train(
     force: Annotated[bool, typer.Option("--force", help="train even when the data is unchanged")] = False,
 ) -> None:
     """Run the retraining flow on RECIPE (default: the digits quickstart)."""
+    from flows.embedded_server import prefect_api, start_unless_configured
     from flows.recipes import load_recipe
     from tasks.config import ConfigError
 
+    server = start_unless_configured()  # boots while TensorFlow is imported below
     try:
         config = load_recipe(recipe, assignments or [])
     except ConfigError as error:
+        if server is not None:
+            server.stop()
         raise _fail(str(error), EXIT_USAGE) from None
 
     from flows.train import train_flow
@@ -58,7 +62,8 @@ def train(
     from tasks.gate import GateRejected
 
     try:
-        summary = train_flow(config=config, force=force)
+        with prefect_api(server):
+            summary = train_flow(config=config, force=force)
     except GateRejected as error:
         if getattr(error, "summary", None) is not None:
             _print_summary(error.summary)

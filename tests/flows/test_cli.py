@@ -89,3 +89,19 @@ def test_train_promote_reject_rollback_and_inspect(root):
     assert code == 2 and "expected lowercase" in out
     code, out = run("models", "show", "digits@9")
     assert code == 2 and "has no version 9" in out
+
+
+def test_train_without_a_configured_server_uses_the_embedded_one(root, tmp_path):
+    """What `make run` does on a fresh machine: no PREFECT_API_URL, a fresh Prefect home."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "train", *SMOKE, "--set", "gate.value.accuracy.min=0.2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "digits v1 promoted to 'production' (first promotion)" in result.stdout
+    assert (tmp_path / "prefect-home" / "prefect.db").exists(), "the run was recorded by the embedded server"
