@@ -5,7 +5,7 @@ Runs, in one session and alternating, the digits job as a plain Keras script
 materialized dataset, callbacks, evaluation, gate, registry), both with the same epochs,
 batch size and no early stopping, each as a fresh process so start-up counts for both.
 
-    .venv/bin/python bench/overhead.py [--epochs 100] [--repeats 2]
+    .venv/bin/python bench/overhead.py [--epochs 200] [--repeats 3]
 
 Prints the wall-time ratio kerasflow / plain (goal: <= 1.10 on a job of about a minute)
 and the fixed overhead in seconds (the difference of the two wall times).
@@ -38,8 +38,8 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
