@@ -44,7 +44,7 @@ def train_flow(config: TrainConfig, force: bool = False) -> RunSummary:
     """Retrain ``config.model.name`` and promote the candidate if it beats production."""
     logger = get_run_logger()
     root = config.storage.root
-    storage.local_root(root)  # refuse an unsupported root before any work
+    storage.check_root(root)  # refuse an unusable root before any work
     run_id = str(flow_run.id or uuid.uuid4())
     name, alias = config.model.name, config.registry.alias
 
@@ -76,7 +76,7 @@ def train_flow(config: TrainConfig, force: bool = False) -> RunSummary:
         storage_root=root,
         metrics=evaluation.candidate.values,
         gate=report,
-        run_dir=str(storage.run_dir(root, run_id)),
+        run_dir=storage.run_url(root, run_id),
     )
     if not report.passed:
         # Recorded as rejected above; failing the run makes the rejection visible in the UI.

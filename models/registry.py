@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import fsspec
-from fsspec.implementations.local import LocalFileSystem
 
 from models import io
+from models.exclusive import create_exclusive
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MODEL_FILE = "model.keras"
@@ -80,33 +80,8 @@ class ModelRegistry:
             return json.loads(f.read())
 
     def _create_json(self, path: str, payload: Mapping[str, Any]) -> bool:
-        """Create ``path`` exclusively and whole; False when it exists already.
-
-        On object stores a PUT appears whole, so ``xb`` (If-None-Match) is enough. On a
-        local disk ``O_EXCL`` would expose the file while it is being written, so the
-        payload is written aside and hard-linked into place: link(2) is atomic and fails
-        when the name exists.
-        """
-        body = json.dumps(payload, indent=2, sort_keys=True).encode()
-        parent = path.rsplit("/", 1)[0]
-        self.fs.makedirs(parent, exist_ok=True)
-        if isinstance(self.fs, LocalFileSystem):
-            fd, aside = tempfile.mkstemp(dir=parent, prefix=".aside-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(body)
-                os.link(aside, path)
-            except FileExistsError:
-                return False
-            finally:
-                os.unlink(aside)
-            return True
-        try:
-            with self.fs.open(path, "xb") as f:
-                f.write(body)
-        except FileExistsError:
-            return False
-        return True
+        """Create ``path`` exclusively and whole; False when it exists already."""
+        return create_exclusive(self.fs, path, json.dumps(payload, indent=2, sort_keys=True).encode())
 
     def _numbered(self, directory: str, suffix: str = "") -> list[int]:
         try:

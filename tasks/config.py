@@ -56,10 +56,19 @@ class DataConfig(_Section):
     data_dir: str | None = None
     feature_key: str = "image"
     label_key: str = "label"
-    # files: a CSV or Parquet file (URL) with named feature columns and a label column.
+    # files: CSV or Parquet files (a file, folder or glob URL) with feature columns and a label column.
     url: str | None = None
     feature_columns: list[str] | None = None
     label_column: str = "label"
+    classes: list[str | int] | None = Field(
+        None, description="the label values in class-id order; a label outside them fails ingestion"
+    )
+    extra_columns: Literal["ignore", "error"] = Field(
+        "ignore", description="columns outside feature_columns: ignored (and listed in the report) or an error"
+    )
+    cache: Literal["auto", "memory", "none"] = Field(
+        "auto", description="keep decoded examples in memory after the first epoch; auto: when under 1/4 of RAM"
+    )
     # sample and files: fractions cut from the one table they provide.
     fractions: SplitFractions = SplitFractions()
     seed: int = 0
@@ -68,7 +77,10 @@ class DataConfig(_Section):
     @model_validator(mode="after")
     def _source_fields(self) -> DataConfig:
         if self.source == "files" and not self.url:
-            raise ValueError("received source='files' without data.url, expected the URL of a CSV or Parquet file")
+            raise ValueError(
+                "received source='files' without data.url, "
+                "expected the URL (file, folder or glob) of CSV or Parquet files"
+            )
         if self.source == "tfds" and "train" not in self.tfds_splits:
             raise ValueError("received data.tfds_splits without 'train', expected train, validation and test")
         return self

@@ -71,7 +71,9 @@ def evaluate(trained: TrainedModel, dataset: DatasetRef, config: TrainConfig) ->
     logger = get_run_logger()
     num_classes = config.model.num_classes or dataset.num_classes
     candidate = evaluate_model(
-        io.load_model(trained.model_uri, expected_sha256=trained.sha256), dataset, num_classes=num_classes
+        io.load_model(storage.fetch_file(config.storage.root, trained.model_uri), expected_sha256=trained.sha256),
+        dataset,
+        num_classes=num_classes,
     )
     registry = ModelRegistry(storage.registry_url(config.storage.root))
     baseline = baseline_version = note = None

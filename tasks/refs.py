@@ -20,8 +20,10 @@ class DatasetRef(_Ref):
     """A materialized dataset in TFDS format under ``<root>/datasets/<fingerprint>/``."""
 
     fingerprint: str
-    uri: str = Field(description="the dataset folder: <root>/datasets/<fingerprint>")
-    builder_dir: str = Field(description="the TFDS folder inside it, for tfds.builder_from_directory")
+    storage_root: str
+    uri: str = Field(description="the dataset folder: <root>/datasets/<fingerprint> (any fsspec URL)")
+    builder_path: str = Field(description="the TFDS folder inside it: <attempt>/<name>/<version>")
+    num_bytes: int = Field(0, description="size of the stored examples")
     source: str
     splits: dict[str, int] = Field(description="split name -> number of examples")
     feature_key: str
@@ -31,6 +33,7 @@ class DatasetRef(_Ref):
     num_classes: int
     class_names: list[str]
     feature_names: list[str] | None = None
+    ignored_columns: list[str] = Field(default_factory=list, description="file columns outside the schema")
 
     @property
     def task(self) -> Literal["binary", "multiclass"]:

@@ -80,7 +80,7 @@ def register(
     )
     record = registry.register(
         config.model.name,
-        model_file=trained.model_uri,
+        model_file=storage.fetch_file(config.storage.root, trained.model_uri),
         metadata=metadata,
         idempotency_key=f"{trained.run_id}:{trained.sha256}",
     )

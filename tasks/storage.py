@@ -1,44 +1,198 @@
-"""Where a run's artifacts live under the storage root.
+"""The storage root: one fsspec URL for datasets, runs and the registry.
 
 Layout (DESIGN.md)::
 
     <root>/datasets/<fingerprint>/     materialized datasets, immutable
-    <root>/runs/<run-id>/              backup/, model.keras, tensorboard/, metrics.json
+    <root>/runs/<run-id>/              model.keras, metrics.json, tensorboard/
     <root>/registry/                   the model registry
 
-TensorFlow only ever reads and writes local paths. This slice supports a local root;
-the registry alone already works on any fsspec URL.
+The root may be a local folder or any fsspec URL (``s3://bucket/prefix``). TensorFlow
+only ever reads and writes local paths, so a remote root has a local mirror, the
+*cache* (``KERASFLOW_CACHE``, default ``~/.cache/kerasflow/<hash of the root>``), with
+the same layout: training writes into it and uploads; readers download into it once.
+Transfers are bulk (one concurrent s3fs call for many files), never file by file.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import uuid
 from pathlib import Path
 
+import fsspec
+
 from tasks.config import ConfigError
+
+
+class StorageUnavailableError(OSError):
+    """The storage root (or a data URL) cannot be reached; transient, so retried."""
 
 
 def is_local(url: str) -> bool:
     return "://" not in url or url.startswith("file://")
 
 
-def local_root(root: str) -> Path:
-    """The local folder of a storage root, refusing URLs TensorFlow cannot write to here."""
-    if not is_local(root):
-        raise ConfigError(
-            f"received storage.root={root!r}: datasets and training runs need a local root "
-            "in this version (remote roots for them arrive with the data issue); use a local "
-            "folder, or point only the registry elsewhere"
-        )
-    return Path(root.removeprefix("file://"))
+def join(url: str, *parts: str) -> str:
+    return "/".join([url.rstrip("/"), *(p.strip("/") for p in parts)])
 
 
-def datasets_dir(root: str) -> Path:
-    return local_root(root) / "datasets"
+def filesystem(url: str):
+    """The fsspec filesystem and path of ``url``, with fresh listings.
+
+    s3fs caches directory listings per process; a long-lived worker would not see a
+    partition that landed since its last listing, so every caller starts fresh.
+    """
+    fs, path = fsspec.core.url_to_fs(url)
+    fs.invalidate_cache()
+    return fs, path
+
+
+def endpoint_of(url: str) -> str:
+    """Where ``url`` is served from, for error messages (never credentials)."""
+    if is_local(url):
+        return "the local disk"
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    scheme = url.split("://", 1)[0]
+    return f"{scheme} endpoint {endpoint}" if endpoint and scheme in ("s3", "s3a") else f"{scheme} (default endpoint)"
+
+
+def unreachable(url: str, error: BaseException) -> StorageUnavailableError:
+    """A StorageUnavailableError naming the endpoint and the fix."""
+    return StorageUnavailableError(
+        f"cannot reach {url} at {endpoint_of(url)}: {type(error).__name__}: {error}. Check that the "
+        "store is up and that AWS_ENDPOINT_URL / credentials point at it; the step is retried with backoff."
+    )
+
+
+# Errors from botocore/aiohttp when the endpoint is down; matched by name so that this
+# module does not import them (s3fs is optional for local roots).
+_CONNECTION_ERRORS = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ClientConnectorError")
+
+
+def is_connection_error(error: BaseException) -> bool:
+    chain: BaseException | None = error
+    while chain is not None:
+        if isinstance(chain, ConnectionError) or type(chain).__name__ in _CONNECTION_ERRORS:
+            return True
+        chain = chain.__cause__ or chain.__context__
+    return False
+
+
+def cache_dir(root: str) -> Path:
+    """The local folder that mirrors ``root`` (the root itself when it is local)."""
+    if is_local(root):
+        return Path(root.removeprefix("file://"))
+    base = Path(os.environ.get("KERASFLOW_CACHE") or Path.home() / ".cache" / "kerasflow")
+    return base / hashlib.sha256(root.encode()).hexdigest()[:12]
+
+
+def local_path(root: str, url: str) -> Path:
+    """Where ``url`` (inside ``root``) lives in the local mirror."""
+    root, url = root.rstrip("/"), url.rstrip("/")
+    if is_local(url):
+        return Path(url.removeprefix("file://"))
+    if not url.startswith(root + "/"):
+        raise ValueError(f"received {url!r}, expected a URL under the storage root {root!r}")
+    return cache_dir(root) / url[len(root) + 1 :]
+
+
+def datasets_url(root: str) -> str:
+    return join(root, "datasets")
+
+
+def run_url(root: str, run_id: str) -> str:
+    return join(root, "runs", run_id)
 
 
 def run_dir(root: str, run_id: str) -> Path:
-    return local_root(root) / "runs" / run_id
+    """The local folder a run writes into (uploaded to ``run_url`` when the root is remote)."""
+    return local_path(root, run_url(root, run_id))
 
 
 def registry_url(root: str) -> str:
-    return f"{root.rstrip('/')}/registry"
+    return join(root, "registry")
+
+
+def check_root(root: str) -> None:
+    """Refuse a root whose filesystem is not installed, before any work."""
+    try:
+        fsspec.core.url_to_fs(root)
+    except (ImportError, ValueError) as error:
+        raise ConfigError(f"received storage.root={root!r}: {error}; use a local folder or an s3:// URL") from None
+
+
+def upload_dir(local: Path, url: str) -> None:
+    """Copy every file under ``local`` to the same relative paths under ``url``, concurrently."""
+    if is_local(url):
+        target = Path(url.removeprefix("file://"))
+        if target.resolve() != local.resolve():
+            shutil.copytree(local, target, dirs_exist_ok=True)
+        return
+    files = sorted(p for p in local.rglob("*") if p.is_file())
+    if not files:
+        return
+    fs, path = fsspec.core.url_to_fs(url)
+    try:
+        fs.put([os.fspath(p) for p in files], [f"{path}/{p.relative_to(local).as_posix()}" for p in files])
+    except Exception as error:
+        if is_connection_error(error):
+            raise unreachable(url, error) from error
+        raise
+
+
+def download_dir(url: str, local: Path) -> Path:
+    """A complete local copy of the folder ``url``, downloaded once and concurrently.
+
+    The files land in a private folder renamed into place, so a copy interrupted half-way
+    is never taken for a complete one and concurrent readers do not collide.
+    """
+    if local.exists():
+        return local
+    fs, path = filesystem(url)
+    try:
+        keys = [k for k in fs.find(path) if not k.endswith("/")]
+    except Exception as error:
+        if is_connection_error(error):
+            raise unreachable(url, error) from error
+        raise
+    if not keys:
+        raise FileNotFoundError(f"{url} holds no files")
+    staging = local.with_name(f".partial-{local.name}-{uuid.uuid4().hex[:8]}")
+    targets = [staging / k[len(path) :].lstrip("/") for k in keys]
+    for target in {t.parent for t in targets}:
+        target.mkdir(parents=True, exist_ok=True)
+    try:
+        fs.get(keys, [os.fspath(t) for t in targets])
+        try:
+            os.rename(staging, local)
+        except OSError:
+            if not local.exists():
+                raise  # not a concurrent reader's copy: a real failure
+    except Exception as error:
+        if is_connection_error(error):
+            raise unreachable(url, error) from error
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return local
+
+
+def fetch_file(root: str, url: str) -> Path:
+    """A local copy of the file ``url`` under ``root`` (the file itself when local)."""
+    target = local_path(root, url)
+    if is_local(url) or target.exists():
+        return target
+    fs, path = filesystem(url)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".partial-{uuid.uuid4().hex[:8]}-{target.name}")
+    try:
+        fs.get_file(path, os.fspath(partial))
+        os.replace(partial, target)
+    except Exception as error:
+        partial.unlink(missing_ok=True)
+        if is_connection_error(error):
+            raise unreachable(url, error) from error
+        raise
+    return target

@@ -1,15 +1,19 @@
-"""Ingest: open the configured source and materialize it once per fingerprint."""
+"""Ingest: name the configured source's content, and materialize it once per fingerprint.
+
+Unchanged data costs a listing and one GET of the published marker: the source is read
+(and downloaded, concurrently) only when its fingerprint has not been materialized yet.
+An unreachable store is transient and retried with backoff; bad data is not retried.
+"""
 
 from __future__ import annotations
 
 from prefect import get_run_logger, task
 from prefect.tasks import exponential_backoff
 
-from tasks import storage
 from tasks.config import DataConfig
 from tasks.failures import retry_unless_deterministic
-from tasks.ingest.materialize import materialize
-from tasks.ingest.sources import load_source
+from tasks.ingest.materialize import find_materialized, materialize
+from tasks.ingest.sources import fingerprint, identify, load_source
 from tasks.refs import DatasetRef
 
 __all__ = ["ingest"]
@@ -24,13 +28,16 @@ __all__ = ["ingest"]
 def ingest(data: DataConfig, *, root: str) -> DatasetRef:
     """Materialize the dataset the config names under ``<root>/datasets/<fingerprint>``."""
     logger = get_run_logger()
-    source = load_source(data)
-    ref = materialize(source, storage.datasets_dir(root))
-    logger.info(
-        "dataset %s (%s) at %s: %s",
-        ref.fingerprint,
-        data.source,
-        ref.uri,
-        ", ".join(f"{k}={v}" for k, v in ref.splits.items()),
-    )
+    identity = identify(data)
+    ref = find_materialized(root, fingerprint(identity))
+    if ref is None:
+        files = len(identity.get("files", ()))
+        logger.info("materializing %s source%s into %s", data.source, f" ({files} file(s))" if files else "", root)
+        ref = materialize(load_source(data, identity), root)
+    else:
+        logger.info("dataset %s is materialized already; reusing it", ref.fingerprint)
+    splits = ", ".join(f"{k}={v}" for k, v in ref.splits.items())
+    logger.info("dataset %s (%s) at %s: %s", ref.fingerprint, data.source, ref.uri, splits)
+    if ref.ignored_columns:
+        logger.warning("columns outside the recipe's schema, ignored: %s", ", ".join(ref.ignored_columns))
     return ref

@@ -1,14 +1,20 @@
-"""Write a source once per fingerprint, in TFDS format, and never half.
+"""Write a source once per fingerprint, in TFDS format, on any storage root, never half.
 
-The dataset is stored into a private temporary folder beside its destination and moved
-into place with one rename, so a crash leaves only a temporary folder (never a dataset
-that looks complete) and a concurrent writer of the same fingerprint cannot corrupt the
-one that wins. ``ref.json`` inside the folder lets later runs reuse it without reading it.
+Layout::
+
+    <root>/datasets/<fingerprint>/ref.json              the marker: written last, exclusively
+    <root>/datasets/<fingerprint>/<attempt>/<name>/<version>/   the TFDS files
+
+Each writer stores the dataset into its own attempt folder (locally, then one bulk
+upload when the root is remote) and publishes it by creating ``ref.json`` exclusively
+(``O_EXCL`` on a disk, ``If-None-Match`` on S3). A writer that dies half-way leaves an
+attempt folder no marker names, so it is never taken for a dataset; of two concurrent
+writers of the same fingerprint exactly one publishes, and the other removes its attempt
+and returns the winner's ref. Readers look for the marker only, so reuse costs one GET.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import uuid
@@ -16,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.exclusive import create_exclusive
+from tasks import storage
 from tasks.ingest.sources import SourceData
 from tasks.refs import DatasetRef
 
@@ -23,64 +31,106 @@ REF_FILE = "ref.json"
 VERSION = "1.0.0"
 
 
-def materialized_ref(directory: Path) -> DatasetRef | None:
-    """The ref of a complete materialization in ``directory``, or None."""
+def dataset_url(root: str, fingerprint: str) -> str:
+    return storage.join(storage.datasets_url(root), fingerprint)
+
+
+def find_materialized(root: str, fingerprint: str) -> DatasetRef | None:
+    """The ref of the published materialization of ``fingerprint``, or None."""
+    url = storage.join(dataset_url(root, fingerprint), REF_FILE)
+    fs, path = storage.filesystem(url)
     try:
-        return DatasetRef.model_validate_json((directory / REF_FILE).read_text())
+        with fs.open(path, "rb") as f:
+            return DatasetRef.model_validate_json(f.read())
     except FileNotFoundError:
         return None
+    except Exception as error:
+        if storage.is_connection_error(error):
+            raise storage.unreachable(url, error) from error
+        raise
 
 
-def materialize(source: SourceData, datasets_dir: Path) -> DatasetRef:
-    """Store ``source`` under ``datasets_dir/<fingerprint>`` unless it is there already."""
+def materialize(source: SourceData, root: str) -> DatasetRef:
+    """Store ``source`` under ``<root>/datasets/<fingerprint>`` unless it is published already."""
+    existing = find_materialized(root, source.fingerprint)
+    if existing is not None:
+        return existing
+    url = dataset_url(root, source.fingerprint)
+    attempt = f"attempt-{uuid.uuid4().hex[:12]}"
+    staging = storage.local_path(root, url) / attempt
+    published = False
+    try:
+        ref = _store(source, staging, root=root, url=url, attempt=attempt)
+        if not storage.is_local(root):
+            storage.upload_dir(staging, storage.join(url, attempt))
+        fs, marker = storage.filesystem(storage.join(url, REF_FILE))
+        try:
+            published = create_exclusive(fs, marker, ref.model_dump_json(indent=2).encode())
+        except Exception as error:
+            if storage.is_connection_error(error):
+                raise storage.unreachable(url, error) from error
+            raise
+        if published:
+            return ref
+        # Another run published the same fingerprint first; its copy is as good as ours.
+        winner = find_materialized(root, source.fingerprint)
+        if winner is None:
+            raise RuntimeError(f"{url}: {REF_FILE} exists but cannot be read")
+        return winner
+    finally:
+        if not published:
+            _discard(staging, root=root, url=storage.join(url, attempt))
+
+
+def _store(source: SourceData, staging: Path, *, root: str, url: str, attempt: str) -> DatasetRef:
     import tensorflow_datasets as tfds
 
     tfds.disable_progress_bar()  # Prefect's log already says what is being written
-    final = datasets_dir / source.fingerprint
-    existing = materialized_ref(final)
-    if existing is not None:
-        return existing
-
-    staging = datasets_dir / f".partial-{source.fingerprint}-{uuid.uuid4().hex[:8]}"
     staging.mkdir(parents=True)
-    try:
-        builder = tfds.dataset_builders.store_as_tfds_dataset(
-            name=source.name,
-            version=VERSION,
-            features=source.features,
-            split_datasets=source.splits,
-            data_dir=os.fspath(staging),
-            description=f"kerasflow materialization of {json.dumps(source.identity, default=str)}",
-            disable_shuffling=True,
-        )
-        shutil.rmtree(staging / "downloads", ignore_errors=True)
-        # TFDS lays a dataset out as <data_dir>/<name>/<version>/.
-        relative_builder_dir = Path(source.name) / VERSION
-        splits = {name: int(info.num_examples) for name, info in builder.info.splits.items()}
-        feature = builder.info.features[source.feature_key]
-        ref = DatasetRef(
-            fingerprint=source.fingerprint,
-            uri=os.fspath(final),
-            builder_dir=os.fspath(final / relative_builder_dir),
-            source=source.identity["source"],
-            splits=splits,
-            feature_key=source.feature_key,
-            label_key=source.label_key,
-            feature_shape=tuple(int(d) for d in (feature.shape or ())),
-            feature_dtype=np.dtype(feature.np_dtype).name,
-            num_classes=len(source.class_names),
-            class_names=source.class_names,
-            feature_names=source.feature_names,
-        )
-        (staging / REF_FILE).write_text(ref.model_dump_json(indent=2))
+    builder = tfds.dataset_builders.store_as_tfds_dataset(
+        name=source.name,
+        version=VERSION,
+        features=source.features,
+        split_datasets=source.splits,
+        data_dir=os.fspath(staging),
+        description=f"kerasflow materialization {source.fingerprint}",
+        disable_shuffling=False,  # lets readers interleave shards in parallel (TFDS refuses for ordered data)
+    )
+    shutil.rmtree(staging / "downloads", ignore_errors=True)
+    feature = builder.info.features[source.feature_key]
+    return DatasetRef(
+        fingerprint=source.fingerprint,
+        storage_root=root,
+        uri=url,
+        builder_path=f"{attempt}/{source.name}/{VERSION}",  # TFDS lays out <data_dir>/<name>/<version>
+        num_bytes=int(builder.info.dataset_size),
+        source=source.identity["source"],
+        splits={name: int(info.num_examples) for name, info in builder.info.splits.items()},
+        feature_key=source.feature_key,
+        label_key=source.label_key,
+        feature_shape=tuple(int(d) for d in (feature.shape or ())),
+        feature_dtype=np.dtype(feature.np_dtype).name,
+        num_classes=len(source.class_names),
+        class_names=source.class_names,
+        feature_names=source.feature_names,
+        ignored_columns=source.ignored_columns,
+    )
+
+
+def _discard(staging: Path, *, root: str, url: str) -> None:
+    """Remove an attempt that was not published, locally and (best effort) remotely."""
+    shutil.rmtree(staging, ignore_errors=True)
+    if not storage.is_local(root):
         try:
-            os.rename(staging, final)
-        except OSError:
-            # Another run published the same fingerprint first; its copy is as good as ours.
-            winner = materialized_ref(final)
-            if winner is None:
-                raise
-            return winner
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return ref
+            fs, path = storage.filesystem(url)
+            fs.rm(path, recursive=True)
+        except Exception:  # noqa: BLE001 - unpublished leftovers are invisible; never mask the real error
+            pass
+
+
+def local_builder_dir(ref: DatasetRef) -> Path:
+    """A local folder holding the dataset's TFDS files, downloaded once when the root is remote."""
+    local = storage.local_path(ref.storage_root, ref.uri)
+    attempt = ref.builder_path.split("/", 1)[0]
+    storage.download_dir(storage.join(ref.uri, attempt), local / attempt)
+    return local / ref.builder_path

@@ -1,26 +1,29 @@
 """Sources of examples: bundled samples, TFDS datasets and tabular files.
 
-Each source yields a :class:`SourceData`: the train/validation/test splits as tf.data
-datasets of feature dicts, their TFDS feature spec, and the identity of the content from
-which the fingerprint is computed.
+Opening a source is two steps, so that unchanged data costs a listing and no download:
+:func:`identify` names the content cheaply (TFDS name, version, config and splits; the
+files' keys, sizes and ETags; the bundled sample's checksum) and gives the fingerprint;
+:func:`load_source` reads it into a :class:`SourceData` (the splits as tf.data datasets
+of feature dicts and their TFDS feature spec), only when that fingerprint is new.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import fsspec
 import numpy as np
 
+from tasks import storage
 from tasks.config import ConfigError, DataConfig
-from tasks.failures import DataValidationError
+from tasks.ingest import tabular
 
 # Bump when the materialized layout changes, so old materializations are not reused.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SPLITS = ("train", "validation", "test")
 
 
@@ -35,20 +38,56 @@ class SourceData:
     identity: dict[str, Any]
     feature_names: list[str] | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    ignored_columns: list[str] = field(default_factory=list)
 
     @property
     def fingerprint(self) -> str:
-        payload = json.dumps({"format": FORMAT_VERSION, **self.identity}, sort_keys=True, default=str)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return fingerprint(self.identity)
 
 
-def load_source(data: DataConfig) -> SourceData:
-    """Open the source the config names."""
+def fingerprint(identity: dict[str, Any]) -> str:
+    payload = json.dumps({"format": FORMAT_VERSION, **identity}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def identify(data: DataConfig) -> dict[str, Any]:
+    """What identifies the content the config names, without reading it all."""
+    cut = {"seed": data.seed, "fractions": data.fractions.model_dump(), "limit": data.limit}
     if data.source == "sample":
-        return _sample(data)
+        x, y, _, _ = _sample_arrays(data)
+        return {"source": "sample", "name": data.name, "content_sha256": _content_sha256(x, y), **cut}
     if data.source == "files":
-        return _files(data)
-    return _tfds(data)
+        return {
+            "source": "files",
+            "files": tabular.identity(tabular.list_files(data.url or "")),
+            "columns": data.feature_columns,
+            "label": data.label_column,
+            "classes": data.classes,
+            **cut,
+        }
+    builder = _tfds_builder(data)
+    return {
+        "source": "tfds",
+        "name": data.name,
+        "version": str(builder.version),
+        "config": builder.builder_config.name if builder.builder_config else None,
+        "splits": dict(sorted(data.tfds_splits.items())),
+        "limit": data.limit,
+    }
+
+
+def load_source(data: DataConfig, identity: dict[str, Any] | None = None) -> SourceData:
+    """Read the source the config names; ``identity`` from :func:`identify` if known."""
+    identity = identity or identify(data)
+    if data.source == "sample":
+        return _sample(data, identity)
+    if data.source == "files":
+        return _files(data, identity)
+    return _tfds(data, identity)
+
+
+def _content_sha256(x: np.ndarray, y: np.ndarray) -> str:
+    return hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest()
 
 
 def _dataset_name(text: str) -> str:
@@ -77,6 +116,7 @@ def _from_arrays(
     class_names: list[str],
     identity: dict[str, Any],
     feature_names: list[str] | None = None,
+    ignored_columns: list[str] | None = None,
 ) -> SourceData:
     import tensorflow as tf
     import tensorflow_datasets as tfds
@@ -89,14 +129,6 @@ def _from_arrays(
     )
     cut = _split_indices(len(x), data)
     splits = {k: tf.data.Dataset.from_tensor_slices({"features": x[i], "label": y[i]}) for k, i in cut.items()}
-    content = hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest()
-    identity = {
-        **identity,
-        "content_sha256": content,
-        "seed": data.seed,
-        "fractions": data.fractions.model_dump(),
-        "limit": data.limit,
-    }
     return SourceData(
         name=_dataset_name(name),
         features=features,
@@ -107,115 +139,83 @@ def _from_arrays(
         identity=identity,
         feature_names=feature_names,
         counts={k: len(i) for k, i in cut.items()},
+        ignored_columns=list(ignored_columns or []),
     )
 
 
-def _sample(data: DataConfig) -> SourceData:
+def _sample_arrays(data: DataConfig) -> tuple[np.ndarray, np.ndarray, list[str], list[str] | None]:
     from sklearn import datasets
 
     if data.name == "digits":
         bunch = datasets.load_digits()
         x = bunch.images.astype("float32")[..., None]  # (n, 8, 8, 1), values 0..16
-        class_names = [str(c) for c in bunch.target_names]
         feature_names = None
     elif data.name == "breast_cancer":
         bunch = datasets.load_breast_cancer()
         x = bunch.data.astype("float32")
-        class_names = [str(c) for c in bunch.target_names]
         feature_names = [str(c) for c in bunch.feature_names]
     else:
         raise ConfigError(f"received data.name={data.name!r} for source 'sample', expected 'digits' or 'breast_cancer'")
+    return x, bunch.target.astype("int64"), [str(c) for c in bunch.target_names], feature_names
+
+
+def _sample(data: DataConfig, identity: dict[str, Any]) -> SourceData:
+    x, y, class_names, feature_names = _sample_arrays(data)
     return _from_arrays(
-        x,
-        bunch.target.astype("int64"),
-        data=data,
-        name=data.name,
-        class_names=class_names,
-        identity={"source": "sample", "name": data.name},
-        feature_names=feature_names,
+        x, y, data=data, name=data.name, class_names=class_names, identity=identity, feature_names=feature_names
     )
 
 
-def _files(data: DataConfig) -> SourceData:
-    """A CSV or Parquet file with named feature columns and a label column."""
-    import fsspec
-    import pandas as pd
-
-    url = data.url or ""
-    try:
-        with fsspec.open(url, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise ConfigError(f"data.url {url!r} does not exist; point it at a CSV or Parquet file") from None
-    try:
-        if url.endswith((".parquet", ".pq")):
-            frame = pd.read_parquet(io.BytesIO(raw))
-        elif url.endswith((".csv", ".csv.gz")):
-            frame = pd.read_csv(io.BytesIO(raw), compression="infer" if url.endswith(".gz") else None)
-        else:
-            raise ConfigError(f"received data.url {url!r}, expected a .csv or .parquet file")
-    except (ValueError, OSError) as error:
-        if isinstance(error, ConfigError):
-            raise
-        raise DataValidationError(
-            f"{url}: cannot be read as {'Parquet' if 'parquet' in url else 'CSV'} ({error}); "
-            "check that the file is complete and in that format"
-        ) from None
-    label = data.label_column
-    columns = data.feature_columns or [c for c in frame.columns if c != label]
-    missing = [c for c in [*columns, label] if c not in frame.columns]
-    if missing:
-        raise DataValidationError(
-            f"{url}: check 'columns' failed: missing column(s) {missing}; the file has "
-            f"{list(frame.columns)}. Fix data.feature_columns / data.label_column or the file."
-        )
-    numeric = frame[columns].apply(pd.to_numeric, errors="coerce")
-    bad = numeric.isna() & frame[columns].notna()
-    if bad.to_numpy().any():
-        column = bad.any().idxmax()
-        row = int(bad[column].to_numpy().argmax())
-        raise DataValidationError(
-            f"{url}: check 'numeric' failed: column {column!r} has {int(bad[column].sum())} "
-            f"non-numeric value(s), first at row {row} ({frame[column].iloc[row]!r}); "
-            "clean the column or leave it out of data.feature_columns"
-        )
-    labels = frame[label]
-    if labels.isna().any():
-        missing_label = labels.isna().to_numpy()
-        raise DataValidationError(
-            f"{url}: check 'label present' failed: {int(missing_label.sum())} row(s) have no label "
-            f"in column {label!r}, first at row {int(missing_label.argmax())}; drop or label those rows"
-        )
-    if pd.api.types.is_numeric_dtype(labels):
-        y = labels.to_numpy().astype("int64")
-        if len(y) and y.min() < 0:
-            raise DataValidationError(
-                f"{url}: check 'label range' failed: {int((y < 0).sum())} row(s) have negative "
-                f"labels, first at row {int((y < 0).argmax())}; labels must be class ids 0..N-1"
-            )
-        class_names = [str(i) for i in range(max(2, int(y.max()) + 1 if len(y) else 2))]
-    else:
-        class_names = sorted(str(v) for v in labels.unique())
-        y = labels.astype(str).map({n: i for i, n in enumerate(class_names)}).to_numpy().astype("int64")
+def _files(data: DataConfig, identity: dict[str, Any]) -> SourceData:
+    """Parquet or CSV files (one, a folder, or a glob) with feature columns and a label column."""
+    files = [
+        tabular.TableFile(url=u, path=fsspec.core.url_to_fs(u)[1], size=s, version=v) for u, s, v in identity["files"]
+    ]
+    table = tabular.read_table(files, data)
+    name = (data.url or "files").rstrip("/").rsplit("/", 1)[-1].split(".")[0].split("*")[0]
     return _from_arrays(
-        numeric.to_numpy(dtype="float32"),
-        y,
+        table.features,
+        table.labels,
         data=data,
-        name=url.rsplit("/", 1)[-1].split(".")[0],
-        class_names=class_names,
-        identity={"source": "files", "url": url, "columns": columns, "label": label},
-        feature_names=columns,
+        name=name or "files",
+        class_names=table.class_names,
+        identity=identity,
+        feature_names=table.columns,
+        ignored_columns=table.ignored_columns,
     )
 
 
-def _tfds(data: DataConfig) -> SourceData:
-    """A TFDS dataset, prepared under ``data.data_dir`` (downloaded there if allowed)."""
+def _tfds_builder(data: DataConfig):
+    """The TFDS builder of ``data.name``; a remote ``data_dir`` is synced to the local cache first.
+
+    TensorFlow reads only local paths, so a prepared dataset under ``s3://.../tfds`` is
+    downloaded once (concurrently) into ``<cache>/tfds/`` and read from there.
+    """
     import tensorflow_datasets as tfds
 
+    data_dir = data.data_dir
+    if data_dir and not storage.is_local(data_dir):
+        base = data.name.split(":")[0].split("/")[0]
+        local = storage.cache_dir(data_dir) / "tfds"
+        try:
+            storage.download_dir(storage.join(data_dir, base), local / base)
+        except FileNotFoundError:
+            raise ConfigError(
+                f"received data.data_dir={data_dir!r}: it holds no prepared dataset {base!r}; prepare it with "
+                f"`tfds build {base} --data_dir=<local dir>` and upload that folder there"
+            ) from None
+        data_dir = str(local)
     try:
-        builder = tfds.builder(data.name, data_dir=data.data_dir)
+        return tfds.builder(data.name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as error:
         raise ConfigError(f"received data.name={data.name!r}: not a TFDS dataset ({error})") from None
+
+
+def _tfds(data: DataConfig, identity: dict[str, Any]) -> SourceData:
+    """A TFDS dataset, prepared under ``data.data_dir`` (downloaded there if local and allowed)."""
+    import tensorflow_datasets as tfds
+
+    builder = _tfds_builder(data)
     builder.download_and_prepare()
     source_features = builder.info.features
     feature_key, label_key = data.feature_key, data.label_key
@@ -242,14 +242,6 @@ def _tfds(data: DataConfig) -> SourceData:
             continue
         ds = builder.as_dataset(split=spec).map(lambda ex: {feature_key: ex[feature_key], label_key: ex[label_key]})
         splits[role] = ds.take(data.limit) if data.limit else ds
-    identity = {
-        "source": "tfds",
-        "name": data.name,
-        "version": str(builder.version),
-        "config": builder.builder_config.name if builder.builder_config else None,
-        "splits": dict(sorted(data.tfds_splits.items())),
-        "limit": data.limit,
-    }
     return SourceData(
         name=_dataset_name(data.name.split("/")[0]),
         features=features,

@@ -37,6 +37,12 @@ def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str) -> TrainedMo
     )
     callbacks = standard_callbacks(config.training, run_dir=run_dir, progress=progress)
     trained = fit_model(config, dataset, run_id=run_id, run_dir=run_dir, callbacks=callbacks)
+    root = config.storage.root
+    if not storage.is_local(root):
+        # The run folder is the local mirror of <root>/runs/<run_id>; publish it there.
+        run_url = storage.run_url(root, run_id)
+        storage.upload_dir(run_dir, run_url)
+        trained = trained.model_copy(update={"model_uri": storage.join(run_url, "model.keras")})
     logger.info(
         "trained %s with %s, global batch %d: %d epoch(s) in %.1fs, model at %s",
         config.model.name,

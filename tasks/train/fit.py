@@ -83,13 +83,20 @@ def fit_model(
         shuffle=True,
         seed=config.training.seed,
         shuffle_buffer=config.training.shuffle_buffer,
+        cache=config.data.cache,
     )
     # Keras 3.15 under MirroredStrategy fails on a partial last validation batch read from
     # TFDS files ("input depth must be evenly divisible by filter depth" on replica 1; the
     # same tensors from memory work). With several replicas validation drops that batch:
     # at most global_batch - 1 examples per epoch. Test metrics are computed separately,
     # on every example.
-    val_ds = make_dataset(ref, "validation", batch_size=global_batch, drop_remainder=strategy.num_replicas_in_sync > 1)
+    val_ds = make_dataset(
+        ref,
+        "validation",
+        batch_size=global_batch,
+        cache=config.data.cache,
+        drop_remainder=strategy.num_replicas_in_sync > 1,
+    )
     started = time.perf_counter()
     history = model.fit(
         train_ds, validation_data=val_ds, epochs=config.training.epochs, callbacks=list(callbacks), verbose=0

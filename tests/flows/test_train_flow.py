@@ -162,7 +162,8 @@ def test_nan_features_fail_validation_and_nothing_is_trained(root, tmp_path):
     url = write_table(tmp_path / "events.parquet", nan_row=17)
     with pytest.raises(DataValidationError, match=r"check 'finite features' failed: 1 row\(s\)") as info:
         train_flow(config=tabular(root, url))
-    assert "split '" in str(info.value) and "impute or drop" in str(info.value)
+    assert str(info.value).startswith(f"{url}: ")
+    assert "first at row 17 (column 'f2')" in str(info.value) and "impute or drop" in str(info.value)
     assert registry_of(root).names() == []
     assert not (root / "runs").exists()
 

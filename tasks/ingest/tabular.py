@@ -1,0 +1,232 @@
+"""Tabular files on any fsspec URL: list, fingerprint, download in bulk, read and check.
+
+``data.url`` is one file, a folder, or a glob (``s3://bucket/events/date=*/part-*.parquet``)
+of Parquet or CSV files. Listing is cheap and names the content: the sorted (key, size,
+ETag or mtime) of every file, so one new partition is a new fingerprint and the files
+are downloaded only when that fingerprint has not been materialized yet. Downloads are
+one concurrent s3fs call. Every problem found while reading names the file, the check,
+the count, the first bad row (within that file) and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tasks import storage
+from tasks.config import DataConfig
+from tasks.failures import DataValidationError
+
+SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
+
+
+@dataclass(frozen=True)
+class TableFile:
+    url: str
+    path: str  # path within its filesystem
+    size: int
+    version: str  # ETag on object stores, mtime on disks
+
+
+@dataclass(frozen=True)
+class Table:
+    features: np.ndarray  # (rows, columns) float32
+    labels: np.ndarray  # (rows,) int64 class ids
+    columns: list[str]
+    class_names: list[str]
+    ignored_columns: list[str]
+
+
+def list_files(url: str) -> list[TableFile]:
+    """The data files ``url`` names, sorted; each with what identifies its content."""
+    fs, pattern = storage.filesystem(url)
+    try:
+        if any(ch in pattern for ch in "*?["):
+            infos = fs.glob(pattern, detail=True)
+        elif fs.isdir(pattern):
+            infos = {p: i for p, i in fs.find(pattern, detail=True).items() if p.endswith(SUFFIXES)}
+        else:
+            infos = {pattern: fs.info(pattern)}
+    except FileNotFoundError:
+        infos = {}
+    except Exception as error:
+        if storage.is_connection_error(error):
+            raise storage.unreachable(url, error) from error
+        raise
+    files = []
+    for path, info in sorted(infos.items()):
+        if info.get("type") == "directory":
+            continue
+        version = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or ""
+        files.append(
+            TableFile(
+                url=path if storage.is_local(url) else fs.unstrip_protocol(path),
+                path=path,
+                size=int(info.get("size") or 0),
+                version=str(version),
+            )
+        )
+    if not files:
+        raise DataValidationError(
+            f"{url}: check 'files exist' failed: no file matches; point data.url at a CSV or Parquet "
+            "file, a folder of them, or a glob such as s3://bucket/events/date=*/part-*.parquet"
+        )
+    unknown = [f.url for f in files if not f.url.endswith(SUFFIXES)]
+    if unknown:
+        raise DataValidationError(
+            f"{unknown[0]}: check 'format' failed: {len(unknown)} file(s) are neither .parquet nor .csv; "
+            "narrow data.url to the data files"
+        )
+    return files
+
+
+def identity(files: list[TableFile]) -> list[list[Any]]:
+    return [[f.url, f.size, f.version] for f in files]
+
+
+def read_table(files: list[TableFile], data: DataConfig) -> Table:
+    """Download ``files`` (concurrently when remote), read and check them, and stack them."""
+    with tempfile.TemporaryDirectory(prefix="kerasflow-files-") as tmp:
+        local = _download(files, Path(tmp))
+        parts = []
+        schema: list[str] | None = data.feature_columns
+        ignored: set[str] = set()
+        for file, path in zip(files, local, strict=True):
+            frame = _read_frame(file.url, path)
+            if schema is None:
+                schema = [c for c in frame.columns if c != data.label_column]
+            ignored |= _check_columns(file.url, frame, schema, data)
+            parts.append(_check_rows(file.url, frame, schema, data))
+    features = np.concatenate([p[0] for p in parts])
+    raw_labels = np.concatenate([p[1] for p in parts])
+    labels, class_names = _class_ids(raw_labels, files, parts, data)
+    return Table(features, labels, list(schema or []), class_names, sorted(ignored))
+
+
+def _download(files: list[TableFile], folder: Path) -> list[Path]:
+    remote = [f for f in files if not storage.is_local(f.url)]
+    if not remote:
+        return [Path(f.path) for f in files]
+    fs, _ = storage.filesystem(remote[0].url)
+    targets = [folder / f"{i:06d}-{Path(f.path).name}" for i, f in enumerate(files)]
+    try:
+        fs.get([f.path for f in files], [os.fspath(t) for t in targets])
+    except Exception as error:
+        if storage.is_connection_error(error):
+            raise storage.unreachable(files[0].url, error) from error
+        raise
+    return targets
+
+
+def _read_frame(url: str, path: Path):
+    import pandas as pd
+    import pyarrow as pa
+
+    kind = "Parquet" if url.endswith((".parquet", ".pq")) else "CSV"
+    try:
+        if kind == "Parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, compression="gzip" if url.endswith(".gz") else None)
+    except (ValueError, OSError, pa.ArrowException) as error:
+        raise DataValidationError(
+            f"{url}: check 'readable' failed: cannot be read as {kind} ({type(error).__name__}: {error}); "
+            "the file is damaged or not in that format: rewrite it, or move it out of data.url"
+        ) from None
+
+
+def _check_columns(url: str, frame, schema: list[str], data: DataConfig) -> set[str]:
+    missing = [c for c in [*schema, data.label_column] if c not in frame.columns]
+    if missing:
+        raise DataValidationError(
+            f"{url}: check 'columns' failed: missing column(s) {missing}; the file has "
+            f"{list(frame.columns)}. Fix data.feature_columns / data.label_column or the file."
+        )
+    extra = {c for c in frame.columns if c not in schema and c != data.label_column}
+    if extra and data.extra_columns == "error":
+        raise DataValidationError(
+            f"{url}: check 'columns' failed: extra column(s) {sorted(extra)} outside the recipe's schema "
+            f"{schema}; add them to data.feature_columns, or set data.extra_columns=ignore"
+        )
+    return extra
+
+
+def _check_rows(url: str, frame, schema: list[str], data: DataConfig) -> tuple[np.ndarray, Any]:
+    import pandas as pd
+
+    values = frame[schema].apply(pd.to_numeric, errors="coerce")
+    bad = values.isna() & frame[schema].notna()
+    if bad.to_numpy().any():
+        column = bad.any().idxmax()
+        row = int(bad[column].to_numpy().argmax())
+        raise DataValidationError(
+            f"{url}: check 'numeric' failed: column {column!r} has {int(bad[column].sum())} "
+            f"non-numeric value(s), first at row {row} ({frame[column].iloc[row]!r}); "
+            "clean the column or leave it out of data.feature_columns"
+        )
+    features = values.to_numpy(dtype="float32")
+    nonfinite = ~np.isfinite(features).all(axis=1)
+    if nonfinite.any():
+        row = int(nonfinite.argmax())
+        column = schema[int((~np.isfinite(features[row])).argmax())]
+        raise DataValidationError(
+            f"{url}: check 'finite features' failed: {int(nonfinite.sum())} row(s) have missing, NaN or "
+            f"infinite features, first at row {row} (column {column!r}); impute or drop those rows at the source"
+        )
+    labels = frame[data.label_column]
+    if labels.isna().any():
+        missing = labels.isna().to_numpy()
+        raise DataValidationError(
+            f"{url}: check 'label present' failed: {int(missing.sum())} row(s) have no label in column "
+            f"{data.label_column!r}, first at row {int(missing.argmax())}; drop or label those rows"
+        )
+    return features, labels.to_numpy()
+
+
+def _label_text(values: np.ndarray) -> np.ndarray:
+    """Labels as strings, integral floats written as integers (1.0 -> '1')."""
+    if values.dtype.kind == "f" and np.all(np.mod(values, 1) == 0):
+        values = values.astype("int64")
+    return values.astype(str)
+
+
+def _class_ids(raw: np.ndarray, files: list[TableFile], parts: list, data: DataConfig) -> tuple[np.ndarray, list[str]]:
+    """Class ids for the labels: the recipe's ``data.classes`` if given, else what is found."""
+    text = _label_text(raw)
+    if data.classes is not None:
+        class_names = [str(c) for c in data.classes]
+    elif raw.dtype.kind in "iuf":
+        ids = text.astype("int64")
+        if ids.min() < 0:
+            offset, file = _locate(int((ids < 0).argmax()), parts, files)
+            raise DataValidationError(
+                f"{file}: check 'label range' failed: {int((ids < 0).sum())} row(s) have negative labels, "
+                f"first at row {offset}; labels must be class ids 0..N-1"
+            )
+        class_names = [str(i) for i in range(max(2, int(ids.max()) + 1))]
+    else:
+        class_names = sorted(set(text.tolist()))
+    index = {name: i for i, name in enumerate(class_names)}
+    ids = np.array([index.get(t, -1) for t in text], dtype="int64")
+    unseen = ids < 0
+    if unseen.any():
+        offset, file = _locate(int(unseen.argmax()), parts, files)
+        values = sorted(set(text[unseen].tolist()))
+        raise DataValidationError(
+            f"{file}: check 'known classes' failed: {int(unseen.sum())} row(s) have label(s) {values[:5]} not in "
+            f"data.classes {class_names}, first at row {offset}; add the class to the recipe or fix the labels"
+        )
+    return ids, class_names
+
+
+def _locate(row: int, parts: list, files: list[TableFile]) -> tuple[int, str]:
+    """The file and the row within it of row ``row`` of the stacked table."""
+    for (features, _), file in zip(parts, files, strict=True):
+        if row < len(features):
+            return row, file.url
+        row -= len(features)
+    raise IndexError(row)
