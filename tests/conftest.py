@@ -1,18 +1,27 @@
-"""Shared fixtures: a real Prefect test server, two logical CPUs, tiny data.
+"""Shared fixtures: a real Prefect test server, a real S3 server, two logical CPUs, tiny data.
 
 TensorFlow's CPU is split into two logical devices here, before anything initialises
 TensorFlow, so MirroredStrategy can run two real replicas on a machine without GPUs.
+S3 is moto's S3 protocol server on a loopback port; clients find it through the
+standard AWS environment variables, as they would find a real endpoint.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
+import uuid
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_SERVER_UI_ENABLED"] = "false"
 os.environ.pop("KERASFLOW_ROOT", None)
+os.environ.pop("KERASFLOW_CACHE", None)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_ENDPOINT_URL_S3", None)
+os.environ.pop("AWS_PROFILE", None)
 
 import pytest
 import tensorflow as tf
@@ -30,6 +39,69 @@ def prefect_server():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+class S3Server:
+    """moto's ThreadedMotoServer on a fixed loopback port; can be stopped and started again.
+
+    moto keeps its buckets in the test process, so a restarted server serves the same data
+    (an outage, not a loss).
+    """
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._server = None
+
+    def start(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """One S3 server for the session; clients reach it through AWS_ENDPOINT_URL."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = S3Server()
+    server.start()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ENDPOINT_URL", server.endpoint)
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        # Fail fast when the server is down on purpose (botocore's default retries take 7 s).
+        patch.setenv("AWS_MAX_ATTEMPTS", "2")
+        patch.setenv("AWS_RETRY_MODE", "standard")
+        yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    """A fresh bucket: ``s3://<name>``."""
+    import fsspec
+
+    name = f"kf-{uuid.uuid4().hex[:10]}"
+    fsspec.filesystem("s3").mkdir(name)
+    return f"s3://{name}"
+
+
+@pytest.fixture
+def s3_root(s3_bucket, tmp_path, monkeypatch):
+    """A storage root on S3, with its local cache in the test's temporary folder."""
+    monkeypatch.setenv("KERASFLOW_CACHE", str(tmp_path / "cache"))
+    root = f"{s3_bucket}/kerasflow"
+    monkeypatch.setenv("KERASFLOW_ROOT", root)
+    return root
 
 
 @pytest.fixture

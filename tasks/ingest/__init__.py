@@ -12,7 +12,7 @@ from prefect.tasks import exponential_backoff
 
 from tasks.config import DataConfig
 from tasks.failures import retry_unless_deterministic
-from tasks.ingest.materialize import find_materialized, materialize
+from tasks.ingest import materialize as materialization
 from tasks.ingest.sources import fingerprint, identify, load_source
 from tasks.refs import DatasetRef
 
@@ -29,11 +29,11 @@ def ingest(data: DataConfig, *, root: str) -> DatasetRef:
     """Materialize the dataset the config names under ``<root>/datasets/<fingerprint>``."""
     logger = get_run_logger()
     identity = identify(data)
-    ref = find_materialized(root, fingerprint(identity))
+    ref = materialization.find_materialized(root, fingerprint(identity))
     if ref is None:
         files = len(identity.get("files", ()))
         logger.info("materializing %s source%s into %s", data.source, f" ({files} file(s))" if files else "", root)
-        ref = materialize(load_source(data, identity), root)
+        ref = materialization.materialize(load_source(data, identity), root)
     else:
         logger.info("dataset %s is materialized already; reusing it", ref.fingerprint)
     splits = ", ".join(f"{k}={v}" for k, v in ref.splits.items())

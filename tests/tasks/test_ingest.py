@@ -1,0 +1,194 @@
+"""Ingest on a local disk and on a real S3 protocol server: fingerprints, publication, reuse."""
+
+from __future__ import annotations
+
+import threading
+
+import fsspec
+import numpy as np
+import pytest
+
+from tasks import storage
+from tasks.config import DataConfig
+from tasks.failures import DataValidationError
+from tasks.ingest import materialize as materialize_module
+from tasks.ingest.materialize import REF_FILE, find_materialized, materialize
+from tasks.ingest.pipeline import load_split
+from tasks.ingest.sources import fingerprint, identify, load_source
+from tests.tables import event_frame, write_frame, write_partitions
+from tests.tfds_fakes import prepare_fake_tfds
+
+
+def files_config(url: str, **extra) -> DataConfig:
+    return DataConfig(source="files", url=url, **extra)
+
+
+def listing(url: str) -> list[str]:
+    fs, path = storage.filesystem(url)
+    return sorted(p.rsplit("/", 1)[-1] for p in fs.ls(path, detail=False))
+
+
+def test_the_fingerprint_follows_the_files_not_the_run(tmp_path):
+    prefix = str(tmp_path / "events")
+    write_partitions(prefix, ["2026-11-01", "2026-11-02"])
+    data = files_config(f"{prefix}/date=*/part-*.parquet")
+    first = fingerprint(identify(data))
+
+    assert fingerprint(identify(data)) == first, "same files, same fingerprint"
+    write_partitions(prefix, ["2026-11-01", "2026-11-02", "2026-11-03"])[2:]
+    with_new_day = fingerprint(identify(data))
+    assert with_new_day != first, "a new partition is new data"
+    write_frame(f"{prefix}/date=2026-11-03/part-0.parquet", event_frame(150, seed=9))
+    assert fingerprint(identify(data)) not in (first, with_new_day), "a rewritten partition is new data"
+    assert fingerprint(identify(files_config(data.url, seed=1))) != fingerprint(identify(data)), "another split cut"
+
+
+def test_s3_partitions_materialize_once_and_read_back_on_another_machine(s3_root, s3_bucket, tmp_path, monkeypatch):
+    write_partitions(f"{s3_bucket}/events", ["2026-11-01", "2026-11-02", "2026-11-03"])
+    data = files_config(f"{s3_bucket}/events/date=*/part-*.parquet")
+    identity = identify(data)
+    assert [row[0] for row in identity["files"]] == [
+        f"{s3_bucket}/events/date=2026-11-0{d}/part-0.parquet" for d in (1, 2, 3)
+    ]
+    assert all(row[2].strip('"') for row in identity["files"]), "S3 files are identified by their ETag"
+
+    ref = materialize(load_source(data, identity), s3_root)
+
+    assert ref.uri == f"{s3_root}/datasets/{ref.fingerprint}"
+    assert sum(ref.splits.values()) == 600 and ref.feature_shape == (4,)
+    assert find_materialized(s3_root, ref.fingerprint) == ref
+    published = listing(ref.uri)
+    assert REF_FILE in published and len(published) == 2, f"one marker and one attempt, found {published}"
+
+    # Another machine: an empty cache downloads the published files and reads every row.
+    monkeypatch.setenv("KERASFLOW_CACHE", str(tmp_path / "other-machine"))
+    rows = sum(1 for _ in load_split(ref, "train"))
+    assert rows == ref.splits["train"]
+    assert (tmp_path / "other-machine").exists()
+
+
+def test_two_ingestions_of_the_same_new_data_leave_one_materialization(s3_root, s3_bucket, monkeypatch):
+    write_partitions(f"{s3_bucket}/events", ["2026-11-01"])
+    data = files_config(f"{s3_bucket}/events/date=*/part-*.parquet")
+    # Both writers pass the "already published?" check before either uploads: a real race.
+    both_ready = threading.Barrier(2, timeout=60)
+    upload = storage.upload_dir
+
+    def upload_when_both_ready(local, url):
+        both_ready.wait()
+        upload(local, url)
+
+    monkeypatch.setattr(storage, "upload_dir", upload_when_both_ready)
+    refs, errors = [], []
+
+    def ingest_once():
+        try:
+            refs.append(materialize(load_source(data), s3_root))
+        except Exception as error:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=ingest_once) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert errors == []
+    assert len(refs) == 2 and refs[0] == refs[1], "the loser returns the winner's ref"
+    published = listing(refs[0].uri)
+    assert published == sorted([REF_FILE, refs[0].builder_path.split("/")[0]]), "the loser removed its attempt"
+    assert sum(1 for _ in load_split(refs[0], "test")) == refs[0].splits["test"]
+
+
+def test_a_materialization_that_died_half_way_is_never_reused(root, tmp_path, monkeypatch):
+    data = DataConfig(source="sample", name="breast_cancer")
+    fp = fingerprint(identify(data))
+    real_store = materialize_module._store
+
+    def store_then_die(source, staging, **kwargs):
+        real_store(source, staging, **kwargs)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(materialize_module, "_store", store_then_die)
+    with pytest.raises(OSError, match="disk full"):
+        materialize(load_source(data), str(root))
+    assert find_materialized(str(root), fp) is None
+    assert [p.name for p in (root / "datasets" / fp).iterdir()] == [], "the failed attempt cleaned up"
+    # A writer killed outright (SIGKILL) cannot clean up: its files stay, unnamed by any marker.
+    killed = root / "datasets" / fp / "attempt-killed" / "breast_cancer" / "1.0.0"
+    killed.mkdir(parents=True)
+    (killed / "dataset_info.json").write_text("{}")
+    assert find_materialized(str(root), fp) is None
+
+    monkeypatch.undo()
+    ref = materialize(load_source(data), str(root))
+    assert find_materialized(str(root), fp) == ref
+    assert not ref.builder_path.startswith("attempt-killed")
+    assert sum(1 for _ in load_split(ref, "validation")) == ref.splits["validation"]
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "message"),
+    [
+        (
+            "corrupt.parquet",
+            lambda url: fsspec.open(url, "wb").__enter__().write(b"PAR1 not really parquet"),
+            r"check 'readable' failed: cannot be read as Parquet",
+        ),
+        (
+            "missing.csv",
+            lambda url: write_frame(url, event_frame().drop(columns=["f3"])),
+            r"check 'columns' failed: missing column\(s\) \['f3'\]",
+        ),
+        (
+            "nan.parquet",
+            lambda url: write_frame(url, event_frame().assign(f2=lambda f: f.f2.mask(f.index == 41))),
+            r"check 'finite features' failed: 1 row\(s\) .* first at row 41 \(column 'f2'\)",
+        ),
+        (
+            "unseen.parquet",
+            lambda url: write_frame(url, event_frame().assign(label=lambda f: f.label.mask(f.index == 7, 5))),
+            r"check 'known classes' failed: 1 row\(s\) have label\(s\) \['5'\] not in data.classes \['0', '1'\], "
+            r"first at row 7",
+        ),
+    ],
+)
+def test_bad_files_on_s3_are_named_with_the_check_and_the_row(s3_bucket, name, write, message):
+    good = write_frame(f"{s3_bucket}/events/a-good.parquet", event_frame())
+    bad = f"{s3_bucket}/events/{name}"
+    handle = write(bad)
+    if hasattr(handle, "close"):
+        handle.close()
+    data = files_config(f"{s3_bucket}/events/*", feature_columns=["f0", "f1", "f2", "f3"], classes=[0, 1])
+    assert good
+    with pytest.raises(DataValidationError, match=message) as info:
+        load_source(data)
+    assert str(info.value).startswith(f"{bad}: ")
+
+
+def test_extra_columns_are_ignored_and_listed_or_refused(tmp_path):
+    url = write_frame(str(tmp_path / "events.parquet"), event_frame().assign(user_id=np.arange(200)))
+    source = load_source(files_config(url, feature_columns=["f0", "f1", "f2", "f3"]))
+    assert source.ignored_columns == ["user_id"] and source.feature_names == ["f0", "f1", "f2", "f3"]
+    with pytest.raises(DataValidationError, match=r"extra column\(s\) \['user_id'\] outside the recipe's schema"):
+        load_source(files_config(url, feature_columns=["f0", "f1", "f2", "f3"], extra_columns="error"))
+
+
+def test_no_matching_file_is_one_clear_error(s3_bucket):
+    with pytest.raises(DataValidationError, match=r"check 'files exist' failed: no file matches"):
+        identify(files_config(f"{s3_bucket}/nothing/*.parquet"))
+
+
+def test_a_tfds_data_dir_on_s3_is_synced_and_read(s3_root, s3_bucket, tmp_path):
+    prepared = prepare_fake_tfds("mnist", tmp_path / "tfds", splits={"train": 40, "test": 20})
+    storage.upload_dir(tmp_path / "tfds", f"{s3_bucket}/tfds")
+    assert prepared.exists()
+    data = DataConfig(
+        source="tfds",
+        name="mnist",
+        data_dir=f"{s3_bucket}/tfds",
+        tfds_splits={"train": "train[:75%]", "validation": "train[75%:]", "test": "test"},
+    )
+    ref = materialize(load_source(data), s3_root)
+    assert ref.splits == {"train": 30, "validation": 10, "test": 20}
+    assert ref.feature_shape == (28, 28, 1)
