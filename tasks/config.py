@@ -135,6 +135,18 @@ class RuntimeConfig(_Section):
     )
 
 
+class ValidationConfig(_Section):
+    """Limits of the data checks run before training (tasks/validate.py)."""
+
+    max_shared_fraction: float = Field(
+        0.0, ge=0, lt=1, description="share of a validation/test split allowed to repeat train examples exactly"
+    )
+    warn_class_imbalance: float = Field(10.0, gt=1, description="majority/minority ratio reported as a warning")
+    max_class_imbalance: float | None = Field(
+        1000.0, gt=1, description="majority/minority ratio that fails validation; null: never"
+    )
+
+
 class Bound(_Section):
     """An absolute bound on a metric: ``min <= value <= max``."""
 
@@ -191,6 +203,7 @@ class TrainConfig(_Section):
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
     runtime: RuntimeConfig = RuntimeConfig()
+    validation: ValidationConfig = ValidationConfig()
     gate: GateConfig = GateConfig()
     registry: RegistryConfig = RegistryConfig()
     storage: StorageConfig = Field(default_factory=StorageConfig)

@@ -1,24 +1,39 @@
 """Data checks run before any training: refuse data the model cannot learn from.
 
-Each failed check raises :class:`DataValidationError` naming the split, the check, how
-many rows failed, the first bad row and the fix; nothing is trained after it.
+Every check runs (one pass over each split) and lands in a :class:`ValidationReport`,
+published as a markdown artifact whether the data passed or not, so the UI shows all
+that is wrong at once. A failed check then raises :class:`DataValidationError` naming
+the split, the check, how many rows failed, the first bad row and the fix; nothing is
+trained after it. Warnings (a skewed class balance, ignored columns) are reported only.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict
 
-from tasks.config import TrainConfig
+from tasks.config import TrainConfig, ValidationConfig
 from tasks.failures import DataValidationError
 from tasks.refs import DatasetRef
 
-__all__ = ["DataValidationError", "ValidationReport", "check_dataset", "validate"]
+__all__ = ["CheckResult", "DataValidationError", "ValidationReport", "check_dataset", "validate"]
+
+SPLITS = ("train", "validation", "test")
+
+
+class CheckResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    check: str
+    status: Literal["passed", "warning", "failed"]
+    detail: str
 
 
 class ValidationReport(BaseModel):
@@ -26,7 +41,32 @@ class ValidationReport(BaseModel):
 
     fingerprint: str
     splits: dict[str, int]
-    checks: list[str]
+    class_counts: dict[str, int]
+    results: list[CheckResult]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.status != "failed" for r in self.results)
+
+    @property
+    def checks(self) -> list[str]:
+        return [r.check for r in self.results]
+
+    def raise_for_failures(self) -> None:
+        failed = [r for r in self.results if r.status == "failed"]
+        if failed:
+            more = f" ({len(failed) - 1} more check(s) failed; see the validation report)" if len(failed) > 1 else ""
+            raise DataValidationError(failed[0].detail + more)
+
+    def markdown(self) -> str:
+        icon = {"passed": "passed", "warning": "**warning**", "failed": "**FAILED**"}
+        verdict = "passed" if self.passed else "failed"
+        rows = "\n".join(f"| {r.check} | {icon[r.status]} | {r.detail} |" for r in self.results)
+        sizes = " · ".join(f"{k} {v}" for k, v in self.splits.items())
+        return (
+            f"### Data validation: {verdict}\n\nDataset `{self.fingerprint}`: {sizes}\n\n"
+            f"| check | result | detail |\n|---|---|---|\n{rows}\n"
+        )
 
 
 class _RowFailures:
@@ -46,6 +86,38 @@ class _RowFailures:
         self.count += int(failed.sum())
 
 
+class _SplitScan:
+    """What one pass over a split found: bad rows, class counts, and example hashes."""
+
+    def __init__(self) -> None:
+        self.nonfinite = _RowFailures()
+        self.out_of_range = _RowFailures()
+        self.classes: Counter[int] = Counter()
+        self.hashes: list[bytes] = []
+
+
+def _row_hashes(features: np.ndarray) -> list[bytes]:
+    if features.dtype.kind in "OSU":  # text: one byte string per example
+        return [hashlib.blake2b(bytes(row), digest_size=12).digest() for row in features.reshape(len(features))]
+    rows = np.ascontiguousarray(features.reshape(len(features), -1))
+    return [hashlib.blake2b(row.tobytes(), digest_size=12).digest() for row in rows]
+
+
+def _scan(ref: DatasetRef, split: str, num_classes: int, batch_size: int) -> _SplitScan:
+    from tasks.ingest.pipeline import load_split
+
+    scan = _SplitScan()
+    offset = 0
+    for features, labels in load_split(ref, split).batch(batch_size).as_numpy_iterator():
+        if features.dtype.kind == "f":
+            scan.nonfinite.add(~np.isfinite(features.reshape(len(features), -1)).all(axis=1), offset, labels)
+        scan.out_of_range.add((labels < 0) | (labels >= num_classes), offset, labels)
+        scan.classes.update(labels.tolist())
+        scan.hashes.extend(_row_hashes(features))
+        offset += len(labels)
+    return scan
+
+
 def _expected_shape(params: Mapping[str, Any]) -> tuple[int, ...] | None:
     if "input_shape" in params:
         return tuple(int(d) for d in params["input_shape"])
@@ -59,63 +131,160 @@ def check_dataset(
     *,
     model_params: Mapping[str, Any],
     num_classes: int | None = None,
+    global_batch_size: int = 1,
+    replicas: int = 1,
+    rules: ValidationConfig | None = None,
     batch_size: int = 1024,
 ) -> ValidationReport:
-    """Run every check over every split; raise on the first failure."""
-    from tasks.ingest.pipeline import load_split
+    """Run every check over every split and report each; never raises for bad data."""
+    rules = rules or ValidationConfig()
+    num_classes = int(num_classes or ref.num_classes)
+    results: list[CheckResult] = []
+
+    def record(check: str, problem: str | None, passed: str, *, warning: bool = False) -> None:
+        status = "passed" if problem is None else ("warning" if warning else "failed")
+        results.append(CheckResult(check=check, status=status, detail=problem or passed))
 
     expected = _expected_shape(model_params)
+    shape_problem = None
     if expected is not None and tuple(expected) != tuple(ref.feature_shape):
-        raise DataValidationError(
+        shape_problem = (
             f"dataset {ref.fingerprint}: check 'feature shape' failed: examples have shape "
             f"{tuple(ref.feature_shape)}, the model expects {tuple(expected)}; fix "
             "model.params in the recipe or choose the matching dataset"
         )
-    num_classes = int(num_classes or ref.num_classes)
-    for split in ("train", "validation", "test"):
-        if ref.splits.get(split, 0) == 0:
-            raise DataValidationError(
-                f"split '{split}': check 'not empty' failed: 0 rows; the source produced no "
-                f"examples for it (splits: {ref.splits}); widen the split spec or add data"
-            )
-        # One pass per split: count every failing row and remember the first of each check.
-        nonfinite = _RowFailures()
-        out_of_range = _RowFailures()
-        offset = 0
-        for features, labels in load_split(ref, split).batch(batch_size).as_numpy_iterator():
-            if features.dtype.kind == "f":
-                nonfinite.add(~np.isfinite(features.reshape(len(features), -1)).all(axis=1), offset, labels)
-            out_of_range.add((labels < 0) | (labels >= num_classes), offset, labels)
-            offset += len(labels)
-        if nonfinite.count:
-            raise DataValidationError(
-                f"split '{split}': check 'finite features' failed: {nonfinite.count} row(s) have NaN or "
-                f"infinite features, first at row {nonfinite.first_row}; impute or drop those rows at the source"
-            )
-        if out_of_range.count:
-            raise DataValidationError(
-                f"split '{split}': check 'label range' failed: {out_of_range.count} row(s) have labels outside "
-                f"0..{num_classes - 1}, first at row {out_of_range.first_row} (label {out_of_range.first_label}); "
-                "fix the labels or set model.num_classes"
-            )
-    return ValidationReport(
-        fingerprint=ref.fingerprint,
-        splits=dict(ref.splits),
-        checks=["feature shape", "not empty", "finite features", "label range"],
+    record("feature shape", shape_problem, f"{tuple(ref.feature_shape)} {ref.feature_dtype}")
+    if ref.ignored_columns:
+        record("columns", f"ignored, outside the recipe's schema: {', '.join(ref.ignored_columns)}", "", warning=True)
+
+    empty = [s for s in SPLITS if ref.splits.get(s, 0) == 0]
+    record(
+        "not empty",
+        f"split '{empty[0]}': check 'not empty' failed: 0 rows; the source produced no examples for it "
+        f"(splits: {ref.splits}); widen the split spec or add data"
+        if empty
+        else None,
+        "every split has rows",
     )
+    # Validation drops its partial batch under several replicas (see tasks/train/fit.py).
+    batched = ("train", "validation") if replicas > 1 else ("train",)
+    small = [s for s in batched if 0 < ref.splits.get(s, 0) < global_batch_size]
+    record(
+        "at least one batch",
+        f"split '{small[0]}': check 'at least one batch' failed: {ref.splits[small[0]]} rows, fewer than one "
+        f"global batch of {global_batch_size}; lower training.batch_size or add data"
+        if small
+        else None,
+        f"{' and '.join(batched)} hold(s) at least one global batch ({global_batch_size})",
+    )
+    scans = {s: _scan(ref, s, num_classes, batch_size) for s in SPLITS if s not in empty}
+
+    nonfinite = next(((s, scan.nonfinite) for s, scan in scans.items() if scan.nonfinite.count), None)
+    record(
+        "finite features",
+        f"split '{nonfinite[0]}': check 'finite features' failed: {nonfinite[1].count} row(s) have NaN or "
+        f"infinite features, first at row {nonfinite[1].first_row}; impute or drop those rows at the source"
+        if nonfinite
+        else None,
+        "no NaN or infinite values" if ref.feature_dtype.startswith("float") else "not numeric: not applicable",
+    )
+    bad_label = next(((s, scan.out_of_range) for s, scan in scans.items() if scan.out_of_range.count), None)
+    record(
+        "label range",
+        f"split '{bad_label[0]}': check 'label range' failed: {bad_label[1].count} row(s) have labels outside "
+        f"0..{num_classes - 1}, first at row {bad_label[1].first_row} (label {bad_label[1].first_label}); "
+        "fix the labels or set model.num_classes"
+        if bad_label
+        else None,
+        f"labels within 0..{num_classes - 1}",
+    )
+    train = scans.get("train")
+    if train is not None:
+        _check_classes(ref, scans, num_classes, rules, record)
+        _check_leakage(scans, rules, record)
+    class_counts = {
+        ref.class_names[c] if c < len(ref.class_names) else str(c): n
+        for c, n in sorted((train.classes if train else Counter()).items())
+    }
+    return ValidationReport(
+        fingerprint=ref.fingerprint, splits=dict(ref.splits), class_counts=class_counts, results=results
+    )
+
+
+def _check_classes(ref: DatasetRef, scans: dict[str, _SplitScan], num_classes: int, rules, record) -> None:
+    train = scans["train"].classes
+
+    def name(c: int) -> str:
+        return ref.class_names[c] if 0 <= c < len(ref.class_names) else str(c)
+
+    unseen = next(
+        ((s, sorted(set(sc.classes) - set(train))) for s, sc in scans.items() if set(sc.classes) - set(train)), None
+    )
+    record(
+        "classes seen in training",
+        f"split '{unseen[0]}': check 'classes seen in training' failed: class(es) {[name(c) for c in unseen[1]]} "
+        f"occur in {unseen[0]} but never in train, so the model cannot learn them; add training data for them"
+        if unseen
+        else None,
+        "every evaluated class occurs in train",
+    )
+    present = [train.get(c, 0) for c in range(num_classes)]
+    smallest, largest = min(present), max(present)
+    ratio = largest / smallest if smallest else float("inf")
+    counts = ", ".join(f"{name(c)}: {n}" for c, n in enumerate(present))
+    summary = f"majority/minority {ratio:.1f} ({counts})"
+    if rules.max_class_imbalance is not None and ratio > rules.max_class_imbalance:
+        cause = (
+            f"class(es) {[name(c) for c, n in enumerate(present) if n == 0]} have no training examples"
+            if not smallest
+            else f"majority/minority ratio {ratio:.1f} exceeds validation.max_class_imbalance="
+            f"{rules.max_class_imbalance:g}"
+        )
+        record(
+            "class balance",
+            f"split 'train': check 'class balance' failed: {cause} ({counts}); rebalance the data, "
+            "set model.num_classes, or raise validation.max_class_imbalance",
+            "",
+        )
+    elif ratio > rules.warn_class_imbalance:
+        record("class balance", f"skewed: {summary}; consider class weights or resampling", "", warning=True)
+    else:
+        record("class balance", None, summary)
+
+
+def _check_leakage(scans: dict[str, _SplitScan], rules, record) -> None:
+    seen = set(scans["train"].hashes)
+    for split in ("validation", "test"):
+        scan = scans.get(split)
+        if scan is None:
+            continue
+        shared = [i for i, h in enumerate(scan.hashes) if h in seen]
+        if len(shared) > rules.max_shared_fraction * len(scan.hashes):
+            record(
+                f"no train/{split} leakage",
+                f"split '{split}': check 'no train/{split} leakage' failed: {len(shared)} of {len(scan.hashes)} "
+                f"example(s) also occur exactly in train, first at row {shared[0]}; deduplicate the source before "
+                f"splitting (allowed: validation.max_shared_fraction={rules.max_shared_fraction:g})",
+                "",
+            )
+        else:
+            record(f"no train/{split} leakage", None, f"{len(shared)} example(s) shared with train")
 
 
 @task(name="validate")
 def validate(dataset: DatasetRef, config: TrainConfig) -> ValidationReport:
-    """Refuse data the model cannot learn from, and publish what was checked."""
-    report = check_dataset(dataset, model_params=config.model.params, num_classes=config.model.num_classes)
-    rows = "\n".join(f"| {name} | {count} |" for name, count in report.splits.items())
-    create_markdown_artifact(
-        key="validation-report",
-        markdown=(
-            f"### Data validation: passed\n\nDataset `{report.fingerprint}`\n\n| split | rows |\n|---|---|\n{rows}\n\n"
-            f"Checks: {', '.join(report.checks)}"
-        ),
-        description="data checks run before training",
+    """Run every data check, publish the report, and refuse data that failed one."""
+    devices = len(config.runtime.devices or []) or 1
+    report = check_dataset(
+        dataset,
+        model_params=config.model.params,
+        num_classes=config.model.num_classes,
+        global_batch_size=config.training.batch_size * devices,
+        replicas=devices,
+        rules=config.validation,
     )
+    create_markdown_artifact(
+        key="validation-report", markdown=report.markdown(), description="data checks run before training"
+    )
+    report.raise_for_failures()
     return report

@@ -94,7 +94,8 @@ def _store(source: SourceData, staging: Path, *, root: str, url: str, attempt: s
         split_datasets=source.splits,
         data_dir=os.fspath(staging),
         description=f"kerasflow materialization {source.fingerprint}",
-        disable_shuffling=False,  # lets readers interleave shards in parallel (TFDS refuses for ordered data)
+        # Rows keep the source's order, so "row N of split S" in a report can be found again.
+        disable_shuffling=True,
     )
     shutil.rmtree(staging / "downloads", ignore_errors=True)
     feature = builder.info.features[source.feature_key]

@@ -1,8 +1,10 @@
 """The tf.data input pipeline, built from a DatasetRef, after the tf.data performance guide.
 
-Files are read with a parallel interleave over the TFDS shards, examples decoded with a
-parallel map (AUTOTUNE), cached in memory when they fit, shuffled with a seed every
-epoch, batched, and prefetched. ``dataset_fn`` follows ``tf.distribute``'s
+For training, the split's TFRecord shards are read with a parallel interleave and
+examples decoded with a parallel map (AUTOTUNE), cached in memory when they fit,
+shuffled with a seed every epoch, batched, and prefetched. Everything else (validation,
+evaluation, data checks) reads in the stored order, which is the source's order, so a
+row number in a report names the same example every time. ``dataset_fn`` follows ``tf.distribute``'s
 ``distribute_datasets_from_function`` contract: it takes an ``InputContext``, so each
 worker reads its own shard and batches to its per-replica share of the global batch.
 """
@@ -20,27 +22,53 @@ from tasks.refs import DatasetRef
 CACHE_MEMORY_SHARE = 0.25
 
 
-def load_split(ref: DatasetRef, split: str, *, input_context: Any = None):
-    """The split ``split`` as a tf.data dataset of (features, label) pairs, unbatched, in order.
+def load_split(ref: DatasetRef, split: str, *, ordered: bool = True, input_context: Any = None):
+    """The split ``split`` as a tf.data dataset of (features, label) pairs, unbatched.
 
-    With an ``input_context`` of several input pipelines, each reads every n-th example
-    (by example, not by file: a materialized split may have fewer files than workers).
+    Args:
+        ordered: read in the stored order (one shard after another). When False, shards
+            are read by a parallel, deterministic interleave: faster, for training.
+        input_context: with several input pipelines each reads its share: whole shards
+            when there are enough of them, else every n-th example.
     """
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
     builder = tfds.builder_from_directory(os.fspath(local_builder_dir(ref)))
-    read_config = tfds.ReadConfig(
-        interleave_cycle_length=tf.data.AUTOTUNE,
-        num_parallel_calls_for_interleave_files=tf.data.AUTOTUNE,
-        interleave_block_length=1,
-        try_autocache=False,  # caching is decided below, after decoding
-    )
-    ds = builder.as_dataset(split=split, shuffle_files=False, read_config=read_config)
-    if input_context is not None and input_context.num_input_pipelines > 1:
-        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     fk, lk = ref.feature_key, ref.label_key
-    return ds.map(lambda ex: (ex[fk], ex[lk]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    pipelines = input_context.num_input_pipelines if input_context is not None else 1
+    instructions = builder.info.splits[split].file_instructions
+    if ordered:
+        ds = builder.as_dataset(split=split, shuffle_files=False, read_config=tfds.ReadConfig(try_autocache=False))
+        ds = ds.map(lambda ex: (ex[fk], ex[lk]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        by_file = False
+    else:
+        files = tf.data.Dataset.from_tensor_slices(
+            (
+                [os.fspath(i.filename) for i in instructions],
+                tf.constant([int(i.skip) for i in instructions], dtype=tf.int64),
+                tf.constant([int(i.take) for i in instructions], dtype=tf.int64),
+            )
+        )
+        by_file = pipelines > 1 and len(instructions) >= pipelines
+        if by_file:
+            files = files.shard(pipelines, input_context.input_pipeline_id)
+        records = files.interleave(
+            lambda path, skip, take: tf.data.TFRecordDataset(path).skip(skip).take(take),
+            cycle_length=max(1, min(len(instructions), os.cpu_count() or 1)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        decode = builder.info.features.deserialize_example
+
+        def pair(record):
+            example = decode(record)
+            return example[fk], example[lk]
+
+        ds = records.map(pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if pipelines > 1 and not by_file:
+        ds = ds.shard(pipelines, input_context.input_pipeline_id)
+    return ds
 
 
 def should_cache(ref: DatasetRef, policy: str) -> bool:
@@ -77,7 +105,7 @@ def make_dataset(
     """
     import tensorflow as tf
 
-    ds = load_split(ref, split, input_context=input_context)
+    ds = load_split(ref, split, ordered=not shuffle, input_context=input_context)
     if cache if isinstance(cache, bool) else should_cache(ref, cache):
         ds = ds.cache()
     if shuffle:

@@ -1,0 +1,55 @@
+"""The tf.data pipeline over a materialized dataset: order, sharding, batching, caching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tasks.ingest.pipeline import dataset_fn, load_split, make_dataset, should_cache
+from tests.tasks.test_validate import make_ref, table
+
+
+@pytest.fixture
+def ref(root):
+    x, _ = table(90, seed=0)
+    x[:, 2] = np.arange(90)  # a row id, to compare what each reader returns
+    return make_ref(
+        root, {"train": (x, (x[:, 0] > 0).astype("int64")), "validation": table(10, seed=1), "test": table(10, seed=2)}
+    )
+
+
+def row_ids(ds) -> list[int]:
+    return [int(features[2]) for features, _ in ds.as_numpy_iterator()]
+
+
+def test_ordered_reads_keep_the_source_order_and_training_reads_every_row(ref):
+    assert row_ids(load_split(ref, "train")) == list(range(90))
+    assert sorted(row_ids(load_split(ref, "train", ordered=False))) == list(range(90))
+
+
+def test_input_pipelines_read_disjoint_shares_batched_per_replica(ref):
+    shares = []
+    for pipeline in range(2):
+        context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pipeline, num_replicas_in_sync=2)
+        ds = dataset_fn(ref, "train", batch_size=20, shuffle=True, seed=3)(context)
+        batches = list(ds.as_numpy_iterator())
+        assert {len(x) for x, _ in batches} <= {10, 5}, "each replica gets its share of the global batch of 20"
+        assert ds.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.OFF
+        shares.append({int(i) for x, _ in batches for i in x[:, 2]})
+    assert shares[0].isdisjoint(shares[1]) and shares[0] | shares[1] == set(range(90))
+
+
+def test_without_a_context_the_batches_are_global_and_sharded_by_data(ref):
+    ds = make_dataset(ref, "train", batch_size=32, shuffle=True, seed=1)
+    assert [len(x) for x, _ in ds.as_numpy_iterator()] == [32, 32, 26]
+    assert ds.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
+    first_epochs = [row_ids(make_dataset(ref, "train", batch_size=32, shuffle=True, seed=1).unbatch()) for _ in "ab"]
+    assert first_epochs[0] == first_epochs[1], "the same seed shuffles the same way"
+    assert first_epochs[0] != list(range(90))
+
+
+def test_cache_policy(ref):
+    assert should_cache(ref, "memory") and not should_cache(ref, "none")
+    assert should_cache(ref, "auto"), "a few kilobytes fit in memory"
+    assert not should_cache(ref.model_copy(update={"num_bytes": 1 << 60}), "auto")
