@@ -24,8 +24,9 @@ class DatasetRef(_Ref):
     uri: str = Field(description="the dataset folder: <root>/datasets/<fingerprint> (any fsspec URL)")
     builder_path: str = Field(description="the TFDS folder inside it: <attempt>/<name>/<version>")
     num_bytes: int = Field(0, description="size of the stored examples")
+    rows_per_example: int = Field(1, description="rows stored per TFDS example (blocks of a table); readers unbatch")
     source: str
-    splits: dict[str, int] = Field(description="split name -> number of examples")
+    splits: dict[str, int] = Field(description="split name -> number of rows (examples as the model sees them)")
     feature_key: str
     label_key: str
     feature_shape: tuple[int, ...]

@@ -99,17 +99,24 @@ def _store(source: SourceData, staging: Path, *, root: str, url: str, attempt: s
     )
     shutil.rmtree(staging / "downloads", ignore_errors=True)
     feature = builder.info.features[source.feature_key]
+    shape = tuple(feature.shape or ())
+    if source.rows_per_example > 1:
+        shape = shape[1:]  # blocks of rows: (None, *row shape)
+        splits = {name: int(source.counts[name]) for name in builder.info.splits}
+    else:
+        splits = {name: int(info.num_examples) for name, info in builder.info.splits.items()}
     return DatasetRef(
         fingerprint=source.fingerprint,
         storage_root=root,
         uri=url,
         builder_path=f"{attempt}/{source.name}/{VERSION}",  # TFDS lays out <data_dir>/<name>/<version>
         num_bytes=int(builder.info.dataset_size),
+        rows_per_example=source.rows_per_example,
         source=source.identity["source"],
-        splits={name: int(info.num_examples) for name, info in builder.info.splits.items()},
+        splits=splits,
         feature_key=source.feature_key,
         label_key=source.label_key,
-        feature_shape=tuple(int(d) for d in (feature.shape or ())),
+        feature_shape=tuple(int(d) for d in shape),
         feature_dtype=np.dtype(feature.np_dtype).name,
         num_classes=len(source.class_names),
         class_names=source.class_names,

@@ -66,6 +66,12 @@ def load_split(ref: DatasetRef, split: str, *, ordered: bool = True, input_conte
             return example[fk], example[lk]
 
         ds = records.map(pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if ref.rows_per_example > 1:
+        ds = ds.unbatch()  # stored in blocks of rows (see tasks/ingest/sources.py)
+    if not by_file:
+        # A known size lets Keras count steps per epoch instead of running into the end
+        # of the data every epoch, and it carries through shard, cache, shuffle and batch.
+        ds = ds.apply(tf.data.experimental.assert_cardinality(int(ref.splits[split])))
     if pipelines > 1 and not by_file:
         ds = ds.shard(pipelines, input_context.input_pipeline_id)
     return ds

@@ -23,7 +23,11 @@ from tasks.config import ConfigError, DataConfig
 from tasks.ingest import tabular
 
 # Bump when the materialized layout changes, so old materializations are not reused.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+# Rows stored per TFDS example for array sources (samples, files). TFDS serializes one
+# example at a time in Python (~200 us each): 200k table rows took 41 s one per example
+# and 0.24 s in blocks of 1024. Readers unbatch, so every consumer still sees rows.
+BLOCK_ROWS = 1024
 SPLITS = ("train", "validation", "test")
 
 
@@ -37,7 +41,8 @@ class SourceData:
     class_names: list[str]
     identity: dict[str, Any]
     feature_names: list[str] | None = None
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # rows per split, when known up front
+    rows_per_example: int = 1
     ignored_columns: list[str] = field(default_factory=list)
 
     @property
@@ -123,12 +128,15 @@ def _from_arrays(
 
     features = tfds.features.FeaturesDict(
         {
-            "features": tfds.features.Tensor(shape=x.shape[1:], dtype=np.float32),
-            "label": tfds.features.ClassLabel(names=class_names),
+            "features": tfds.features.Tensor(shape=(None, *x.shape[1:]), dtype=np.float32),
+            "label": tfds.features.Tensor(shape=(None,), dtype=np.int64),
         }
     )
     cut = _split_indices(len(x), data)
-    splits = {k: tf.data.Dataset.from_tensor_slices({"features": x[i], "label": y[i]}) for k, i in cut.items()}
+    splits = {
+        k: tf.data.Dataset.from_tensor_slices({"features": x[i], "label": y[i]}).batch(BLOCK_ROWS)
+        for k, i in cut.items()
+    }
     return SourceData(
         name=_dataset_name(name),
         features=features,
@@ -139,6 +147,7 @@ def _from_arrays(
         identity=identity,
         feature_names=feature_names,
         counts={k: len(i) for k, i in cut.items()},
+        rows_per_example=BLOCK_ROWS,
         ignored_columns=list(ignored_columns or []),
     )
 
