@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import fsspec
@@ -61,6 +62,15 @@ def identify(data: DataConfig) -> dict[str, Any]:
     if data.source == "sample":
         x, y, _, _ = _sample_arrays(data)
         return {"source": "sample", "name": data.name, "content_sha256": _content_sha256(x, y), **cut}
+    if data.source == "files" and _is_tfds_dir(data.url or ""):
+        return {
+            "source": "files",
+            "tfds_dir": data.url,
+            "files": tabular.identity(tabular.list_files(data.url or "", suffixes=None)),
+            "splits": dict(sorted(data.tfds_splits.items())),
+            "keys": [data.feature_key, data.label_key],
+            "limit": data.limit,
+        }
     if data.source == "files":
         return {
             "source": "files",
@@ -86,9 +96,24 @@ def load_source(data: DataConfig, identity: dict[str, Any] | None = None) -> Sou
     identity = identity or identify(data)
     if data.source == "sample":
         return _sample(data, identity)
+    if data.source == "files" and "tfds_dir" in identity:
+        return _prepared_tfds_dir(data, identity)
     if data.source == "files":
         return _files(data, identity)
     return _tfds(data, identity)
+
+
+def _is_tfds_dir(url: str) -> bool:
+    """Whether ``url`` is a prepared TFDS dataset folder (``<name>/<version>`` with its info)."""
+    if any(ch in url for ch in "*?["):
+        return False
+    fs, path = storage.filesystem(url)
+    try:
+        return fs.exists(f"{path.rstrip('/')}/dataset_info.json")
+    except Exception as error:
+        if storage.is_connection_error(error):
+            raise storage.unreachable(url, error) from error
+        raise
 
 
 def _content_sha256(x: np.ndarray, y: np.ndarray) -> str:
@@ -222,10 +247,27 @@ def _tfds_builder(data: DataConfig):
 
 def _tfds(data: DataConfig, identity: dict[str, Any]) -> SourceData:
     """A TFDS dataset, prepared under ``data.data_dir`` (downloaded there if local and allowed)."""
-    import tensorflow_datasets as tfds
-
     builder = _tfds_builder(data)
     builder.download_and_prepare()
+    return _from_builder(builder, data, identity, name=data.name.split("/")[0])
+
+
+def _prepared_tfds_dir(data: DataConfig, identity: dict[str, Any]) -> SourceData:
+    """A prepared TFDS dataset folder at a URL, copied to the local cache when remote."""
+    import tensorflow_datasets as tfds
+
+    url = data.url or ""
+    local = Path(url.removeprefix("file://"))
+    if not storage.is_local(url):
+        local = storage.download_dir(url, storage.cache_dir(url) / "tfds-dirs" / fingerprint(identity))
+    builder = tfds.builder_from_directory(str(local))
+    return _from_builder(builder, data, identity, name=builder.info.name)
+
+
+def _from_builder(builder, data: DataConfig, identity: dict[str, Any], *, name: str) -> SourceData:
+    """The configured splits of a prepared TFDS builder, reduced to the feature and the label."""
+    import tensorflow_datasets as tfds
+
     source_features = builder.info.features
     feature_key, label_key = data.feature_key, data.label_key
     for key in (feature_key, label_key):
@@ -252,7 +294,7 @@ def _tfds(data: DataConfig, identity: dict[str, Any]) -> SourceData:
         ds = builder.as_dataset(split=spec).map(lambda ex: {feature_key: ex[feature_key], label_key: ex[label_key]})
         splits[role] = ds.take(data.limit) if data.limit else ds
     return SourceData(
-        name=_dataset_name(data.name.split("/")[0]),
+        name=_dataset_name(name),
         features=features,
         splits=splits,
         feature_key=feature_key,

@@ -42,14 +42,17 @@ class Table:
     ignored_columns: list[str]
 
 
-def list_files(url: str) -> list[TableFile]:
-    """The data files ``url`` names, sorted; each with what identifies its content."""
+def list_files(url: str, *, suffixes: tuple[str, ...] | None = SUFFIXES) -> list[TableFile]:
+    """The data files ``url`` names, sorted; each with what identifies its content.
+
+    ``suffixes``: in a folder, the files to list (None: every file) and the only ones accepted.
+    """
     fs, pattern = storage.filesystem(url)
     try:
         if any(ch in pattern for ch in "*?["):
             infos = fs.glob(pattern, detail=True)
         elif fs.isdir(pattern):
-            infos = {p: i for p, i in fs.find(pattern, detail=True).items() if p.endswith(SUFFIXES)}
+            infos = {p: i for p, i in fs.find(pattern, detail=True).items() if not suffixes or p.endswith(suffixes)}
         else:
             infos = {pattern: fs.info(pattern)}
     except FileNotFoundError:
@@ -76,7 +79,7 @@ def list_files(url: str) -> list[TableFile]:
             f"{url}: check 'files exist' failed: no file matches; point data.url at a CSV or Parquet "
             "file, a folder of them, or a glob such as s3://bucket/events/date=*/part-*.parquet"
         )
-    unknown = [f.url for f in files if not f.url.endswith(SUFFIXES)]
+    unknown = [f.url for f in files if suffixes and not f.url.endswith(suffixes)]
     if unknown:
         raise DataValidationError(
             f"{unknown[0]}: check 'format' failed: {len(unknown)} file(s) are neither .parquet nor .csv; "

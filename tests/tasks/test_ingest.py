@@ -192,3 +192,19 @@ def test_a_tfds_data_dir_on_s3_is_synced_and_read(s3_root, s3_bucket, tmp_path):
     ref = materialize(load_source(data), s3_root)
     assert ref.splits == {"train": 30, "validation": 10, "test": 20}
     assert ref.feature_shape == (28, 28, 1)
+
+
+def test_a_prepared_tfds_folder_at_an_s3_url_is_a_files_source(s3_root, s3_bucket, tmp_path):
+    builder_dir = prepare_fake_tfds("mnist", tmp_path / "tfds", splits={"train": 40, "test": 20})
+    url = f"{s3_bucket}/prepared/mnist/{builder_dir.name}"
+    storage.upload_dir(builder_dir, url)
+    data = DataConfig(
+        source="files", url=url, tfds_splits={"train": "train[:75%]", "validation": "train[75%:]", "test": "test"}
+    )
+    identity = identify(data)
+    assert identity["tfds_dir"] == url and any(row[0].endswith("dataset_info.json") for row in identity["files"])
+
+    ref = materialize(load_source(data, identity), s3_root)
+
+    assert ref.splits == {"train": 30, "validation": 10, "test": 20} and ref.feature_shape == (28, 28, 1)
+    assert fingerprint(identify(data)) == ref.fingerprint, "unchanged folder, unchanged fingerprint"
