@@ -27,6 +27,8 @@ lint: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/input_pipeline.py
+	$(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) .kerasflow .pytest_cache

@@ -15,6 +15,7 @@ and returns the winner's ref. Readers look for the marker only, so reuse costs o
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -87,16 +88,23 @@ def _store(source: SourceData, staging: Path, *, root: str, url: str, attempt: s
 
     tfds.disable_progress_bar()  # Prefect's log already says what is being written
     staging.mkdir(parents=True)
-    builder = tfds.dataset_builders.store_as_tfds_dataset(
-        name=source.name,
-        version=VERSION,
-        features=source.features,
-        split_datasets=source.splits,
-        data_dir=os.fspath(staging),
-        description=f"kerasflow materialization {source.fingerprint}",
-        # Rows keep the source's order, so "row N of split S" in a report can be found again.
-        disable_shuffling=True,
-    )
+    absl = logging.getLogger("absl")
+    level = absl.level
+    # TFDS warns that the folder it is about to fill has no dataset_info.json yet.
+    absl.setLevel(logging.ERROR)
+    try:
+        builder = tfds.dataset_builders.store_as_tfds_dataset(
+            name=source.name,
+            version=VERSION,
+            features=source.features,
+            split_datasets=source.splits,
+            data_dir=os.fspath(staging),
+            description=f"kerasflow materialization {source.fingerprint}",
+            # Rows keep the source's order, so "row N of split S" in a report can be found again.
+            disable_shuffling=True,
+        )
+    finally:
+        absl.setLevel(level)
     shutil.rmtree(staging / "downloads", ignore_errors=True)
     feature = builder.info.features[source.feature_key]
     shape = tuple(feature.shape or ())
