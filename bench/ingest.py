@@ -122,7 +122,7 @@ def main() -> None:
 
         def bulk() -> None:
             with tempfile.TemporaryDirectory() as tmp:
-                tabular._download(files, Path(tmp))  # the code path ingest uses
+                tabular.download_files(files, Path(tmp))  # the code path ingest uses
 
         def sequential() -> None:
             with tempfile.TemporaryDirectory() as tmp:

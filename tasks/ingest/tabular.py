@@ -95,7 +95,7 @@ def identity(files: list[TableFile]) -> list[list[Any]]:
 def read_table(files: list[TableFile], data: DataConfig) -> Table:
     """Download ``files`` (concurrently when remote), read and check them, and stack them."""
     with tempfile.TemporaryDirectory(prefix="kerasflow-files-") as tmp:
-        local = _download(files, Path(tmp))
+        local = download_files(files, Path(tmp))
         parts = []
         schema: list[str] | None = data.feature_columns
         ignored: set[str] = set()
@@ -111,7 +111,8 @@ def read_table(files: list[TableFile], data: DataConfig) -> Table:
     return Table(features, labels, list(schema or []), class_names, sorted(ignored))
 
 
-def _download(files: list[TableFile], folder: Path) -> list[Path]:
+def download_files(files: list[TableFile], folder: Path) -> list[Path]:
+    """Local paths of ``files``: remote ones fetched into ``folder`` by one concurrent get."""
     remote = [f for f in files if not storage.is_local(f.url)]
     if not remote:
         return [Path(f.path) for f in files]
