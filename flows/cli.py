@@ -232,6 +232,53 @@ def models_rollback(
     typer.echo(f"{name}: {alias} v{entry['previous_version']} -> v{entry['version']} (rollback)")
 
 
+@models_app.command("history")
+@_registry_errors
+def models_history(
+    name: str,
+    alias: Annotated[str, typer.Option("--alias")] = "production",
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    root: RootOption = None,
+) -> None:
+    """Every move of ALIAS of NAME, oldest first: version, previous version, who, why, when."""
+    history = _registry(root).alias_history(name, alias)
+    if as_json:
+        typer.echo(json.dumps(history, indent=2, sort_keys=True))
+        return
+    if not history:
+        typer.echo(f"{name}: alias {alias!r} has never been set")
+        return
+    for entry in history:
+        previous = f"v{entry['previous_version']}" if entry.get("previous_version") else "(none)"
+        typer.echo(
+            f"#{entry['seq']:<3} {entry['moved_at']}  {previous} -> v{entry['version']}  "
+            f"{entry.get('reason') or ''}  by {entry.get('actor') or '?'}"
+            + (f"  run {entry['flow_run_id']}" if entry.get("flow_run_id") else "")
+        )
+
+
+@models_app.command("gc")
+@_registry_errors
+def models_gc(
+    name: str,
+    grace_minutes: Annotated[
+        float, typer.Option("--grace-minutes", help="leave unfinished versions younger than this")
+    ] = 60.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be removed")] = False,
+    root: RootOption = None,
+) -> None:
+    """Remove versions of NAME whose writer died before committing them (no metadata.json)."""
+    from datetime import timedelta
+
+    registry = _registry(root)
+    if dry_run:
+        for entry in registry.unfinished(name):
+            typer.echo(f"v{entry['version']}: unfinished, claimed {entry['claimed_at'] or 'unknown'}")
+        return
+    removed = registry.gc(name, grace=timedelta(minutes=grace_minutes))
+    typer.echo(f"{name}: removed {len(removed)} unfinished version(s)" + (f": {removed}" if removed else ""))
+
+
 def _actor() -> str:
     return f"kerasflow cli ({os.environ.get('USER') or os.environ.get('USERNAME') or 'unknown user'})"
 

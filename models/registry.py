@@ -19,7 +19,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +83,16 @@ class ModelRegistry:
         """Create ``path`` exclusively and whole; False when it exists already."""
         return create_exclusive(self.fs, path, json.dumps(payload, indent=2, sort_keys=True).encode())
 
+    def _ls(self, directory: str) -> list[str]:
+        """A fresh listing: s3fs caches listings per process, and a stale one would make a
+        long-lived worker miss new versions and alias moves, or retry one taken sequence
+        number forever."""
+        self.fs.invalidate_cache(directory)
+        return self.fs.ls(directory, detail=False)
+
     def _numbered(self, directory: str, suffix: str = "") -> list[int]:
         try:
-            entries = self.fs.ls(directory, detail=False)
+            entries = self._ls(directory)
         except FileNotFoundError:
             return []
         numbers = []
@@ -99,7 +106,7 @@ class ModelRegistry:
     def names(self) -> list[str]:
         """Names that have at least one visible version."""
         try:
-            entries = self.fs.ls(self.root, detail=False)
+            entries = self._ls(self.root)
         except FileNotFoundError:
             return []
         names = [e.rstrip("/").rsplit("/", 1)[-1] for e in entries]
@@ -148,7 +155,7 @@ class ModelRegistry:
     def aliases(self, name: str) -> dict[str, int]:
         """Every alias of ``name`` and the version it points at now."""
         try:
-            entries = self.fs.ls(f"{self._model_dir(name)}/aliases", detail=False)
+            entries = self._ls(f"{self._model_dir(name)}/aliases")
         except FileNotFoundError:
             return {}
         result = {}
@@ -257,6 +264,48 @@ class ModelRegistry:
                 "there is nothing earlier to roll back to"
             )
         return self.set_alias(name, alias, previous, reason=reason, actor=actor)
+
+    # ---- cleaning ----------------------------------------------------------------------
+    def unfinished(self, name: str) -> list[dict[str, Any]]:
+        """Claimed versions that have no metadata.json: a writer died, or is still writing."""
+        found = []
+        for number in self._numbered(f"{self._model_dir(name)}/versions"):
+            directory = self._version_dir(name, number)
+            if self.fs.exists(f"{directory}/{METADATA_FILE}"):
+                continue
+            claim = self._try_read(f"{directory}/{CLAIM_FILE}") or {}
+            found.append({"version": number, "claimed_at": claim.get("claimed_at"), "path": directory})
+        return found
+
+    def gc(self, name: str, *, grace: timedelta = timedelta(hours=1), now: datetime | None = None) -> list[int]:
+        """Remove unfinished versions claimed longer than ``grace`` ago; return their numbers.
+
+        A version is committed by its metadata.json, so one without it after the grace
+        period was left by a writer that died (a live registration takes seconds). Newer
+        ones are left alone: their writer may still be copying the model.
+        """
+        now = now or datetime.now(UTC)
+        removed = []
+        for entry in self.unfinished(name):
+            claimed = entry["claimed_at"]
+            age = now - datetime.fromisoformat(claimed) if claimed else None
+            if age is None:
+                # No readable claim: the writer died before its claim landed. Use the folder's age.
+                age = now - self._modified(entry["path"])
+            if age >= grace:
+                self.fs.rm(entry["path"], recursive=True)
+                removed.append(entry["version"])
+        return removed
+
+    def _modified(self, path: str) -> datetime:
+        stamps = []
+        for info in self.fs.find(path, detail=True).values():
+            stamp = info.get("LastModified") or info.get("mtime") or info.get("created")
+            if isinstance(stamp, (int, float)):
+                stamp = datetime.fromtimestamp(stamp, UTC)
+            if isinstance(stamp, datetime):
+                stamps.append(stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC))
+        return max(stamps, default=datetime.now(UTC))
 
     # ---- loading -----------------------------------------------------------------------
     def fetch_model(self, name: str, version: int, local_dir: str | os.PathLike) -> Path:

@@ -105,3 +105,42 @@ def test_train_without_a_configured_server_uses_the_embedded_one(root, tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "digits v1 promoted to 'production' (first promotion)" in result.stdout
     assert (tmp_path / "prefect-home" / "prefect.db").exists(), "the run was recorded by the embedded server"
+
+
+def test_models_history_and_gc(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    import keras
+
+    from models import io
+    from models.registry import ModelRegistry
+
+    root = tmp_path / "root"
+    registry = ModelRegistry(str(root / "registry"))
+    io.save_model(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]), tmp_path / "m.keras")
+    for key in ("a", "b"):
+        registry.register("digits", model_file=tmp_path / "m.keras", metadata={}, idempotency_key=key)
+    registry.set_alias("digits", "production", 1, reason="first", actor="ci")
+    registry.set_alias("digits", "production", 2, reason="better", actor="ci", flow_run_id="run-2")
+    registry.rollback("digits", "production", actor="ci")
+    dead = root / "registry" / "digits" / "versions" / "3"
+    dead.mkdir()
+    claimed = (datetime.now(UTC) - timedelta(hours=3)).isoformat()
+    (dead / "claim.json").write_text(json.dumps({"idempotency_key": "dead", "claimed_at": claimed}))
+
+    code, out = run("models", "history", "digits", "--root", str(root), "--json")
+    assert code == 0, out
+    history = json.loads(out)
+    assert [(h["seq"], h["version"], h["previous_version"], h["reason"]) for h in history] == [
+        (1, 1, None, "first"),
+        (2, 2, 1, "better"),
+        (3, 1, 2, "rollback"),
+    ]
+    code, out = run("models", "history", "digits", "--root", str(root))
+    assert code == 0 and out.splitlines()[1].split()[2:5] == ["v1", "->", "v2"] and "run run-2" in out
+
+    code, out = run("models", "gc", "digits", "--root", str(root), "--dry-run")
+    assert code == 0 and out.startswith("v3: unfinished, claimed") and dead.exists()
+    code, out = run("models", "gc", "digits", "--root", str(root))
+    assert code == 0 and "removed 1 unfinished version(s): [3]" in out
+    assert not dead.exists() and [m["version"] for m in registry.versions("digits")] == [1, 2]

@@ -1,5 +1,9 @@
+"""The registry, the same tests on a local folder and on moto's S3 server over HTTP."""
+
 import json
+import multiprocessing
 import threading
+from datetime import UTC, datetime, timedelta
 
 import keras
 import numpy as np
@@ -7,6 +11,7 @@ import pytest
 
 from models import io
 from models.registry import ModelRegistry, RegistryError, validate_name
+from tests.models import registry_worker
 
 
 @pytest.fixture
@@ -17,9 +22,32 @@ def model_file(tmp_path):
     return path
 
 
-@pytest.fixture
-def registry(tmp_path):
+@pytest.fixture(params=["local", "s3"])
+def registry(request, tmp_path):
+    if request.param == "s3":
+        return ModelRegistry(f"{request.getfixturevalue('s3_bucket')}/registry")
     return ModelRegistry(str(tmp_path / "registry"))
+
+
+def put(registry, relative: str, body: bytes) -> None:
+    """Write a file inside the registry as a crashed or hostile writer would."""
+    path = f"{registry.root}/{relative}"
+    registry.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    registry.fs.pipe(path, body)
+
+
+def run_processes(target, args_per_process):
+    """Run ``target`` in one spawned process per args tuple, all released at once; return results."""
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(len(args_per_process), timeout=120)
+    results = context.Queue()
+    processes = [context.Process(target=target, args=(*args, ready, results)) for args in args_per_process]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=180) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+    return outcomes
 
 
 def register(registry, model_file, key, status="registered"):
@@ -60,17 +88,54 @@ def test_concurrent_registrations_get_distinct_versions(registry, model_file):
     assert sorted(results) == list(range(1, 9))
 
 
-def test_a_version_without_metadata_is_invisible(registry, model_file, tmp_path):
+def test_sixteen_processes_registering_at_once_get_versions_1_to_16(registry, model_file):
+    outcomes = run_processes(
+        registry_worker.register_when_all_ready, [(registry.url, str(model_file), f"run-{i}") for i in range(16)]
+    )
+    assert [o for o in outcomes if o[0] == "error"] == []
+    assert sorted(v for _, v in outcomes) == list(range(1, 17))
+    assert [m["version"] for m in registry.versions("digits")] == list(range(1, 17))
+    for version in (1, 8, 16):
+        assert registry.load("digits", version).count_params() == 8, "loadable and intact"
+
+
+def test_concurrent_alias_moves_leave_a_history_without_gaps_or_duplicates(registry, model_file):
+    for i in range(6):
+        register(registry, model_file, f"run-{i}")
+    outcomes = run_processes(registry_worker.move_alias_when_all_ready, [(registry.url, v) for v in range(1, 7)])
+    assert [o for o in outcomes if o[0] == "error"] == []
+    history = registry.alias_history("digits", "production")
+    assert [h["seq"] for h in history] == list(range(1, 7)), "one entry per move, numbered without gaps"
+    assert sorted(h["version"] for h in history) == list(range(1, 7)), "every move recorded once"
+    assert [h["previous_version"] for h in history] == [None] + [h["version"] for h in history[:-1]]
+    assert registry.alias_target("digits", "production") == history[-1]["version"]
+
+
+def test_a_writer_killed_before_metadata_is_invisible_then_collected(registry, model_file):
     register(registry, model_file, "run-1")
-    # A writer that died after claiming v2 and copying the model, before metadata.json.
-    dead = tmp_path / "registry" / "digits" / "versions" / "2"
-    dead.mkdir(parents=True)
-    (dead / "claim.json").write_text(json.dumps({"idempotency_key": "dead"}))
-    (dead / "model.keras").write_bytes(b"partial")
+    # Writers that died after claiming and copying the model, before metadata.json: one
+    # two hours ago, one that may still be writing (claimed now).
+    long_ago = (datetime.now(UTC) - timedelta(hours=2)).isoformat(timespec="seconds")
+    put(
+        registry,
+        "digits/versions/2/claim.json",
+        json.dumps({"idempotency_key": "dead", "claimed_at": long_ago}).encode(),
+    )
+    put(registry, "digits/versions/2/model.keras", b"partial")
+    put(
+        registry,
+        "digits/versions/3/claim.json",
+        json.dumps({"idempotency_key": "busy", "claimed_at": datetime.now(UTC).isoformat()}).encode(),
+    )
     assert [m["version"] for m in registry.versions("digits")] == [1]
     with pytest.raises(RegistryError, match="no version 2"):
         registry.get("digits", 2)
-    assert register(registry, model_file, "run-3")["version"] == 3
+    assert [u["version"] for u in registry.unfinished("digits")] == [2, 3]
+
+    assert registry.gc("digits", grace=timedelta(hours=1)) == [2]
+    assert [u["version"] for u in registry.unfinished("digits")] == [3], "a recent claim is left to its writer"
+    assert not registry.fs.exists(f"{registry.root}/digits/versions/2")
+    assert register(registry, model_file, "run-4")["version"] == 4
 
 
 def test_alias_history_and_rollback(registry, model_file):
@@ -103,10 +168,9 @@ def test_a_rejected_version_cannot_take_an_alias(registry, model_file):
     assert registry.alias_target("digits", "production") is None
 
 
-def test_a_tampered_model_is_refused(registry, model_file, tmp_path):
+def test_a_tampered_model_is_refused(registry, model_file):
     register(registry, model_file, "a")
-    stored = tmp_path / "registry" / "digits" / "versions" / "1" / "model.keras"
-    stored.write_bytes(stored.read_bytes() + b"tampered")
+    put(registry, "digits/versions/1/model.keras", model_file.read_bytes() + b"tampered")
     with pytest.raises(io.ModelIntegrityError, match="changed or corrupted"):
         registry.load("digits", 1)
 
