@@ -97,6 +97,41 @@ def _print_summary(summary) -> None:
 
 
 @app.command()
+def predict(
+    model: Annotated[str, typer.Argument(help="NAME@ALIAS or NAME@VERSION (default alias: production)")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Parquet file URL to write the predictions to")],
+    data: Annotated[
+        str | None, typer.Option("--data", help="Parquet/CSV file, folder or glob URL; default: the model's own data")
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="split to score when reading the model's own data")] = "test",
+    key: Annotated[str | None, typer.Option("--key", help="column copied to the output to join on")] = None,
+    root: RootOption = None,
+) -> None:
+    """Score data with a registered model and write the predictions as Parquet."""
+    from flows.embedded_server import prefect_api, start_unless_configured
+
+    server = start_unless_configured()
+    from flows.predict import predict_flow
+    from models.registry import RegistryError
+    from tasks.config import ConfigError, DataConfig
+    from tasks.failures import DeterministicFailure
+
+    try:
+        with prefect_api(server):
+            config = DataConfig(source="files", url=data) if data else None
+            scored = predict_flow(model=model, output=output, data=config, split=split, key_column=key, root=root)
+    except (ConfigError, RegistryError, ValueError) as error:
+        raise _fail(str(error), EXIT_USAGE) from None
+    except DeterministicFailure as error:
+        raise _fail(str(error), EXIT_FAILED) from None
+    except Exception as error:  # noqa: BLE001 - one line for the user; Prefect logged the traceback
+        raise _fail(f"{type(error).__name__}: {error}", EXIT_FAILED) from None
+    typer.echo(
+        f"kerasflow: scored {scored.rows} row(s) with {scored.model_name} v{scored.model_version} -> {scored.output}"
+    )
+
+
+@app.command()
 def recipes() -> None:
     """List the bundled recipes."""
     from flows.recipes import describe, recipe_names

@@ -127,3 +127,12 @@ class RunSummary(_Ref):
     metrics: dict[str, float] = Field(default_factory=dict)
     gate: GateReport | None = None
     run_dir: str | None = None
+
+
+class ScoredTable(_Ref):
+    """Predictions written by batch scoring: where, how many rows, by which model version."""
+
+    model_name: str
+    model_version: int
+    rows: int
+    output: str

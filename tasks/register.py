@@ -47,7 +47,16 @@ def build_metadata(
         "baseline_version": evaluation.baseline_version,
         "gate": report.model_dump(),
         "config": config.model_dump(mode="json"),
-        "dataset": {"fingerprint": dataset.fingerprint, "uri": dataset.uri, "splits": dataset.splits},
+        # What the model reads and predicts: batch scoring checks its input against this.
+        "dataset": {
+            "fingerprint": dataset.fingerprint,
+            "uri": dataset.uri,
+            "splits": dataset.splits,
+            "feature_shape": list(dataset.feature_shape),
+            "feature_dtype": dataset.feature_dtype,
+            "feature_names": dataset.feature_names,
+            "class_names": dataset.class_names,
+        },
         "training": trained.model_dump(exclude={"history"}),
         "run_id": trained.run_id,
         "flow_run_id": flow_run_id,

@@ -62,7 +62,7 @@ def identify(data: DataConfig) -> dict[str, Any]:
     if data.source == "sample":
         x, y, _, _ = _sample_arrays(data)
         return {"source": "sample", "name": data.name, "content_sha256": _content_sha256(x, y), **cut}
-    if data.source == "files" and _is_tfds_dir(data.url or ""):
+    if data.source == "files" and is_tfds_dir(data.url or ""):
         return {
             "source": "files",
             "tfds_dir": data.url,
@@ -103,7 +103,7 @@ def load_source(data: DataConfig, identity: dict[str, Any] | None = None) -> Sou
     return _tfds(data, identity)
 
 
-def _is_tfds_dir(url: str) -> bool:
+def is_tfds_dir(url: str) -> bool:
     """Whether ``url`` is a prepared TFDS dataset folder (``<name>/<version>`` with its info)."""
     if any(ch in url for ch in "*?["):
         return False

@@ -100,7 +100,7 @@ def read_table(files: list[TableFile], data: DataConfig) -> Table:
         schema: list[str] | None = data.feature_columns
         ignored: set[str] = set()
         for file, path in zip(files, local, strict=True):
-            frame = _read_frame(file.url, path)
+            frame = read_frame(file.url, path)
             if schema is None:
                 schema = [c for c in frame.columns if c != data.label_column]
             ignored |= _check_columns(file.url, frame, schema, data)
@@ -127,7 +127,8 @@ def download_files(files: list[TableFile], folder: Path) -> list[Path]:
     return targets
 
 
-def _read_frame(url: str, path: Path):
+def read_frame(url: str, path: Path):
+    """One Parquet or CSV file as a DataFrame; a damaged file is one clear error naming it."""
     import pandas as pd
     import pyarrow as pa
 
@@ -160,6 +161,19 @@ def _check_columns(url: str, frame, schema: list[str], data: DataConfig) -> set[
 
 
 def _check_rows(url: str, frame, schema: list[str], data: DataConfig) -> tuple[np.ndarray, Any]:
+    features = numeric_features(url, frame, schema)
+    labels = frame[data.label_column]
+    if labels.isna().any():
+        missing = labels.isna().to_numpy()
+        raise DataValidationError(
+            f"{url}: check 'label present' failed: {int(missing.sum())} row(s) have no label in column "
+            f"{data.label_column!r}, first at row {int(missing.argmax())}; drop or label those rows"
+        )
+    return features, labels.to_numpy()
+
+
+def numeric_features(url: str, frame, schema: list[str]) -> np.ndarray:
+    """The ``schema`` columns as float32, refusing non-numeric, missing or infinite values."""
     import pandas as pd
 
     values = frame[schema].apply(pd.to_numeric, errors="coerce")
@@ -181,14 +195,7 @@ def _check_rows(url: str, frame, schema: list[str], data: DataConfig) -> tuple[n
             f"{url}: check 'finite features' failed: {int(nonfinite.sum())} row(s) have missing, NaN or "
             f"infinite features, first at row {row} (column {column!r}); impute or drop those rows at the source"
         )
-    labels = frame[data.label_column]
-    if labels.isna().any():
-        missing = labels.isna().to_numpy()
-        raise DataValidationError(
-            f"{url}: check 'label present' failed: {int(missing.sum())} row(s) have no label in column "
-            f"{data.label_column!r}, first at row {int(missing.argmax())}; drop or label those rows"
-        )
-    return features, labels.to_numpy()
+    return features
 
 
 def _label_text(values: np.ndarray) -> np.ndarray:

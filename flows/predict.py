@@ -1,0 +1,60 @@
+"""Batch scoring: predictions of a registered model for new data, written as Parquet.
+
+What runs where: a Prefect flow in this process (against Prefect's embedded server unless
+``PREFECT_API_URL`` names one). A table (``data.source: files``: Parquet/CSV files on any
+URL, no label needed) is read and scored directly; a bundled sample or TFDS source is
+ingested as for training (reusing a materialization with the same fingerprint) and its
+``split`` is scored.
+
+What is retried: ingest and score retry transient I/O errors with backoff. An unknown
+model, data that does not match the model's recorded input signature, or bad rows are
+deterministic: the run fails before anything is written, with a message naming them.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from tasks.config import DataConfig, StorageConfig
+from tasks.ingest import ingest
+from tasks.ingest.sources import is_tfds_dir
+from tasks.refs import ScoredTable
+from tasks.score import parse_model_ref, score
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    ref = (flow_run.parameters or {}).get("model", "model")
+    return f"predict-{str(ref).replace('@', '-')}"
+
+
+@flow(name="kerasflow-predict", flow_run_name=_run_name)
+def predict_flow(
+    model: str,
+    output: str,
+    data: DataConfig | None = None,
+    split: str = "test",
+    key_column: str | None = None,
+    root: str | None = None,
+) -> ScoredTable:
+    """Score ``data`` with ``model`` (``NAME@ALIAS`` or ``NAME@VERSION``) into Parquet at ``output``.
+
+    Without ``data``, the model's own training data source is scored (its ``split``).
+    """
+    root = StorageConfig(root=root).root if root else StorageConfig().root
+    if data is None:
+        data = _training_data(model, root)
+    if data.source == "files" and not is_tfds_dir(data.url or ""):
+        return score(model, root=root, output=output, data=data, key_column=key_column)
+    dataset = ingest(data, root=root)
+    return score(model, root=root, output=output, dataset=dataset, split=split)
+
+
+def _training_data(model: str, root: str) -> DataConfig:
+    from models.registry import ModelRegistry
+    from tasks import storage
+
+    name, selector = parse_model_ref(model)
+    metadata = ModelRegistry(storage.registry_url(root)).resolve(name, selector)
+    return DataConfig.model_validate(metadata["config"]["data"])

@@ -1,0 +1,101 @@
+"""Batch scoring with registered models: the digits test split, and new tables on S3."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.predict import predict_flow
+from flows.recipes import load_recipe
+from flows.train import train_flow
+from models.registry import ModelRegistry
+from tasks import storage
+from tasks.config import DataConfig, TrainConfig
+from tasks.failures import DataValidationError
+from tasks.score import check_signature
+from tests.flows.test_cli import run
+from tests.tables import event_frame, write_frame, write_partitions
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+def read_parquet(url: str) -> pd.DataFrame:
+    fs, path = storage.filesystem(url)
+    with fs.open(path, "rb") as f:
+        return pd.read_parquet(f)
+
+
+def test_digits_test_split_scored_with_production_matches_its_registered_accuracy(root, tmp_path):
+    summary = train_flow(config=TrainConfig.smoke(storage={"root": str(root)}))
+    output = tmp_path / "scores" / "digits.parquet"
+
+    scored = predict_flow(model="digits@production", output=str(output))
+
+    frame = pd.read_parquet(output)
+    metadata = ModelRegistry(f"{root}/registry").get("digits", 1)
+    assert scored.rows == len(frame) == metadata["dataset"]["splits"]["test"]
+    assert list(frame.columns[:4]) == ["row", "prediction", "class_id", "probability"]
+    assert {f"p_{d}" for d in range(10)} <= set(frame.columns)
+    assert set(frame["model_name"]) == {"digits"} and set(frame["model_version"]) == {1}
+    np.testing.assert_allclose(frame[[f"p_{d}" for d in range(10)]].sum(axis=1), 1.0, atol=1e-5)
+    # The same model on the same split: the scored predictions reproduce the evaluation.
+    accuracy = float((frame["prediction"] == frame["label"]).mean())
+    assert accuracy == pytest.approx(summary.metrics["accuracy"], abs=1e-9)
+    assert not list(output.parent.glob(".*partial")), "no partial file left beside the output"
+
+    # The command line: same scoring by version number, one line of summary.
+    code, out = run("predict", "digits@1", "--output", str(tmp_path / "cli.parquet"), "--root", str(root))
+    assert code == 0, out
+    assert f"scored {len(frame)} row(s) with digits v1 -> {tmp_path / 'cli.parquet'}" in out
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "cli.parquet"), frame)
+
+
+def test_new_events_on_s3_are_scored_with_their_keys(s3_root, s3_bucket):
+    write_partitions(f"{s3_bucket}/events", ["2026-11-01", "2026-11-02"])
+    config = load_recipe(
+        "fraud_tabular",
+        [f"data.url={s3_bucket}/events/date=*/part-*.parquet", "training.epochs=8", "training.batch_size=32"],
+    )
+    assert train_flow(config=config).outcome == "promoted"
+    # Tomorrow's events: no label yet, an id to join the scores back on, columns reordered.
+    new = event_frame(50, seed=7).drop(columns=["label"]).assign(txn_id=[f"t{i}" for i in range(50)])
+    write_frame(f"{s3_bucket}/incoming/date=2026-11-03/part-0.parquet", new[["txn_id", "f3", "f2", "f1", "f0"]])
+
+    scored = predict_flow(
+        model="fraud-tabular@production",
+        output=f"{s3_bucket}/scores/2026-11-03.parquet",
+        data=DataConfig(source="files", url=f"{s3_bucket}/incoming/date=2026-11-03/*.parquet"),
+        key_column="txn_id",
+    )
+
+    frame = read_parquet(f"{s3_bucket}/scores/2026-11-03.parquet")
+    assert scored.rows == 50 and list(frame["txn_id"]) == [f"t{i}" for i in range(50)]
+    assert set(frame["prediction"]) <= {"0", "1"} and set(frame["model_version"]) == {1}
+    # Columns are matched by name, not position: f0 + f1 > 0 is the learned rule.
+    agreement = float((frame["class_id"] == (new["f0"] + new["f1"] > 0).astype(int)).mean())
+    assert agreement > 0.8
+
+
+def test_a_table_without_the_models_columns_fails_before_writing(s3_root, s3_bucket):
+    write_partitions(f"{s3_bucket}/events", ["2026-11-01", "2026-11-02"])
+    config = load_recipe(
+        "fraud_tabular",
+        [f"data.url={s3_bucket}/events/date=*/part-*.parquet", "training.epochs=8", "training.batch_size=32"],
+    )
+    train_flow(config=config)
+    bad = write_frame(f"{s3_bucket}/incoming/part-0.parquet", event_frame(10).drop(columns=["f3"]))
+    output = f"{s3_bucket}/scores/bad.parquet"
+    with pytest.raises(
+        DataValidationError, match=r"check 'input signature' failed: missing column\(s\) \['f3'\]"
+    ) as info:
+        predict_flow(model="fraud-tabular", output=output, data=DataConfig(source="files", url=bad))
+    assert str(info.value).startswith(f"{bad}: ")
+    assert not storage.filesystem(output)[0].exists(output)
+
+
+def test_examples_of_another_shape_are_refused_by_the_signature():
+    metadata = {"name": "digits", "version": 3, "dataset": {"feature_shape": [8, 8, 1], "feature_dtype": "float32"}}
+    check_signature(metadata, np.zeros((5, 8, 8, 1)), source="ok")
+    with pytest.raises(DataValidationError, match=r"examples have shape \(28, 28, 1\), digits v3 expects \(8, 8, 1\)"):
+        check_signature(metadata, np.zeros((5, 28, 28, 1)), source="mnist")
