@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,20 @@ def save_model(model: Any, path: str | os.PathLike) -> str:
     model.save(partial)
     os.replace(partial, path)
     return sha256_file(path)
+
+
+def export_saved_model(model: Any, directory: str | os.PathLike) -> Path:
+    """Export ``model`` as a TensorFlow SavedModel (endpoint ``serve``) for TF Serving.
+
+    Written into a private folder and renamed into place, like ``save_model``.
+    """
+    directory = Path(directory)
+    partial = directory.with_name(f".{directory.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.export(os.fspath(partial), format="tf_saved_model", verbose=False)
+    shutil.rmtree(directory, ignore_errors=True)
+    os.replace(partial, directory)
+    return directory
 
 
 def load_model(path: str | os.PathLike, *, expected_sha256: str | None = None) -> Any:

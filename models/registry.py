@@ -4,6 +4,7 @@ Layout under the registry URL::
 
     <name>/versions/<N>/claim.json      exclusive claim of version N (small, written first)
     <name>/versions/<N>/model.keras     the model
+    <name>/versions/<N>/saved_model/    the same model exported for TF Serving
     <name>/versions/<N>/metadata.json   written last: a version exists once this exists
     <name>/aliases/<alias>/<seq>.json   append-only history of where an alias pointed
 
@@ -32,6 +33,7 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
 CLAIM_FILE = "claim.json"
+SAVED_MODEL_DIR = "saved_model"
 
 
 class RegistryError(RuntimeError):
@@ -174,8 +176,9 @@ class ModelRegistry:
         model_file: str | os.PathLike,
         metadata: Mapping[str, Any],
         idempotency_key: str,
+        saved_model_dir: str | os.PathLike | None = None,
     ) -> dict[str, Any]:
-        """Store ``model_file`` as the next version of ``name``; return its metadata.
+        """Store ``model_file`` (and a SavedModel export) as the next version of ``name``.
 
         ``idempotency_key`` identifies the candidate (e.g. run id and model sha256): a
         retried registration of the same candidate finds its earlier claim and returns
@@ -188,12 +191,22 @@ class ModelRegistry:
         if existing is not None:
             return existing
         self.fs.put_file(os.fspath(model_file), f"{directory}/{MODEL_FILE}")
+        saved_model_uri = None
+        if saved_model_dir is not None:
+            local = Path(saved_model_dir)
+            files = sorted(p for p in local.rglob("*") if p.is_file())
+            targets = [f"{directory}/{SAVED_MODEL_DIR}/{p.relative_to(local).as_posix()}" for p in files]
+            for parent in sorted({t.rsplit("/", 1)[0] for t in targets}):
+                self.fs.makedirs(parent, exist_ok=True)
+            self.fs.put([os.fspath(p) for p in files], targets)  # one concurrent call on object stores
+            saved_model_uri = self.fs.unstrip_protocol(f"{directory}/{SAVED_MODEL_DIR}")
         record = {
             **metadata,
             "name": name,
             "version": version,
             "sha256": sha256,
             "model_uri": self.fs.unstrip_protocol(f"{directory}/{MODEL_FILE}"),
+            "saved_model_uri": saved_model_uri,
             "registered_at": _utcnow(),
         }
         self._create_json(f"{directory}/{METADATA_FILE}", record)

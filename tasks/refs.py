@@ -46,6 +46,7 @@ class TrainedModel(_Ref):
 
     run_id: str
     model_uri: str
+    saved_model_uri: str | None = Field(None, description="the same model exported as a TF SavedModel")
     sha256: str
     dataset_fingerprint: str
     epochs_completed: int

@@ -92,6 +92,7 @@ def register(
         model_file=storage.fetch_file(config.storage.root, trained.model_uri),
         metadata=metadata,
         idempotency_key=f"{trained.run_id}:{trained.sha256}",
+        saved_model_dir=_local_saved_model(config.storage.root, trained),
     )
     version = ModelVersion(
         name=record["name"],
@@ -108,6 +109,13 @@ def register(
         description="model registry entry of this run",
     )
     return version
+
+
+def _local_saved_model(root: str, trained: TrainedModel):
+    """A local copy of the run's SavedModel export (the run folder itself on this machine)."""
+    if trained.saved_model_uri is None:
+        return None
+    return storage.download_dir(trained.saved_model_uri, storage.local_path(root, trained.saved_model_uri))
 
 
 @task(

@@ -42,7 +42,12 @@ def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str) -> TrainedMo
         # The run folder is the local mirror of <root>/runs/<run_id>; publish it there.
         run_url = storage.run_url(root, run_id)
         storage.upload_dir(run_dir, run_url)
-        trained = trained.model_copy(update={"model_uri": storage.join(run_url, "model.keras")})
+        trained = trained.model_copy(
+            update={
+                "model_uri": storage.join(run_url, "model.keras"),
+                "saved_model_uri": storage.join(run_url, "saved_model"),
+            }
+        )
     logger.info(
         "trained %s with %s, global batch %d: %d epoch(s) in %.1fs, model at %s",
         config.model.name,

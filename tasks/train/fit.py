@@ -107,11 +107,13 @@ def fit_model(
     run_dir.mkdir(parents=True, exist_ok=True)
     model_path = run_dir / "model.keras"
     sha256 = io.save_model(model, model_path)
+    io.export_saved_model(model, run_dir / "saved_model")
     curves = {k: [float(v) for v in values] for k, values in history.history.items()}
     (run_dir / "metrics.json").write_text(json.dumps({"history": curves, "first_epoch": first_epoch}, indent=2))
     return TrainedModel(
         run_id=run_id,
         model_uri=os.fspath(model_path),
+        saved_model_uri=os.fspath(run_dir / "saved_model"),
         sha256=sha256,
         dataset_fingerprint=ref.fingerprint,
         epochs_completed=(history.epoch[-1] + 1) if history.epoch else first_epoch,

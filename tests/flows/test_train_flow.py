@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 import tasks.train as train_module
 from flows.train import train_flow
@@ -50,6 +51,13 @@ def test_digits_flow_registers_promotes_and_records_everything(root):
     assert (root / "runs" / metadata["run_id"] / "metrics.json").exists()
     assert any((root / "runs" / metadata["run_id"] / "tensorboard").rglob("*tfevents*"))
     assert not (root / "runs" / metadata["run_id"] / "backup").exists(), "backup is removed once training completes"
+    # The version carries a SavedModel for TF Serving that predicts what model.keras predicts.
+    assert metadata["saved_model_uri"] == f"file://{root}/registry/digits/versions/1/saved_model"
+    served = tf.saved_model.load(str(root / "registry" / "digits" / "versions" / "1" / "saved_model"))
+    images = np.random.default_rng(0).uniform(0, 16, size=(4, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(
+        served.serve(images).numpy(), registry.load("digits", 1).predict(images, verbose=0), rtol=1e-5, atol=1e-6
+    )
 
     flow_run, task_runs, artifact_keys = flow_run_record(metadata["flow_run_id"])
     assert flow_run.state.is_completed()
