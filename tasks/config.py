@@ -171,6 +171,9 @@ class Change(_Section):
 class GateConfig(_Section):
     value: dict[str, Bound] = Field(default_factory=dict)
     change: dict[str, Change] = Field(default_factory=dict)
+    per_class: dict[Literal["recall", "precision", "accuracy"], Bound] = Field(
+        default_factory=dict, description="bounds every class must meet, e.g. recall: {min: 0.8}"
+    )
 
 
 class RegistryConfig(_Section):

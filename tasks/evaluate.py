@@ -27,7 +27,7 @@ __all__ = ["compute_metrics", "evaluate", "evaluate_model"]
 def compute_metrics(
     y_true: np.ndarray, y_prob: np.ndarray, *, num_classes: int, class_names: list[str], split: str
 ) -> Metrics:
-    """Loss and accuracy (plus precision, recall, AUC for binary), and per-class accuracy."""
+    """Loss and accuracy (plus precision, recall, AUC for binary), and recall and precision per class."""
     import keras
 
     y_true = np.asarray(y_true).astype("int64").reshape(-1)
@@ -46,11 +46,14 @@ def compute_metrics(
         pred = y_prob.argmax(axis=-1)
         values = {"loss": float(keras.losses.SparseCategoricalCrossentropy()(y_true, y_prob))}
     values["accuracy"] = float((pred == y_true).mean()) if len(y_true) else 0.0
-    per_class: dict[str, dict[str, float]] = {}
+    # Per class, for sliced gates: recall (the share of the class found; "accuracy" of the
+    # class is the same number, kept under that name too) and precision.
+    present = [c for c in range(num_classes) if (y_true == c).any()]
+    recall = {class_names[c]: float((pred[y_true == c] == c).mean()) for c in present}
+    precision = {class_names[c]: float((y_true[pred == c] == c).mean()) if (pred == c).any() else 0.0 for c in present}
+    per_class: dict[str, dict[str, float]] = {"recall": recall, "precision": precision}
     if num_classes > 2:
-        per_class["accuracy"] = {
-            class_names[c]: float((pred[y_true == c] == c).mean()) for c in range(num_classes) if (y_true == c).any()
-        }
+        per_class["accuracy"] = dict(recall)
     return Metrics(split=split, num_examples=len(y_true), values=values, per_class=per_class)
 
 
@@ -104,6 +107,17 @@ def evaluate(trained: TrainedModel, dataset: DatasetRef, config: TrainConfig) ->
                 "baseline": round(baseline.values[n], 4) if baseline and n in baseline.values else None,
             }
             for n in names
+        ]
+        + [
+            {
+                "metric": f"{metric}[{class_name}]",
+                "candidate": round(value, 4),
+                "baseline": round(baseline.per_class[metric][class_name], 4)
+                if baseline and class_name in baseline.per_class.get(metric, {})
+                else None,
+            }
+            for metric in ("recall", "precision")
+            for class_name, value in candidate.per_class.get(metric, {}).items()
         ],
         description=f"test split, {candidate.num_examples} examples; baseline: "
         + (f"v{baseline_version}" if baseline else (note or "none")),

@@ -1,7 +1,8 @@
 """Gate: may the candidate replace production? A pure function of metrics and config.
 
 Value checks bound a metric absolutely; change checks bound its regression against the
-production baseline (absolute or relative, in the metric's direction). Without a baseline
+production baseline (absolute or relative, in the metric's direction); per-class checks
+bound a metric in every class (recall of each class >= 0.8). Without a baseline
 change checks report "no baseline" and do not fail (TFX's first-run behaviour).
 """
 
@@ -39,6 +40,13 @@ def decide(
         if threshold is not None
     ]
     checks += [_change_check(metric, change, candidate, baseline) for metric, change in sorted(config.change.items())]
+    checks += [
+        check
+        for metric, bound in sorted(config.per_class.items())
+        for side, threshold in (("min", bound.min), ("max", bound.max))
+        if threshold is not None
+        for check in _slice_checks(metric, side, threshold, candidate)
+    ]
     return GateReport(passed=all(c.verdict != "fail" for c in checks), checks=checks, baseline_version=baseline_version)
 
 
@@ -55,6 +63,30 @@ def _value_check(metric: str, side: str, threshold: float, candidate: Metrics) -
     return GateCheck(
         metric=metric, kind="value", value=value, threshold=f"{op} {threshold}", verdict=verdict, detail=detail
     )
+
+
+def _slice_checks(metric: str, side: str, threshold: float, candidate: Metrics) -> list[GateCheck]:
+    """One value check per class of ``metric`` (TFX's sliced metrics, sliced by label)."""
+    per_class = candidate.per_class.get(metric)
+    if not per_class:
+        return [
+            GateCheck(
+                metric=f"{metric}[each class]",
+                kind="slice",
+                value=None,
+                threshold=f"{'>=' if side == 'min' else '<='} {threshold}",
+                verdict="fail",
+                detail=f"{metric} per class was not measured (have {sorted(candidate.per_class)})",
+            )
+        ]
+    checks = []
+    for class_name, value in per_class.items():
+        check = _value_check(metric, side, threshold, Metrics(split="", num_examples=0, values={metric: value}))
+        name = f"{metric}[{class_name}]"
+        checks.append(
+            check.model_copy(update={"metric": name, "kind": "slice", "detail": f"{name}{check.detail[len(metric) :]}"})
+        )
+    return checks
 
 
 def _change_check(metric: str, change: Change, candidate: Metrics, baseline: Metrics | None) -> GateCheck:

@@ -80,7 +80,7 @@ class Evaluation(_Ref):
 
 class GateCheck(_Ref):
     metric: str
-    kind: Literal["value", "change"]
+    kind: Literal["value", "change", "slice"]
     value: float | None
     threshold: str
     baseline: float | None = None

@@ -125,3 +125,56 @@ def test_no_checks_passes():
 )
 def test_direction(name, up):
     assert higher_is_better(name) is up
+
+
+def sliced(**per_class):
+    return Metrics(split="test", num_examples=100, values={"accuracy": 0.9}, per_class=per_class)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "gate_config", "passed", "checks"),
+    [
+        (
+            sliced(recall={"cat": 0.91, "dog": 0.85}),
+            {"per_class": {"recall": {"min": 0.8}}},
+            True,
+            [("recall[cat]", "pass"), ("recall[dog]", "pass")],
+        ),
+        (
+            sliced(recall={"cat": 0.91, "dog": 0.78}),
+            {"per_class": {"recall": {"min": 0.8}}},
+            False,
+            [("recall[cat]", "pass"), ("recall[dog]", "fail")],
+        ),
+        (
+            sliced(precision={"cat": 0.99}),
+            {"per_class": {"precision": {"min": 0.5, "max": 0.98}}},
+            False,
+            [("precision[cat]", "pass"), ("precision[cat]", "fail")],
+        ),
+        (sliced(), {"per_class": {"recall": {"min": 0.8}}}, False, [("recall[each class]", "fail")]),
+    ],
+    ids=["every class passes", "one class below", "both bounds", "not measured"],
+)
+def test_per_class_checks(candidate, gate_config, passed, checks):
+    report = decide(candidate, None, GateConfig.model_validate(gate_config))
+    assert report.passed is passed
+    assert [(c.metric, c.verdict) for c in report.checks] == checks
+    assert all(c.kind == "slice" for c in report.checks)
+    failing = [c for c in report.checks if c.verdict == "fail" and c.value is not None]
+    for check in failing:
+        assert check.detail.startswith(check.metric) and ("<" in check.detail or ">" in check.detail)
+
+
+def test_per_class_metrics_come_from_predictions():
+    import numpy as np
+
+    from tasks.evaluate import compute_metrics
+
+    y_true = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    predicted = np.array([0, 0, 0, 1, 1, 1, 2, 0])
+    m = compute_metrics(y_true, np.eye(3)[predicted], num_classes=3, class_names=["a", "b", "c"], split="test")
+    assert m.per_class["recall"] == {"a": 0.75, "b": 1.0, "c": 0.5}
+    assert m.per_class["precision"] == pytest.approx({"a": 0.75, "b": 2 / 3, "c": 1.0})
+    report = decide(m, None, GateConfig(per_class={"recall": {"min": 0.6}}))
+    assert [c.detail for c in report.checks if c.verdict == "fail"] == ["recall[c] 0.5000 < 0.6"]
