@@ -1,4 +1,4 @@
-"""The retraining flow: ingest -> validate -> train -> evaluate -> gate -> register -> promote.
+"""The retraining flow: ingest -> validate -> train -> evaluate -> gate -> register -> (approve) -> promote.
 
 What runs where: every step is a Prefect task in this flow's process (locally, against
 Prefect's embedded server unless ``PREFECT_API_URL`` names one). Training uses the
@@ -10,7 +10,9 @@ exponential backoff; train retries twice and resumes from its last completed epo
 validate and gate never retry. A deterministic failure (bad data, bad config, NaN loss,
 gate rejection) is not retried and fails the run with a message naming the cause.
 When the data's fingerprint equals the production model's, the run ends early unless
-``force`` is set: scheduled retraining on unchanged data wastes a GPU.
+``force`` is set: scheduled retraining on unchanged data wastes a GPU. With
+``gate.approval: manual`` a passed candidate waits, paused, for a person's answer in the
+Prefect UI before promotion.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from prefect.runtime import flow_run
 
 from models.registry import ModelRegistry
 from tasks import storage
+from tasks.approval import ApprovalRejected, request_approval
 from tasks.config import TrainConfig
 from tasks.evaluate import evaluate
 from tasks.gate import GateRejected, gate
@@ -83,7 +86,16 @@ def train_flow(config: TrainConfig, force: bool = False) -> RunSummary:
         error = GateRejected(f"{name} v{version.version} rejected by the gate, {alias!r} unchanged: {report.summary()}")
         error.summary = RunSummary(outcome="rejected", message=str(error), version=version, **summary)
         raise error
-    promoted = promote(version, report, config=config, flow_run_id=flow_run.id)
+    approval_note = None
+    if config.gate.approval == "manual":
+        decision = request_approval(version, report, config=config)
+        if not decision.approved:
+            error = ApprovalRejected(f"{name} v{version.version} {decision.describe()}; {alias!r} unchanged")
+            rejected = version.model_copy(update={"status": "rejected"})
+            error.summary = RunSummary(outcome="rejected", message=str(error), version=rejected, **summary)
+            raise error
+        approval_note = decision.describe()
+    promoted = promote(version, report, config=config, flow_run_id=flow_run.id, note=approval_note)
     was = f"was v{promoted.previous_version}" if promoted.previous_version else "first promotion"
     message = f"{name} v{promoted.version} promoted to {alias!r} ({was})"
     logger.info(message)

@@ -6,6 +6,7 @@ Layout under the registry URL::
     <name>/versions/<N>/model.keras     the model
     <name>/versions/<N>/saved_model/    the same model exported for TF Serving
     <name>/versions/<N>/metadata.json   written last: a version exists once this exists
+    <name>/versions/<N>/review.json     a person's approval or rejection, written once
     <name>/aliases/<alias>/<seq>.json   append-only history of where an alias pointed
 
 Every commit point is a small object created exclusively (``open(path, "xb")``:
@@ -33,6 +34,7 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
 CLAIM_FILE = "claim.json"
+REVIEW_FILE = "review.json"
 SAVED_MODEL_DIR = "saved_model"
 
 
@@ -119,15 +121,23 @@ class ModelRegistry:
         found = []
         for number in self._numbered(f"{self._model_dir(name)}/versions"):
             try:
-                found.append(self._read_json(f"{self._version_dir(name, number)}/{METADATA_FILE}"))
+                found.append(self._with_review(self._read_json(f"{self._version_dir(name, number)}/{METADATA_FILE}")))
             except FileNotFoundError:
                 continue  # claimed but unfinished: invisible by design
         return found
 
+    def _with_review(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        """metadata.json is never rewritten; a review recorded later is laid over it."""
+        review = self._try_read(f"{self._version_dir(metadata['name'], metadata['version'])}/{REVIEW_FILE}")
+        if review is None:
+            return metadata
+        status = metadata.get("status") if review.get("approved") else "rejected"
+        return {**metadata, "status": status, "review": review}
+
     def get(self, name: str, version: int) -> dict[str, Any]:
         """Metadata of one version; RegistryError when it does not exist (yet)."""
         try:
-            return self._read_json(f"{self._version_dir(name, version)}/{METADATA_FILE}")
+            return self._with_review(self._read_json(f"{self._version_dir(name, version)}/{METADATA_FILE}"))
         except FileNotFoundError:
             raise RegistryError(
                 f"model {name!r} has no version {version}; `kerasflow models list {name}` shows the versions there are"
@@ -229,6 +239,18 @@ class ModelRegistry:
         while not self._create_json(f"{self._version_dir(name, candidate)}/{CLAIM_FILE}", claim):
             candidate += 1  # another writer took it between our listing and our create
         return candidate
+
+    def record_review(self, name: str, version: int, *, approved: bool, reviewer: str, comment: str) -> dict[str, Any]:
+        """Record a person's decision on ``version`` once; a rejected version can never take an alias.
+
+        Returns the review on record: this one, or an earlier one (a review is not changed).
+        """
+        self.get(name, version)
+        review = {"approved": bool(approved), "reviewer": reviewer, "comment": comment, "reviewed_at": _utcnow()}
+        path = f"{self._version_dir(name, version)}/{REVIEW_FILE}"
+        if not self._create_json(path, review):
+            return self._read_json(path)
+        return review
 
     def set_alias(
         self,

@@ -174,6 +174,10 @@ class GateConfig(_Section):
     per_class: dict[Literal["recall", "precision", "accuracy"], Bound] = Field(
         default_factory=dict, description="bounds every class must meet, e.g. recall: {min: 0.8}"
     )
+    approval: Literal["auto", "manual"] = Field(
+        "auto", description="manual: after a passed gate, wait for a person to approve in the Prefect UI"
+    )
+    approval_timeout_seconds: int = Field(3600, ge=1, description="no answer by then rejects the candidate")
 
 
 class RegistryConfig(_Section):

@@ -125,7 +125,14 @@ def _local_saved_model(root: str, trained: TrainedModel):
     retry_condition_fn=retry_unless_deterministic,
     cache_policy=NO_CACHE,
 )
-def promote(version: ModelVersion, report: GateReport, *, config: TrainConfig, flow_run_id: str | None) -> ModelVersion:
+def promote(
+    version: ModelVersion,
+    report: GateReport,
+    *,
+    config: TrainConfig,
+    flow_run_id: str | None,
+    note: str | None = None,
+) -> ModelVersion:
     """Move the configured alias to ``version``; refuse whatever did not pass the gate."""
     if not report.passed or version.status != "registered":
         raise PromotionRefused(
@@ -141,7 +148,7 @@ def promote(version: ModelVersion, report: GateReport, *, config: TrainConfig, f
         version.name,
         alias,
         version.version,
-        reason=f"gate passed: {report.summary()}",
+        reason=f"gate passed: {report.summary()}" + (f"; {note}" if note else ""),
         actor="kerasflow train",
         flow_run_id=flow_run_id,
     )

@@ -1,0 +1,96 @@
+"""Manual approval: the flow pauses after a passed gate; answers come through Prefect's API."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+from prefect.client.schemas.objects import StateType
+from prefect.flow_runs import resume_flow_run
+
+from flows.train import train_flow
+from models.registry import ModelRegistry, RegistryError
+from tasks.approval import ApprovalRejected
+from tasks.config import TrainConfig
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+def manual(root, timeout: int = 120) -> TrainConfig:
+    return TrainConfig.smoke(
+        storage={"root": str(root)}, gate={"approval": "manual", "approval_timeout_seconds": timeout}
+    )
+
+
+def start(config: TrainConfig) -> tuple[threading.Thread, dict]:
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["summary"] = train_flow(config=config)
+        except Exception as error:  # noqa: BLE001 - inspected by the test
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def paused_flow_run(deadline: float = 120):
+    """The flow run waiting for approval, read back through the API as the UI would."""
+    paused = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
+    started = time.monotonic()
+    with get_client(sync_client=True) as client:
+        while time.monotonic() - started < deadline:
+            runs = client.read_flow_runs(flow_run_filter=paused)
+            if runs:
+                return runs[0]
+            time.sleep(0.5)
+    raise AssertionError("no flow run paused for approval")
+
+
+def test_approval_promotes_and_records_who_approved(root):
+    thread, outcome = start(manual(root))
+    paused = paused_flow_run()
+    registry = ModelRegistry(f"{root}/registry")
+    assert registry.get("digits", 1)["status"] == "registered", "registered before the question is asked"
+    assert registry.alias_target("digits", "production") is None, "nothing promoted while waiting"
+
+    resume_flow_run(paused.id, run_input={"approve": True, "reviewer": "ana", "comment": "curves look right"})
+    thread.join(timeout=120)
+
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["summary"].outcome == "promoted"
+    assert registry.alias_target("digits", "production") == 1
+    assert registry.get("digits", 1)["review"]["reviewer"] == "ana"
+    assert registry.alias_history("digits", "production")[-1]["reason"].endswith("; approved by ana: curves look right")
+
+
+def test_rejection_is_recorded_with_its_comment_and_blocks_the_version(root):
+    thread, outcome = start(manual(root))
+    paused = paused_flow_run()
+    resume_flow_run(paused.id, run_input={"approve": False, "reviewer": "ben", "comment": "class 8 is weak"})
+    thread.join(timeout=120)
+
+    assert isinstance(outcome.get("error"), ApprovalRejected)
+    assert "digits v1 rejected by ben: class 8 is weak; 'production' unchanged" in str(outcome["error"])
+    registry = ModelRegistry(f"{root}/registry")
+    metadata = registry.get("digits", 1)
+    assert metadata["status"] == "rejected"
+    assert (metadata["review"]["approved"], metadata["review"]["comment"]) == (False, "class 8 is weak")
+    assert registry.alias_target("digits", "production") is None
+    with pytest.raises(RegistryError, match="rejected"):
+        registry.set_alias("digits", "production", 1, reason="sneak it in", actor="test")
+
+
+def test_no_answer_before_the_timeout_rejects(root):
+    thread, outcome = start(manual(root, timeout=3))
+    thread.join(timeout=180)
+
+    assert isinstance(outcome.get("error"), ApprovalRejected)
+    assert "rejected by timeout: no answer within 3 s" in str(outcome["error"])
+    metadata = ModelRegistry(f"{root}/registry").get("digits", 1)
+    assert metadata["status"] == "rejected" and metadata["review"]["reviewer"] == "timeout"
