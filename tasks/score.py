@@ -138,12 +138,8 @@ def write_parquet(frame, url: str) -> None:
         local = Path(tmp) / "scores.parquet"
         frame.to_parquet(local, index=False)
         fs, path = storage.filesystem(url)
-        try:
+        with storage.reaching(url):
             fs.put_file(os.fspath(local), path)
-        except Exception as error:
-            if storage.is_connection_error(error):
-                raise storage.unreachable(url, error) from error
-            raise
 
 
 @task(

@@ -19,6 +19,8 @@ import hashlib
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import fsspec
@@ -80,6 +82,19 @@ def is_connection_error(error: BaseException) -> bool:
     return False
 
 
+@contextmanager
+def reaching(url: str) -> Iterator[None]:
+    """Turn a connection failure inside the block into one StorageUnavailableError naming ``url``."""
+    try:
+        yield
+    except StorageUnavailableError:
+        raise
+    except Exception as error:
+        if is_connection_error(error):
+            raise unreachable(url, error) from error
+        raise
+
+
 def cache_dir(root: str) -> Path:
     """The local folder that mirrors ``root`` (the root itself when it is local)."""
     if is_local(root):
@@ -134,12 +149,8 @@ def upload_dir(local: Path, url: str) -> None:
     if not files:
         return
     fs, path = fsspec.core.url_to_fs(url)
-    try:
+    with reaching(url):
         fs.put([os.fspath(p) for p in files], [f"{path}/{p.relative_to(local).as_posix()}" for p in files])
-    except Exception as error:
-        if is_connection_error(error):
-            raise unreachable(url, error) from error
-        raise
 
 
 def download_dir(url: str, local: Path) -> Path:
@@ -151,12 +162,8 @@ def download_dir(url: str, local: Path) -> Path:
     if local.exists():
         return local
     fs, path = filesystem(url)
-    try:
+    with reaching(url):
         keys = [k for k in fs.find(path) if not k.endswith("/")]
-    except Exception as error:
-        if is_connection_error(error):
-            raise unreachable(url, error) from error
-        raise
     if not keys:
         raise FileNotFoundError(f"{url} holds no files")
     staging = local.with_name(f".partial-{local.name}-{uuid.uuid4().hex[:8]}")
@@ -164,16 +171,13 @@ def download_dir(url: str, local: Path) -> Path:
     for target in {t.parent for t in targets}:
         target.mkdir(parents=True, exist_ok=True)
     try:
-        fs.get(keys, [os.fspath(t) for t in targets])
+        with reaching(url):
+            fs.get(keys, [os.fspath(t) for t in targets])
         try:
             os.rename(staging, local)
         except OSError:
             if not local.exists():
                 raise  # not a concurrent reader's copy: a real failure
-    except Exception as error:
-        if is_connection_error(error):
-            raise unreachable(url, error) from error
-        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return local
@@ -188,11 +192,9 @@ def fetch_file(root: str, url: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".partial-{uuid.uuid4().hex[:8]}-{target.name}")
     try:
-        fs.get_file(path, os.fspath(partial))
+        with reaching(url):
+            fs.get_file(path, os.fspath(partial))
         os.replace(partial, target)
-    except Exception as error:
+    finally:
         partial.unlink(missing_ok=True)
-        if is_connection_error(error):
-            raise unreachable(url, error) from error
-        raise
     return target

@@ -41,14 +41,10 @@ def find_materialized(root: str, fingerprint: str) -> DatasetRef | None:
     url = storage.join(dataset_url(root, fingerprint), REF_FILE)
     fs, path = storage.filesystem(url)
     try:
-        with fs.open(path, "rb") as f:
+        with storage.reaching(url), fs.open(path, "rb") as f:
             return DatasetRef.model_validate_json(f.read())
     except FileNotFoundError:
         return None
-    except Exception as error:
-        if storage.is_connection_error(error):
-            raise storage.unreachable(url, error) from error
-        raise
 
 
 def materialize(source: SourceData, root: str) -> DatasetRef:
@@ -65,12 +61,8 @@ def materialize(source: SourceData, root: str) -> DatasetRef:
         if not storage.is_local(root):
             storage.upload_dir(staging, storage.join(url, attempt))
         fs, marker = storage.filesystem(storage.join(url, REF_FILE))
-        try:
+        with storage.reaching(url):
             published = create_exclusive(fs, marker, ref.model_dump_json(indent=2).encode())
-        except Exception as error:
-            if storage.is_connection_error(error):
-                raise storage.unreachable(url, error) from error
-            raise
         if published:
             return ref
         # Another run published the same fingerprint first; its copy is as good as ours.

@@ -108,12 +108,8 @@ def is_tfds_dir(url: str) -> bool:
     if any(ch in url for ch in "*?["):
         return False
     fs, path = storage.filesystem(url)
-    try:
+    with storage.reaching(url):
         return fs.exists(f"{path.rstrip('/')}/dataset_info.json")
-    except Exception as error:
-        if storage.is_connection_error(error):
-            raise storage.unreachable(url, error) from error
-        raise
 
 
 def _content_sha256(x: np.ndarray, y: np.ndarray) -> str:

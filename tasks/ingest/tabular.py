@@ -49,18 +49,16 @@ def list_files(url: str, *, suffixes: tuple[str, ...] | None = SUFFIXES) -> list
     """
     fs, pattern = storage.filesystem(url)
     try:
-        if any(ch in pattern for ch in "*?["):
-            infos = fs.glob(pattern, detail=True)
-        elif fs.isdir(pattern):
-            infos = {p: i for p, i in fs.find(pattern, detail=True).items() if not suffixes or p.endswith(suffixes)}
-        else:
-            infos = {pattern: fs.info(pattern)}
+        with storage.reaching(url):
+            if any(ch in pattern for ch in "*?["):
+                infos = fs.glob(pattern, detail=True)
+            elif fs.isdir(pattern):
+                found = fs.find(pattern, detail=True)
+                infos = {p: i for p, i in found.items() if not suffixes or p.endswith(suffixes)}
+            else:
+                infos = {pattern: fs.info(pattern)}
     except FileNotFoundError:
         infos = {}
-    except Exception as error:
-        if storage.is_connection_error(error):
-            raise storage.unreachable(url, error) from error
-        raise
     files = []
     for path, info in sorted(infos.items()):
         if info.get("type") == "directory":
@@ -118,12 +116,8 @@ def download_files(files: list[TableFile], folder: Path) -> list[Path]:
         return [Path(f.path) for f in files]
     fs, _ = storage.filesystem(remote[0].url)
     targets = [folder / f"{i:06d}-{Path(f.path).name}" for i, f in enumerate(files)]
-    try:
+    with storage.reaching(files[0].url):
         fs.get([f.path for f in files], [os.fspath(t) for t in targets])
-    except Exception as error:
-        if storage.is_connection_error(error):
-            raise storage.unreachable(files[0].url, error) from error
-        raise
     return targets
 
 
