@@ -63,6 +63,10 @@ class DataConfig(_Section):
     classes: list[str | int] | None = Field(
         None, description="the label values in class-id order; a label outside them fails ingestion"
     )
+    slice_columns: list[str] = Field(
+        default_factory=list,
+        description="columns kept to slice evaluation and gates by (e.g. region), not fed to the model",
+    )
     extra_columns: Literal["ignore", "error"] = Field(
         "ignore", description="columns outside feature_columns: ignored (and listed in the report) or an error"
     )
@@ -170,6 +174,9 @@ class Change(_Section):
 
 class GateConfig(_Section):
     value: dict[str, Bound] = Field(default_factory=dict)
+    per_slice: dict[str, dict[str, Bound]] = Field(
+        default_factory=dict, description="column -> metric -> bound met by every value, e.g. region: {auc: {min: 0.7}}"
+    )
     change: dict[str, Change] = Field(default_factory=dict)
     per_class: dict[Literal["recall", "precision", "accuracy"], Bound] = Field(
         default_factory=dict, description="bounds every class must meet, e.g. recall: {min: 0.8}"

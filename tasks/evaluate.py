@@ -18,7 +18,7 @@ from models import io
 from models.registry import ModelRegistry, RegistryError
 from tasks import storage
 from tasks.config import TrainConfig
-from tasks.ingest.pipeline import make_dataset
+from tasks.ingest.pipeline import load_slices, make_dataset
 from tasks.refs import DatasetRef, Evaluation, Metrics, TrainedModel
 
 __all__ = ["compute_metrics", "evaluate", "evaluate_model"]
@@ -63,9 +63,24 @@ def evaluate_model(model, ref: DatasetRef, *, num_classes: int, split: str = "te
     for x, y in make_dataset(ref, split, batch_size=batch_size, cache=False):
         probs.append(np.asarray(model.predict_on_batch(x)))
         labels.append(y.numpy())
-    return compute_metrics(
-        np.concatenate(labels), np.concatenate(probs), num_classes=num_classes, class_names=ref.class_names, split=split
-    )
+    y_true, y_prob = np.concatenate(labels), np.concatenate(probs)
+    metrics = compute_metrics(y_true, y_prob, num_classes=num_classes, class_names=ref.class_names, split=split)
+    # Sliced by the values of each slice column (TFX's slicing specs): same metrics, subsets.
+    per_slice = {
+        column: {
+            value: compute_metrics(
+                y_true[codes == i],
+                y_prob[codes == i],
+                num_classes=num_classes,
+                class_names=ref.class_names,
+                split=split,
+            ).values
+            for i, value in enumerate(ref.slices[column])
+            if (codes == i).any()
+        }
+        for column, codes in load_slices(ref, split).items()
+    }
+    return metrics.model_copy(update={"per_slice": per_slice}) if per_slice else metrics
 
 
 @task(name="evaluate", cache_policy=NO_CACHE)
@@ -118,6 +133,18 @@ def evaluate(trained: TrainedModel, dataset: DatasetRef, config: TrainConfig) ->
             }
             for metric in ("recall", "precision")
             for class_name, value in candidate.per_class.get(metric, {}).items()
+        ]
+        + [
+            {
+                "metric": f"{metric}[{column}={value}]",
+                "candidate": round(number, 4),
+                "baseline": round(baseline.per_slice[column][value][metric], 4)
+                if baseline and metric in baseline.per_slice.get(column, {}).get(value, {})
+                else None,
+            }
+            for column, by_value in candidate.per_slice.items()
+            for value, values in by_value.items()
+            for metric, number in sorted(values.items())
         ],
         description=f"test split, {candidate.num_examples} examples; baseline: "
         + (f"v{baseline_version}" if baseline else (note or "none")),

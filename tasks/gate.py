@@ -42,6 +42,14 @@ def decide(
     checks += [_change_check(metric, change, candidate, baseline) for metric, change in sorted(config.change.items())]
     checks += [
         check
+        for column, bounds in sorted(config.per_slice.items())
+        for metric, bound in sorted(bounds.items())
+        for side, threshold in (("min", bound.min), ("max", bound.max))
+        if threshold is not None
+        for check in _slice_checks(metric, side, threshold, candidate, column=column)
+    ]
+    checks += [
+        check
         for metric, bound in sorted(config.per_class.items())
         for side, threshold in (("min", bound.min), ("max", bound.max))
         if threshold is not None
@@ -65,24 +73,31 @@ def _value_check(metric: str, side: str, threshold: float, candidate: Metrics) -
     )
 
 
-def _slice_checks(metric: str, side: str, threshold: float, candidate: Metrics) -> list[GateCheck]:
-    """One value check per class of ``metric`` (TFX's sliced metrics, sliced by label)."""
-    per_class = candidate.per_class.get(metric)
-    if not per_class:
+def _slice_checks(
+    metric: str, side: str, threshold: float, candidate: Metrics, *, column: str | None = None
+) -> list[GateCheck]:
+    """One value check per slice of ``metric``: per class (``column`` None) or per value of ``column``."""
+    if column is None:
+        slices = candidate.per_class.get(metric)
+        label, measured = "each class", sorted(candidate.per_class)
+    else:
+        slices = {v: m[metric] for v, m in candidate.per_slice.get(column, {}).items() if metric in m}
+        label, measured = f"each {column}", sorted(candidate.per_slice)
+    if not slices:
         return [
             GateCheck(
-                metric=f"{metric}[each class]",
+                metric=f"{metric}[{label}]",
                 kind="slice",
                 value=None,
                 threshold=f"{'>=' if side == 'min' else '<='} {threshold}",
                 verdict="fail",
-                detail=f"{metric} per class was not measured (have {sorted(candidate.per_class)})",
+                detail=f"{metric} per {label.removeprefix('each ')} was not measured (have {measured})",
             )
         ]
     checks = []
-    for class_name, value in per_class.items():
+    for slice_name, value in slices.items():
         check = _value_check(metric, side, threshold, Metrics(split="", num_examples=0, values={metric: value}))
-        name = f"{metric}[{class_name}]"
+        name = f"{metric}[{slice_name}]" if column is None else f"{metric}[{column}={slice_name}]"
         checks.append(
             check.model_copy(update={"metric": name, "kind": "slice", "detail": f"{name}{check.detail[len(metric) :]}"})
         )

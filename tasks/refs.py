@@ -35,6 +35,9 @@ class DatasetRef(_Ref):
     class_names: list[str]
     feature_names: list[str] | None = None
     ignored_columns: list[str] = Field(default_factory=list, description="file columns outside the schema")
+    slices: dict[str, list[str]] = Field(
+        default_factory=dict, description="slice column -> its values; stored as codes beside the features"
+    )
 
     @property
     def task(self) -> Literal["binary", "multiclass"]:
@@ -64,8 +67,9 @@ class Metrics(_Ref):
     split: str
     num_examples: int
     values: dict[str, float]
-    per_class: dict[str, dict[str, float]] = Field(
-        default_factory=dict, description="metric -> class name -> value (multi-class tasks)"
+    per_class: dict[str, dict[str, float]] = Field(default_factory=dict, description="metric -> class name -> value")
+    per_slice: dict[str, dict[str, dict[str, float]]] = Field(
+        default_factory=dict, description="slice column -> value -> metric -> value"
     )
 
 

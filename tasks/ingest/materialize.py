@@ -122,6 +122,7 @@ def _store(source: SourceData, staging: Path, *, root: str, url: str, attempt: s
         class_names=source.class_names,
         feature_names=source.feature_names,
         ignored_columns=source.ignored_columns,
+        slices=source.slices,
     )
 
 

@@ -15,6 +15,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from tasks.ingest.materialize import local_builder_dir
 from tasks.refs import DatasetRef
 
@@ -75,6 +77,24 @@ def load_split(ref: DatasetRef, split: str, *, ordered: bool = True, input_conte
     if pipelines > 1 and not by_file:
         ds = ds.shard(pipelines, input_context.input_pipeline_id)
     return ds
+
+
+def load_slices(ref: DatasetRef, split: str) -> dict[str, np.ndarray]:
+    """The slice columns of ``split``, row by row in stored order: column -> value index into ``ref.slices``."""
+    import tensorflow_datasets as tfds
+
+    from tasks.ingest.sources import SLICE_PREFIX
+
+    if not ref.slices:
+        return {}
+    builder = tfds.builder_from_directory(os.fspath(local_builder_dir(ref)))
+    keys = [SLICE_PREFIX + column for column in ref.slices]
+    ds = builder.as_dataset(split=split, shuffle_files=False, read_config=tfds.ReadConfig(try_autocache=False))
+    ds = ds.map(lambda ex: {key: ex[key] for key in keys})
+    if ref.rows_per_example > 1:
+        ds = ds.unbatch()
+    rows = list(ds.batch(65536).as_numpy_iterator())
+    return {column: np.concatenate([r[SLICE_PREFIX + column] for r in rows]) for column in ref.slices}
 
 
 def should_cache(ref: DatasetRef, policy: str) -> bool:

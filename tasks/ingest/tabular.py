@@ -40,6 +40,7 @@ class Table:
     columns: list[str]
     class_names: list[str]
     ignored_columns: list[str]
+    slices: dict[str, np.ndarray]  # slice column -> value of each row, as text
 
 
 def list_files(url: str, *, suffixes: tuple[str, ...] | None = SUFFIXES) -> list[TableFile]:
@@ -94,19 +95,21 @@ def read_table(files: list[TableFile], data: DataConfig) -> Table:
     """Download ``files`` (concurrently when remote), read and check them, and stack them."""
     with tempfile.TemporaryDirectory(prefix="kerasflow-files-") as tmp:
         local = download_files(files, Path(tmp))
-        parts = []
+        parts, slice_parts = [], []
         schema: list[str] | None = data.feature_columns
         ignored: set[str] = set()
         for file, path in zip(files, local, strict=True):
             frame = read_frame(file.url, path)
             if schema is None:
-                schema = [c for c in frame.columns if c != data.label_column]
-            ignored |= _check_columns(file.url, frame, schema, data)
+                schema = [c for c in frame.columns if c not in (data.label_column, *data.slice_columns)]
+            ignored |= _check_columns(file.url, frame, [*schema, *data.slice_columns], data)
             parts.append(_check_rows(file.url, frame, schema, data))
+            slice_parts.append({c: frame[c].fillna("(missing)").astype(str).to_numpy() for c in data.slice_columns})
     features = np.concatenate([p[0] for p in parts])
     raw_labels = np.concatenate([p[1] for p in parts])
     labels, class_names = _class_ids(raw_labels, files, parts, data)
-    return Table(features, labels, list(schema or []), class_names, sorted(ignored))
+    slices = {c: np.concatenate([s[c] for s in slice_parts]) for c in data.slice_columns}
+    return Table(features, labels, list(schema or []), class_names, sorted(ignored), slices)
 
 
 def download_files(files: list[TableFile], folder: Path) -> list[Path]:

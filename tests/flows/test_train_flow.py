@@ -218,3 +218,33 @@ def test_missing_labels_are_named(root, tmp_path):
     with pytest.raises(DataValidationError, match=r"check 'label present' failed: 50 row\(s\) have no label"):
         train_flow(config=tabular(root, url))
     assert registry_of(root).names() == []
+
+
+def test_a_region_the_model_fails_is_caught_by_the_sliced_gate(root, tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"f{i}": rng.normal(size=900) for i in range(4)})
+    frame["region"] = np.repeat(["eu", "us", "apac"], 300)
+    learnable = (frame["f0"] + frame["f1"] > 0).astype(int)
+    # In apac the label is noise: the model cannot rank it, whatever its overall AUC.
+    frame["label"] = np.where(frame["region"] == "apac", rng.integers(0, 2, size=900), learnable)
+    frame.to_parquet(tmp_path / "events.parquet")
+    config = tabular(
+        root,
+        tmp_path / "events.parquet",
+        data={"source": "files", "url": str(tmp_path / "events.parquet"), "slice_columns": ["region"]},
+        gate={"per_slice": {"region": {"auc": {"min": 0.7}}}},
+        training={"epochs": 15, "batch_size": 32, "early_stopping": {"enabled": False}},
+    )
+
+    with pytest.raises(GateRejected, match=r"auc\[region=apac\]") as info:
+        train_flow(config=config)
+
+    metadata = registry_of(root).get("fraud", 1)
+    assert metadata["status"] == "rejected"
+    per_region = metadata["metrics"]["per_slice"]["region"]
+    assert set(per_region) == {"eu", "us", "apac"}
+    assert per_region["eu"]["auc"] >= 0.7 and per_region["us"]["auc"] >= 0.7 and per_region["apac"]["auc"] < 0.7
+    verdicts = {c["metric"]: c["verdict"] for c in metadata["gate"]["checks"] if c["kind"] == "slice"}
+    assert verdicts == {"auc[region=apac]": "fail", "auc[region=eu]": "pass", "auc[region=us]": "pass"}
+    assert "region" not in metadata["dataset"]["feature_names"], "a slice column is not a model input"
+    assert "production" in str(info.value) and registry_of(root).alias_target("fraud", "production") is None

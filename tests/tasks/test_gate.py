@@ -178,3 +178,22 @@ def test_per_class_metrics_come_from_predictions():
     assert m.per_class["precision"] == pytest.approx({"a": 0.75, "b": 2 / 3, "c": 1.0})
     report = decide(m, None, GateConfig(per_class={"recall": {"min": 0.6}}))
     assert [c.detail for c in report.checks if c.verdict == "fail"] == ["recall[c] 0.5000 < 0.6"]
+
+
+def by_region(**per_value):
+    return Metrics(split="test", num_examples=100, values={"auc": 0.9}, per_slice={"region": per_value})
+
+
+@pytest.mark.parametrize(
+    ("candidate", "checks"),
+    [
+        (by_region(eu={"auc": 0.81}, us={"auc": 0.75}), [("auc[region=eu]", "pass"), ("auc[region=us]", "pass")]),
+        (by_region(eu={"auc": 0.81}, apac={"auc": 0.52}), [("auc[region=eu]", "pass"), ("auc[region=apac]", "fail")]),
+        (by_region(), [("auc[each region]", "fail")]),
+    ],
+    ids=["every region passes", "one region below", "not sliced"],
+)
+def test_per_slice_checks_bound_every_value_of_a_column(candidate, checks):
+    report = decide(candidate, None, GateConfig(per_slice={"region": {"auc": {"min": 0.7}}}))
+    assert [(c.metric, c.verdict) for c in report.checks] == checks
+    assert report.passed is all(v == "pass" for _, v in checks)
