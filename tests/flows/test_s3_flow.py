@@ -6,10 +6,13 @@ AWS_ENDPOINT_URL, as it would find a real endpoint.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
 
 from flows.recipes import load_recipe
 from flows.train import train_flow
@@ -53,6 +56,17 @@ def test_fraud_recipe_from_s3_partitions_with_the_whole_root_on_s3(s3_root, s3_b
     assert first.run_dir.startswith(f"{s3_root}/runs/")
     assert exists(f"{first.run_dir}/model.keras") and exists(f"{first.run_dir}/metrics.json")
     assert registry.load("fraud-tabular", "production").count_params() > 0
+    # No credential reaches the registry, the run's files, the logs or the artifacts.
+    secret = os.environ["AWS_SECRET_ACCESS_KEY"]
+    fs, _ = storage.filesystem(s3_root)
+    stored = [p for p in fs.find(s3_root.removeprefix("s3://")) if p.endswith((".json", ".keras"))]
+    assert stored and not [p for p in stored if secret.encode() in fs.cat(p)]
+    with get_client(sync_client=True) as client:
+        run_filter = FlowRunFilter(id=FlowRunFilterId(any_=[metadata["flow_run_id"]]))
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[metadata["flow_run_id"]])))
+        artifacts = client.read_artifacts(flow_run_filter=run_filter)
+    assert logs and not [log.message for log in logs if secret in log.message]
+    assert artifacts and not [a.key for a in artifacts if secret in str(a.data)]
 
     # Nothing landed: the scheduled run ends early, without training.
     skipped = train_flow(config=config)
