@@ -24,6 +24,27 @@ class ConfigError(ValueError):
     """A recipe, override or command line that cannot describe a valid run."""
 
 
+# Query parameters that carry credentials in presigned or tokenised URLs.
+_CREDENTIAL_PARAMS = ("x-amz-signature", "x-amz-credential", "x-amz-security-token", "sig", "token", "access_token")
+
+
+def refuse_credentials(url: str | None) -> str | None:
+    """Refuse a URL that carries a credential: the config is copied into metadata and logs."""
+    if not url or "://" not in url:
+        return url
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    query = {k.lower() for k in parse_qs(parts.query)}
+    if parts.password or query & set(_CREDENTIAL_PARAMS):
+        raise ValueError(
+            f"received a URL with a credential in it ({parts.scheme}://…{parts.hostname or ''}…); the config is "
+            "recorded in model metadata and logs, so credentials come only from the environment "
+            "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE, or fsspec's configuration)"
+        )
+    return url
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -77,6 +98,11 @@ class DataConfig(_Section):
     fractions: SplitFractions = SplitFractions()
     seed: int = 0
     limit: int | None = Field(None, gt=0, description="keep at most this many examples per split")
+
+    @field_validator("url", "data_dir")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        return refuse_credentials(value)
 
     @model_validator(mode="after")
     def _source_fields(self) -> DataConfig:
@@ -202,6 +228,7 @@ class StorageConfig(_Section):
     @field_validator("root")
     @classmethod
     def _absolute_local_root(cls, value: str) -> str:
+        refuse_credentials(value)
         # A relative local root would mean another folder on every worker; pin it now.
         if "://" not in value:
             return str(Path(value).expanduser().resolve())

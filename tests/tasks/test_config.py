@@ -97,3 +97,24 @@ def test_config_is_frozen():
 def test_fractions_must_leave_training_data():
     with pytest.raises(ConfigError, match=r"sum below 0\.9"):
         parse_config({"data": {"fractions": {"validation": 0.5, "test": 0.45}}})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://analyst:hunter2@data.example.com/events.csv",
+        "https://bucket.s3.amazonaws.com/events.parquet?X-Amz-Signature=abc123&X-Amz-Credential=AKIA",
+        "https://storage.example.com/events.csv?sig=abc&se=2026",
+    ],
+)
+def test_urls_carrying_credentials_are_refused_before_they_reach_metadata(url):
+    with pytest.raises(ConfigError, match="credential in it") as info:
+        parse_config({"data": {"source": "files", "url": url}})
+    assert "hunter2" not in str(info.value) and "abc123" not in str(info.value) and "abc&" not in str(info.value)
+    with pytest.raises(ConfigError, match="credential in it"):
+        parse_config({"storage": {"root": "s3://AKIA:secret@bucket/prefix"}})
+
+
+def test_plain_urls_are_accepted():
+    config = parse_config({"data": {"source": "files", "url": "s3://bucket/events/date=*/part-*.parquet"}})
+    assert config.data.url == "s3://bucket/events/date=*/part-*.parquet"
