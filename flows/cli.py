@@ -143,10 +143,9 @@ def recipes() -> None:
 def _registry(root: str | None):
     from models.registry import ModelRegistry
     from tasks import storage
-    from tasks.config import StorageConfig
+    from tasks.config import resolve_root
 
-    resolved = StorageConfig(root=root) if root else StorageConfig()
-    return ModelRegistry(storage.registry_url(resolved.root))
+    return ModelRegistry(storage.registry_url(resolve_root(root)))
 
 
 def _split_ref(ref: str) -> tuple[str, str | None]:

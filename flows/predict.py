@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from tasks.config import DataConfig, StorageConfig
+from tasks.config import DataConfig, resolve_root
 from tasks.ingest import ingest
 from tasks.ingest.sources import is_tfds_dir
 from tasks.refs import ScoredTable
@@ -42,7 +42,7 @@ def predict_flow(
 
     Without ``data``, the model's own training data source is scored (its ``split``).
     """
-    root = StorageConfig(root=root).root if root else StorageConfig().root
+    root = resolve_root(root)
     if data is None:
         data = _training_data(model, root)
     if data.source == "files" and not is_tfds_dir(data.url or ""):

@@ -237,6 +237,13 @@ class StorageConfig(_Section):
         return value.rstrip("/")
 
 
+def resolve_root(root: str | None) -> str:
+    """The storage root for ``--root``: validated like a recipe's, errors never echoing the value."""
+    if not root:
+        return StorageConfig().root
+    return parse_config({"storage": {"root": root}}, source="--root").storage.root
+
+
 class TrainConfig(_Section):
     """Everything one training run needs; the parameter of ``train_flow``."""
 

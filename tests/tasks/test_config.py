@@ -118,3 +118,12 @@ def test_urls_carrying_credentials_are_refused_before_they_reach_metadata(url):
 def test_plain_urls_are_accepted():
     config = parse_config({"data": {"source": "files", "url": "s3://bucket/events/date=*/part-*.parquet"}})
     assert config.data.url == "s3://bucket/events/date=*/part-*.parquet"
+
+
+def test_a_root_given_on_the_command_line_is_checked_without_echoing_it():
+    from tasks.config import resolve_root
+
+    with pytest.raises(ConfigError, match="--root is invalid") as info:
+        resolve_root("s3://AKIA:topsecret@bucket/prefix")
+    assert "topsecret" not in str(info.value)
+    assert resolve_root("s3://bucket/prefix/") == "s3://bucket/prefix"
