@@ -148,11 +148,6 @@ def _registry(root: str | None):
     return ModelRegistry(storage.registry_url(resolve_root(root)))
 
 
-def _split_ref(ref: str) -> tuple[str, str | None]:
-    name, _, selector = ref.partition("@")
-    return name, selector or None
-
-
 def _registry_errors(func):
     """Turn registry and name errors into one message and exit code 2."""
     import functools
@@ -223,8 +218,10 @@ def models_show(
     root: RootOption = None,
 ) -> None:
     """Show one version's metadata."""
-    name, selector = _split_ref(ref)
-    metadata = _registry(root).resolve(name, selector or "production")
+    from models.registry import parse_model_ref
+
+    name, selector = parse_model_ref(ref)
+    metadata = _registry(root).resolve(name, selector)
     if as_json:
         typer.echo(json.dumps(metadata, indent=2, sort_keys=True))
         return

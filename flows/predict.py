@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from prefect import flow
 
+from models.registry import parse_model_ref
 from tasks.config import DataConfig, resolve_root
 from tasks.ingest import ingest
 from tasks.ingest.sources import is_tfds_dir
 from tasks.refs import ScoredTable
-from tasks.score import parse_model_ref, score
+from tasks.score import score
 
 
 def _run_name() -> str:

@@ -52,6 +52,12 @@ def validate_name(value: str, *, what: str = "model name") -> str:
     return value
 
 
+def parse_model_ref(ref: str, *, default_alias: str = "production") -> tuple[str, str]:
+    """``NAME``, ``NAME@ALIAS`` or ``NAME@VERSION`` -> (name, alias or version number as text)."""
+    name, _, selector = ref.partition("@")
+    return name, selector or default_alias
+
+
 def _utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 

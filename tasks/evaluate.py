@@ -7,8 +7,6 @@ compiled with.
 
 from __future__ import annotations
 
-import tempfile
-
 import numpy as np
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
@@ -101,10 +99,8 @@ def evaluate(trained: TrainedModel, dataset: DatasetRef, config: TrainConfig) ->
         if baseline_version is None:
             note = f"no model under alias {alias!r} yet: first run"
         else:
-            with tempfile.TemporaryDirectory(prefix="kerasflow-baseline-") as tmp:
-                path = registry.fetch_model(config.model.name, baseline_version, tmp)
-                model = io.load_model(path)
-                baseline = evaluate_model(model, dataset, num_classes=num_classes)
+            model = registry.load(config.model.name, baseline_version)
+            baseline = evaluate_model(model, dataset, num_classes=num_classes)
     except (RegistryError, ValueError, io.ModelIntegrityError) as error:
         # A baseline that cannot score this data (its input changed) is reported, not fatal:
         # the gate then judges the candidate on absolute bounds alone.

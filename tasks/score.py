@@ -18,20 +18,13 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from models import io
-from models.registry import ModelRegistry, RegistryError
+from models.registry import ModelRegistry, RegistryError, parse_model_ref
 from tasks import storage
 from tasks.config import DataConfig
 from tasks.failures import DataValidationError, retry_unless_deterministic
 from tasks.refs import DatasetRef, ScoredTable
 
-__all__ = ["parse_model_ref", "score", "score_rows", "write_parquet"]
-
-
-def parse_model_ref(ref: str) -> tuple[str, str]:
-    """``NAME@ALIAS`` or ``NAME@VERSION`` (default alias ``production``) -> (name, selector)."""
-    name, _, selector = ref.partition("@")
-    return name, selector or "production"
+__all__ = ["score", "score_rows", "write_parquet"]
 
 
 def signature_of(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -179,9 +172,7 @@ def score(
         features, keys = read_table_features(data.url or "", columns=columns, key_column=key_column)
         source = data.url or ""
     check_signature(metadata, features, source=source)
-    with tempfile.TemporaryDirectory(prefix="kerasflow-model-") as tmp:
-        path = registry.fetch_model(name, metadata["version"], tmp)
-        model = io.load_model(path, expected_sha256=metadata["sha256"])
+    model = registry.load(name, metadata["version"])  # verified against its sha256, in safe mode
     probabilities = score_rows(model, features)
     class_names = signature["classes"] or [str(i) for i in range(probabilities.shape[1])]
     frame = predictions_frame(
