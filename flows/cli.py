@@ -43,6 +43,9 @@ def train(
         list[str] | None, typer.Option("--set", help="override one key, e.g. --set training.epochs=5")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="train even when the data is unchanged")] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="start over instead of resuming an interrupted training of the same data")
+    ] = False,
 ) -> None:
     """Run the retraining flow on RECIPE (default: the digits quickstart)."""
     from flows.embedded_server import prefect_api, start_unless_configured
@@ -63,7 +66,7 @@ def train(
 
     try:
         with prefect_api(server):
-            summary = train_flow(config=config, force=force)
+            summary = train_flow(config=config, force=force, fresh=fresh)
     except GateRejected as error:
         if getattr(error, "summary", None) is not None:
             _print_summary(error.summary)

@@ -6,7 +6,8 @@ strategy of ``tasks/train/strategy.py``: every local GPU under MirroredStrategy,
 device.
 
 What is retried: ingest, register and promote retry transient I/O errors with
-exponential backoff; train retries twice and resumes from its last completed epoch;
+exponential backoff; train retries twice and resumes from its last completed epoch, as
+does the next run of the same training after a kill (tasks/train/state.py);
 validate and gate never retry. A deterministic failure (bad data, bad config, NaN loss,
 gate rejection) is not retried and fails the run with a message naming the cause.
 When the data's fingerprint equals the production model's, the run ends early unless
@@ -43,8 +44,12 @@ def _run_name() -> str:
 
 
 @flow(name="kerasflow-train", flow_run_name=_run_name, log_prints=True)
-def train_flow(config: TrainConfig, force: bool = False) -> RunSummary:
-    """Retrain ``config.model.name`` and promote the candidate if it beats production."""
+def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) -> RunSummary:
+    """Retrain ``config.model.name`` and promote the candidate if it beats production.
+
+    ``fresh`` discards the backup of an interrupted training of the same recipe, config
+    and data instead of resuming it.
+    """
     logger = get_run_logger()
     root = config.storage.root
     storage.check_root(root)  # refuse an unusable root before any work
@@ -67,7 +72,7 @@ def train_flow(config: TrainConfig, force: bool = False) -> RunSummary:
         )
 
     validate(dataset, config)
-    trained = train(config, dataset, run_id=run_id)
+    trained = train(config, dataset, run_id=run_id, fresh=fresh)
     evaluation = evaluate(trained, dataset, config)
     report = gate(evaluation, config.gate, name=name)
     version = register(

@@ -185,6 +185,7 @@ def compile_model(
     num_classes: int,
     learning_rate: float = 1e-3,
     optimizer: str = "adam",
+    jit_compile: bool | str = "auto",
 ) -> keras.Model:
     """Compile with the loss and metrics that fit the task: binary or multi-class.
 
@@ -204,5 +205,5 @@ def compile_model(
     else:
         loss = keras.losses.SparseCategoricalCrossentropy()
         metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    model.compile(optimizer=opt, loss=loss, metrics=metrics)
+    model.compile(optimizer=opt, loss=loss, metrics=metrics, jit_compile=jit_compile)
     return model

@@ -158,10 +158,50 @@ class TrainingConfig(_Section):
     seed: int = 0
 
 
+class LauncherConfig(_Section):
+    """Where training processes run (tasks/train/launchers.py)."""
+
+    kind: Literal["in_process", "local_processes", "kubernetes"] = Field(
+        "in_process",
+        description="in_process: this process; local_processes: N workers on this machine over loopback; "
+        "kubernetes: an Indexed Job of N pods (deploy/k8s/)",
+    )
+    workers: int = Field(2, ge=1, le=1024, description="worker processes (local_processes, kubernetes)")
+    gpus_per_worker: int = Field(0, ge=0, le=16, description="GPUs each worker requests (kubernetes)")
+    image: str | None = Field(None, description="container image with kerasflow installed (kubernetes)")
+    namespace: str = Field("default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    port: int = Field(12345, ge=1024, le=65535, description="the collective port of each worker pod (kubernetes)")
+    cpu: str = Field("2", description="CPU request per worker pod (kubernetes)")
+    memory: str = Field("8Gi", description="memory request per worker pod (kubernetes)")
+    service_account: str | None = None
+
+
 class RuntimeConfig(_Section):
-    strategy: Literal["auto", "one_device", "mirrored"] = "auto"
+    strategy: Literal["auto", "one_device", "mirrored", "multi_worker"] = Field(
+        "auto",
+        description="auto: multi_worker when TF_CONFIG or Slurm names several workers, mirrored with several "
+        "GPUs, else one device",
+    )
     devices: list[str] | None = Field(
         None, description="explicit devices, e.g. ['/gpu:0', '/gpu:1'] or two logical CPUs"
+    )
+    mixed_precision: Literal["none", "mixed_float16", "mixed_bfloat16"] = "none"
+    jit_compile: bool = Field(False, description="XLA-compile the train step (GPU only)")
+    scale_learning_rate: bool = Field(
+        False, description="multiply training.learning_rate by the replicas (linear scaling rule)"
+    )
+    launcher: LauncherConfig = LauncherConfig()
+    gpu_limit: str | None = Field(
+        "gpu", description="Prefect global concurrency limit held for the GPUs training uses; null: none"
+    )
+    gpu_slots: int | None = Field(
+        None, ge=0, description="slots of gpu_limit to hold; default: the GPUs training uses on this node"
+    )
+    lease_seconds: float = Field(
+        60.0, ge=1, description="a training's lease expires this long after its holder's last renewal"
+    )
+    peer_timeout_seconds: float = Field(
+        60.0, ge=1, description="multi-worker: a peer silent this long is reported dead and the step fails"
     )
 
 

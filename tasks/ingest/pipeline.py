@@ -6,7 +6,8 @@ shuffled with a seed every epoch, batched, and prefetched. Everything else (vali
 evaluation, data checks) reads in the stored order, which is the source's order, so a
 row number in a report names the same example every time. ``dataset_fn`` follows ``tf.distribute``'s
 ``distribute_datasets_from_function`` contract: it takes an ``InputContext``, so each
-worker reads its own shard and batches to its per-replica share of the global batch.
+worker takes its share of the rows and batches to its per-replica share of the global
+batch.
 """
 
 from __future__ import annotations
@@ -24,26 +25,22 @@ from tasks.refs import DatasetRef
 CACHE_MEMORY_SHARE = 0.25
 
 
-def load_split(ref: DatasetRef, split: str, *, ordered: bool = True, input_context: Any = None):
+def load_split(ref: DatasetRef, split: str, *, ordered: bool = True):
     """The split ``split`` as a tf.data dataset of (features, label) pairs, unbatched.
 
     Args:
         ordered: read in the stored order (one shard after another). When False, shards
             are read by a parallel, deterministic interleave: faster, for training.
-        input_context: with several input pipelines each reads its share: whole shards
-            when there are enough of them, else every n-th example.
     """
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
     builder = tfds.builder_from_directory(os.fspath(local_builder_dir(ref)))
     fk, lk = ref.feature_key, ref.label_key
-    pipelines = input_context.num_input_pipelines if input_context is not None else 1
     instructions = builder.info.splits[split].file_instructions
     if ordered:
         ds = builder.as_dataset(split=split, shuffle_files=False, read_config=tfds.ReadConfig(try_autocache=False))
         ds = ds.map(lambda ex: (ex[fk], ex[lk]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        by_file = False
     else:
         files = tf.data.Dataset.from_tensor_slices(
             (
@@ -52,9 +49,6 @@ def load_split(ref: DatasetRef, split: str, *, ordered: bool = True, input_conte
                 tf.constant([int(i.take) for i in instructions], dtype=tf.int64),
             )
         )
-        by_file = pipelines > 1 and len(instructions) >= pipelines
-        if by_file:
-            files = files.shard(pipelines, input_context.input_pipeline_id)
         records = files.interleave(
             lambda path, skip, take: tf.data.TFRecordDataset(path).skip(skip).take(take),
             cycle_length=max(1, min(len(instructions), os.cpu_count() or 1)),
@@ -70,13 +64,9 @@ def load_split(ref: DatasetRef, split: str, *, ordered: bool = True, input_conte
         ds = records.map(pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if ref.rows_per_example > 1:
         ds = ds.unbatch()  # stored in blocks of rows (see tasks/ingest/sources.py)
-    if not by_file:
-        # A known size lets Keras count steps per epoch instead of running into the end
-        # of the data every epoch, and it carries through shard, cache, shuffle and batch.
-        ds = ds.apply(tf.data.experimental.assert_cardinality(int(ref.splits[split])))
-    if pipelines > 1 and not by_file:
-        ds = ds.shard(pipelines, input_context.input_pipeline_id)
-    return ds
+    # A known size lets Keras count steps per epoch instead of running into the end of
+    # the data every epoch, and it carries through shard, cache, shuffle and batch.
+    return ds.apply(tf.data.experimental.assert_cardinality(int(ref.splits[split])))
 
 
 def load_slices(ref: DatasetRef, split: str) -> dict[str, np.ndarray]:
@@ -131,11 +121,19 @@ def make_dataset(
     """
     import tensorflow as tf
 
-    ds = load_split(ref, split, ordered=not shuffle, input_context=input_context)
+    ds = load_split(ref, split, ordered=not shuffle)
     if cache if isinstance(cache, bool) else should_cache(ref, cache):
         ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        # Shard after the seeded shuffle: every pipeline shuffles the same way and takes
+        # every n-th row, so with drop_remainder each step's per-worker batches are
+        # exactly the rows of the one-process global batch. Multi-worker training then
+        # computes what single-host training computes (tests/tasks/train/test_loop.py).
+        # Each worker reads the whole split; splitting by shard file would read less but
+        # give workers unequal step counts, which collectives cannot tolerate.
+        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     per_replica = input_context.get_per_replica_batch_size(batch_size) if input_context else batch_size
     ds = ds.batch(per_replica, drop_remainder=drop_remainder)
     options = tf.data.Options()

@@ -1,20 +1,30 @@
 """Train: fit the recipe's model under a tf.distribute strategy, resumably.
 
-A retry of this task runs in the same run folder, so BackupAndRestore resumes from the
-last completed epoch; a diverged (NaN) loss is deterministic and not retried.
+The training's durable state (backups published every epoch) is keyed by what the
+training is (tasks/train/state.py) and held under an expiring lease (lease.py), so a
+retry of this task, the next scheduled run or ``kerasflow train`` again resumes a
+training that was killed, on this machine or another, and two live runs never share
+it. While training, the task holds slots of the Prefect global concurrency limit
+``runtime.gpu_limit`` for the GPUs it uses, so runs sharing a node queue. A diverged
+(NaN) loss is deterministic and not retried.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
-from tasks import storage
-from tasks.config import TrainConfig
+from tasks.config import RuntimeConfig, TrainConfig
 from tasks.failures import retry_unless_deterministic
 from tasks.refs import DatasetRef, TrainedModel
-from tasks.train.callbacks import PrefectProgress, standard_callbacks
-from tasks.train.fit import fit_model
+from tasks.train.job import TrainingJob
+from tasks.train.launchers import launch
+from tasks.train.lease import TrainingLease
+from tasks.train.state import TrainingState, training_key, training_url
 
 __all__ = ["train"]
 
@@ -26,28 +36,28 @@ __all__ = ["train"]
     retry_condition_fn=retry_unless_deterministic,
     cache_policy=NO_CACHE,
 )
-def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str) -> TrainedModel:
+def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str, fresh: bool = False) -> TrainedModel:
     """Train a candidate on ``dataset``; write it to ``<root>/runs/<run_id>/model.keras``."""
     logger = get_run_logger()
-    run_dir = storage.run_dir(config.storage.root, run_id)
-    progress = PrefectProgress(
-        logger=logger,
-        epochs=config.training.epochs,
-        description=f"training {config.model.name} ({config.model.family}) on {dataset.fingerprint}",
+    key = training_key(config, dataset)
+    job = TrainingJob(
+        config=config, dataset=dataset, run_id=run_id, state_url=training_url(config.storage.root, key), key=key
     )
-    callbacks = standard_callbacks(config.training, run_dir=run_dir, progress=progress)
-    trained = fit_model(config, dataset, run_id=run_id, run_dir=run_dir, callbacks=callbacks)
-    root = config.storage.root
-    if not storage.is_local(root):
-        # The run folder is the local mirror of <root>/runs/<run_id>; publish it there.
-        run_url = storage.run_url(root, run_id)
-        storage.upload_dir(run_dir, run_url)
-        trained = trained.model_copy(
-            update={
-                "model_uri": storage.join(run_url, "model.keras"),
-                "saved_model_uri": storage.join(run_url, "saved_model"),
-            }
-        )
+    state = TrainingState(job.state_url)
+    lease = TrainingLease(
+        job.state_url, seconds=config.runtime.lease_seconds, description=key, flow_run_id=str(flow_run.id or run_id)
+    )
+    # A holder on another machine that died renews no more: its lease ends within
+    # lease_seconds of its last renewal, so wait that long (and a little) before giving up.
+    with lease.held(wait_seconds=1.5 * config.runtime.lease_seconds + 5):
+        if fresh:
+            logger.info("--fresh: discarding any backup of training %s", key)
+            state.clear()
+        elif epoch := state.latest_epoch():
+            logger.info("training %s was interrupted after epoch %d; resuming from its backup", key, epoch)
+        with gpu_slots(config.runtime, logger=logger):
+            trained = launch(job, logger=logger, lease=lease)
+        state.clear()  # the model is written: the backup has served its purpose
     logger.info(
         "trained %s with %s, global batch %d: %d epoch(s) in %.1fs, model at %s",
         config.model.name,
@@ -58,3 +68,32 @@ def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str) -> TrainedMo
         trained.model_uri,
     )
     return trained
+
+
+@contextlib.contextmanager
+def gpu_slots(runtime: RuntimeConfig, *, logger) -> Iterator[int]:
+    """Hold ``runtime.gpu_limit`` slots for the GPUs training uses on this node.
+
+    A limit that does not exist on the server is not enforced (Prefect's non-strict
+    mode): create it once per node pool with ``prefect gcl create gpu --limit <GPUs>``.
+    """
+    slots = runtime.gpu_slots if runtime.gpu_slots is not None else local_gpus(runtime)
+    if not runtime.gpu_limit or slots == 0:
+        yield 0
+        return
+    from prefect.concurrency.sync import concurrency
+
+    logger.info("waiting for %d slot(s) of the %r concurrency limit", slots, runtime.gpu_limit)
+    with concurrency(runtime.gpu_limit, occupy=slots, strict=False):
+        yield slots
+
+
+def local_gpus(runtime: RuntimeConfig) -> int:
+    """The GPUs of this node that training occupies (none when pods train elsewhere)."""
+    if runtime.launcher.kind == "kubernetes":
+        return 0
+    if runtime.devices:
+        return sum("gpu" in d.lower() for d in runtime.devices)
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))

@@ -1,4 +1,4 @@
-"""Callbacks of a training run: progress in Prefect, durable backups, NaN guard.
+"""Callbacks of a training run: progress in Prefect, NaN guard, and their order.
 
 Modelled on Keras's own callbacks: each does one thing at one hook.
 """
@@ -100,27 +100,30 @@ def _is_number(value: Any) -> bool:
 def standard_callbacks(
     training: TrainingConfig,
     *,
-    run_dir: Path,
-    progress: PrefectProgress,
+    backup: keras.callbacks.Callback,
+    progress: keras.callbacks.Callback | None = None,
+    tensorboard_dir: Path | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """Early stopping, NaN guard, backup for resumption, TensorBoard and progress."""
-    callbacks: list[keras.callbacks.Callback] = [
-        TerminateOnNaN(learning_rate=training.learning_rate),
-        # Backups are written every epoch and removed when training completes, so a retry
-        # of the task (same run folder) resumes from the last completed epoch.
-        keras.callbacks.BackupAndRestore(os.fspath(run_dir / "backup"), save_freq="epoch"),
-        keras.callbacks.TensorBoard(os.fspath(run_dir / "tensorboard"), write_graph=False, profile_batch=0),
-        progress,
-    ]
+    """Early stopping, NaN guard, the durable backup, TensorBoard and progress, in hook order.
+
+    The backup comes after early stopping and the NaN guard, so an epoch that stops or
+    diverges is not published, and before progress, so an epoch reported is an epoch kept.
+    Progress and TensorBoard belong to the process that reports (the chief).
+    """
+    callbacks: list[keras.callbacks.Callback] = [TerminateOnNaN(learning_rate=training.learning_rate)]
     stopping = training.early_stopping
     if stopping.enabled:
-        callbacks.insert(
-            1,
+        callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor=stopping.monitor,
                 patience=stopping.patience,
                 min_delta=stopping.min_delta,
                 restore_best_weights=True,
-            ),
+            )
         )
+    callbacks.append(backup)
+    if tensorboard_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(os.fspath(tensorboard_dir), write_graph=False, profile_batch=0))
+    if progress is not None:
+        callbacks.append(progress)
     return callbacks

@@ -16,7 +16,8 @@ import numpy as np
 
 from models import io, zoo
 from tasks.config import TrainConfig
-from tasks.ingest.pipeline import load_split, make_dataset
+from tasks.ingest import pipeline
+from tasks.ingest.pipeline import load_split
 from tasks.refs import DatasetRef, TrainedModel
 from tasks.train.strategy import build_strategy, describe
 
@@ -47,14 +48,50 @@ def model_params(config: TrainConfig, ref: DatasetRef) -> dict[str, Any]:
     return {**derived, **config.model.params}
 
 
-def build_compiled_model(config: TrainConfig, ref: DatasetRef, params: dict[str, Any]):
+SPLITS = ("train", "validation")
+
+
+def dataset_fn(config: TrainConfig, ref: DatasetRef, split: str, *, global_batch: int):
+    """``dataset_fn(input_context)`` for ``split`` as training reads it, in one process or many.
+
+    With several replicas the last partial global batch of an epoch is dropped, in
+    training and in validation, so every replica of every worker runs the same number
+    of full steps (collectives need that) and single-host and multi-worker training see
+    the same batches. Training reshuffles every epoch, so no row is left out for good;
+    validation leaves out at most ``global_batch - 1`` rows, and test metrics are
+    computed separately on every row. (Keras 3.15 under MirroredStrategy also fails on
+    a partial validation batch read from TFDS files: "input depth must be evenly
+    divisible by filter depth" on replica 1.)
+    """
+    replicas = global_batch // config.training.batch_size
+    training = split == "train"
+    return pipeline.dataset_fn(
+        ref,
+        split,
+        batch_size=global_batch,
+        shuffle=training,
+        seed=config.training.seed,
+        shuffle_buffer=config.training.shuffle_buffer,
+        cache=config.data.cache,
+        drop_remainder=replicas > 1,
+    )
+
+
+def learning_rate(config: TrainConfig, replicas: int) -> float:
+    """The recipe's learning rate, times the replicas under the linear scaling rule."""
+    scale = replicas if config.runtime.scale_learning_rate else 1
+    return config.training.learning_rate * scale
+
+
+def build_compiled_model(config: TrainConfig, ref: DatasetRef, params: dict[str, Any], *, replicas: int = 1):
     """The recipe's model, compiled with the task's loss and metrics (call under a scope)."""
     model = zoo.build(config.model.family, **params)
     return zoo.compile_model(
         model,
         num_classes=config.model.num_classes or ref.num_classes,
-        learning_rate=config.training.learning_rate,
+        learning_rate=learning_rate(config, replicas),
         optimizer=config.training.optimizer,
+        jit_compile=config.runtime.jit_compile,
     )
 
 
@@ -66,7 +103,7 @@ def fit_model(
     run_dir: Path,
     callbacks: Sequence[Any],
 ) -> TrainedModel:
-    """Train under the configured strategy; write ``model.keras`` and ``metrics.json``."""
+    """Train with Keras's ``model.fit`` under the configured strategy (one process)."""
     import keras
 
     keras.utils.set_random_seed(config.training.seed)
@@ -74,41 +111,47 @@ def fit_model(
     global_batch = config.training.batch_size * strategy.num_replicas_in_sync
     params = model_params(config, ref)
     with strategy.scope():
-        model = build_compiled_model(config, ref, params)
+        model = build_compiled_model(config, ref, params, replicas=strategy.num_replicas_in_sync)
 
-    train_ds = make_dataset(
-        ref,
-        "train",
-        batch_size=global_batch,
-        shuffle=True,
-        seed=config.training.seed,
-        shuffle_buffer=config.training.shuffle_buffer,
-        cache=config.data.cache,
-    )
-    # Keras 3.15 under MirroredStrategy fails on a partial last validation batch read from
-    # TFDS files ("input depth must be evenly divisible by filter depth" on replica 1; the
-    # same tensors from memory work). With several replicas validation drops that batch:
-    # at most global_batch - 1 examples per epoch. Test metrics are computed separately,
-    # on every example.
-    val_ds = make_dataset(
-        ref,
-        "validation",
-        batch_size=global_batch,
-        cache=config.data.cache,
-        drop_remainder=strategy.num_replicas_in_sync > 1,
-    )
+    train_ds, val_ds = (dataset_fn(config, ref, split, global_batch=global_batch)(None) for split in SPLITS)
     started = time.perf_counter()
     history = model.fit(
         train_ds, validation_data=val_ds, epochs=config.training.epochs, callbacks=list(callbacks), verbose=0
     )
-    seconds = time.perf_counter() - started
-    first_epoch = history.epoch[0] if history.epoch else config.training.epochs
+    return save_trained(
+        model,
+        history.history,
+        history.epoch,
+        config=config,
+        ref=ref,
+        run_id=run_id,
+        run_dir=run_dir,
+        strategy=describe(strategy),
+        replicas=strategy.num_replicas_in_sync,
+        seconds=time.perf_counter() - started,
+    )
 
+
+def save_trained(
+    model: Any,
+    history: dict[str, list[float]],
+    epochs_run: Sequence[int],
+    *,
+    config: TrainConfig,
+    ref: DatasetRef,
+    run_id: str,
+    run_dir: Path,
+    strategy: str,
+    replicas: int,
+    seconds: float,
+) -> TrainedModel:
+    """Write ``model.keras``, ``saved_model/`` and ``metrics.json`` into the run folder."""
+    first_epoch = epochs_run[0] if epochs_run else config.training.epochs
     run_dir.mkdir(parents=True, exist_ok=True)
     model_path = run_dir / "model.keras"
     sha256 = io.save_model(model, model_path)
     io.export_saved_model(model, run_dir / "saved_model")
-    curves = {k: [float(v) for v in values] for k, values in history.history.items()}
+    curves = {k: [float(v) for v in values] for k, values in history.items()}
     (run_dir / "metrics.json").write_text(json.dumps({"history": curves, "first_epoch": first_epoch}, indent=2))
     return TrainedModel(
         run_id=run_id,
@@ -116,11 +159,28 @@ def fit_model(
         saved_model_uri=os.fspath(run_dir / "saved_model"),
         sha256=sha256,
         dataset_fingerprint=ref.fingerprint,
-        epochs_completed=(history.epoch[-1] + 1) if history.epoch else first_epoch,
+        epochs_completed=(epochs_run[-1] + 1) if epochs_run else first_epoch,
         initial_epoch=first_epoch,
         history=curves,
-        strategy=describe(strategy),
-        replicas=strategy.num_replicas_in_sync,
-        global_batch_size=global_batch,
+        strategy=strategy,
+        replicas=replicas,
+        global_batch_size=config.training.batch_size * replicas,
         train_seconds=round(seconds, 3),
+    )
+
+
+def publish_run(trained: TrainedModel, config: TrainConfig) -> TrainedModel:
+    """Upload the run folder when the root is remote; the ref then points there."""
+    from tasks import storage
+
+    root = config.storage.root
+    if storage.is_local(root):
+        return trained
+    run_url = storage.run_url(root, trained.run_id)
+    storage.upload_dir(storage.run_dir(root, trained.run_id), run_url)
+    return trained.model_copy(
+        update={
+            "model_uri": storage.join(run_url, "model.keras"),
+            "saved_model_uri": storage.join(run_url, "saved_model"),
+        }
     )

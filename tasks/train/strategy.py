@@ -1,19 +1,30 @@
-"""The one place a ``tf.distribute`` strategy is built.
+"""The one place a ``tf.distribute`` strategy is built, with the precision it runs in.
 
-``auto`` uses every local GPU under MirroredStrategy when there are several and
-TensorFlow's default strategy (one device) otherwise; ``runtime.devices`` names the
-devices outright (two logical CPUs in tests, a subset of GPUs on a shared node).
+``auto`` takes the cluster from the environment: several workers named by TF_CONFIG or
+a Slurm allocation -> MultiWorkerMirroredStrategy; else every local GPU under
+MirroredStrategy when there are several; else TensorFlow's default strategy (one
+device). ``runtime.devices`` names the devices outright (two logical CPUs in tests, a
+subset of GPUs on a shared node). Mixed precision and XLA are GPU features here: on a
+machine without a GPU they are refused with the reason, not silently slow.
 """
 
 from __future__ import annotations
 
+import os
+
 from tasks.config import ConfigError, RuntimeConfig
+from tasks.train import cluster
 
 
-def build_strategy(runtime: RuntimeConfig):
-    """A strategy for ``runtime``; ConfigError when it names devices that do not exist."""
+def build_strategy(runtime: RuntimeConfig, *, env: dict[str, str] | None = None):
+    """A strategy for ``runtime``; ConfigError when it cannot work on this machine."""
     import tensorflow as tf
 
+    env = dict(os.environ) if env is None else env
+    check_accelerator_features(runtime)
+    workers = cluster.cluster_workers(env)
+    if runtime.strategy == "multi_worker" or (runtime.strategy == "auto" and workers > 1):
+        return multi_worker_strategy(runtime, env)
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     if runtime.devices:
         available = {_short(d.name) for d in tf.config.list_logical_devices()}
@@ -34,11 +45,75 @@ def build_strategy(runtime: RuntimeConfig):
     return tf.distribute.get_strategy()
 
 
+def multi_worker_strategy(runtime: RuntimeConfig, env: dict[str, str]):
+    """MultiWorkerMirroredStrategy over TF_CONFIG or Slurm, failing fast on a dead peer."""
+    import tensorflow as tf
+
+    if env.get("TF_CONFIG"):
+        resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    elif env.get("SLURM_JOB_ID"):
+        resolver = tf.distribute.cluster_resolver.SlurmClusterResolver()
+    else:
+        raise ConfigError(
+            "received runtime.strategy='multi_worker', but neither TF_CONFIG nor a Slurm allocation names "
+            "the workers; expected runtime.launcher.kind local_processes or kubernetes (which set TF_CONFIG), "
+            "or a run under srun"
+        )
+    implementation = tf.distribute.experimental.CommunicationImplementation
+    options = tf.distribute.experimental.CommunicationOptions(
+        implementation=implementation.NCCL if tf.config.list_physical_devices("GPU") else implementation.RING,
+    )
+    # A killed peer must surface as an error, not a hang: TensorFlow's collective health
+    # check pings every peer from a thread started in the strategy's constructor and
+    # aborts pending collectives when one stops answering (3 tries). Its period (30 s)
+    # and timeout (10 s) are class attributes with no public knob; set them before the
+    # thread starts. This runs in a worker process, which builds one strategy.
+    from tensorflow.python.distribute import collective_all_reduce_strategy as collective
+
+    extended = collective.CollectiveAllReduceExtended
+    extended._check_health_interval = max(1.0, runtime.peer_timeout_seconds / 6)
+    extended._check_health_timeout = max(1.0, runtime.peer_timeout_seconds / 6)
+    return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver, communication_options=options)
+
+
+def check_accelerator_features(runtime: RuntimeConfig) -> None:
+    """Refuse mixed precision and XLA where they cannot work: a machine without a GPU."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    wanted = []
+    if runtime.mixed_precision != "none":
+        wanted.append(f"runtime.mixed_precision={runtime.mixed_precision!r}")
+    if runtime.jit_compile:
+        wanted.append("runtime.jit_compile=true")
+    if wanted and not gpus:
+        raise ConfigError(
+            f"received {' and '.join(wanted)}, but this machine has no GPU that TensorFlow can use: mixed "
+            "precision is slower than float32 on a CPU and XLA is enabled here for GPUs only; expected "
+            "runtime.mixed_precision='none' and runtime.jit_compile=false on CPU, or a GPU node"
+        )
+    if runtime.mixed_precision == "mixed_bfloat16" and gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        capability = details.get("compute_capability") or (0, 0)
+        if tuple(capability) < (8, 0):
+            raise ConfigError(
+                f"received runtime.mixed_precision='mixed_bfloat16', but GPU 0 has compute capability "
+                f"{capability}; bfloat16 needs 8.0 (Ampere) or newer; use 'mixed_float16'"
+            )
+
+
+def precision_policy(runtime: RuntimeConfig) -> str:
+    """The Keras dtype policy to build the model under."""
+    return "float32" if runtime.mixed_precision == "none" else runtime.mixed_precision
+
+
 def describe(strategy) -> str:
     """``MirroredStrategy x2`` style name for logs and refs."""
     name = type(strategy).__name__
     if name.startswith("_Default"):
         name = "DefaultStrategy"
+    elif name == "CollectiveAllReduceStrategy":  # what tf.distribute.MultiWorkerMirroredStrategy builds
+        name = "MultiWorkerMirroredStrategy"
     return f"{name} x{strategy.num_replicas_in_sync}"
 
 

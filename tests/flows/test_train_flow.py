@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-import tasks.train as train_module
+import tasks.train.launchers as launchers
 from flows.train import train_flow
 from models.registry import ModelRegistry
 from tasks.config import TrainConfig
@@ -130,12 +130,12 @@ class RaiseOnceAtEpoch(keras.callbacks.Callback):
 def test_a_retried_training_resumes_from_the_last_completed_epoch(root, monkeypatch):
     epochs_begun: list[int] = []
     raised: list[bool] = []
-    standard = train_module.standard_callbacks
+    standard = launchers.standard_callbacks
 
     def with_fault(*args, **kwargs):
         return [*standard(*args, **kwargs), RaiseOnceAtEpoch(2, epochs_begun, raised)]
 
-    monkeypatch.setattr(train_module, "standard_callbacks", with_fault)
+    monkeypatch.setattr(launchers, "standard_callbacks", with_fault)
     summary = train_flow(config=smoke(root, training={"epochs": 5}))
 
     assert raised == [True]

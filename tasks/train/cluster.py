@@ -1,0 +1,62 @@
+"""The cluster a training process belongs to: TF_CONFIG, Slurm, or an Indexed Job's index.
+
+TensorFlow's multi-worker runtime reads ``TF_CONFIG`` (a JSON cluster spec plus this
+task's place in it). Launchers write it; on Slurm TensorFlow's own
+``SlurmClusterResolver`` derives it from the job's nodes; in a Kubernetes Indexed Job
+each pod builds it from ``KERASFLOW_WORKERS`` and its ``JOB_COMPLETION_INDEX``.
+Nothing here starts TensorFlow's runtime; it only reads the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+
+# Environment of a Kubernetes worker pod (deploy/k8s/): the stable DNS names of every
+# worker, in index order, comma-separated, and the index Kubernetes gives this pod.
+WORKERS_ENV = "KERASFLOW_WORKERS"
+INDEX_ENV = "JOB_COMPLETION_INDEX"
+
+
+def tf_config(workers: Sequence[str], index: int) -> str:
+    """The TF_CONFIG of worker ``index`` in a cluster of ``workers`` (host:port each)."""
+    if not 0 <= index < len(workers):
+        raise ValueError(f"received worker index {index}, expected 0..{len(workers) - 1}")
+    return json.dumps({"cluster": {"worker": list(workers)}, "task": {"type": "worker", "index": index}})
+
+
+def tf_config_from_index(env: Mapping[str, str]) -> str | None:
+    """TF_CONFIG for an Indexed Job pod from ``KERASFLOW_WORKERS`` and ``JOB_COMPLETION_INDEX``."""
+    workers = [w.strip() for w in env.get(WORKERS_ENV, "").split(",") if w.strip()]
+    if not workers or INDEX_ENV not in env:
+        return None
+    return tf_config(workers, int(env[INDEX_ENV]))
+
+
+def cluster_workers(env: Mapping[str, str] | None = None) -> int:
+    """How many workers the environment's cluster spec names (1 when there is none).
+
+    TF_CONFIG wins; else a Slurm allocation of several tasks, resolved the way
+    ``tf.distribute.cluster_resolver.SlurmClusterResolver`` resolves it.
+    """
+    env = os.environ if env is None else env
+    spec = env.get("TF_CONFIG")
+    if spec:
+        cluster = json.loads(spec).get("cluster", {})
+        return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+    if env.get("SLURM_JOB_ID") and int(env.get("SLURM_NTASKS", "1") or 1) > 1:
+        return int(env["SLURM_NTASKS"])
+    return 1
+
+
+def is_chief(env: Mapping[str, str] | None = None) -> bool:
+    """Whether this process writes the run's outputs: worker 0, or the only process."""
+    env = os.environ if env is None else env
+    spec = env.get("TF_CONFIG")
+    if spec:
+        task = json.loads(spec).get("task", {})
+        return task.get("type") == "chief" or (task.get("type", "worker") == "worker" and task.get("index", 0) == 0)
+    if env.get("SLURM_JOB_ID") and int(env.get("SLURM_NTASKS", "1") or 1) > 1:
+        return int(env.get("SLURM_PROCID", "0")) == 0
+    return True

@@ -1,0 +1,221 @@
+"""Where training processes run: this process, N local workers, or an Indexed Job.
+
+- ``in_process``: Keras's ``model.fit`` under the configured strategy, here.
+- ``local_processes``: N worker processes on this machine, TF_CONFIG on free loopback
+  ports, each running the multi-worker loop (``worker.py``). The chief's progress
+  events are replayed into the Prefect logger and progress artifact; the first worker
+  to fail fails the launch, and the others are stopped rather than left to hang.
+- ``kubernetes``: the same workers as pods of an Indexed Job (``kubernetes.py``).
+
+Each returns the TrainedModel the chief wrote.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from tasks import storage
+from tasks.train import cluster
+from tasks.train.callbacks import PrefectProgress, standard_callbacks
+from tasks.train.fit import fit_model, publish_run
+from tasks.train.job import TrainingJob
+from tasks.train.state import DurableBackup, TrainingState
+from tasks.train.worker import EVENT_PREFIX
+
+
+class WorkerFailedError(RuntimeError):
+    """A training worker exited with an error; transient (a retry resumes from the backup)."""
+
+
+def scratch_dir(job: TrainingJob) -> Path:
+    """Private local folders of this training's processes (backups in progress)."""
+    return storage.local_path(job.config.storage.root, job.state_url) / "scratch"
+
+
+def progress_for(job: TrainingJob, logger: Any) -> PrefectProgress:
+    config = job.config
+    return PrefectProgress(
+        logger=logger,
+        epochs=config.training.epochs,
+        description=f"training {config.model.name} ({config.model.family}) on {job.dataset.fingerprint}",
+    )
+
+
+def launch(job: TrainingJob, *, logger: Any, lease: Any) -> Any:
+    """Run the training ``job`` with the configured launcher; the chief's TrainedModel."""
+    kind = job.config.runtime.launcher.kind
+    if kind == "in_process":
+        return in_process(job, logger=logger, lease=lease)
+    if kind == "local_processes":
+        return local_processes(job, logger=logger, lease=lease)
+    return on_kubernetes(job, logger=logger, lease=lease)
+
+
+def in_process(job: TrainingJob, *, logger: Any, lease: Any):
+    run_dir = storage.run_dir(job.config.storage.root, job.run_id)
+    backup = DurableBackup(TrainingState(job.state_url), scratch=scratch_dir(job), publish=True, lease=lease)
+    callbacks = standard_callbacks(
+        job.config.training, backup=backup, progress=progress_for(job, logger), tensorboard_dir=run_dir / "tensorboard"
+    )
+    trained = fit_model(job.config, job.dataset, run_id=job.run_id, run_dir=run_dir, callbacks=callbacks)
+    return publish_run(trained, job.config)
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (held open together, so none repeats)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def write_job(job: TrainingJob) -> Path:
+    run_dir = storage.run_dir(job.config.storage.root, job.run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "job.json"
+    path.write_text(job.model_dump_json(indent=2))
+    return path
+
+
+def local_processes(job: TrainingJob, *, logger: Any, lease: Any):
+    """N workers on loopback; the chief's events drive ``PrefectProgress`` here."""
+    from tasks.refs import TrainedModel
+
+    workers = job.config.runtime.launcher.workers
+    run_dir = storage.run_dir(job.config.storage.root, job.run_id)
+    job_path = write_job(job)
+    logs_dir = run_dir / "workers"
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)]
+    progress = progress_for(job, logger)
+    processes: list[subprocess.Popen] = []
+    for index in range(workers):
+        env = {**os.environ, "TF_CONFIG": cluster.tf_config(addresses, index), "PYTHONUNBUFFERED": "1"}
+        env.pop("KERASFLOW_LOGICAL_CPUS", None)
+        stderr = open(logs_dir / f"worker-{index}.log", "wb")  # noqa: SIM115 - closed below
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "tasks.train.worker", os.fspath(job_path)],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=env,
+                cwd=os.getcwd(),
+                text=True,
+            )
+        )
+        stderr.close()
+    logger.info("started %d training workers on %s; their logs are in %s", workers, ", ".join(addresses), logs_dir)
+    # The replay runs in the task's context (a copy), so its artifacts and logs belong to the task run.
+    replay = contextvars.copy_context().run
+    chief_lines = threading.Thread(
+        target=replay, args=(_replay_events, processes[0].stdout, progress, logger), daemon=True
+    )
+    chief_lines.start()
+    for other in processes[1:]:
+        threading.Thread(target=_drain, args=(other.stdout,), daemon=True).start()
+    try:
+        _wait_all(processes, job, lease=lease, logs_dir=logs_dir)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        chief_lines.join(timeout=5)
+    result = run_dir / "result.json"
+    return TrainedModel.model_validate_json(result.read_text())
+
+
+def _wait_all(processes: list[subprocess.Popen], job: TrainingJob, *, lease: Any, logs_dir: Path) -> None:
+    """Wait for every worker; on the first failure stop the rest and raise its error."""
+    grace = job.config.runtime.peer_timeout_seconds
+    failed_at: float | None = None
+    failure: WorkerFailedError | None = None
+    while True:
+        codes = [p.poll() for p in processes]
+        if all(code == 0 for code in codes):
+            return
+        if failure is None:
+            for index, code in enumerate(codes):
+                if code not in (None, 0):
+                    failure = WorkerFailedError(
+                        f"training worker {index} of {len(processes)} exited with code {code}: "
+                        f"{_last_error(logs_dir / f'worker-{index}.log')} (log: {logs_dir / f'worker-{index}.log'}); "
+                        "a retry resumes from the last published epoch"
+                    )
+                    failed_at = time.monotonic()
+                    break
+        if lease is not None and lease.lost is not None:
+            for process in processes:
+                process.kill()
+            raise lease.lost
+        if failure is not None and (all(code is not None for code in codes) or time.monotonic() - failed_at > grace):
+            # The survivors' collectives fail on their own once TensorFlow's health check
+            # sees the dead peer; past the peer timeout they are stopped regardless.
+            raise failure
+        time.sleep(0.2)
+
+
+def _last_error(log: Path) -> str:
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    for line in reversed(lines):
+        if "Error" in line or "error" in line:
+            return line.strip()[:500]
+    return lines[-1].strip()[:500] if lines else "no output (killed?)"
+
+
+def _drain(stream: Any) -> None:
+    for _ in stream:
+        pass
+
+
+def _replay_events(stream: Any, progress: PrefectProgress, logger: Any) -> None:
+    """Replay the chief's callback hooks, printed as JSON lines, into ``progress``."""
+    recent: deque[str] = deque(maxlen=20)
+    for line in stream:
+        if not line.startswith(EVENT_PREFIX):
+            recent.append(line.rstrip())
+            continue
+        event = json.loads(line[len(EVENT_PREFIX) :])
+        hook = getattr(progress, event["hook"])
+        hook(*event.get("args", []))
+
+
+def on_kubernetes(job: TrainingJob, *, logger: Any, lease: Any):
+    """Write the job next to the run, apply the Indexed Job, wait, read the chief's result."""
+    from tasks.refs import TrainedModel
+    from tasks.train import kubernetes
+
+    root = job.config.storage.root
+    if storage.is_local(root):
+        from tasks.config import ConfigError
+
+        raise ConfigError(
+            f"received runtime.launcher.kind='kubernetes' with storage.root={root!r}, expected a root every pod "
+            "can reach, e.g. s3://bucket/kerasflow"
+        )
+    job_path = write_job(job)
+    job_url = storage.join(storage.run_url(root, job.run_id), "job.json")
+    storage.upload_dir(job_path.parent, storage.run_url(root, job.run_id))
+    manifests = kubernetes.render_manifests(job.config, job_url=job_url, run_id=job.run_id)
+    kubernetes.apply_and_wait(manifests, timeout_seconds=7 * 24 * 3600, logger=logger)
+    result = storage.fetch_file(root, storage.join(storage.run_url(root, job.run_id), "result.json"))
+    return TrainedModel.model_validate_json(Path(result).read_text())

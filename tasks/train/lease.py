@@ -1,0 +1,236 @@
+"""A lease on a training's durable state, so two live runs never train into one backup.
+
+A SIGKILLed run never says it is done (Prefect leaves its flow run Running), so holding
+a training cannot depend on the holder cleaning up. A lease is a sequence of small
+objects ``<state>/lease/<generation>.json``, each created exclusively (O_EXCL on a
+disk, If-None-Match on S3), written by its holder only:
+
+- the newest generation is the lease; its holder renews ``expires_at`` from a
+  heartbeat thread every third of the lease time;
+- a newcomer takes over by creating the next generation, once the newest has expired,
+  been released, or names a process on this host that no longer exists (a restart on
+  the same machine resumes at once instead of waiting out the lease);
+- a holder that finds a newer generation has lost the lease and stops before it writes
+  another backup.
+
+Clocks: expiry compares wall clocks of different machines; keep them NTP-synced, and
+keep ``runtime.lease_seconds`` well above their skew.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from fsspec.implementations.local import LocalFileSystem
+
+from models.exclusive import create_exclusive
+from tasks import storage
+from tasks.failures import DeterministicFailure
+
+log = logging.getLogger(__name__)
+
+
+class TrainingBusyError(DeterministicFailure):
+    """Another live run holds this training; retrying at once would find it busy again."""
+
+
+class LeaseLostError(DeterministicFailure):
+    """This run's lease expired and another run took the training over."""
+
+
+def process_token(pid: int) -> str | None:
+    """The start time of process ``pid`` (Linux), so a reused pid is not taken for the holder."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22: starttime, in clock ticks since boot
+
+
+def _alive_here(holder: dict[str, Any]) -> bool:
+    """Whether the holder's process still runs; only meaningful for a holder on this host."""
+    pid = int(holder.get("pid", 0))
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    token = holder.get("process_token")
+    return token is None or token == process_token(pid)
+
+
+class TrainingLease:
+    """The lease on one training's state folder ``url``; use ``with lease.held(...)``."""
+
+    def __init__(self, url: str, *, seconds: float, description: str = "", flow_run_id: str | None = None):
+        self.url = storage.join(url, "lease")
+        self.seconds = seconds
+        self.description = description
+        self.flow_run_id = flow_run_id
+        self.generation: int | None = None
+        self.lost: LeaseLostError | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- reading ---------------------------------------------------------------------------
+    def _generations(self) -> list[int]:
+        fs, path = storage.filesystem(self.url)
+        with storage.reaching(self.url):
+            names = [p.rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)] if fs.exists(path) else []
+        return sorted(int(n.removesuffix(".json")) for n in names if n.endswith(".json") and n[:-5].isdigit())
+
+    def _read(self, generation: int) -> dict[str, Any] | None:
+        fs, path = storage.filesystem(self.url)
+        try:
+            with storage.reaching(self.url):
+                return json.loads(fs.cat_file(f"{path}/{generation:08d}.json"))
+        except FileNotFoundError:
+            return None
+
+    def _free(self, holder: dict[str, Any] | None, now: float) -> bool:
+        if holder is None or holder.get("released") or float(holder.get("expires_at", 0)) <= now:
+            return True
+        return holder.get("host") == socket.gethostname() and not _alive_here(holder)
+
+    def holder(self) -> dict[str, Any] | None:
+        """The newest generation's record, or None when the training was never leased."""
+        generations = self._generations()
+        return self._read(generations[-1]) if generations else None
+
+    # -- writing ---------------------------------------------------------------------------
+    def _record(self, *, released: bool = False) -> bytes:
+        now = time.time()
+        return json.dumps(
+            {
+                "generation": self.generation,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "process_token": process_token(os.getpid()),
+                "flow_run_id": self.flow_run_id,
+                "description": self.description,
+                "renewed_at": now,
+                "expires_at": 0.0 if released else now + self.seconds,
+                "released": released,
+            }
+        ).encode()
+
+    def _overwrite(self, body: bytes) -> None:
+        fs, path = storage.filesystem(self.url)
+        target = f"{path}/{self.generation:08d}.json"
+        with storage.reaching(self.url):
+            if isinstance(fs, LocalFileSystem):
+                # Written aside and renamed: a reader never sees half a record.
+                fd, aside = tempfile.mkstemp(dir=path, prefix=".aside-")
+                with os.fdopen(fd, "wb") as f:
+                    f.write(body)
+                os.replace(aside, target)
+            else:
+                fs.pipe_file(target, body)  # one PUT: whole or not at all
+
+    def acquire(self, *, wait_seconds: float, poll_seconds: float = 1.0) -> None:
+        """Take the lease, waiting up to ``wait_seconds`` for a live holder's lease to end."""
+        fs, path = storage.filesystem(self.url)
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            generations = self._generations()
+            top = generations[-1] if generations else 0
+            holder = self._read(top) if top else None
+            if top and holder is None:
+                continue  # cleaned up between listing and reading: look again
+            if self._free(holder, time.time()):
+                self.generation = top + 1
+                with storage.reaching(self.url):
+                    won = create_exclusive(fs, f"{path}/{self.generation:08d}.json", self._record())
+                if won:
+                    self._forget_older(generations)
+                    return
+                continue  # another newcomer took this generation first
+            if time.monotonic() >= deadline:
+                raise TrainingBusyError(
+                    f"training {self.description or self.url} is held by a live run: flow run "
+                    f"{holder.get('flow_run_id')} on host {holder.get('host')} (pid {holder.get('pid')}), "
+                    f"renewed {time.time() - float(holder['renewed_at']):.0f}s ago; wait for it to finish "
+                    "or cancel it; two runs must not train into the same backup"
+                )
+            time.sleep(poll_seconds)
+
+    def _forget_older(self, generations: list[int]) -> None:
+        fs, path = storage.filesystem(self.url)
+        for generation in generations:
+            with contextlib.suppress(OSError):  # best effort: only the newest counts
+                fs.rm_file(f"{path}/{generation:08d}.json")
+
+    def renew(self) -> None:
+        """Push the expiry forward; LeaseLostError when a newer generation exists."""
+        if self.generation is None:
+            raise RuntimeError("renew() before acquire()")
+        newest = self._generations()
+        if newest and newest[-1] > self.generation:
+            holder = self._read(newest[-1]) or {}
+            raise LeaseLostError(
+                f"lost the lease on training {self.description or self.url} to flow run "
+                f"{holder.get('flow_run_id')} on host {holder.get('host')}: this run stopped renewing it for "
+                f"longer than runtime.lease_seconds={self.seconds:g}; that run continues the training"
+            )
+        self._overwrite(self._record())
+
+    def check(self) -> None:
+        """Raise the loss the heartbeat saw, if any: call before writing shared state."""
+        if self.lost is not None:
+            raise self.lost
+
+    def release(self) -> None:
+        """Mark this generation released, so the next run need not wait for it to expire."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.seconds)
+        if self.generation is None or self.lost is not None:
+            return
+        try:
+            newest = self._generations()
+            if not newest or newest[-1] == self.generation:
+                self._overwrite(self._record(released=True))
+        except OSError as error:  # it will expire on its own
+            log.warning("could not release the lease on %s: %s", self.url, error)
+
+    # -- heartbeat -------------------------------------------------------------------------
+    def _beat(self) -> None:
+        while not self._stop.wait(self.seconds / 3):
+            try:
+                self.renew()
+            except LeaseLostError as error:
+                self.lost = error
+                return
+            except OSError as error:  # transient: the next beat tries again before expiry
+                log.warning("could not renew the lease on %s: %s", self.url, error)
+
+    def held(self, *, wait_seconds: float) -> _Held:
+        """Context manager: acquire, renew in the background, release on exit."""
+        return _Held(self, wait_seconds)
+
+
+class _Held:
+    def __init__(self, lease: TrainingLease, wait_seconds: float):
+        self.lease = lease
+        self.wait_seconds = wait_seconds
+
+    def __enter__(self) -> TrainingLease:
+        lease = self.lease
+        lease.acquire(wait_seconds=self.wait_seconds)
+        lease._stop.clear()
+        lease._thread = threading.Thread(target=lease._beat, name="kerasflow-lease", daemon=True)
+        lease._thread.start()
+        return lease
+
+    def __exit__(self, *exc: object) -> None:
+        self.lease.release()

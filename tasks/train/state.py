@@ -1,0 +1,144 @@
+"""Durable training state: what a training is, and its backup on the storage root.
+
+A training is keyed by what it is, not by the run that started it: the model, the
+training section of the config and the data fingerprint. So the next run of the same
+recipe on the same data (a retry, the next schedule, ``kerasflow train`` again) finds
+the unfinished training of a run that was killed, and resumes it::
+
+    <root>/training/<key>/lease/<generation>.json     who trains it now (lease.py)
+    <root>/training/<key>/backup/latest.json          {"epoch": N}: the last published snapshot
+    <root>/training/<key>/backup/epoch-<N>/           Keras BackupAndRestore files after epoch N
+
+Keras's BackupAndRestore writes into a private local folder every epoch; the chief then
+publishes that folder as a new ``epoch-<N>/`` and only then points ``latest.json`` at
+it (one small PUT, or a rename on a disk), so a kill mid-upload leaves the previous
+snapshot whole. On start every process downloads the newest snapshot into its own
+folder, so workers on other machines resume from the same weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import keras
+from fsspec.implementations.local import LocalFileSystem
+
+from tasks import storage
+from tasks.config import TrainConfig
+from tasks.refs import DatasetRef
+
+# Bump when the backup layout or what the key covers changes.
+STATE_FORMAT = 1
+
+
+def training_key(config: TrainConfig, dataset: DatasetRef) -> str:
+    """What the training is: model, training config, precision and data fingerprint.
+
+    Runtime placement (strategy, devices, launcher) is left out: a training killed on one
+    machine may resume on another with a different number of GPUs.
+    """
+    identity = {
+        "format": STATE_FORMAT,
+        "model": config.model.model_dump(mode="json"),
+        "training": config.training.model_dump(mode="json"),
+        "mixed_precision": config.runtime.mixed_precision,
+        "data": dataset.fingerprint,
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    return f"{config.model.name}-{digest[:16]}"
+
+
+def training_url(root: str, key: str) -> str:
+    return storage.join(root, "training", key)
+
+
+class TrainingState:
+    """The backup snapshots of one training under ``<root>/training/<key>``."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.backup_url = storage.join(url, "backup")
+
+    def latest_epoch(self) -> int:
+        """The epoch of the newest published snapshot; 0 when there is none."""
+        fs, path = storage.filesystem(self.backup_url)
+        try:
+            with storage.reaching(self.backup_url):
+                return int(json.loads(fs.cat_file(f"{path}/latest.json"))["epoch"])
+        except FileNotFoundError:
+            return 0
+
+    def restore_into(self, local: Path) -> int:
+        """Download the newest snapshot into the empty folder ``local``; its epoch, or 0."""
+        epoch = self.latest_epoch()
+        if epoch:
+            url = storage.join(self.backup_url, f"epoch-{epoch:05d}")
+            fs, path = storage.filesystem(url)
+            with storage.reaching(url):
+                keys = [k for k in fs.find(path) if not k.endswith("/")]
+                fs.get(keys, [os.fspath(local / k.rsplit("/", 1)[-1]) for k in keys])
+        return epoch
+
+    def publish(self, local: Path, epoch: int) -> None:
+        """Publish the folder ``local`` as the snapshot after ``epoch``, then drop older ones."""
+        previous = self.latest_epoch()
+        storage.upload_dir(local, storage.join(self.backup_url, f"epoch-{epoch:05d}"))
+        fs, path = storage.filesystem(self.backup_url)
+        body = json.dumps({"epoch": epoch}).encode()
+        with storage.reaching(self.backup_url):
+            if isinstance(fs, LocalFileSystem):
+                fd, aside = tempfile.mkstemp(dir=path, prefix=".aside-")
+                with os.fdopen(fd, "wb") as f:
+                    f.write(body)
+                os.replace(aside, f"{path}/latest.json")
+            else:
+                fs.pipe_file(f"{path}/latest.json", body)
+            if previous and previous != epoch:
+                fs.rm(f"{path}/epoch-{previous:05d}", recursive=True)
+
+    def clear(self) -> None:
+        """Forget the backup: the training finished, or ``--fresh`` starts it over."""
+        fs, path = storage.filesystem(self.backup_url)
+        with storage.reaching(self.backup_url):
+            if fs.exists(path):
+                fs.rm(path, recursive=True)
+
+
+class DurableBackup(keras.callbacks.BackupAndRestore):
+    """Keras's BackupAndRestore in a private folder, published to the root after each epoch.
+
+    Every process of a training restores from the same snapshot; only the chief
+    (``publish=True``) publishes, after checking that its lease still holds. Workers
+    still save each epoch, to a folder of their own that is removed at the end: saving
+    reads every variable, which under MultiWorkerMirroredStrategy all workers must do.
+    """
+
+    def __init__(self, state: TrainingState, *, scratch: Path, publish: bool, lease: Any = None):
+        scratch.mkdir(parents=True, exist_ok=True)
+        self.local = Path(tempfile.mkdtemp(prefix="backup-", dir=scratch))
+        super().__init__(os.fspath(self.local), save_freq="epoch", delete_checkpoint=True)
+        self.state = state
+        self.publish = publish
+        self.lease = lease
+        self.restored_epoch = 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.restored_epoch = self.state.restore_into(self.local)
+        super().on_train_begin(logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_end(epoch, logs)
+        if self.publish:
+            if self.lease is not None:
+                self.lease.check()
+            self.state.publish(self.local, epoch + 1)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        super().on_train_end(logs)
+        shutil.rmtree(self.local, ignore_errors=True)

@@ -1,0 +1,127 @@
+"""One worker of a multi-worker training: ``python -m tasks.train.worker JOB``.
+
+JOB is the path or URL of a ``job.json`` (tasks/train/job.py). The cluster comes from
+TF_CONFIG (set by the launcher), a Kubernetes Indexed Job's index, or Slurm. Every
+worker builds the recipe's model under MultiWorkerMirroredStrategy, restores the
+newest published backup and runs the loop of ``loop.py``; only the chief (worker 0)
+publishes backups, reports progress (JSON lines on stdout, replayed by the launcher)
+and writes the model, the run folder and ``result.json``. Other workers keep their
+backups in private folders that are removed at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+
+# A line the chief prints on stdout to report a callback hook to the launcher.
+EVENT_PREFIX = "kerasflow-event "
+
+
+class EventStream(keras.callbacks.Callback):
+    """Print the progress hooks as JSON lines for the launcher to replay."""
+
+    def _emit(self, hook: str, *args: Any) -> None:
+        print(EVENT_PREFIX + json.dumps({"hook": hook, "args": list(args)}), flush=True)
+
+    def on_train_begin(self, logs=None):
+        self._emit("on_train_begin")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._emit("on_epoch_begin", epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._emit("on_epoch_end", epoch, {k: float(v) for k, v in (logs or {}).items()})
+
+    def on_train_end(self, logs=None):
+        self._emit("on_train_end")
+
+
+def read_job(location: str):
+    from tasks.train.job import TrainingJob
+
+    if "://" in location:
+        import fsspec
+
+        with fsspec.open(location, "rb") as f:
+            return TrainingJob.model_validate_json(f.read())
+    return TrainingJob.model_validate_json(Path(location).read_text())
+
+
+def run(job) -> None:
+    from tasks import storage
+    from tasks.train import cluster, fit, loop
+    from tasks.train.callbacks import standard_callbacks
+    from tasks.train.launchers import scratch_dir
+    from tasks.train.state import DurableBackup, TrainingState
+    from tasks.train.strategy import build_strategy, describe
+
+    config, ref = job.config, job.dataset
+    keras.utils.set_random_seed(config.training.seed)
+    strategy = build_strategy(config.runtime.model_copy(update={"strategy": "multi_worker"}))
+    chief = cluster.is_chief()
+    replicas = strategy.num_replicas_in_sync
+    global_batch = config.training.batch_size * replicas
+    params = fit.model_params(config, ref)
+    with strategy.scope():
+        model = fit.build_compiled_model(config, ref, params, replicas=replicas)
+    run_dir = storage.run_dir(config.storage.root, job.run_id)
+    backup = DurableBackup(TrainingState(job.state_url), scratch=scratch_dir(job), publish=chief)
+    callbacks = standard_callbacks(
+        config.training,
+        backup=backup,
+        progress=EventStream() if chief else None,
+        tensorboard_dir=run_dir / "tensorboard" if chief else None,
+    )
+    train_fn, validation_fn = (fit.dataset_fn(config, ref, split, global_batch=global_batch) for split in fit.SPLITS)
+    started = time.perf_counter()
+    history = loop.train_loop(
+        model,
+        strategy,
+        train_fn=train_fn,
+        validation_fn=validation_fn,
+        epochs=config.training.epochs,
+        steps_per_epoch=ref.splits["train"] // global_batch,
+        validation_steps=ref.splits["validation"] // global_batch,
+        callbacks=callbacks,
+    )
+    if not chief:
+        return
+    trained = fit.save_trained(
+        model,
+        history.history,
+        history.epoch,
+        config=config,
+        ref=ref,
+        run_id=job.run_id,
+        run_dir=run_dir,
+        strategy=describe(strategy),
+        replicas=replicas,
+        seconds=time.perf_counter() - started,
+    )
+    (run_dir / "result.json").write_text(fit.publish_run(trained, config).model_dump_json(indent=2))
+    if not storage.is_local(config.storage.root):  # result.json too, for a launcher elsewhere
+        storage.upload_dir(run_dir, storage.run_url(config.storage.root, job.run_id))
+
+
+def main(argv: list[str]) -> int:
+    from tasks.train import cluster
+
+    if len(argv) != 1:
+        print("usage: python -m tasks.train.worker JOB_JSON_PATH_OR_URL", file=sys.stderr)
+        return 2
+    spec = cluster.tf_config_from_index(os.environ)
+    if spec and not os.environ.get("TF_CONFIG"):
+        os.environ["TF_CONFIG"] = spec
+    run(read_job(argv[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
