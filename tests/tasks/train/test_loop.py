@@ -52,7 +52,7 @@ def run_loop(config, ref, *, callbacks=()):
 def test_the_loop_matches_fit_under_mirrored_strategy_weight_for_weight(root):
     # The digits CNN with dropout, Adam, 3 epochs with validation, same seed and data.
     config, ref = digits(root, training={"epochs": 3})
-    strategy, model = mirrored_model(config, ref)
+    _, model = mirrored_model(config, ref)
     train_ds, val_ds = (fit.dataset_fn(config, ref, s, global_batch=GLOBAL_BATCH)(None) for s in fit.SPLITS)
     fitted = model.fit(train_ds, validation_data=val_ds, epochs=3, verbose=0)
     expected = model.get_weights()

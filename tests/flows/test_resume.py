@@ -1,0 +1,82 @@
+"""Real kills: `kerasflow train` SIGKILLed during epoch 3 of 6 resumes at epoch 3 when run again."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from models.registry import ModelRegistry
+from tests.flows.test_cli import run
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+# Batches of 8 make an epoch of digits take about a second here: room to kill inside one.
+SIX_EPOCHS = [
+    "--set", "training.epochs=6",
+    "--set", "training.batch_size=8",
+    "--set", "training.early_stopping.enabled=false",
+    "--set", "gate.value.accuracy.min=0.2",
+]  # fmt: skip
+
+
+def kill_during_epoch(epoch: int, *args: str, epochs: int = 6) -> str:
+    """Start `kerasflow train`, SIGKILL it as soon as epoch ``epoch - 1`` is logged; its output."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "train", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if f"epoch {epoch - 1}/{epochs}" in line:
+            process.kill()
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -9, "".join(seen)
+    return "".join(seen)
+
+
+def test_a_run_killed_during_epoch_3_resumes_there_and_registers_once(root, tmp_path):
+    kill_during_epoch(3, *SIX_EPOCHS)
+    assert not (root / "registry" / "digits").exists(), "nothing was registered by the killed run"
+    backups = list((root / "training").glob("digits-*/backup/latest.json"))
+    assert len(backups) == 1 and '"epoch": 2' in backups[0].read_text()
+
+    code, out = run("train", *SIX_EPOCHS)
+    assert code == 0, out
+    assert re.search(r"training digits-\w+ was interrupted after epoch 2; resuming from its backup", out)
+    assert "resuming from the backup: epoch 3 of 6" in out
+    assert "epoch 3/6" in out and "epoch 6/6" in out and "epoch 2/6" not in out
+    registry = ModelRegistry(str(root / "registry"))
+    assert [v["version"] for v in registry.versions("digits")] == [1]
+    resumed = registry.get("digits", 1)
+    assert (resumed["training"]["initial_epoch"], resumed["training"]["epochs_completed"]) == (2, 6)
+    assert not list((root / "training").glob("*/backup")), "a finished training leaves no backup behind"
+
+    code, out = run("train", *SIX_EPOCHS, "--set", f"storage.root={tmp_path / 'uninterrupted'}")
+    assert code == 0, out
+    uninterrupted = ModelRegistry(str(tmp_path / "uninterrupted" / "registry")).get("digits", 1)
+    # Weights are restored exactly; the data order after a resume is not (fit restarts its
+    # shuffle), so the two runs agree as two seeds would.
+    for metric in ("accuracy", "loss"):
+        assert resumed["metrics"]["values"][metric] == pytest.approx(
+            uninterrupted["metrics"]["values"][metric], abs=0.05
+        ), metric
+
+
+def test_fresh_starts_over_instead_of_resuming(root):
+    kill_during_epoch(3, *SIX_EPOCHS, "--set", "training.epochs=3", epochs=3)
+    code, out = run("train", *SIX_EPOCHS, "--set", "training.epochs=3", "--fresh")
+    assert code == 0, out
+    assert "--fresh: discarding any backup of training digits-" in out
+    assert "resuming" not in out and "epoch 1/3" in out
