@@ -15,12 +15,12 @@ from __future__ import annotations
 import contextvars
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +107,9 @@ def local_processes(job: TrainingJob, *, logger: Any, lease: Any):
     processes: list[subprocess.Popen] = []
     for index in range(workers):
         env = {**os.environ, "TF_CONFIG": cluster.tf_config(addresses, index), "PYTHONUNBUFFERED": "1"}
-        env.pop("KERASFLOW_LOGICAL_CPUS", None)
-        stderr = open(logs_dir / f"worker-{index}.log", "wb")  # noqa: SIM115 - closed below
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # Appended to: a retry of the task runs the same workers again in the same run.
+        stderr = open(logs_dir / f"worker-{index}.log", "ab")  # noqa: SIM115 - closed below
         processes.append(
             subprocess.Popen(
                 [sys.executable, "-m", "tasks.train.worker", os.fspath(job_path)],
@@ -142,32 +143,42 @@ def local_processes(job: TrainingJob, *, logger: Any, lease: Any):
 
 
 def _wait_all(processes: list[subprocess.Popen], job: TrainingJob, *, lease: Any, logs_dir: Path) -> None:
-    """Wait for every worker; on the first failure stop the rest and raise its error."""
+    """Wait for every worker; on the first failure wait for the rest to fail too, then raise.
+
+    The survivors' collectives fail on their own once TensorFlow's health check finds
+    the dead peer (runtime.peer_timeout_seconds); past that they are killed, and the
+    error says which happened.
+    """
     grace = job.config.runtime.peer_timeout_seconds
-    failed_at: float | None = None
-    failure: WorkerFailedError | None = None
+    failed_at = 0.0
+    failure = ""
     while True:
         codes = [p.poll() for p in processes]
         if all(code == 0 for code in codes):
             return
-        if failure is None:
-            for index, code in enumerate(codes):
-                if code not in (None, 0):
-                    failure = WorkerFailedError(
-                        f"training worker {index} of {len(processes)} exited with code {code}: "
-                        f"{_last_error(logs_dir / f'worker-{index}.log')} (log: {logs_dir / f'worker-{index}.log'}); "
-                        "a retry resumes from the last published epoch"
-                    )
-                    failed_at = time.monotonic()
-                    break
         if lease is not None and lease.lost is not None:
             for process in processes:
                 process.kill()
             raise lease.lost
-        if failure is not None and (all(code is not None for code in codes) or time.monotonic() - failed_at > grace):
-            # The survivors' collectives fail on their own once TensorFlow's health check
-            # sees the dead peer; past the peer timeout they are stopped regardless.
-            raise failure
+        if not failure:
+            for index, code in enumerate(codes):
+                if code not in (None, 0):
+                    log = logs_dir / f"worker-{index}.log"
+                    cause = f"killed by {signal.Signals(-code).name}" if code < 0 else _last_error(log)
+                    failure = (
+                        f"training worker {index} of {len(processes)} exited with code {code}: {cause} (log: {log})"
+                    )
+                    failed_at = time.monotonic()
+                    break
+        if failure and all(code is not None for code in codes):
+            raise WorkerFailedError(
+                f"{failure}; the other workers stopped on their own; a retry resumes from the last published epoch"
+            )
+        if failure and time.monotonic() - failed_at > grace:
+            raise WorkerFailedError(
+                f"{failure}; the other workers did not stop within runtime.peer_timeout_seconds={grace:g} and were "
+                "killed; a retry resumes from the last published epoch"
+            )
         time.sleep(0.2)
 
 
@@ -177,7 +188,8 @@ def _last_error(log: Path) -> str:
     except OSError:
         return "no log"
     for line in reversed(lines):
-        if "Error" in line or "error" in line:
+        # TensorFlow's C++ start-up noise (no CUDA driver) says "error" too; skip it.
+        if ("Error" in line or "error" in line) and "cuInit" not in line:
             return line.strip()[:500]
     return lines[-1].strip()[:500] if lines else "no output (killed?)"
 
@@ -189,10 +201,9 @@ def _drain(stream: Any) -> None:
 
 def _replay_events(stream: Any, progress: PrefectProgress, logger: Any) -> None:
     """Replay the chief's callback hooks, printed as JSON lines, into ``progress``."""
-    recent: deque[str] = deque(maxlen=20)
     for line in stream:
         if not line.startswith(EVENT_PREFIX):
-            recent.append(line.rstrip())
+            logger.info("chief: %s", line.rstrip())  # a print in a recipe's code, say
             continue
         event = json.loads(line[len(EVENT_PREFIX) :])
         hook = getattr(progress, event["hook"])

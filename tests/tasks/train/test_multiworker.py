@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import threading
+import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -11,6 +17,7 @@ import pytest
 from flows.train import train_flow
 from models.registry import ModelRegistry
 from tasks.config import TrainConfig
+from tests.flows.helpers import flow_run_record
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -53,3 +60,63 @@ def test_two_worker_processes_train_what_one_process_with_two_replicas_trains(tm
     assert abs(multi["metrics"]["values"]["accuracy"] - single["metrics"]["values"]["accuracy"]) < 1e-3
     # Only the chief kept anything: the workers' private backup folders are gone.
     assert not list((two / "training").glob("*/scratch/backup-*"))
+
+
+def worker_pids(root) -> dict[int, int]:
+    """Worker index -> pid of the training workers of runs under ``root`` (from /proc)."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"tasks.train.worker" not in cmdline or not any(str(root).encode() in part for part in cmdline):
+            continue
+        spec = next((e[len(b"TF_CONFIG=") :] for e in environ if e.startswith(b"TF_CONFIG=")), None)
+        if spec:
+            found[json.loads(spec)["task"]["index"]] = int(proc.name)
+    return found
+
+
+def test_a_killed_worker_fails_the_task_and_the_retry_resumes_from_the_last_epoch(root, caplog):
+    killed = []
+
+    def kill_worker_1_after_epoch_2():
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            published = list(root.glob("training/*/backup/latest.json"))
+            if published and json.loads(published[0].read_text())["epoch"] >= 2:
+                pid = worker_pids(root).get(1)
+                if pid:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_worker_1_after_epoch_2, daemon=True)
+    killer.start()
+    started = time.monotonic()
+    cfg = TrainConfig.smoke(
+        storage={"root": str(root)},
+        training={"epochs": 5, "batch_size": 8},
+        runtime={"launcher": {"kind": "local_processes", "workers": 2}, "peer_timeout_seconds": 10},
+    )
+    summary = train_flow(config=cfg)
+    killer.join(timeout=1)
+
+    assert killed, "worker 1 was killed"
+    assert summary.outcome == "promoted"
+    text = caplog.text
+    assert re.search(r"training worker 1 of 2 exited with code -9: killed by SIGKILL", text)
+    assert "the other workers stopped on their own" in text, "the chief saw its dead peer and failed, not hung"
+    resumed = re.search(r"interrupted after epoch (\d); resuming from its backup", text)
+    assert resumed and int(resumed.group(1)) >= 2
+    training = ModelRegistry(str(root / "registry")).get("digits", 1)["training"]
+    assert training["initial_epoch"] == int(resumed.group(1)) and training["epochs_completed"] == 5
+    _, task_runs, _ = flow_run_record(ModelRegistry(str(root / "registry")).get("digits", 1)["flow_run_id"])
+    assert task_runs["train"][0].run_count == 2
+    assert worker_pids(root) == {}, "no worker outlives the run"
+    assert time.monotonic() - started < 240
