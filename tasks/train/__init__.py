@@ -85,7 +85,9 @@ def gpu_slots(runtime: RuntimeConfig, *, logger) -> Iterator[int]:
 
     logger.info("waiting for %d slot(s) of the %r concurrency limit", slots, runtime.gpu_limit)
     with concurrency(runtime.gpu_limit, occupy=slots, strict=False):
+        logger.info("holding %d slot(s) of %r", slots, runtime.gpu_limit)
         yield slots
+    logger.info("released %d slot(s) of %r", slots, runtime.gpu_limit)
 
 
 def local_gpus(runtime: RuntimeConfig) -> int:
