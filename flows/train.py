@@ -33,6 +33,7 @@ from tasks.ingest import ingest
 from tasks.refs import DatasetRef, RunSummary
 from tasks.register import promote, register
 from tasks.train import train
+from tasks.train.strategy import check_accelerator_features
 from tasks.validate import validate
 
 
@@ -52,7 +53,8 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
     """
     logger = get_run_logger()
     root = config.storage.root
-    storage.check_root(root)  # refuse an unusable root before any work
+    storage.check_root(root)  # refuse an unusable root or runtime before any work
+    check_accelerator_features(config.runtime)
     run_id = str(flow_run.id or uuid.uuid4())
     name, alias = config.model.name, config.registry.alias
 

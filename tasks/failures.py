@@ -17,10 +17,12 @@ class DeterministicFailure(Exception):
 
 
 def retry_unless_deterministic(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect ``retry_condition_fn``: retry anything but a DeterministicFailure."""
+    """Prefect ``retry_condition_fn``: retry anything but a DeterministicFailure or a bad config."""
+    from tasks.config import ConfigError
+
     try:
         state.result()
-    except DeterministicFailure:
+    except (DeterministicFailure, ConfigError):
         return False
     except BaseException:  # noqa: BLE001 - any other failure is presumed transient
         return True

@@ -19,7 +19,7 @@ from tasks.config import TrainConfig
 from tasks.ingest import pipeline
 from tasks.ingest.pipeline import load_split
 from tasks.refs import DatasetRef, TrainedModel
-from tasks.train.strategy import build_strategy, describe
+from tasks.train.strategy import build_strategy, describe, precision
 
 
 def model_params(config: TrainConfig, ref: DatasetRef) -> dict[str, Any]:
@@ -110,7 +110,7 @@ def fit_model(
     strategy = build_strategy(config.runtime)
     global_batch = config.training.batch_size * strategy.num_replicas_in_sync
     params = model_params(config, ref)
-    with strategy.scope():
+    with strategy.scope(), precision(config.runtime):
         model = build_compiled_model(config, ref, params, replicas=strategy.num_replicas_in_sync)
 
     train_ds, val_ds = (dataset_fn(config, ref, split, global_batch=global_batch)(None) for split in SPLITS)

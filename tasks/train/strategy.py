@@ -10,7 +10,9 @@ machine without a GPU they are refused with the reason, not silently slow.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 from tasks.config import ConfigError, RuntimeConfig
 from tasks.train import cluster
@@ -102,9 +104,22 @@ def check_accelerator_features(runtime: RuntimeConfig) -> None:
             )
 
 
-def precision_policy(runtime: RuntimeConfig) -> str:
-    """The Keras dtype policy to build the model under."""
-    return "float32" if runtime.mixed_precision == "none" else runtime.mixed_precision
+@contextlib.contextmanager
+def precision(runtime: RuntimeConfig) -> Iterator[str]:
+    """Build the model under ``runtime.mixed_precision`` (Keras's global dtype policy).
+
+    Keras wraps the optimizer in a LossScaleOptimizer for ``mixed_float16`` itself.
+    The policy is global to the process, so the previous one is restored afterwards.
+    """
+    import keras
+
+    previous = keras.config.dtype_policy()
+    name = "float32" if runtime.mixed_precision == "none" else runtime.mixed_precision
+    keras.config.set_dtype_policy(name)
+    try:
+        yield name
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def describe(strategy) -> str:

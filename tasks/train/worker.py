@@ -60,7 +60,7 @@ def run(job) -> None:
     from tasks.train.callbacks import standard_callbacks
     from tasks.train.launchers import scratch_dir
     from tasks.train.state import DurableBackup, TrainingState
-    from tasks.train.strategy import build_strategy, describe
+    from tasks.train.strategy import build_strategy, describe, precision
 
     config, ref = job.config, job.dataset
     keras.utils.set_random_seed(config.training.seed)
@@ -69,7 +69,7 @@ def run(job) -> None:
     replicas = strategy.num_replicas_in_sync
     global_batch = config.training.batch_size * replicas
     params = fit.model_params(config, ref)
-    with strategy.scope():
+    with strategy.scope(), precision(config.runtime):
         model = fit.build_compiled_model(config, ref, params, replicas=replicas)
     run_dir = storage.run_dir(config.storage.root, job.run_id)
     backup = DurableBackup(TrainingState(job.state_url), scratch=scratch_dir(job), publish=chief)

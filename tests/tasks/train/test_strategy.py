@@ -1,0 +1,69 @@
+"""Which strategy a run gets, and what is refused where it cannot work."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import tensorflow as tf
+
+from tasks.config import ConfigError, RuntimeConfig, TrainConfig
+from tasks.train import cluster
+from tasks.train.fit import learning_rate
+from tasks.train.strategy import build_strategy, check_accelerator_features, describe
+
+TWO_WORKERS = cluster.tf_config(["127.0.0.1:1", "127.0.0.1:2"], 1)
+
+
+def test_the_cluster_comes_from_tf_config_slurm_or_an_indexed_job():
+    assert cluster.cluster_workers({}) == 1 and cluster.is_chief({})
+    assert cluster.cluster_workers({"TF_CONFIG": TWO_WORKERS}) == 2
+    assert not cluster.is_chief({"TF_CONFIG": TWO_WORKERS})
+    slurm = {"SLURM_JOB_ID": "7", "SLURM_NTASKS": "4", "SLURM_PROCID": "0"}
+    assert cluster.cluster_workers(slurm) == 4 and cluster.is_chief(slurm)
+    assert not cluster.is_chief({**slurm, "SLURM_PROCID": "3"})
+    pod = {cluster.WORKERS_ENV: "w-0.svc:2222,w-1.svc:2222,w-2.svc:2222", cluster.INDEX_ENV: "2"}
+    spec = json.loads(cluster.tf_config_from_index(pod))
+    assert spec == {
+        "cluster": {"worker": ["w-0.svc:2222", "w-1.svc:2222", "w-2.svc:2222"]},
+        "task": {"type": "worker", "index": 2},
+    }
+    assert cluster.tf_config_from_index({}) is None
+    with pytest.raises(ValueError, match=r"received worker index 3, expected 0\.\.2"):
+        cluster.tf_config(["a:1", "b:1", "c:1"], 3)
+
+
+def test_one_device_and_mirrored_on_this_machine():
+    assert describe(build_strategy(RuntimeConfig(), env={})) == "DefaultStrategy x1"
+    assert describe(build_strategy(RuntimeConfig(strategy="one_device"), env={})) == "DefaultStrategy x1"
+    mirrored = build_strategy(RuntimeConfig(devices=["/cpu:0", "/cpu:1"]), env={})
+    assert describe(mirrored) == "MirroredStrategy x2"
+    with pytest.raises(ConfigError, match=r"\['/gpu:3'\] do not exist here"):
+        build_strategy(RuntimeConfig(devices=["/gpu:3"]), env={})
+
+
+def test_multi_worker_without_a_cluster_spec_is_refused_with_the_way_out():
+    with pytest.raises(ConfigError, match="neither TF_CONFIG nor a Slurm allocation names the workers"):
+        build_strategy(RuntimeConfig(strategy="multi_worker"), env={})
+
+
+@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="the refusal is for machines without a GPU")
+@pytest.mark.parametrize(
+    "runtime, named",
+    [
+        ({"mixed_precision": "mixed_float16"}, "runtime.mixed_precision='mixed_float16'"),
+        ({"mixed_precision": "mixed_bfloat16"}, "runtime.mixed_precision='mixed_bfloat16'"),
+        ({"jit_compile": True}, "runtime.jit_compile=true"),
+    ],
+)
+def test_mixed_precision_and_xla_are_refused_without_a_gpu(runtime, named):
+    with pytest.raises(ConfigError, match="this machine has no GPU") as info:
+        check_accelerator_features(RuntimeConfig(**runtime))
+    assert named in str(info.value) and "runtime.mixed_precision='none'" in str(info.value)
+
+
+def test_linear_learning_rate_scaling_is_opt_in():
+    config = TrainConfig.smoke(training={"learning_rate": 0.001})
+    assert learning_rate(config, 4) == 0.001
+    scaled = TrainConfig.smoke(training={"learning_rate": 0.001}, runtime={"scale_learning_rate": True})
+    assert learning_rate(scaled, 4) == pytest.approx(0.004)
