@@ -17,6 +17,8 @@ import typer
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Retrain Keras models; promote only better ones.")
 models_app = typer.Typer(no_args_is_help=True, help="Inspect and move versions in the model registry.")
 app.add_typer(models_app, name="models")
+k8s_app = typer.Typer(no_args_is_help=True, help="Multi-node training on Kubernetes (deploy/k8s/).")
+app.add_typer(k8s_app, name="k8s")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
@@ -315,6 +317,31 @@ def models_gc(
 
 def _actor() -> str:
     return f"kerasflow cli ({os.environ.get('USER') or os.environ.get('USERNAME') or 'unknown user'})"
+
+
+@k8s_app.command("render")
+def k8s_render(
+    recipe: Annotated[str, typer.Argument(help="bundled recipe name or path to a YAML file")],
+    job_url: Annotated[str, typer.Option("--job-url", help="URL of the run's job.json under the storage root")],
+    run_id: Annotated[str, typer.Option("--run-id", help="the run id (labels and names the pods)")],
+    assignments: Annotated[
+        list[str] | None, typer.Option("--set", help="override one key, e.g. --set runtime.launcher.workers=4")
+    ] = None,
+    secret: Annotated[
+        str, typer.Option("--secret", help="Secret holding the storage credentials")
+    ] = "kerasflow-storage",
+) -> None:
+    """Print the headless Service and Indexed Job that train RECIPE on Kubernetes (for kubectl apply -f -)."""
+    from flows.recipes import load_recipe
+    from tasks.config import ConfigError
+    from tasks.train import kubernetes
+
+    try:
+        config = load_recipe(recipe, assignments or [])
+        manifests = kubernetes.render_manifests(config, job_url=job_url, run_id=run_id, secret_name=secret or None)
+    except ConfigError as error:
+        raise _fail(str(error), EXIT_USAGE) from None
+    typer.echo(kubernetes.manifests_yaml(manifests), nl=False)
 
 
 def main() -> None:  # pragma: no cover - console entry point

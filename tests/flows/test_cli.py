@@ -41,6 +41,22 @@ def test_bad_config_exits_2_with_one_message_and_writes_nothing(root):
     assert code == 2 and "expected one of" in out
 
 
+def test_k8s_render_prints_a_service_and_an_indexed_job_or_names_the_missing_image():
+    import yaml
+
+    args = ["k8s", "render", "digits", "--job-url", "s3://b/kf/runs/r1/job.json", "--run-id", "r1"]
+    image = ["--set", "runtime.launcher.image=registry.example/kerasflow:gpu", "--set", "runtime.launcher.workers=3"]
+    rendered = subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args, *image], capture_output=True, text=True, timeout=300
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    service, job = yaml.safe_load_all(rendered.stdout)  # stdout is the manifests alone, for kubectl apply -f -
+    assert (service["kind"], job["kind"]) == ("Service", "Job")
+    assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["completions"] == 3
+    code, out = run(*args)
+    assert code == 2 and "received runtime.launcher.image=None" in out
+
+
 def test_mixed_precision_on_a_machine_without_a_gpu_exits_2_before_any_work(root):
     code, out = run("train", "--set", "runtime.mixed_precision=mixed_float16")
     assert code == 2, out
