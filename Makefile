@@ -29,6 +29,8 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/input_pipeline.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/resume.py
+	$(BIN)/python bench/multiworker.py
 
 clean:
 	rm -rf $(VENV) .kerasflow .pytest_cache
