@@ -201,7 +201,9 @@ class RuntimeConfig(_Section):
         60.0, ge=1, description="a training's lease expires this long after its holder's last renewal"
     )
     peer_timeout_seconds: float = Field(
-        60.0, ge=1, description="multi-worker: a peer silent this long is reported dead and the step fails"
+        60.0,
+        ge=1,
+        description="multi-worker: a worker silent this long is reported dead and the step fails",
     )
 
 

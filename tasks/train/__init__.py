@@ -12,6 +12,7 @@ it. While training, the task holds slots of the Prefect global concurrency limit
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
 
 from prefect import get_run_logger, task
@@ -22,7 +23,7 @@ from tasks.config import RuntimeConfig, TrainConfig
 from tasks.failures import retry_unless_deterministic
 from tasks.refs import DatasetRef, TrainedModel
 from tasks.train.job import TrainingJob
-from tasks.train.launchers import launch
+from tasks.train.launchers import launch, scratch_dir
 from tasks.train.lease import TrainingLease
 from tasks.train.state import TrainingState, training_key, training_url
 
@@ -58,6 +59,7 @@ def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str, fresh: bool 
         with gpu_slots(config.runtime, logger=logger):
             trained = launch(job, logger=logger, lease=lease)
         state.clear()  # the model is written: the backup has served its purpose
+        shutil.rmtree(scratch_dir(job), ignore_errors=True)  # private folders of killed processes
     logger.info(
         "trained %s with %s, global batch %d: %d epoch(s) in %.1fs, model at %s",
         config.model.name,

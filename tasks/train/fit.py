@@ -77,6 +77,27 @@ def dataset_fn(config: TrainConfig, ref: DatasetRef, split: str, *, global_batch
     )
 
 
+def loop_model(model: Any, strategy: Any, config: TrainConfig, ref: DatasetRef, *, callbacks: Sequence[Any]):
+    """Train with the loop of ``loop.py`` on the splits as ``fit_model`` reads them; its History.
+
+    The multi-worker path; under MirroredStrategy it computes what ``fit_model`` computes.
+    """
+    from tasks.train import loop
+
+    global_batch = config.training.batch_size * strategy.num_replicas_in_sync
+    train_fn, validation_fn = (dataset_fn(config, ref, split, global_batch=global_batch) for split in SPLITS)
+    return loop.train_loop(
+        model,
+        strategy,
+        train_fn=train_fn,
+        validation_fn=validation_fn,
+        epochs=config.training.epochs,
+        steps_per_epoch=ref.splits["train"] // global_batch,
+        validation_steps=ref.splits["validation"] // global_batch,
+        callbacks=callbacks,
+    )
+
+
 def learning_rate(config: TrainConfig, replicas: int) -> float:
     """The recipe's learning rate, times the replicas under the linear scaling rule."""
     scale = replicas if config.runtime.scale_learning_rate else 1

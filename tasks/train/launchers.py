@@ -145,11 +145,11 @@ def local_processes(job: TrainingJob, *, logger: Any, lease: Any):
 def _wait_all(processes: list[subprocess.Popen], job: TrainingJob, *, lease: Any, logs_dir: Path) -> None:
     """Wait for every worker; on the first failure wait for the rest to fail too, then raise.
 
-    The survivors' collectives fail on their own once TensorFlow's health check finds
-    the dead peer (runtime.peer_timeout_seconds); past that they are killed, and the
-    error says which happened.
+    The survivors' collectives fail on their own once TensorFlow's coordination service
+    misses the dead peer's heartbeats for runtime.peer_timeout_seconds; given twice that
+    and time to exit, any still running are killed, and the error says which happened.
     """
-    grace = job.config.runtime.peer_timeout_seconds
+    grace = 2 * job.config.runtime.peer_timeout_seconds + 10
     failed_at = 0.0
     failure = ""
     while True:
@@ -176,8 +176,9 @@ def _wait_all(processes: list[subprocess.Popen], job: TrainingJob, *, lease: Any
             )
         if failure and time.monotonic() - failed_at > grace:
             raise WorkerFailedError(
-                f"{failure}; the other workers did not stop within runtime.peer_timeout_seconds={grace:g} and were "
-                "killed; a retry resumes from the last published epoch"
+                f"{failure}; the other workers were still running {grace:g}s later (runtime.peer_timeout_seconds="
+                f"{job.config.runtime.peer_timeout_seconds:g}) and were killed; a retry resumes from the last "
+                "published epoch"
             )
         time.sleep(0.2)
 

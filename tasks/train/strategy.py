@@ -65,16 +65,26 @@ def multi_worker_strategy(runtime: RuntimeConfig, env: dict[str, str]):
     options = tf.distribute.experimental.CommunicationOptions(
         implementation=implementation.NCCL if tf.config.list_physical_devices("GPU") else implementation.RING,
     )
-    # A killed peer must surface as an error, not a hang: TensorFlow's collective health
-    # check pings every peer from a thread started in the strategy's constructor and
-    # aborts pending collectives when one stops answering (3 tries). Its period (30 s)
-    # and timeout (10 s) are class attributes with no public knob; set them before the
-    # thread starts. This runs in a worker process, which builds one strategy.
-    from tensorflow.python.distribute import collective_all_reduce_strategy as collective
+    # A killed peer must surface as an error, not a hang. TensorFlow's coordination
+    # service (which MultiWorkerMirroredStrategy starts unless one is configured) aborts
+    # every pending collective once a worker misses its heartbeats; configuring it here
+    # sets how long that takes, which the strategy has no public argument for.
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
 
-    extended = collective.CollectiveAllReduceExtended
-    extended._check_health_interval = max(1.0, runtime.peer_timeout_seconds / 6)
-    extended._check_health_timeout = max(1.0, runtime.peer_timeout_seconds / 6)
+    cluster_spec = resolver.cluster_spec()
+    if context.context().coordination_service is None:
+        context.context().configure_coordination_service(
+            service_type="standalone",
+            service_leader=multi_worker_util.coordination_leader(cluster_spec),
+            coordinated_jobs=[
+                coordination_config_pb2.CoordinatedJob(name=job, num_tasks=cluster_spec.num_tasks(job))
+                for job in ("chief", "worker")
+                if job in cluster_spec.jobs
+            ],
+            heartbeat_timeout_in_ms=int(runtime.peer_timeout_seconds * 1000),
+        )
     return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver, communication_options=options)
 
 

@@ -56,7 +56,7 @@ def read_job(location: str):
 
 def run(job) -> None:
     from tasks import storage
-    from tasks.train import cluster, fit, loop
+    from tasks.train import cluster, fit
     from tasks.train.callbacks import standard_callbacks
     from tasks.train.launchers import scratch_dir
     from tasks.train.state import DurableBackup, TrainingState
@@ -67,7 +67,6 @@ def run(job) -> None:
     strategy = build_strategy(config.runtime.model_copy(update={"strategy": "multi_worker"}))
     chief = cluster.is_chief()
     replicas = strategy.num_replicas_in_sync
-    global_batch = config.training.batch_size * replicas
     params = fit.model_params(config, ref)
     with strategy.scope(), precision(config.runtime):
         model = fit.build_compiled_model(config, ref, params, replicas=replicas)
@@ -79,18 +78,8 @@ def run(job) -> None:
         progress=EventStream() if chief else None,
         tensorboard_dir=run_dir / "tensorboard" if chief else None,
     )
-    train_fn, validation_fn = (fit.dataset_fn(config, ref, split, global_batch=global_batch) for split in fit.SPLITS)
     started = time.perf_counter()
-    history = loop.train_loop(
-        model,
-        strategy,
-        train_fn=train_fn,
-        validation_fn=validation_fn,
-        epochs=config.training.epochs,
-        steps_per_epoch=ref.splits["train"] // global_batch,
-        validation_steps=ref.splits["validation"] // global_batch,
-        callbacks=callbacks,
-    )
+    history = fit.loop_model(model, strategy, config, ref, callbacks=callbacks)
     if not chief:
         return
     trained = fit.save_trained(

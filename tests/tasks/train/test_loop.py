@@ -1,4 +1,4 @@
-"""The multi-worker loop computes what Keras's fit computes: the proof, in one process and in two."""
+"""The multi-worker loop computes what Keras's fit computes, in one process (two processes: test_multiworker)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import tensorflow as tf
 from tasks.config import TrainConfig
 from tasks.ingest import materialize
 from tasks.ingest.sources import fingerprint, identify, load_source
-from tasks.train import fit, loop
+from tasks.train import fit
 from tasks.train.callbacks import TerminateOnNaN, TrainingDivergedError
 
 GLOBAL_BATCH = 64  # 32 per replica on two logical CPUs
@@ -35,18 +35,7 @@ def mirrored_model(config, ref):
 
 def run_loop(config, ref, *, callbacks=()):
     strategy, model = mirrored_model(config, ref)
-    train_fn, validation_fn = (fit.dataset_fn(config, ref, s, global_batch=GLOBAL_BATCH) for s in fit.SPLITS)
-    history = loop.train_loop(
-        model,
-        strategy,
-        train_fn=train_fn,
-        validation_fn=validation_fn,
-        epochs=config.training.epochs,
-        steps_per_epoch=ref.splits["train"] // GLOBAL_BATCH,
-        validation_steps=ref.splits["validation"] // GLOBAL_BATCH,
-        callbacks=callbacks,
-    )
-    return model, history
+    return model, fit.loop_model(model, strategy, config, ref, callbacks=callbacks)
 
 
 def test_the_loop_matches_fit_under_mirrored_strategy_weight_for_weight(root):
