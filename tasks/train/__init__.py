@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.runtime import flow_run
+from prefect.runtime import flow_run, task_run
 
 from tasks.config import RuntimeConfig, TrainConfig
 from tasks.failures import retry_unless_deterministic
@@ -51,13 +51,17 @@ def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str, fresh: bool 
     # A holder on another machine that died renews no more: its lease ends within
     # lease_seconds of its last renewal, so wait that long (and a little) before giving up.
     with lease.held(wait_seconds=1.5 * config.runtime.lease_seconds + 5):
-        if fresh:
+        job = job.model_copy(update={"lease_generation": lease.generation})
+        # --fresh means this run starts over, once: a retry of this task resumes the
+        # fresh start instead of discarding the epochs it has just trained.
+        if fresh and task_run.run_count <= 1:
             logger.info("--fresh: discarding any backup of training %s", key)
             state.clear()
         elif epoch := state.latest_epoch():
             logger.info("training %s was interrupted after epoch %d; resuming from its backup", key, epoch)
         with gpu_slots(config.runtime, logger=logger):
             trained = launch(job, logger=logger, lease=lease)
+        lease.check()  # a run that lost the training must not clear the new holder's backup
         state.clear()  # the model is written: the backup has served its purpose
         shutil.rmtree(scratch_dir(job), ignore_errors=True)  # private folders of killed processes
     logger.info(

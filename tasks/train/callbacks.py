@@ -106,8 +106,9 @@ def standard_callbacks(
 ) -> list[keras.callbacks.Callback]:
     """Early stopping, NaN guard, the durable backup, TensorBoard and progress, in hook order.
 
-    The backup comes after early stopping and the NaN guard, so an epoch that stops or
-    diverges is not published, and before progress, so an epoch reported is an epoch kept.
+    The backup comes after the NaN guard, so a diverged epoch is not published, and
+    before progress, so an epoch reported is an epoch kept. (Early stopping's own state,
+    its best weights and patience, is not in the backup: Keras does not save it.)
     Progress and TensorBoard belong to the process that reports (the chief).
     """
     callbacks: list[keras.callbacks.Callback] = [TerminateOnNaN(learning_rate=training.learning_rate)]

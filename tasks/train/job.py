@@ -21,3 +21,6 @@ class TrainingJob(BaseModel):
     run_id: str
     state_url: str = Field(description="durable training state: <root>/training/<key> (backup, lease)")
     key: str = Field(description="what the training is: recipe, training config and data fingerprint")
+    lease_generation: int | None = Field(
+        None, description="the launcher's lease generation; the chief stops publishing once it is not the newest"
+    )

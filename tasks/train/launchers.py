@@ -25,16 +25,21 @@ from pathlib import Path
 from typing import Any
 
 from tasks import storage
+from tasks.failures import DeterministicFailure
 from tasks.train import cluster
 from tasks.train.callbacks import PrefectProgress, standard_callbacks
 from tasks.train.fit import fit_model, publish_run
 from tasks.train.job import TrainingJob
 from tasks.train.state import DurableBackup, TrainingState
-from tasks.train.worker import EVENT_PREFIX
+from tasks.train.worker import DETERMINISTIC_EXIT, DETERMINISTIC_MARK, EVENT_PREFIX
 
 
 class WorkerFailedError(RuntimeError):
     """A training worker exited with an error; transient (a retry resumes from the backup)."""
+
+
+class WorkerDeterministicError(DeterministicFailure):
+    """A worker failed in a way a retry repeats (NaN loss, bad config); its message is the worker's."""
 
 
 def scratch_dir(job: TrainingJob) -> Path:
@@ -110,6 +115,9 @@ def local_processes(job: TrainingJob, *, logger: Any, lease: Any):
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         # Appended to: a retry of the task runs the same workers again in the same run.
         stderr = open(logs_dir / f"worker-{index}.log", "ab")  # noqa: SIM115 - closed below
+        gpus = job.config.runtime.launcher.gpus_per_worker
+        if gpus:  # each worker its own GPUs, not all of them
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(index * gpus + g) for g in range(gpus))
         processes.append(
             subprocess.Popen(
                 [sys.executable, "-m", "tasks.train.worker", os.fspath(job_path)],
@@ -118,6 +126,7 @@ def local_processes(job: TrainingJob, *, logger: Any, lease: Any):
                 env=env,
                 cwd=os.getcwd(),
                 text=True,
+                preexec_fn=_die_with_parent,
             )
         )
         stderr.close()
@@ -142,6 +151,20 @@ def local_processes(job: TrainingJob, *, logger: Any, lease: Any):
     return TrainedModel.model_validate_json(result.read_text())
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: be SIGKILLed when the launcher dies (Linux prctl).
+
+    A launcher killed with -9 cannot stop its workers; without this they would train on,
+    orphaned, beside the run that takes the training over.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the lease check before each publish still holds
+        pass
+
+
 def _wait_all(processes: list[subprocess.Popen], job: TrainingJob, *, lease: Any, logs_dir: Path) -> None:
     """Wait for every worker; on the first failure wait for the rest to fail too, then raise.
 
@@ -162,6 +185,10 @@ def _wait_all(processes: list[subprocess.Popen], job: TrainingJob, *, lease: Any
             raise lease.lost
         if not failure:
             for index, code in enumerate(codes):
+                if code == DETERMINISTIC_EXIT:
+                    for process in processes:
+                        process.kill()
+                    raise WorkerDeterministicError(_deterministic_message(logs_dir / f"worker-{index}.log"))
                 if code not in (None, 0):
                     log = logs_dir / f"worker-{index}.log"
                     cause = f"killed by {signal.Signals(-code).name}" if code < 0 else _last_error(log)
@@ -181,6 +208,11 @@ def _wait_all(processes: list[subprocess.Popen], job: TrainingJob, *, lease: Any
                 "published epoch"
             )
         time.sleep(0.2)
+
+
+def _deterministic_message(log: Path) -> str:
+    text = log.read_text(errors="replace")
+    return text[text.rindex(DETERMINISTIC_MARK) + len(DETERMINISTIC_MARK) :].strip()
 
 
 def _last_error(log: Path) -> str:
@@ -207,8 +239,10 @@ def _replay_events(stream: Any, progress: PrefectProgress, logger: Any) -> None:
             logger.info("chief: %s", line.rstrip())  # a print in a recipe's code, say
             continue
         event = json.loads(line[len(EVENT_PREFIX) :])
-        hook = getattr(progress, event["hook"])
-        hook(*event.get("args", []))
+        try:
+            getattr(progress, event["hook"])(*event.get("args", []))
+        except Exception as error:  # noqa: BLE001 - keep reading, or the chief blocks on a full pipe
+            logger.warning("could not report training progress (%s): %s", event["hook"], error)
 
 
 def on_kubernetes(job: TrainingJob, *, logger: Any, lease: Any):
@@ -229,5 +263,6 @@ def on_kubernetes(job: TrainingJob, *, logger: Any, lease: Any):
     storage.upload_dir(job_path.parent, storage.run_url(root, job.run_id))
     manifests = kubernetes.render_manifests(job.config, job_url=job_url, run_id=job.run_id)
     kubernetes.apply_and_wait(manifests, timeout_seconds=7 * 24 * 3600, logger=logger)
-    result = storage.fetch_file(root, storage.join(storage.run_url(root, job.run_id), "result.json"))
-    return TrainedModel.model_validate_json(Path(result).read_text())
+    result_url = storage.join(storage.run_url(root, job.run_id), "result.json")
+    storage.local_path(root, result_url).unlink(missing_ok=True)  # an earlier attempt's, in the mirror
+    return TrainedModel.model_validate_json(storage.fetch_file(root, result_url).read_text())

@@ -79,6 +79,7 @@ class TrainingLease:
         self.flow_run_id = flow_run_id
         self.generation: int | None = None
         self.lost: LeaseLostError | None = None
+        self._renewed = time.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -152,6 +153,7 @@ class TrainingLease:
                 with storage.reaching(self.url):
                     won = create_exclusive(fs, f"{path}/{self.generation:08d}.json", self._record())
                 if won:
+                    self._renewed = time.monotonic()
                     self._forget_older(generations)
                     return
                 continue  # another newcomer took this generation first
@@ -183,11 +185,33 @@ class TrainingLease:
                 f"longer than runtime.lease_seconds={self.seconds:g}; that run continues the training"
             )
         self._overwrite(self._record())
+        self._renewed = time.monotonic()
 
     def check(self) -> None:
-        """Raise the loss the heartbeat saw, if any: call before writing shared state."""
+        """Raise if this run may no longer hold the lease: call before writing shared state.
+
+        Lost when the heartbeat saw a newer generation, and also when it has not renewed
+        for most of the lease time (storage down, a hung request, a dead thread): by then
+        another run may be about to take over, so this one must not publish.
+        """
         if self.lost is not None:
             raise self.lost
+        silent = time.monotonic() - self._renewed
+        if self.generation is not None and silent > 0.8 * self.seconds:
+            raise LeaseLostError(
+                f"could not renew the lease on training {self.description or self.url} for {silent:.0f}s "
+                f"(runtime.lease_seconds={self.seconds:g}); stopping before another run takes it over"
+            )
+
+    def still_newest(self) -> None:
+        """For a process that did not acquire the lease (a training's chief worker): raise
+        LeaseLostError when generation ``self.generation`` is no longer the newest."""
+        newest = self._generations()
+        if newest and newest[-1] != self.generation:
+            raise LeaseLostError(
+                f"training {self.description or self.url} was taken over (lease generation {newest[-1]}, this "
+                f"job holds {self.generation}); stopping before publishing over the new run's backup"
+            )
 
     def release(self) -> None:
         """Mark this generation released, so the next run need not wait for it to expire."""
@@ -211,12 +235,27 @@ class TrainingLease:
             except LeaseLostError as error:
                 self.lost = error
                 return
-            except OSError as error:  # transient: the next beat tries again before expiry
+            except Exception as error:  # noqa: BLE001 - any failure to renew; check() reports staleness
                 log.warning("could not renew the lease on %s: %s", self.url, error)
 
     def held(self, *, wait_seconds: float) -> _Held:
         """Context manager: acquire, renew in the background, release on exit."""
         return _Held(self, wait_seconds)
+
+
+class LeaseView:
+    """A training process's view of the lease its launcher holds (a chief worker's).
+
+    ``check()`` raises LeaseLostError once a newer generation exists, so a worker left
+    running by a dead launcher never publishes over the run that took the training over.
+    """
+
+    def __init__(self, url: str, *, generation: int, description: str = ""):
+        self._lease = TrainingLease(url, seconds=1.0, description=description)
+        self._lease.generation = generation
+
+    def check(self) -> None:
+        self._lease.still_newest()
 
 
 class _Held:

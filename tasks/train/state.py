@@ -48,6 +48,7 @@ def training_key(config: TrainConfig, dataset: DatasetRef) -> str:
         "model": config.model.model_dump(mode="json"),
         "training": config.training.model_dump(mode="json"),
         "mixed_precision": config.runtime.mixed_precision,
+        "scale_learning_rate": config.runtime.scale_learning_rate,
         "data": dataset.fingerprint,
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
@@ -86,8 +87,13 @@ class TrainingState:
         return epoch
 
     def publish(self, local: Path, epoch: int) -> None:
-        """Publish the folder ``local`` as the snapshot after ``epoch``, then drop older ones."""
+        """Publish the folder ``local`` as the snapshot after ``epoch``, then drop older ones.
+
+        Only forward: a snapshot older than the published one is never published over it.
+        """
         previous = self.latest_epoch()
+        if previous >= epoch:
+            return
         storage.upload_dir(local, storage.join(self.backup_url, f"epoch-{epoch:05d}"))
         fs, path = storage.filesystem(self.backup_url)
         body = json.dumps({"epoch": epoch}).encode()
@@ -99,7 +105,7 @@ class TrainingState:
                 os.replace(aside, f"{path}/latest.json")
             else:
                 fs.pipe_file(f"{path}/latest.json", body)
-            if previous and previous != epoch:
+            if previous:
                 fs.rm(f"{path}/epoch-{previous:05d}", recursive=True)
 
     def clear(self) -> None:
@@ -114,7 +120,8 @@ class DurableBackup(keras.callbacks.BackupAndRestore):
     """Keras's BackupAndRestore in a private folder, published to the root after each epoch.
 
     Every process of a training restores from the same snapshot; only the chief
-    (``publish=True``) publishes, after checking that its lease still holds. Workers
+    (``publish=True``) publishes, after checking that its lease still holds (``lease``
+    has ``check()``: the holder's own TrainingLease, or a worker's view of it). Workers
     still save each epoch, to a folder of their own that is removed at the end: saving
     reads every variable, which under MultiWorkerMirroredStrategy all workers must do.
     """
@@ -136,7 +143,7 @@ class DurableBackup(keras.callbacks.BackupAndRestore):
         super().on_epoch_end(epoch, logs)
         if self.publish:
             if self.lease is not None:
-                self.lease.check()
+                self.lease.check()  # raises LeaseLostError: another run trains this now
             self.state.publish(self.local, epoch + 1)
 
     def on_train_end(self, logs: dict | None = None) -> None:

@@ -22,6 +22,9 @@ import keras
 
 # A line the chief prints on stdout to report a callback hook to the launcher.
 EVENT_PREFIX = "kerasflow-event "
+# Exit code and stderr mark of a failure that a retry cannot fix (NaN loss, bad config).
+DETERMINISTIC_EXIT = 3
+DETERMINISTIC_MARK = "kerasflow-deterministic-failure "
 
 
 class EventStream(keras.callbacks.Callback):
@@ -59,6 +62,7 @@ def run(job) -> None:
     from tasks.train import cluster, fit
     from tasks.train.callbacks import standard_callbacks
     from tasks.train.launchers import scratch_dir
+    from tasks.train.lease import LeaseView
     from tasks.train.state import DurableBackup, TrainingState
     from tasks.train.strategy import build_strategy, describe, precision
 
@@ -71,7 +75,12 @@ def run(job) -> None:
     with strategy.scope(), precision(config.runtime):
         model = fit.build_compiled_model(config, ref, params, replicas=replicas)
     run_dir = storage.run_dir(config.storage.root, job.run_id)
-    backup = DurableBackup(TrainingState(job.state_url), scratch=scratch_dir(job), publish=chief)
+    lease = (
+        LeaseView(job.state_url, generation=job.lease_generation, description=job.key)
+        if job.lease_generation is not None
+        else None
+    )
+    backup = DurableBackup(TrainingState(job.state_url), scratch=scratch_dir(job), publish=chief, lease=lease)
     callbacks = standard_callbacks(
         config.training,
         backup=backup,
@@ -105,10 +114,18 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m tasks.train.worker JOB_JSON_PATH_OR_URL", file=sys.stderr)
         return 2
+    from tasks.config import ConfigError
+    from tasks.failures import DeterministicFailure
+
     spec = cluster.tf_config_from_index(os.environ)
     if spec and not os.environ.get("TF_CONFIG"):
         os.environ["TF_CONFIG"] = spec
-    run(read_job(argv[0]))
+    try:
+        run(read_job(argv[0]))
+    except (DeterministicFailure, ConfigError) as error:
+        # A retry would fail the same way: tell the launcher so, with the message.
+        print(f"{DETERMINISTIC_MARK}{type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        return DETERMINISTIC_EXIT
     return 0
 
 

@@ -127,7 +127,9 @@ class RaiseOnceAtEpoch(keras.callbacks.Callback):
             raise ConnectionError("simulated transient fault at epoch 3")
 
 
-def test_a_retried_training_resumes_from_the_last_completed_epoch(root, monkeypatch):
+@pytest.mark.parametrize("fresh", [False, True], ids=["resume", "fresh-run-retried"])
+def test_a_retried_training_resumes_from_the_last_completed_epoch(root, monkeypatch, fresh):
+    # With --fresh the run starts over once; its own retry still resumes its fresh epochs.
     epochs_begun: list[int] = []
     raised: list[bool] = []
     standard = launchers.standard_callbacks
@@ -136,7 +138,7 @@ def test_a_retried_training_resumes_from_the_last_completed_epoch(root, monkeypa
         return [*standard(*args, **kwargs), RaiseOnceAtEpoch(2, epochs_begun, raised)]
 
     monkeypatch.setattr(launchers, "standard_callbacks", with_fault)
-    summary = train_flow(config=smoke(root, training={"epochs": 5}))
+    summary = train_flow(config=smoke(root, training={"epochs": 5}), fresh=fresh)
 
     assert raised == [True]
     # Epochs 1-2 completed, epoch 3 failed, the retry started again at epoch 3 (index 2).

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tasks.train.lease import LeaseLostError, TrainingBusyError, TrainingLease
+from tasks.train.lease import LeaseLostError, LeaseView, TrainingBusyError, TrainingLease
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -63,3 +63,23 @@ def test_the_lease_of_a_killed_process_on_this_host_is_taken_at_once(tmp_path):
     lease = TrainingLease(url, seconds=600)
     lease.acquire(wait_seconds=0)  # 600 s from expiry, but its holder is gone
     assert lease.generation == 2
+
+
+def test_a_holder_that_cannot_renew_stops_before_its_lease_could_be_taken(tmp_path):
+    lease = TrainingLease(str(tmp_path / "t"), seconds=1, description="digits-abc")
+    lease.acquire(wait_seconds=0)  # no heartbeat: as if storage stopped answering
+    lease.check()
+    time.sleep(0.9)
+    with pytest.raises(LeaseLostError, match="could not renew the lease on training digits-abc"):
+        lease.check()
+
+
+def test_a_worker_stops_publishing_once_its_launchers_lease_was_taken_over(tmp_path):
+    url = str(tmp_path / "t")
+    launcher = TrainingLease(url, seconds=1)
+    launcher.acquire(wait_seconds=0)
+    chief = LeaseView(url, generation=launcher.generation, description="digits-abc")
+    chief.check()
+    TrainingLease(url, seconds=30).acquire(wait_seconds=5, poll_seconds=0.2)  # the launcher died; taken over
+    with pytest.raises(LeaseLostError, match="was taken over"):
+        chief.check()

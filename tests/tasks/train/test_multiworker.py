@@ -17,6 +17,7 @@ import pytest
 from flows.train import train_flow
 from models.registry import ModelRegistry
 from tasks.config import TrainConfig
+from tasks.train.launchers import WorkerDeterministicError
 from tests.flows.helpers import flow_run_record
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -102,7 +103,7 @@ def test_a_killed_worker_fails_the_task_and_the_retry_resumes_from_the_last_epoc
     cfg = TrainConfig.smoke(
         storage={"root": str(root)},
         training={"epochs": 5, "batch_size": 8},
-        runtime={"launcher": {"kind": "local_processes", "workers": 2}, "peer_timeout_seconds": 10},
+        runtime={"launcher": {"kind": "local_processes", "workers": 2}, "peer_timeout_seconds": 5},
     )
     summary = train_flow(config=cfg)
     killer.join(timeout=1)
@@ -120,3 +121,15 @@ def test_a_killed_worker_fails_the_task_and_the_retry_resumes_from_the_last_epoc
     assert task_runs["train"][0].run_count == 2
     assert worker_pids(root) == {}, "no worker outlives the run"
     assert time.monotonic() - started < 240
+
+
+def test_a_worker_whose_loss_diverges_fails_the_run_at_once_without_retries(root, caplog):
+    cfg = TrainConfig.smoke(
+        storage={"root": str(root)},
+        training={"epochs": 2, "learning_rate": 1e12, "optimizer": "sgd"},
+        runtime={"launcher": {"kind": "local_processes", "workers": 2}, "peer_timeout_seconds": 5},
+    )
+    with pytest.raises(WorkerDeterministicError, match="TrainingDivergedError: training diverged: loss is nan"):
+        train_flow(config=cfg)
+    assert "Retry 1/2" not in caplog.text, "a NaN loss is not retried"
+    assert worker_pids(root) == {}
