@@ -57,13 +57,6 @@ def test_k8s_render_prints_a_service_and_an_indexed_job_or_names_the_missing_ima
     assert code == 2 and "received runtime.launcher.image=None" in out
 
 
-def test_mixed_precision_on_a_machine_without_a_gpu_exits_2_before_any_work(root):
-    code, out = run("train", "--set", "runtime.mixed_precision=mixed_float16")
-    assert code == 2, out
-    assert "runtime.mixed_precision='mixed_float16', but this machine has no GPU" in out
-    assert not (root / "datasets").exists()
-
-
 def test_train_promote_reject_rollback_and_inspect(root):
     code, out = run("train", *SMOKE, "--set", "gate.value.accuracy.min=0.2")
     assert code == 0, out

@@ -1,4 +1,4 @@
-"""Real kills: `kerasflow train` SIGKILLed during epoch 3 of 6 resumes at epoch 3 when run again."""
+"""Real kills: `kerasflow train` SIGKILLed during epoch 3 of 6 resumes at epoch 3 when run again; --fresh."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ import re
 import subprocess
 import sys
 
+import keras
 import pytest
 
+import tasks.train.launchers as launchers
+from flows.recipes import load_recipe
+from flows.train import train_flow
 from models.registry import ModelRegistry
+from tasks.config import TrainConfig
+from tasks.failures import DeterministicFailure
 from tests.flows.test_cli import run
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -63,9 +69,9 @@ def test_a_run_killed_during_epoch_3_resumes_there_and_registers_once(root, tmp_
     assert (resumed["training"]["initial_epoch"], resumed["training"]["epochs_completed"]) == (2, 6)
     assert not list((root / "training").glob("*/backup")), "a finished training leaves no backup behind"
 
-    code, out = run("train", *SIX_EPOCHS, "--set", f"storage.root={tmp_path / 'uninterrupted'}")
-    assert code == 0, out
-    uninterrupted = ModelRegistry(str(tmp_path / "uninterrupted" / "registry")).get("digits", 1)
+    uninterrupted_root = tmp_path / "uninterrupted"
+    train_flow(config=load_recipe("digits", [*SIX_EPOCHS[1::2], f"storage.root={uninterrupted_root}"]))
+    uninterrupted = ModelRegistry(str(uninterrupted_root / "registry")).get("digits", 1)
     # Weights are restored exactly; the data order after a resume is not (fit restarts its
     # shuffle), so the two runs agree as two seeds would.
     for metric in ("accuracy", "loss"):
@@ -74,9 +80,30 @@ def test_a_run_killed_during_epoch_3_resumes_there_and_registers_once(root, tmp_
         ), metric
 
 
-def test_fresh_starts_over_instead_of_resuming(root):
-    kill_during_epoch(3, *SIX_EPOCHS, "--set", "training.epochs=3", epochs=3)
-    code, out = run("train", *SIX_EPOCHS, "--set", "training.epochs=3", "--fresh")
-    assert code == 0, out
-    assert "--fresh: discarding any backup of training digits-" in out
-    assert "resuming" not in out and "epoch 1/3" in out
+class FailAtEpoch(keras.callbacks.Callback):
+    """A deterministic failure at the start of an epoch: not retried, so the backup stays."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise DeterministicFailure(f"stopped at epoch {epoch + 1} by the test")
+
+
+def test_fresh_starts_over_instead_of_resuming(root, monkeypatch, caplog):
+    config = TrainConfig.smoke(storage={"root": str(root)}, training={"epochs": 3})
+    standard = launchers.standard_callbacks
+    monkeypatch.setattr(launchers, "standard_callbacks", lambda *a, **k: [*standard(*a, **k), FailAtEpoch(2)])
+    with pytest.raises(DeterministicFailure, match="stopped at epoch 3"):
+        train_flow(config=config)
+    assert list(root.glob("training/digits-*/backup/latest.json")), "two epochs were published"
+    monkeypatch.setattr(launchers, "standard_callbacks", standard)
+
+    summary = train_flow(config=config, fresh=True)
+
+    assert "--fresh: discarding any backup of training digits-" in caplog.text
+    assert "resuming" not in caplog.text
+    training = ModelRegistry(str(root / "registry")).get("digits", summary.version.version)["training"]
+    assert (training["initial_epoch"], training["epochs_completed"]) == (0, 3)

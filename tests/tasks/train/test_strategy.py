@@ -67,3 +67,13 @@ def test_linear_learning_rate_scaling_is_opt_in():
     assert learning_rate(config, 4) == 0.001
     scaled = TrainConfig.smoke(training={"learning_rate": 0.001}, runtime={"scale_learning_rate": True})
     assert learning_rate(scaled, 4) == pytest.approx(0.004)
+
+
+@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="the refusal is for machines without a GPU")
+def test_the_flow_refuses_mixed_precision_without_a_gpu_before_any_work(root, prefect_server):
+    from flows.train import train_flow
+
+    config = TrainConfig.smoke(storage={"root": str(root)}, runtime={"mixed_precision": "mixed_float16"})
+    with pytest.raises(ConfigError, match=r"runtime\.mixed_precision='mixed_float16', but this machine has no GPU"):
+        train_flow(config=config)
+    assert not root.exists(), "nothing was ingested or written"
