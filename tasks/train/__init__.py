@@ -23,9 +23,7 @@ from tasks.config import RuntimeConfig, TrainConfig
 from tasks.failures import retry_unless_deterministic
 from tasks.refs import DatasetRef, TrainedModel
 from tasks.train.job import TrainingJob
-from tasks.train.launchers import launch, scratch_dir
 from tasks.train.lease import TrainingLease
-from tasks.train.state import TrainingState, training_key, training_url
 
 __all__ = ["train"]
 
@@ -39,6 +37,11 @@ __all__ = ["train"]
 )
 def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str, fresh: bool = False) -> TrainedModel:
     """Train a candidate on ``dataset``; write it to ``<root>/runs/<run_id>/model.keras``."""
+    # Keras and TensorFlow load here, not when tasks.train is imported: `kerasflow k8s
+    # render` and the worker's cluster helpers live in this package and need neither.
+    from tasks.train.launchers import launch, scratch_dir
+    from tasks.train.state import TrainingState, training_key, training_url
+
     logger = get_run_logger()
     key = training_key(config, dataset)
     job = TrainingJob(
