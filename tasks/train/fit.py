@@ -98,6 +98,20 @@ def loop_model(model: Any, strategy: Any, config: TrainConfig, ref: DatasetRef, 
     )
 
 
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras right before the model is built.
+
+    Keras 3 draws the seeds of unseeded initializers from Python's global ``random``,
+    which other threads of this process also draw from (Prefect's and the storage
+    clients' retry jitter, among others). Seeding early and building later let such a
+    draw slip in between and change the initial weights: the same data and seed then
+    trained a different model, seen once as a gate rejection in the suite.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
 def learning_rate(config: TrainConfig, replicas: int) -> float:
     """The recipe's learning rate, times the replicas under the linear scaling rule."""
     scale = replicas if config.runtime.scale_learning_rate else 1
@@ -125,12 +139,11 @@ def fit_model(
     callbacks: Sequence[Any],
 ) -> TrainedModel:
     """Train with Keras's ``model.fit`` under the configured strategy (one process)."""
-    import keras
 
-    keras.utils.set_random_seed(config.training.seed)
     strategy = build_strategy(config.runtime)
     global_batch = config.training.batch_size * strategy.num_replicas_in_sync
     params = model_params(config, ref)
+    seed_everything(config.training.seed)
     with strategy.scope(), precision(config.runtime):
         model = build_compiled_model(config, ref, params, replicas=strategy.num_replicas_in_sync)
 

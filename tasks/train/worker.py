@@ -67,11 +67,11 @@ def run(job) -> None:
     from tasks.train.strategy import build_strategy, describe, precision
 
     config, ref = job.config, job.dataset
-    keras.utils.set_random_seed(config.training.seed)
     strategy = build_strategy(config.runtime.model_copy(update={"strategy": "multi_worker"}))
     chief = cluster.is_chief()
     replicas = strategy.num_replicas_in_sync
     params = fit.model_params(config, ref)
+    fit.seed_everything(config.training.seed)
     with strategy.scope(), precision(config.runtime):
         model = fit.build_compiled_model(config, ref, params, replicas=replicas)
     run_dir = storage.run_dir(config.storage.root, job.run_id)
