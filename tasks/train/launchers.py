@@ -179,10 +179,13 @@ def _wait_all(processes: list[subprocess.Popen], job: TrainingJob, *, lease: Any
         codes = [p.poll() for p in processes]
         if all(code == 0 for code in codes):
             return
-        if lease is not None and lease.lost is not None:
-            for process in processes:
-                process.kill()
-            raise lease.lost
+        if lease is not None:
+            try:
+                lease.check()  # lost or stale: another run may take the training over
+            except Exception:
+                for process in processes:
+                    process.kill()
+                raise
         if not failure:
             for index, code in enumerate(codes):
                 if code == DETERMINISTIC_EXIT:
