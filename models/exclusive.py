@@ -1,4 +1,4 @@
-"""Exclusive create of small objects on any fsspec filesystem: the one commit primitive.
+"""Exclusive create and whole replacement of small objects on any fsspec filesystem.
 
 Registry versions, alias moves and dataset materializations all commit by creating one
 small object that must not exist yet. On object stores a PUT appears whole, so ``xb``
@@ -37,3 +37,18 @@ def create_exclusive(fs, path: str, body: bytes) -> bool:
     except FileExistsError:
         return False
     return True
+
+
+def replace_whole(fs, path: str, body: bytes) -> None:
+    """Write ``path`` so that readers see the old body or the new one, never a part.
+
+    One PUT on an object store; on a local disk the body is written aside and renamed
+    over the old file (rename(2) is atomic).
+    """
+    if isinstance(fs, LocalFileSystem):
+        fd, aside = tempfile.mkstemp(dir=path.rsplit("/", 1)[0], prefix=".aside-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+        os.replace(aside, path)
+    else:
+        fs.pipe_file(path, body)

@@ -24,15 +24,12 @@ import json
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from fsspec.implementations.local import LocalFileSystem
-
-from models.exclusive import create_exclusive
+from models.exclusive import create_exclusive, replace_whole
 from tasks import storage
 from tasks.failures import DeterministicFailure
 
@@ -127,16 +124,8 @@ class TrainingLease:
 
     def _overwrite(self, body: bytes) -> None:
         fs, path = storage.filesystem(self.url)
-        target = f"{path}/{self.generation:08d}.json"
         with storage.reaching(self.url):
-            if isinstance(fs, LocalFileSystem):
-                # Written aside and renamed: a reader never sees half a record.
-                fd, aside = tempfile.mkstemp(dir=path, prefix=".aside-")
-                with os.fdopen(fd, "wb") as f:
-                    f.write(body)
-                os.replace(aside, target)
-            else:
-                fs.pipe_file(target, body)  # one PUT: whole or not at all
+            replace_whole(fs, f"{path}/{self.generation:08d}.json", body)
 
     def acquire(self, *, wait_seconds: float, poll_seconds: float = 1.0) -> None:
         """Take the lease, waiting up to ``wait_seconds`` for a live holder's lease to end."""

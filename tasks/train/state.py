@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import keras
-from fsspec.implementations.local import LocalFileSystem
 
+from models.exclusive import replace_whole
 from tasks import storage
 from tasks.config import TrainConfig
 from tasks.refs import DatasetRef
@@ -98,13 +98,7 @@ class TrainingState:
         fs, path = storage.filesystem(self.backup_url)
         body = json.dumps({"epoch": epoch}).encode()
         with storage.reaching(self.backup_url):
-            if isinstance(fs, LocalFileSystem):
-                fd, aside = tempfile.mkstemp(dir=path, prefix=".aside-")
-                with os.fdopen(fd, "wb") as f:
-                    f.write(body)
-                os.replace(aside, f"{path}/latest.json")
-            else:
-                fs.pipe_file(f"{path}/latest.json", body)
+            replace_whole(fs, f"{path}/latest.json", body)
             if previous:
                 fs.rm(f"{path}/epoch-{previous:05d}", recursive=True)
 
