@@ -1,9 +1,10 @@
 """The retraining flow: ingest -> validate -> train -> evaluate -> gate -> register -> (approve) -> promote.
 
 What runs where: every step is a Prefect task in this flow's process (locally, against
-Prefect's embedded server unless ``PREFECT_API_URL`` names one). Training uses the
-strategy of ``tasks/train/strategy.py``: every local GPU under MirroredStrategy, or one
-device.
+Prefect's embedded server unless ``PREFECT_API_URL`` names one). Training runs where
+``runtime.launcher`` says (tasks/train/launchers.py): in this process under the strategy
+of ``tasks/train/strategy.py`` (every local GPU under MirroredStrategy, or one device),
+or as MultiWorkerMirroredStrategy workers on this machine or in a Kubernetes Indexed Job.
 
 What is retried: ingest, register and promote retry transient I/O errors with
 exponential backoff; train retries twice and resumes from its last completed epoch, as
