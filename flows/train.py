@@ -25,7 +25,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from models.registry import ModelRegistry
-from tasks import storage
+from tasks import events, storage
 from tasks.approval import ApprovalRejected, request_approval
 from tasks.config import TrainConfig
 from tasks.evaluate import evaluate
@@ -66,6 +66,9 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
             f"data unchanged since {name} v{unchanged} (fingerprint {dataset.fingerprint}); use --force to retrain"
         )
         logger.info(message)
+        events.emit(
+            events.TRAINING_SKIPPED, model=name, version=unchanged, alias=alias, fingerprint=dataset.fingerprint
+        )
         return RunSummary(
             model_name=name,
             outcome="skipped",
@@ -92,6 +95,7 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
     if not report.passed:
         # Recorded as rejected above; failing the run makes the rejection visible in the UI.
         error = GateRejected(f"{name} v{version.version} rejected by the gate, {alias!r} unchanged: {report.summary()}")
+        events.emit(events.GATE_REJECTED, model=name, version=version.version, alias=alias, reason=report.summary())
         error.summary = RunSummary(outcome="rejected", message=str(error), version=version, **summary)
         raise error
     approval_note = None
@@ -99,6 +103,9 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
         decision = request_approval(version, report, config=config)
         if not decision.approved:
             error = ApprovalRejected(f"{name} v{version.version} {decision.describe()}; {alias!r} unchanged")
+            events.emit(
+                events.GATE_REJECTED, model=name, version=version.version, alias=alias, reason=decision.describe()
+            )
             rejected = version.model_copy(update={"status": "rejected"})
             error.summary = RunSummary(outcome="rejected", message=str(error), version=rejected, **summary)
             raise error
@@ -107,6 +114,14 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
     was = f"was v{promoted.previous_version}" if promoted.previous_version else "first promotion"
     message = f"{name} v{promoted.version} promoted to {alias!r} ({was})"
     logger.info(message)
+    events.emit(
+        events.MODEL_PROMOTED,
+        model=name,
+        version=promoted.version,
+        previous_version=promoted.previous_version,
+        alias=alias,
+        fingerprint=dataset.fingerprint,
+    )
     return RunSummary(outcome="promoted", message=message, version=promoted, **summary)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
@@ -18,3 +20,29 @@ def flow_run_record(flow_run_id: str):
         # Task run names are "<task name>-<suffix>".
         by_name.setdefault(task_run.name.rsplit("-", 1)[0], []).append(task_run)
     return flow_run, by_name, {a.key for a in artifacts if a.key}
+
+
+def model_events(model: str, *, since: datetime, expected: int, timeout: float = 30.0) -> list:
+    """The kerasflow events about ``model`` since ``since`` that the server stored, oldest first.
+
+    Events leave this process through Prefect's events worker and are stored by the
+    server asynchronously: drain the one, then poll the other until ``expected`` arrive.
+    """
+    import time
+
+    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
+    from prefect.events.worker import EventsWorker
+
+    EventsWorker.drain_all()
+    event_filter = EventFilter(
+        occurred=EventOccurredFilter(since=since, until=datetime.now(UTC) + timedelta(hours=1)),
+        event=EventNameFilter(prefix=["kerasflow."]),
+        resource=EventResourceFilter(id=[f"kerasflow.model.{model}"]),
+    )
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while True:
+            found = sorted(client.read_events(filter=event_filter, limit=50).events, key=lambda e: e.occurred)
+            if len(found) >= expected or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import keras
 import numpy as np
 import pandas as pd
@@ -15,7 +17,7 @@ from tasks.config import TrainConfig
 from tasks.failures import DataValidationError
 from tasks.gate import GateRejected
 from tasks.train.callbacks import TrainingDivergedError
-from tests.flows.helpers import flow_run_record
+from tests.flows.helpers import flow_run_record, model_events
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -74,6 +76,7 @@ def test_digits_flow_registers_promotes_and_records_everything(root):
 
 
 def test_second_run_is_gated_against_the_first_and_unchanged_data_is_skipped(root):
+    started = datetime.now(UTC)
     first = train_flow(config=smoke(root))
     skipped = train_flow(config=smoke(root))
     assert skipped.outcome == "skipped"
@@ -92,8 +95,22 @@ def test_second_run_is_gated_against_the_first_and_unchanged_data_is_skipped(roo
     assert metadata["baseline_version"] == 1
     assert metadata["baseline"]["values"]["accuracy"] == pytest.approx(first.metrics["accuracy"])
 
+    # Each outcome is an event about the model, tied to its flow run, for automations.
+    mine = {f"prefect.flow-run.{registry_of(root).get('digits', v)['flow_run_id']}" for v in (1, 2)}
+    stored = model_events("digits", since=started, expected=3)
+    assert [(e.event, e.payload.get("version")) for e in stored] == [
+        ("kerasflow.model.promoted", 1),
+        ("kerasflow.training.skipped", 1),
+        ("kerasflow.model.promoted", 2),
+    ]
+    assert stored[-1].payload["previous_version"] == 1 and stored[-1].resource.name == "digits"
+    assert {e.payload["fingerprint"] for e in stored} == {first.dataset_fingerprint}
+    flow_runs = {r.id for e in stored for r in e.related if r.role == "flow-run"}
+    assert mine <= flow_runs
+
 
 def test_rejected_candidate_is_recorded_and_production_unchanged(root):
+    started = datetime.now(UTC)
     train_flow(config=smoke(root))
     with pytest.raises(GateRejected, match=r"accuracy .* < 1.01") as info:
         train_flow(config=smoke(root, gate={"value": {"accuracy": {"min": 1.01}}}), force=True)
@@ -101,6 +118,11 @@ def test_rejected_candidate_is_recorded_and_production_unchanged(root):
     registry = registry_of(root)
     assert registry.get("digits", 2)["status"] == "rejected"
     assert registry.alias_target("digits", "production") == 1
+    promoted, rejected = model_events("digits", since=started, expected=2)
+    assert (promoted.event, rejected.event) == ("kerasflow.model.promoted", "kerasflow.gate.rejected")
+    assert rejected.payload["version"] == 2 and "1.01" in rejected.payload["reason"]
+    run = f"prefect.flow-run.{registry.get('digits', 2)['flow_run_id']}"
+    assert run in {r.id for r in rejected.related}
 
 
 def test_mirrored_strategy_on_two_logical_cpus_trains_and_registers(root):

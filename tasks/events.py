@@ -1,0 +1,30 @@
+"""The events kerasflow emits to Prefect, with the model as their resource.
+
+Automations react to them (deploy/ has one that notifies on a rejection), and the
+Prefect UI's event feed shows them on the flow run that caused them:
+
+- ``kerasflow.model.promoted``: a version took the alias;
+- ``kerasflow.gate.rejected``: a candidate failed its gate or its reviewer's approval;
+- ``kerasflow.training.skipped``: the data was unchanged since the production model.
+
+The resource id is ``kerasflow.model.<name>``, so one automation can follow one model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MODEL_PROMOTED = "kerasflow.model.promoted"
+GATE_REJECTED = "kerasflow.gate.rejected"
+TRAINING_SKIPPED = "kerasflow.training.skipped"
+
+
+def model_resource(name: str) -> dict[str, str]:
+    return {"prefect.resource.id": f"kerasflow.model.{name}", "prefect.resource.name": name}
+
+
+def emit(event: str, *, model: str, **payload: Any) -> None:
+    """Emit ``event`` about ``model``; the current flow run is attached by Prefect as related."""
+    from prefect.events import emit_event
+
+    emit_event(event=event, resource=model_resource(model), payload={k: v for k, v in payload.items() if v is not None})
