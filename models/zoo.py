@@ -15,6 +15,8 @@ from typing import Any, Literal
 import keras
 import numpy as np
 
+from models.families import FAMILIES
+
 Api = Literal["sequential", "functional"]
 
 
@@ -168,6 +170,8 @@ BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "imdb_text": build_imdb_text,
     "fraud_tabular": build_fraud_tabular,
 }
+if set(BUILDERS) != set(FAMILIES):  # the config validates against FAMILIES without importing this module
+    raise ImportError(f"models/families.py lists {sorted(FAMILIES)} but the zoo builds {sorted(BUILDERS)}")
 
 
 def build(family: str, **params: Any) -> keras.Model:

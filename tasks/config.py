@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from models.families import FAMILIES
 from models.registry import validate_name
 
 DEFAULT_ROOT = "./.kerasflow"
@@ -134,10 +135,8 @@ class ModelConfig(_Section):
     @field_validator("family")
     @classmethod
     def _known_family(cls, value: str) -> str:
-        from models.zoo import BUILDERS  # keras import deferred to validation time
-
-        if value not in BUILDERS:
-            raise ValueError(f"received {value!r}, expected one of {sorted(BUILDERS)}")
+        if value not in FAMILIES:
+            raise ValueError(f"received {value!r}, expected one of {sorted(FAMILIES)}")
         return value
 
 
