@@ -203,18 +203,26 @@ def save_trained(
     )
 
 
-def publish_run(trained: TrainedModel, config: TrainConfig) -> TrainedModel:
-    """Upload the run folder when the root is remote; the ref then points there."""
+def publish_run(trained: TrainedModel, config: TrainConfig, *, write_result: bool = False) -> TrainedModel:
+    """Upload the run folder when the root is remote; the returned ref then points there.
+
+    With ``write_result`` the published ref is first written to ``result.json`` in the
+    run folder, so it travels with the upload to a launcher on another machine.
+    """
     from tasks import storage
 
     root = config.storage.root
-    if storage.is_local(root):
-        return trained
-    run_url = storage.run_url(root, trained.run_id)
-    storage.upload_dir(storage.run_dir(root, trained.run_id), run_url)
-    return trained.model_copy(
-        update={
+    run_dir = storage.run_dir(root, trained.run_id)
+    published = trained
+    if not storage.is_local(root):
+        run_url = storage.run_url(root, trained.run_id)
+        uris = {
             "model_uri": storage.join(run_url, "model.keras"),
             "saved_model_uri": storage.join(run_url, "saved_model"),
         }
-    )
+        published = trained.model_copy(update=uris)
+    if write_result:
+        (run_dir / "result.json").write_text(published.model_dump_json(indent=2))
+    if not storage.is_local(root):
+        storage.upload_dir(run_dir, storage.run_url(root, trained.run_id))
+    return published

@@ -103,9 +103,7 @@ def run(job) -> None:
         replicas=replicas,
         seconds=time.perf_counter() - started,
     )
-    (run_dir / "result.json").write_text(fit.publish_run(trained, config).model_dump_json(indent=2))
-    if not storage.is_local(config.storage.root):  # result.json too, for a launcher elsewhere
-        storage.upload_dir(run_dir, storage.run_url(config.storage.root, job.run_id))
+    fit.publish_run(trained, config, write_result=True)  # result.json: what the launcher returns
 
 
 def main(argv: list[str]) -> int:
