@@ -36,6 +36,7 @@ METADATA_FILE = "metadata.json"
 CLAIM_FILE = "claim.json"
 REVIEW_FILE = "review.json"
 SAVED_MODEL_DIR = "saved_model"
+_RESERVED = (MODEL_FILE, METADATA_FILE, CLAIM_FILE, REVIEW_FILE, SAVED_MODEL_DIR)
 
 
 class RegistryError(RuntimeError):
@@ -193,8 +194,12 @@ class ModelRegistry:
         metadata: Mapping[str, Any],
         idempotency_key: str,
         saved_model_dir: str | os.PathLike | None = None,
+        extra_files: Mapping[str, str | os.PathLike] | None = None,
     ) -> dict[str, Any]:
         """Store ``model_file`` (and a SavedModel export) as the next version of ``name``.
+
+        ``extra_files`` maps a path inside the version (``plots/learning_curves.png``) to a
+        local file to store there, before the metadata makes the version visible.
 
         ``idempotency_key`` identifies the candidate (e.g. run id and model sha256): a
         retried registration of the same candidate finds its earlier claim and returns
@@ -216,6 +221,14 @@ class ModelRegistry:
                 self.fs.makedirs(parent, exist_ok=True)
             self.fs.put([os.fspath(p) for p in files], targets)  # one concurrent call on object stores
             saved_model_uri = self.fs.unstrip_protocol(f"{directory}/{SAVED_MODEL_DIR}")
+        files = {}
+        for relative, local_file in sorted((extra_files or {}).items()):
+            if relative.startswith("/") or ".." in relative.split("/") or relative.split("/")[0] in _RESERVED:
+                raise RegistryError(f"received extra file {relative!r}, expected a relative path outside {_RESERVED}")
+            target = f"{directory}/{relative}"
+            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.put_file(os.fspath(local_file), target)
+            files[relative] = self.fs.unstrip_protocol(target)
         record = {
             **metadata,
             "name": name,
@@ -223,6 +236,7 @@ class ModelRegistry:
             "sha256": sha256,
             "model_uri": self.fs.unstrip_protocol(f"{directory}/{MODEL_FILE}"),
             "saved_model_uri": saved_model_uri,
+            "files": files,
             "registered_at": _utcnow(),
         }
         self._create_json(f"{directory}/{METADATA_FILE}", record)

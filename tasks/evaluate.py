@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 from prefect import get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from models import io
 from models.registry import ModelRegistry, RegistryError
-from tasks import storage
+from tasks import plots, storage
 from tasks.config import TrainConfig
 from tasks.ingest.pipeline import load_slices, make_dataset
 from tasks.refs import DatasetRef, Evaluation, Metrics, TrainedModel
 
 __all__ = ["compute_metrics", "evaluate", "evaluate_model"]
+
+# File names of the run's figures, in <run>/plots/ and in the registered version's plots/.
+LEARNING_CURVES, CONFUSION_MATRIX = "learning_curves.png", "confusion_matrix.png"
 
 
 def compute_metrics(
@@ -44,6 +47,7 @@ def compute_metrics(
         pred = y_prob.argmax(axis=-1)
         values = {"loss": float(keras.losses.SparseCategoricalCrossentropy()(y_true, y_prob))}
     values["accuracy"] = float((pred == y_true).mean()) if len(y_true) else 0.0
+    confusion = plots.confusion_matrix(y_true, pred, num_classes=num_classes)
     # Per class, for sliced gates: recall (the share of the class found; "accuracy" of the
     # class is the same number, kept under that name too) and precision.
     present = [c for c in range(num_classes) if (y_true == c).any()]
@@ -52,7 +56,7 @@ def compute_metrics(
     per_class: dict[str, dict[str, float]] = {"recall": recall, "precision": precision}
     if num_classes > 2:
         per_class["accuracy"] = dict(recall)
-    return Metrics(split=split, num_examples=len(y_true), values=values, per_class=per_class)
+    return Metrics(split=split, num_examples=len(y_true), values=values, per_class=per_class, confusion=confusion)
 
 
 def evaluate_model(model, ref: DatasetRef, *, num_classes: int, split: str = "test", batch_size: int = 256) -> Metrics:
@@ -155,4 +159,45 @@ def evaluate(trained: TrainedModel, dataset: DatasetRef, config: TrainConfig) ->
         baseline=baseline,
         baseline_version=baseline_version if baseline else None,
         baseline_note=note,
+        plots=save_plots(trained, candidate, dataset, config),
     )
+
+
+def save_plots(trained: TrainedModel, candidate: Metrics, dataset: DatasetRef, config: TrainConfig) -> dict[str, str]:
+    """Draw the learning curves and confusion matrix into ``<run>/plots/``; show them in an artifact.
+
+    Returns file name -> URL, for the registry to copy them into the version.
+    """
+    root, name = config.storage.root, config.model.name
+    run_dir = storage.run_dir(root, trained.run_id)
+    first = trained.initial_epoch + 1
+    figures = {
+        LEARNING_CURVES: plots.learning_curves_png(
+            trained.history, first_epoch=first, title=f"{name}: {trained.epochs_completed} epoch(s), {trained.strategy}"
+        )
+    }
+    if candidate.confusion is not None:
+        figures[CONFUSION_MATRIX] = plots.confusion_matrix_png(
+            candidate.confusion,
+            dataset.class_names[: len(candidate.confusion)],
+            title=f"{name} candidate, {candidate.split} split ({candidate.num_examples} examples)",
+        )
+    folder = run_dir / "plots"
+    folder.mkdir(parents=True, exist_ok=True)
+    for file_name, png in figures.items():
+        (folder / file_name).write_bytes(png)
+    plots_url = storage.join(storage.run_url(root, trained.run_id), "plots")
+    if not storage.is_local(root):
+        storage.upload_dir(folder, plots_url)
+    urls = {file_name: storage.join(plots_url, file_name) for file_name in figures}
+    resumed = f" (resumed after epoch {trained.initial_epoch})" if trained.initial_epoch else ""
+    sections = [f"## Learning curves{resumed}", plots.embed_png(figures[LEARNING_CURVES], alt="learning curves")]
+    if CONFUSION_MATRIX in figures:
+        sections += ["## Confusion matrix", plots.embed_png(figures[CONFUSION_MATRIX], alt="confusion matrix")]
+    sections.append("Saved with the run: " + ", ".join(f"`{url}`" for url in urls.values()))
+    create_markdown_artifact(
+        key="training-plots",
+        markdown="\n\n".join(sections),
+        description=f"{name}: learning curves and confusion matrix",
+    )
+    return urls

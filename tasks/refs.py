@@ -71,6 +71,7 @@ class Metrics(_Ref):
     per_slice: dict[str, dict[str, dict[str, float]]] = Field(
         default_factory=dict, description="slice column -> value -> metric -> value"
     )
+    confusion: list[list[int]] | None = Field(None, description="counts of [true class][predicted class]")
 
 
 class Evaluation(_Ref):
@@ -80,6 +81,9 @@ class Evaluation(_Ref):
     baseline: Metrics | None = None
     baseline_version: int | None = None
     baseline_note: str | None = Field(None, description="why there is no baseline, when there is none")
+    plots: dict[str, str] = Field(
+        default_factory=dict, description="PNG file name -> URL in the run folder (learning curves, confusion matrix)"
+    )
 
 
 class GateCheck(_Ref):

@@ -93,6 +93,10 @@ def register(
         metadata=metadata,
         idempotency_key=f"{trained.run_id}:{trained.sha256}",
         saved_model_dir=_local_saved_model(config.storage.root, trained),
+        extra_files={
+            f"plots/{file_name}": storage.fetch_file(config.storage.root, url)
+            for file_name, url in evaluation.plots.items()
+        },
     )
     version = ModelVersion(
         name=record["name"],

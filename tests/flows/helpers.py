@@ -8,8 +8,11 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 
-def flow_run_record(flow_run_id: str):
-    """(flow run, task runs by name, artifact keys) for one flow run."""
+def flow_run_record(flow_run_id: str, *, artifacts_by_key: dict | None = None):
+    """(flow run, task runs by name, artifact keys) for one flow run.
+
+    ``artifacts_by_key``, when given, is filled with the artifacts themselves.
+    """
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(flow_run_id)
         run_filter = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id]))
@@ -19,6 +22,8 @@ def flow_run_record(flow_run_id: str):
     for task_run in task_runs:
         # Task run names are "<task name>-<suffix>".
         by_name.setdefault(task_run.name.rsplit("-", 1)[0], []).append(task_run)
+    if artifacts_by_key is not None:
+        artifacts_by_key.update({a.key: a for a in artifacts if a.key})
     return flow_run, by_name, {a.key for a in artifacts if a.key}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 from datetime import UTC, datetime
 
 import keras
@@ -61,8 +63,10 @@ def test_digits_flow_registers_promotes_and_records_everything(root):
         served.serve(images).numpy(), registry.load("digits", 1).predict(images, verbose=0), rtol=1e-5, atol=1e-6
     )
 
-    flow_run, task_runs, artifact_keys = flow_run_record(metadata["flow_run_id"])
+    artifacts = {}
+    flow_run, task_runs, artifact_keys = flow_run_record(metadata["flow_run_id"], artifacts_by_key=artifacts)
     assert flow_run.state.is_completed()
+    assert flow_run.name == f"digits-{summary.dataset_fingerprint[:12]}"  # named after the model and its data
     assert sorted(task_runs) == sorted(STEPS)
     assert all(run.state.is_completed() for runs in task_runs.values() for run in runs)
     assert {
@@ -72,7 +76,23 @@ def test_digits_flow_registers_promotes_and_records_everything(root):
         "gate-report",
         "gate-summary",
         "registered-version",
+        "training-plots",
     } <= artifact_keys
+    # The learning curves and confusion matrix are PNGs saved with the run, copied into the
+    # version, and shown in the UI by the artifact that embeds exactly those bytes.
+    version_dir = root / "registry" / "digits" / "versions" / "1"
+    embedded = [
+        base64.b64decode(m)
+        for m in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", artifacts["training-plots"].data)
+    ]
+    for index, file_name in enumerate(("learning_curves.png", "confusion_matrix.png")):
+        saved = (root / "runs" / metadata["run_id"] / "plots" / file_name).read_bytes()
+        assert saved.startswith(b"\x89PNG\r\n\x1a\n") and len(saved) > 5_000
+        assert (version_dir / "plots" / file_name).read_bytes() == saved == embedded[index]
+        assert metadata["files"][f"plots/{file_name}"] == f"file://{version_dir}/plots/{file_name}"
+    confusion = np.array(metadata["metrics"]["confusion"])
+    assert confusion.shape == (10, 10) and confusion.sum() == metadata["metrics"]["num_examples"]
+    assert np.trace(confusion) / confusion.sum() == pytest.approx(metadata["metrics"]["values"]["accuracy"])
 
 
 def test_second_run_is_gated_against_the_first_and_unchanged_data_is_skipped(root):

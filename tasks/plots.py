@@ -1,0 +1,96 @@
+"""The run's figures as PNG: learning curves from the training history, the confusion matrix.
+
+Drawn with matplotlib's object API on an Agg canvas (never ``pyplot``): no global figure
+state, no display, safe in a worker thread. The PNGs are saved with the run and copied
+into the registered version; the UI shows them through a markdown artifact that embeds
+them (tasks/evaluate.py), because Prefect's image artifacts need a URL a browser can
+reach, which a local or private-bucket root is not.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["confusion_matrix", "confusion_matrix_png", "embed_png", "learning_curves_png"]
+
+# Wide enough to read epoch ticks in the artifact pane; small enough to embed (about 30 KB).
+_SIZE_INCHES, _DPI = (7.0, 3.2), 96
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, *, num_classes: int) -> list[list[int]]:
+    """Counts of (true class, predicted class): row = truth, column = prediction."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
+    return matrix.tolist()
+
+
+def learning_curves_png(history: Mapping[str, Sequence[float]], *, first_epoch: int = 1, title: str = "") -> bytes:
+    """Loss (left) and every other metric (right) per epoch, training solid and validation dashed."""
+    from matplotlib.ticker import MaxNLocator
+
+    figure, canvas = _figure()
+    loss_axes, metric_axes = figure.subplots(1, 2)
+    for axes, keep in ((loss_axes, lambda m: m == "loss"), (metric_axes, lambda m: m != "loss")):
+        for name in sorted(n for n in history if not n.startswith("val_") and keep(n)):
+            for key, style in ((name, "-"), (f"val_{name}", "--")):
+                values = list(history.get(key, []))
+                if values:
+                    epochs = range(first_epoch, first_epoch + len(values))
+                    axes.plot(epochs, values, style, marker="." if len(values) < 30 else None, label=key)
+        axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(alpha=0.3)
+        if axes.lines:
+            axes.legend(fontsize="small")
+    loss_axes.set_title("loss")
+    metric_axes.set_title("metrics")
+    if title:
+        figure.suptitle(title)
+    return _png(figure, canvas)
+
+
+def confusion_matrix_png(matrix: Sequence[Sequence[int]], class_names: Sequence[str], *, title: str = "") -> bytes:
+    """The confusion matrix as a heat map, each cell labelled with its count, rows normalised for colour."""
+    counts = np.asarray(matrix, dtype=np.int64)
+    rows = counts.sum(axis=1, keepdims=True)
+    share = np.divide(counts, rows, out=np.zeros(counts.shape, dtype=float), where=rows > 0)
+    n = len(class_names)
+    side = max(3.2, 0.45 * n + 1.5)
+    figure, canvas = _figure(size=(side + 0.8, side))
+    axes = figure.subplots()
+    image = axes.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of the true class")
+    tilt = max(map(len, class_names), default=0) > 3  # long names overlap side by side
+    axes.set_xticks(range(n), labels=list(class_names), rotation=45 if tilt else 0, ha="right" if tilt else "center")
+    axes.set_yticks(range(n), labels=list(class_names))
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    for i in range(n):
+        for j in range(n):
+            colour = "white" if share[i, j] > 0.6 else "black"
+            axes.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8, color=colour)
+    axes.set_title(title or f"confusion matrix ({int(counts.sum())} examples)")
+    return _png(figure, canvas)
+
+
+def embed_png(png: bytes, *, alt: str) -> str:
+    """Markdown showing ``png`` inline (a data URL), for an artifact the UI renders as is."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+
+
+def _figure(size: tuple[float, float] = _SIZE_INCHES):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, dpi=_DPI, layout="constrained")
+    return figure, FigureCanvasAgg(figure)
+
+
+def _png(figure, canvas) -> bytes:
+    buffer = io.BytesIO()
+    canvas.print_png(buffer)
+    return buffer.getvalue()
