@@ -33,7 +33,7 @@ def _run_name() -> str:
 @flow(name="kerasflow-predict", flow_run_name=_run_name)
 def predict_flow(
     model: str,
-    output: str,
+    output: str | None = None,
     data: DataConfig | None = None,
     split: str = "test",
     key_column: str | None = None,
@@ -42,14 +42,29 @@ def predict_flow(
     """Score ``data`` with ``model`` (``NAME@ALIAS`` or ``NAME@VERSION``) into Parquet at ``output``.
 
     Without ``data``, the model's own training data source is scored (its ``split``).
+    Without ``output``, the scores go to ``<root>/scores/<name>/<scheduled date>.parquet``,
+    so a nightly deployment keeps one file a day.
     """
     root = resolve_root(root)
+    if output is None:
+        output = _dated_output(root, model)
     if data is None:
         data = _training_data(model, root)
     if data.source == "files" and not is_tfds_dir(data.url or ""):
         return score(model, root=root, output=output, data=data, key_column=key_column)
     dataset = ingest(data, root=root)
     return score(model, root=root, output=output, dataset=dataset, split=split)
+
+
+def _dated_output(root: str, model: str) -> str:
+    from datetime import UTC, datetime
+
+    from prefect.runtime import flow_run
+
+    from tasks import storage
+
+    when = flow_run.scheduled_start_time or datetime.now(UTC)
+    return storage.join(root, "scores", parse_model_ref(model)[0], f"{when:%Y-%m-%d}.parquet")
 
 
 def _training_data(model: str, root: str) -> DataConfig:

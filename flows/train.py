@@ -1,8 +1,9 @@
 """The retraining flow: ingest -> validate -> train -> evaluate -> gate -> register -> (approve) -> promote.
 
 What runs where: every step is a Prefect task in this flow's process (locally, against
-Prefect's embedded server unless ``PREFECT_API_URL`` names one). Training runs where
-``runtime.launcher`` says (tasks/train/launchers.py): in this process under the strategy
+Prefect's embedded server unless ``PREFECT_API_URL`` names one). With ``runtime.train_on``
+the train step is a flow run of its own on another work pool (flows/train_step.py).
+Training runs where ``runtime.launcher`` says (tasks/train/launchers.py): in this process under the strategy
 of ``tasks/train/strategy.py`` (every local GPU under MirroredStrategy, or one device),
 or as MultiWorkerMirroredStrategy workers on this machine or in a Kubernetes Indexed Job.
 
@@ -24,6 +25,7 @@ import uuid
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from flows.train_step import model_name_parameter, train_on_deployment
 from models.registry import ModelRegistry
 from tasks import events, storage
 from tasks.approval import ApprovalRejected, request_approval
@@ -39,10 +41,25 @@ from tasks.validate import validate
 
 
 def _run_name() -> str:
-    params = flow_run.parameters or {}
-    config = params.get("config")
-    name = getattr(getattr(config, "model", None), "name", None) or (config or {}).get("model", {}).get("name", "model")
-    return f"{name}-{uuid.uuid4().hex[:6]}"
+    """``<model>-ingesting`` until the data is known; then ``<model>-<fingerprint>`` (_name_after_data)."""
+    return f"{model_name_parameter()}-ingesting"
+
+
+def _name_after_data(model: str, fingerprint: str) -> None:
+    """Rename this run after its model and data, so the runs list reads "which model, which data"."""
+    if flow_run.id is None:
+        return
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(flow_run.id, name=f"{model}-{fingerprint[:FINGERPRINT_CHARS]}")
+    except Exception as error:  # noqa: BLE001 - a cosmetic rename never fails a retraining
+        get_run_logger().warning("could not rename the run after its data: %s", error)
+
+
+# Enough of the fingerprint to tell datasets apart in a list; the full one is in the run's logs and registry.
+FINGERPRINT_CHARS = 12
 
 
 @flow(name="kerasflow-train", flow_run_name=_run_name, log_prints=True)
@@ -60,6 +77,7 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
     name, alias = config.model.name, config.registry.alias
 
     dataset = ingest(config.data, root=root)
+    _name_after_data(name, dataset.fingerprint)
     unchanged = None if force else _unchanged_since(config, dataset)
     if unchanged is not None:
         message = (
@@ -78,7 +96,10 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
         )
 
     validate(dataset, config)
-    trained = train(config, dataset, run_id=run_id, fresh=fresh)
+    if config.runtime.train_on is None:
+        trained = train(config, dataset, run_id=run_id, fresh=fresh)
+    else:  # on another work pool (GPUs), as a flow run of its own: flows/train_step.py
+        trained = train_on_deployment(config, dataset, run_id=run_id, fresh=fresh)
     evaluation = evaluate(trained, dataset, config)
     report = gate(evaluation, config.gate, name=name)
     version = register(

@@ -8,6 +8,7 @@ received and what was expected, so a user fixes a recipe in one pass.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -175,6 +176,42 @@ class LauncherConfig(_Section):
     service_account: str | None = None
 
 
+# Names of environment variables that hold secrets; job variables are recorded with the config.
+_SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|CREDENTIAL|API_KEY|ACCESS_KEY", re.IGNORECASE)
+
+
+class TrainStepDeployment(_Section):
+    """Run the train step as its own flow run of a Prefect deployment, sized per run.
+
+    The retraining flow calls ``run_deployment`` (flows/train_step.py): the cheap steps stay
+    on the flow's work pool, training goes to the deployment's pool (a GPU pool, say) with
+    ``job_variables`` overriding its job template, e.g. ``{gpu_count: 4, image: ...}``.
+    """
+
+    deployment: str = Field(
+        pattern=r"^[^/]+/[^/]+$", description="<flow name>/<deployment name>, e.g. kerasflow-train-step/gpu"
+    )
+    job_variables: dict[str, Any] = Field(
+        default_factory=dict, description="overrides of the work pool's job template: gpu_count, image, env..."
+    )
+    timeout_seconds: float | None = Field(
+        None, gt=0, description="give up waiting for the train step after this long; null: wait until it ends"
+    )
+
+    @field_validator("job_variables")
+    @classmethod
+    def _no_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
+        env = value.get("env") or {}
+        named = sorted(k for k in env if _SECRET_NAME.search(str(k))) if isinstance(env, dict) else []
+        if named:
+            raise ValueError(
+                f"received secret-looking job variable(s) env.{', env.'.join(named)}; the config is recorded in "
+                "model metadata and logs, so give secrets to the work pool (a Kubernetes secret or the worker's "
+                "environment), not to the recipe"
+            )
+        return value
+
+
 class RuntimeConfig(_Section):
     strategy: Literal["auto", "one_device", "mirrored", "multi_worker"] = Field(
         "auto",
@@ -203,6 +240,9 @@ class RuntimeConfig(_Section):
         60.0,
         ge=1,
         description="multi-worker: a worker silent this long is reported dead and the step fails",
+    )
+    train_on: TrainStepDeployment | None = Field(
+        None, description="run the train step as a flow run of this deployment (a GPU work pool); null: in this run"
     )
 
 
@@ -270,6 +310,12 @@ class StorageConfig(_Section):
     @classmethod
     def _absolute_local_root(cls, value: str) -> str:
         refuse_credentials(value)
+        if "{{" in value:
+            # deploy/prefect.yaml fills {{ $KERASFLOW_ROOT }} from the environment of `prefect deploy`.
+            raise ValueError(
+                f"received an unfilled template {value!r} as the storage root; set KERASFLOW_ROOT "
+                "before `prefect deploy` (or in the work pool's env) and deploy again"
+            )
         # A relative local root would mean another folder on every worker; pin it now.
         if "://" not in value:
             return str(Path(value).expanduser().resolve())

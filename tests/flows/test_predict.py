@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -49,6 +51,13 @@ def test_digits_test_split_scored_with_production_matches_its_registered_accurac
     assert code == 0, out
     assert f"scored {len(frame)} row(s) with digits v1 -> {tmp_path / 'cli.parquet'}" in out
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "cli.parquet"), frame)
+
+    # As the nightly scoring deployment runs it: no output named, one file a day under the root.
+    before = datetime.now(UTC)
+    dated = predict_flow(model="digits@production")
+    days = {f"{when:%Y-%m-%d}" for when in (before, datetime.now(UTC))}  # a run may straddle midnight
+    assert dated.output in {f"{root}/scores/digits/{day}.parquet" for day in days}
+    pd.testing.assert_frame_equal(pd.read_parquet(dated.output), frame)
 
 
 def test_new_events_on_s3_are_scored_with_their_keys(s3_root, s3_bucket):
