@@ -1,13 +1,11 @@
 """The kubernetes launcher's manifests, checked against the official client's API models.
 
-No cluster is needed: each rendered document is deserialised into the client's V1Service
-or V1Job model and serialised back. Deserialising silently drops a field the API does not
-know, so the round trip must keep every key of the rendered dict; a misspelt field fails.
+No cluster is needed: each rendered document goes through the client's V1Service or V1Job
+model and back (tests/k8s_models.py); a misspelt field fails.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from typing import Any
@@ -18,6 +16,7 @@ import yaml
 from tasks.config import ConfigError, parse_config
 from tasks.train.cluster import INDEX_ENV, WORKERS_ENV, tf_config_from_index
 from tasks.train.kubernetes import manifests_yaml, render_manifests, resource_name
+from tests.k8s_models import dropped_fields, round_trip
 
 kubernetes = pytest.importorskip("kubernetes", reason="the dev extra installs the official kubernetes client")
 
@@ -45,41 +44,6 @@ def _render(config=None, **kwargs: Any) -> tuple[dict, dict]:
     return service, job
 
 
-class FakeResponse:
-    """What ApiClient.deserialize reads before kubernetes 37: an object with the body in ``.data``."""
-
-    def __init__(self, data: str) -> None:
-        self.data = data
-
-
-def _deserialize(doc: dict, kind: str) -> Any:
-    api = kubernetes.client.ApiClient()
-    text = json.dumps(doc)
-    if "response_text" in inspect.signature(api.deserialize).parameters:  # kubernetes >= 37
-        return api.deserialize(text, kind, "application/json")
-    return api.deserialize(FakeResponse(text), kind)
-
-
-def _dropped(rendered: Any, back: Any, path: str = "") -> list[str]:
-    """Paths of keys of ``rendered`` missing from ``back``, recursively through dicts and lists."""
-    if isinstance(rendered, dict):
-        if not isinstance(back, dict):
-            return [path or "."]
-        missing = [f"{path}.{key}" for key in rendered if key not in back]
-        return missing + [
-            p for key in rendered if key in back for p in _dropped(rendered[key], back[key], f"{path}.{key}")
-        ]
-    if isinstance(rendered, list):
-        if not isinstance(back, list) or len(back) != len(rendered):
-            return [path]
-        return [p for i, (a, b) in enumerate(zip(rendered, back, strict=True)) for p in _dropped(a, b, f"{path}[{i}]")]
-    return []
-
-
-def _round_trip(doc: dict, kind: str) -> dict:
-    return kubernetes.client.ApiClient().sanitize_for_serialization(_deserialize(doc, kind))
-
-
 def _container(job: dict) -> dict:
     return job["spec"]["template"]["spec"]["containers"][0]
 
@@ -97,8 +61,8 @@ CASES = pytest.mark.parametrize(
 def test_manifests_are_kubernetes_objects_without_unknown_fields(workers, gpus):
     service, job = _render(_config(workers=workers, gpus=gpus))
     for doc, kind in ((service, "V1Service"), (job, "V1Job")):
-        back = _round_trip(doc, kind)
-        assert _dropped(doc, back) == [], f"{kind} fields unknown to the Kubernetes API"
+        back = round_trip(doc, kind)
+        assert dropped_fields(doc, back) == [], f"{kind} fields unknown to the Kubernetes API"
         assert back == doc
 
 
@@ -106,7 +70,7 @@ def test_the_schema_check_catches_a_misspelt_field():
     _, job = _render()
     job["spec"]["backoffLimt"] = 0
     _container(job)["resources"]["limts"] = {"cpu": "1"}
-    assert set(_dropped(job, _round_trip(job, "V1Job"))) == {
+    assert set(dropped_fields(job, round_trip(job, "V1Job"))) == {
         ".spec.backoffLimt",
         ".spec.template.spec.containers[0].resources.limts",
     }
@@ -133,7 +97,7 @@ def test_the_job_is_indexed_with_one_pod_per_worker_behind_a_headless_service(wo
     assert service["metadata"]["namespace"] == job["metadata"]["namespace"] == "default"
     container = _container(job)
     assert container["image"] == IMAGE
-    assert container["command"] == ["python", "-m", "tasks.train.worker", JOB_URL]
+    assert container["command"] == ["python3", "-m", "tasks.train.worker", JOB_URL]
     assert container["ports"] == [{"name": "collective", "containerPort": 12345}]
 
 
@@ -177,7 +141,7 @@ def test_without_a_secret_the_pods_take_credentials_from_their_service_account()
     _, job = _render(_config(service_account="kerasflow-trainer"), secret_name=None)
     assert "envFrom" not in _container(job)
     assert job["spec"]["template"]["spec"]["serviceAccountName"] == "kerasflow-trainer"
-    assert _dropped(job, _round_trip(job, "V1Job")) == []
+    assert dropped_fields(job, round_trip(job, "V1Job")) == []
 
 
 @pytest.mark.parametrize("model", ["digits", "3d.scan_v2", "x" * 64, "a-" * 30 + "b.c"])
