@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench screenshots clean
 
 $(BIN)/kerasflow: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,15 @@ $(VENV)/.dev: $(BIN)/kerasflow
 run: $(BIN)/kerasflow
 	$(BIN)/kerasflow train
 
+# Two test processes; --dist loadfile keeps a module's tests (and its module fixtures,
+# such as the end-to-end test's server and worker) in one process.
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# Regenerate the Prefect UI screenshots in docs/ (needs Debian's chromium).
+screenshots: $(VENV)/.dev
+	KERASFLOW_SCREENSHOTS=docs KERASFLOW_E2E_BROWSER=required $(BIN)/python -m pytest tests/deploy/test_e2e.py
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -1,0 +1,266 @@
+"""End to end, as an operator runs it: a real Prefect server, deploy/, a worker, the UI.
+
+A ``prefect server start`` on 127.0.0.1 with its own SQLite database in a temporary
+home; the two work pools created from deploy/work-pools/; every deployment of
+deploy/prefect.yaml created by ``prefect deploy --all``; a process worker of the CPU pool.
+The digits deployment is triggered with its train step sent to the train-step
+deployment (the GPU variant's path: ``run_deployment`` with job variables), and waited for.
+The run is then read back through the Prefect client (task runs, the train-step subflow,
+artifacts, logs, events, the registry) and opened in headless Chromium, whose
+screenshots go to ``$KERASFLOW_SCREENSHOTS`` (docs/ when regenerating them) or a
+temporary folder. Everything started here is stopped here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flows.recipes import load_recipe
+from tests.deploy.browser import Browser, chromium_path
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+PREFECT = [sys.executable, "-m", "prefect"]
+STEPS = {"ingest", "validate", "train", "evaluate", "gate", "register", "promote"}
+JOB_VARIABLES = {"env": {"KERASFLOW_E2E_POOL": "train-step"}}
+
+
+@contextlib.contextmanager
+def _started(command: list[str], *, env: dict, log: Path, cwd: Path = ROOT) -> Iterator[subprocess.Popen]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            yield process
+        finally:
+            # The whole session: the worker's flow-run subprocesses too.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 15)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait()
+
+
+def _run(command: list[str], *, env: dict) -> str:
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, f"{' '.join(command[2:])} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"prefect server exited:\n{log.read_text()[-3000:]}"
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            if response.status == 200:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"prefect server not healthy after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def deployed_run(tmp_path_factory):
+    """Server, pools, deployments, worker; one digits run triggered and finished. Yields what the tests read."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    home = tmp_path_factory.mktemp("e2e")
+    port = _free_port()
+    ui_url, api_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api"
+    storage_root = home / "root"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "KERASFLOW_", "AWS_"))}
+    env |= {
+        "PREFECT_HOME": str(home / "prefect"),
+        "PREFECT_API_URL": api_url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_UI_ENABLED": "true",
+        "DO_NOT_TRACK": "1",
+        "KERASFLOW_ROOT": str(storage_root),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    server_log, worker_log = home / "server.log", home / "worker.log"
+    server_command = [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with _started(server_command, env=env, log=server_log) as server:
+        _wait_healthy(api_url, server, server_log)
+        for pool, kind, template in (
+            ("kerasflow-cpu", "process", "process.json"),
+            ("kerasflow-gpu", "kubernetes", "kubernetes-gpu.json"),
+        ):
+            base = f"deploy/work-pools/{template}"
+            _run([*PREFECT, "work-pool", "create", pool, "--type", kind, "--base-job-template", base], env=env)
+        deploy_output = _run(
+            [*PREFECT, "--no-prompt", "deploy", "--all", "--prefect-file", "deploy/prefect.yaml"], env=env
+        )
+        worker_command = [*PREFECT, "worker", "start", "--pool", "kerasflow-cpu", "--type", "process"]
+        with (
+            _started(worker_command, env=env, log=worker_log),
+            temporary_settings({PREFECT_API_URL: api_url}),
+            get_client(sync_client=True) as client,
+        ):
+            deployment = client.read_deployment_by_name("kerasflow-train/digits-nightly")
+            config = load_recipe("digits", ["training.epochs=3"]).model_dump(mode="json", exclude={"storage"})
+            config["runtime"]["train_on"] = {
+                "deployment": "kerasflow-train-step/cpu",
+                "job_variables": JOB_VARIABLES,
+            }
+            flow_run = client.create_flow_run_from_deployment(deployment.id, parameters={"config": config})
+            deadline = time.monotonic() + 300
+            while not (flow_run := client.read_flow_run(flow_run.id)).state.is_final():
+                assert time.monotonic() < deadline, f"run not finished in 300 s:\n{worker_log.read_text()[-5000:]}"
+                time.sleep(1)
+            assert flow_run.state.is_completed(), f"{flow_run.state}:\n{worker_log.read_text()[-8000:]}"
+            yield {
+                "client": client,
+                "flow_run": flow_run,
+                "deployment": deployment,
+                "root": storage_root,
+                "ui_url": ui_url,
+                "deploy_output": deploy_output,
+                "home": home,
+            }
+
+
+def test_the_deployed_retraining_runs_on_a_worker_and_reads_like_the_pipeline(deployed_run):
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterParentFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    from models.registry import ModelRegistry
+
+    client, flow_run, deployment = deployed_run["client"], deployed_run["flow_run"], deployed_run["deployment"]
+    for name in ("digits-nightly", "cifar10-cnn-gpu-nightly", "gpu", "cpu", "digits-scoring-nightly"):
+        assert f"/{name}' successfully created" in deployed_run["deploy_output"].replace("\n", "").replace("│", "")
+
+    # The deployment as the server holds it: a cron in a time zone, one run at a time.
+    [schedule] = deployment.schedules
+    assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 1 * * *", "Europe/Berlin")
+    assert deployment.global_concurrency_limit.limit == 1
+    assert deployment.concurrency_options.collision_strategy == "ENQUEUE"
+
+    # The registry: version 1 promoted, with its figures.
+    registry = ModelRegistry(str(deployed_run["root"] / "registry"))
+    assert registry.alias_target("digits", "production") == 1
+    metadata = registry.get("digits", 1)
+    assert set(metadata["files"]) == {"plots/learning_curves.png", "plots/confusion_matrix.png"}
+    assert metadata["flow_run_id"] == str(flow_run.id)
+
+    # The run, named after its model and data, with a task run per step.
+    fingerprint = metadata["dataset"]["fingerprint"]
+    assert flow_run.name == f"digits-{fingerprint[:12]}"
+    this_run = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id]))
+    task_runs = client.read_task_runs(flow_run_filter=this_run)
+    # Training ran as its own flow run of the train-step deployment, with the job variables
+    # sent; Prefect links it to the parent through a placeholder task run of its own.
+    [step] = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run.id]))
+    )
+    steps = {t.name.rsplit("-", 1)[0]: t for t in task_runs if t.id != step.parent_task_run_id}
+    assert set(steps) == STEPS and len(task_runs) == len(STEPS) + 1
+    assert all(t.state.is_completed() for t in steps.values())
+    assert step.state.is_completed() and step.name == "digits-train-step"
+    assert client.read_deployment(step.deployment_id).name == "cpu"
+    assert step.job_variables == JOB_VARIABLES
+    step_filter = FlowRunFilter(id=FlowRunFilterId(any_=[step.id]))
+    assert [t.name.rsplit("-", 1)[0] for t in client.read_task_runs(flow_run_filter=step_filter)] == ["train"]
+
+    # Artifacts: progress where training ran; reports, figures and the version link on the run.
+    artifacts = {a.key: a for a in client.read_artifacts(flow_run_filter=this_run)}
+    assert {"validation-report", "evaluation", "gate-report", "gate-summary", "registered-version"} <= set(artifacts)
+    assert artifacts["training-plots"].data.count("data:image/png;base64,") == 2
+    [progress] = [a for a in client.read_artifacts(flow_run_filter=step_filter) if a.key == "training-progress"]
+    assert progress.data == 100.0
+
+    # Per-epoch metric lines in the train step's logs.
+    logs = [
+        entry.message
+        for entry in client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[step.id])))
+    ]
+    assert [m.split(" (")[0] for m in logs if m.startswith("epoch ")] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+
+    # The promotion event, about the model, tied to the run (stored by the server asynchronously).
+    promoted = EventFilter(
+        event=EventNameFilter(name=["kerasflow.model.promoted"]),
+        resource=EventResourceFilter(id=["kerasflow.model.digits"]),
+    )
+    deadline = time.monotonic() + 30
+    while not (events := client.read_events(filter=promoted, limit=50).events) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    [event] = events
+    assert event.payload["version"] == 1 and event.payload["fingerprint"] == fingerprint
+    assert f"prefect.flow-run.{flow_run.id}" in {r.id for r in event.related}
+
+
+def test_the_ui_shows_the_run_graph_and_the_figures(deployed_run):
+    """Screenshots of the flow-run page (task graph, logs) and of the figures artifact."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    if chromium_path() is None:
+        if os.environ.get("KERASFLOW_E2E_BROWSER") == "required":
+            pytest.fail("KERASFLOW_E2E_BROWSER=required but no chromium on PATH: apt-get install chromium")
+        pytest.skip("no chromium on PATH (apt-get install chromium): the UI is not screenshotted")
+    shots = Path(os.environ.get("KERASFLOW_SCREENSHOTS") or deployed_run["home"] / "screenshots")
+    client, flow_run, ui_url = deployed_run["client"], deployed_run["flow_run"], deployed_run["ui_url"]
+    [plots] = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["training-plots"])))
+
+    with Browser(deployed_run["home"] / "chromium-profile") as browser:
+        browser.open(f"{ui_url}/runs/flow-run/{flow_run.id}")
+        page_text = "document.body && document.body.innerText"
+        browser.wait_for(
+            f"{page_text}.includes({flow_run.name!r}) && {page_text}.includes('Completed') "
+            f"&& {page_text}.includes('7 Task runs')",
+            what="the run's name, state and task count",
+        )
+        # The task graph is drawn on a canvas once the run's graph data has arrived.
+        browser.wait_for(
+            "Array.from(document.querySelectorAll('canvas')).some(c => c.width > 600 && c.height > 200)",
+            what="the task graph",
+        )
+        time.sleep(2)  # the graph eases its nodes into place
+        run_page = browser.screenshot(shots / "ui-flow-run.png")
+
+        browser.open(f"{ui_url}/artifacts/artifact/{plots.id}")
+        browser.wait_for(
+            "document.images.length >= 2 && Array.from(document.images)"
+            ".filter(i => i.src.startsWith('data:image/png')).every(i => i.complete && i.naturalWidth > 300)",
+            what="the learning curves and the confusion matrix",
+        )
+        figures_page = browser.screenshot(shots / "ui-training-plots.png")
+
+        # The "Custom run" form is built from the flow's pydantic parameter and opens with
+        # the deployment's recipe filled in.
+        browser.open(f"{ui_url}/deployments/deployment/{deployed_run['deployment'].id}/run")
+        browser.wait_for(
+            f"{page_text}.includes('Parameters') && {page_text}.includes('Epochs')"
+            " && Array.from(document.querySelectorAll('input')).some(i => i.value === '40')",
+            what="the config form with the recipe's 40 epochs",
+        )
+        time.sleep(1.5)  # the page fades in
+        form_page = browser.screenshot(shots / "ui-custom-run.png")
+
+    for shot in (run_page, figures_page, form_page):
+        assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 30_000
