@@ -5,21 +5,24 @@ BIN    := $(VENV)/bin
 
 .PHONY: run test lint bench screenshots clean
 
-$(BIN)/kerasflow: pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+
+$(BIN)/kerasflow: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.dev: $(BIN)/kerasflow
+# One pip run for the project and its dev extras (a second run would resolve everything again).
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $@
+	touch $@ $(BIN)/kerasflow
 
 run: $(BIN)/kerasflow
 	$(BIN)/kerasflow train
 
-# Two test processes; --dist loadfile keeps a module's tests (and its module fixtures,
-# such as the end-to-end test's server and worker) in one process.
+# Two test processes (much of the suite waits on subprocesses and servers). --dist loadfile
+# keeps a module in one process, so a module fixture (the end-to-end server) starts once.
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadfile

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from flows.recipes import load_recipe
+from models.registry import ModelRegistry
 from tests.deploy.browser import Browser, chromium_path
 
 pytestmark = pytest.mark.e2e
@@ -94,6 +95,8 @@ def deployed_run(tmp_path_factory):
         "PREFECT_API_URL": api_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_UI_ENABLED": "true",
+        # The nightly schedules are deployed and checked, but must not fire a run mid-test.
+        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "KERASFLOW_ROOT": str(storage_root),
         "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -125,13 +128,24 @@ def deployed_run(tmp_path_factory):
             }
             flow_run = client.create_flow_run_from_deployment(deployment.id, parameters={"config": config})
             deadline = time.monotonic() + 300
-            while not (flow_run := client.read_flow_run(flow_run.id)).state.is_final():
-                assert time.monotonic() < deadline, f"run not finished in 300 s:\n{worker_log.read_text()[-5000:]}"
-                time.sleep(1)
-            assert flow_run.state.is_completed(), f"{flow_run.state}:\n{worker_log.read_text()[-8000:]}"
+            while not (flow_run := client.read_flow_run(flow_run.id)).state.is_running():
+                assert not flow_run.state.is_final(), f"{flow_run.state}:\n{worker_log.read_text()[-8000:]}"
+                assert time.monotonic() < deadline, f"run not started in 300 s:\n{worker_log.read_text()[-5000:]}"
+                time.sleep(0.5)
+            # A second run of the same deployment while the first runs, as a schedule firing
+            # then would start it: the deployment's concurrency limit must hold it until the
+            # first ends (unheld, it would train its own 40 epochs beside the first).
+            queued = client.create_flow_run_from_deployment(deployment.id)
+            for run in (flow_run, queued):
+                while not (run := client.read_flow_run(run.id)).state.is_final():
+                    assert time.monotonic() < deadline, f"runs not finished in 300 s:\n{worker_log.read_text()[-5000:]}"
+                    time.sleep(1)
+                assert run.state.is_completed(), f"{run.state}:\n{worker_log.read_text()[-8000:]}"
+            flow_run, queued = client.read_flow_run(flow_run.id), client.read_flow_run(queued.id)
             yield {
                 "client": client,
                 "flow_run": flow_run,
+                "queued": queued,
                 "deployment": deployment,
                 "root": storage_root,
                 "ui_url": ui_url,
@@ -149,8 +163,6 @@ def test_the_deployed_retraining_runs_on_a_worker_and_reads_like_the_pipeline(de
         LogFilterFlowRunId,
     )
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
-
-    from models.registry import ModelRegistry
 
     client, flow_run, deployment = deployed_run["client"], deployed_run["flow_run"], deployed_run["deployment"]
     for name in ("digits-nightly", "cifar10-cnn-gpu-nightly", "gpu", "cpu", "digits-scoring-nightly"):
@@ -213,6 +225,15 @@ def test_the_deployed_retraining_runs_on_a_worker_and_reads_like_the_pipeline(de
     [event] = events
     assert event.payload["version"] == 1 and event.payload["fingerprint"] == fingerprint
     assert f"prefect.flow-run.{flow_run.id}" in {r.id for r in event.related}
+
+
+def test_a_second_run_of_the_deployment_waits_for_the_first_then_skips_the_unchanged_data(deployed_run):
+    client, first, queued = deployed_run["client"], deployed_run["flow_run"], deployed_run["queued"]
+    assert queued.start_time >= first.end_time, "two retrains of one model overlapped"
+    assert "AwaitingConcurrencySlot" in {state.name for state in client.read_flow_run_states(queued.id)}
+    # It trained nothing: the data is the data version 1 was trained on.
+    assert queued.name == first.name
+    assert [v["version"] for v in ModelRegistry(str(deployed_run["root"] / "registry")).versions("digits")] == [1]
 
 
 def test_the_ui_shows_the_run_graph_and_the_figures(deployed_run):
