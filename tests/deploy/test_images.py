@@ -58,6 +58,16 @@ def test_compose_has_a_server_on_postgres_a_store_and_a_worker_of_the_cpu_pool()
     assert services["worker"]["command"][:5] == ["prefect", "worker", "start", "--pool", cpu_pool]
 
 
+def test_compose_deploys_only_what_its_own_worker_can_run():
+    setup = " ".join(COMPOSE["services"]["setup"]["command"])
+    names = re.findall(r"--name (\S+)", setup)
+    by_name = {d["name"]: d for d in PREFECT_YAML["deployments"]}
+    assert names and set(names) <= set(by_name)
+    # `prefect deploy` refuses a deployment whose pool does not exist; only the CPU pool does here.
+    assert {by_name[n]["work_pool"]["name"] for n in names} == {"kerasflow-cpu"}
+    assert "work-pool create kerasflow-cpu --type process --base-job-template deploy/work-pools/process.json" in setup
+
+
 def test_compose_secrets_come_only_from_the_environment():
     for name, service in COMPOSE["services"].items():
         for key, value in (service.get("environment") or {}).items():
