@@ -97,7 +97,7 @@ def _print_summary(summary) -> None:
             echo(f"    [{check.verdict:^11}] {check.detail}")
     echo(f"  data      {summary.dataset_fingerprint}")
     if summary.run_dir:
-        echo(f"  run       {summary.run_dir}  (model.keras, saved_model/, metrics.json, tensorboard/)")
+        echo(f"  run       {summary.run_dir}  (model.keras, saved_model/, metrics.json, tensorboard/, plots/)")
     echo(f"  root      {summary.storage_root}")
 
 

@@ -41,8 +41,11 @@ from tasks.validate import validate
 
 
 def _run_name() -> str:
-    """``<model>-ingesting`` until the data is known; then ``<model>-<fingerprint>`` (_name_after_data)."""
-    return f"{model_name_parameter()}-ingesting"
+    """``<model>`` until the data is known, then ``<model>-<fingerprint>`` (_name_after_data).
+
+    Prefect's run logger keeps the first name, so log lines read "Flow run 'digits' - ...".
+    """
+    return model_name_parameter()
 
 
 def _name_after_data(model: str, fingerprint: str) -> None:
