@@ -8,7 +8,6 @@ received and what was expected, so a user fixes a recipe in one pass.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from models.families import FAMILIES
 from models.registry import validate_name
+
+# The runtime section lives in its own module; re-exported so `from tasks.config import ...` keeps working.
+from tasks.runtime_config import LauncherConfig as LauncherConfig
+from tasks.runtime_config import RuntimeConfig
+from tasks.runtime_config import TrainStepDeployment as TrainStepDeployment
 
 DEFAULT_ROOT = "./.kerasflow"
 
@@ -156,94 +160,6 @@ class TrainingConfig(_Section):
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     shuffle_buffer: int = Field(10_000, ge=1)
     seed: int = 0
-
-
-class LauncherConfig(_Section):
-    """Where training processes run (tasks/train/launchers.py)."""
-
-    kind: Literal["in_process", "local_processes", "kubernetes"] = Field(
-        "in_process",
-        description="in_process: this process; local_processes: N workers on this machine over loopback; "
-        "kubernetes: an Indexed Job of N pods (deploy/k8s/)",
-    )
-    workers: int = Field(2, ge=1, le=1024, description="worker processes (local_processes, kubernetes)")
-    gpus_per_worker: int = Field(0, ge=0, le=16, description="GPUs each worker requests (kubernetes)")
-    image: str | None = Field(None, description="container image with kerasflow installed (kubernetes)")
-    namespace: str = Field("default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    port: int = Field(12345, ge=1024, le=65535, description="the collective port of each worker pod (kubernetes)")
-    cpu: str = Field("2", description="CPU request per worker pod (kubernetes)")
-    memory: str = Field("8Gi", description="memory request per worker pod (kubernetes)")
-    service_account: str | None = None
-
-
-# Names of environment variables that hold secrets; job variables are recorded with the config.
-_SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|CREDENTIAL|API_KEY|ACCESS_KEY", re.IGNORECASE)
-
-
-class TrainStepDeployment(_Section):
-    """Run the train step as its own flow run of a Prefect deployment, sized per run.
-
-    The retraining flow calls ``run_deployment`` (flows/train_step.py): the cheap steps stay
-    on the flow's work pool, training goes to the deployment's pool (a GPU pool, say) with
-    ``job_variables`` overriding its job template, e.g. ``{gpu_count: 4, image: ...}``.
-    """
-
-    deployment: str = Field(
-        pattern=r"^[^/]+/[^/]+$", description="<flow name>/<deployment name>, e.g. kerasflow-train-step/gpu"
-    )
-    job_variables: dict[str, Any] = Field(
-        default_factory=dict, description="overrides of the work pool's job template: gpu_count, image, env..."
-    )
-    timeout_seconds: float | None = Field(
-        None, gt=0, description="give up waiting for the train step after this long; null: wait until it ends"
-    )
-
-    @field_validator("job_variables")
-    @classmethod
-    def _no_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
-        env = value.get("env") or {}
-        named = sorted(k for k in env if _SECRET_NAME.search(str(k))) if isinstance(env, dict) else []
-        if named:
-            raise ValueError(
-                f"received secret-looking job variable(s) env.{', env.'.join(named)}; the config is recorded in "
-                "model metadata and logs, so give secrets to the work pool (a Kubernetes secret or the worker's "
-                "environment), not to the recipe"
-            )
-        return value
-
-
-class RuntimeConfig(_Section):
-    strategy: Literal["auto", "one_device", "mirrored", "multi_worker"] = Field(
-        "auto",
-        description="auto: multi_worker when TF_CONFIG or Slurm names several workers, mirrored with several "
-        "GPUs, else one device",
-    )
-    devices: list[str] | None = Field(
-        None, description="explicit devices, e.g. ['/gpu:0', '/gpu:1'] or two logical CPUs"
-    )
-    mixed_precision: Literal["none", "mixed_float16", "mixed_bfloat16"] = "none"
-    jit_compile: bool = Field(False, description="XLA-compile the train step (GPU only)")
-    scale_learning_rate: bool = Field(
-        False, description="multiply training.learning_rate by the replicas (linear scaling rule)"
-    )
-    launcher: LauncherConfig = LauncherConfig()
-    gpu_limit: str | None = Field(
-        "gpu", description="Prefect global concurrency limit held for the GPUs training uses; null: none"
-    )
-    gpu_slots: int | None = Field(
-        None, ge=0, description="slots of gpu_limit to hold; default: the GPUs training uses on this node"
-    )
-    lease_seconds: float = Field(
-        60.0, ge=1, description="a training's lease expires this long after its holder's last renewal"
-    )
-    peer_timeout_seconds: float = Field(
-        60.0,
-        ge=1,
-        description="multi-worker: a worker silent this long is reported dead and the step fails",
-    )
-    train_on: TrainStepDeployment | None = Field(
-        None, description="run the train step as a flow run of this deployment (a GPU work pool); null: in this run"
-    )
 
 
 class ValidationConfig(_Section):
