@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from models.families import FAMILIES
 from models.registry import validate_name
 
 # The runtime section lives in its own module; re-exported so `from tasks.config import ...` keeps working.
+from tasks.runtime_config import ConfigSection as _Section
 from tasks.runtime_config import LauncherConfig as LauncherConfig
 from tasks.runtime_config import RuntimeConfig
 from tasks.runtime_config import TrainStepDeployment as TrainStepDeployment
@@ -49,10 +50,6 @@ def refuse_credentials(url: str | None) -> str | None:
             "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE, or fsspec's configuration)"
         )
     return url
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class SplitFractions(_Section):

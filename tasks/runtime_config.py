@@ -14,12 +14,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
-class _Section(BaseModel):
-    # The same policy as every section of tasks/config.py: immutable, no unknown keys.
+class ConfigSection(BaseModel):
+    """Every section of a recipe, here and in tasks/config.py: immutable, no unknown keys."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class LauncherConfig(_Section):
+class LauncherConfig(ConfigSection):
     """Where training processes run (tasks/train/launchers.py)."""
 
     kind: Literal["in_process", "local_processes", "kubernetes"] = Field(
@@ -41,7 +42,7 @@ class LauncherConfig(_Section):
 _SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|CREDENTIAL|API_KEY|ACCESS_KEY", re.IGNORECASE)
 
 
-class TrainStepDeployment(_Section):
+class TrainStepDeployment(ConfigSection):
     """Run the train step as its own flow run of a Prefect deployment, sized per run.
 
     The retraining flow calls ``run_deployment`` (flows/train_step.py): the cheap steps stay
@@ -73,7 +74,7 @@ class TrainStepDeployment(_Section):
         return value
 
 
-class RuntimeConfig(_Section):
+class RuntimeConfig(ConfigSection):
     strategy: Literal["auto", "one_device", "mirrored", "multi_worker"] = Field(
         "auto",
         description="auto: multi_worker when TF_CONFIG or Slurm names several workers, mirrored with several "
