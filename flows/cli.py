@@ -27,10 +27,26 @@ RootOption = Annotated[
 ]
 
 
+_SHOW_EVERYTHING = {"debug": False}
+
+
 @app.callback()
-def _quiet_tensorflow() -> None:
+def _quiet_tensorflow(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="show Prefect's failure records and tracebacks on the terminal too")
+    ] = False,
+) -> None:
     # C++ INFO/WARNING lines drown the run's own progress; users can set it lower.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _SHOW_EVERYTHING["debug"] = debug
+
+
+def _one_message_per_failure() -> None:
+    """Keep Prefect's echo of a failure off the terminal; the command prints it once (flows/console.py)."""
+    if not _SHOW_EVERYTHING["debug"]:
+        from flows.console import quiet_failures
+
+        quiet_failures()
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -66,6 +82,7 @@ def train(
     from tasks.failures import DeterministicFailure
     from tasks.gate import GateRejected
 
+    _one_message_per_failure()
     try:
         with prefect_api(server):
             summary = train_flow(config=config, force=force, fresh=fresh)
@@ -110,6 +127,10 @@ def predict(
     ] = None,
     split: Annotated[str, typer.Option("--split", help="split to score when reading the model's own data")] = "test",
     key: Annotated[str | None, typer.Option("--key", help="column copied to the output to join on")] = None,
+    trust: Annotated[
+        list[str] | None,
+        typer.Option("--trust", help="a package whose registered Keras classes the model uses (repeatable)"),
+    ] = None,
     root: RootOption = None,
 ) -> None:
     """Score data with a registered model and write the predictions as Parquet."""
@@ -117,14 +138,26 @@ def predict(
 
     server = start_unless_configured()
     from flows.predict import predict_flow
+    from models.io import ModelFileError
     from models.registry import RegistryError
     from tasks.config import ConfigError, DataConfig
     from tasks.failures import DeterministicFailure
 
+    _one_message_per_failure()
     try:
         with prefect_api(server):
             config = DataConfig(source="files", url=data) if data else None
-            scored = predict_flow(model=model, output=output, data=config, split=split, key_column=key, root=root)
+            scored = predict_flow(
+                model=model,
+                output=output,
+                data=config,
+                split=split,
+                key_column=key,
+                root=root,
+                trusted_packages=tuple(trust or ()),
+            )
+    except ModelFileError as error:
+        raise _fail(str(error), EXIT_FAILED) from None
     except (ConfigError, RegistryError, ValueError) as error:
         raise _fail(str(error), EXIT_USAGE) from None
     except DeterministicFailure as error:
@@ -159,15 +192,15 @@ def _registry_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from models.io import ModelIntegrityError
+        from models.io import ModelFileError
         from models.registry import RegistryError
 
         try:
             return func(*args, **kwargs)
+        except ModelFileError as error:  # a ValueError too, but the file is at fault, not the command line
+            raise _fail(str(error), EXIT_FAILED) from None
         except (RegistryError, ValueError) as error:
             raise _fail(str(error), EXIT_USAGE) from None
-        except ModelIntegrityError as error:
-            raise _fail(str(error), EXIT_FAILED) from None
 
     return wrapper
 

@@ -38,12 +38,14 @@ def predict_flow(
     split: str = "test",
     key_column: str | None = None,
     root: str | None = None,
+    trusted_packages: tuple[str, ...] = (),
 ) -> ScoredTable:
     """Score ``data`` with ``model`` (``NAME@ALIAS`` or ``NAME@VERSION``) into Parquet at ``output``.
 
     Without ``data``, the model's own training data source is scored (its ``split``).
     Without ``output``, the scores go to ``<root>/scores/<name>/<scheduled date>.parquet``,
-    so a nightly deployment keeps one file a day.
+    so a nightly deployment keeps one file a day. ``trusted_packages``: packages whose
+    registered Keras classes the model may use (its recipe's ``model.trusted_packages``).
     """
     root = resolve_root(root)
     if output is None:
@@ -51,9 +53,11 @@ def predict_flow(
     if data is None:
         data = _training_data(model, root)
     if data.source == "files" and not is_tfds_dir(data.url or ""):
-        return score(model, root=root, output=output, data=data, key_column=key_column)
+        return score(
+            model, root=root, output=output, data=data, key_column=key_column, trusted_packages=trusted_packages
+        )
     dataset = ingest(data, root=root)
-    return score(model, root=root, output=output, dataset=dataset, split=split)
+    return score(model, root=root, output=output, dataset=dataset, split=split, trusted_packages=trusted_packages)
 
 
 def _dated_output(root: str, model: str) -> str:
@@ -68,9 +72,29 @@ def _dated_output(root: str, model: str) -> str:
 
 
 def _training_data(model: str, root: str) -> DataConfig:
+    """The data source recorded with ``model``, if it points nowhere the user did not configure.
+
+    A version's metadata.json is as untrusted as its model file: anyone who can write to
+    the registry can make it name an ``http://`` URL or another bucket. Only a bundled
+    sample, or files and prepared TFDS folders under the storage root, are read from it.
+    """
     from models.registry import ModelRegistry
     from tasks import storage
+    from tasks.config import ConfigError
 
     name, selector = parse_model_ref(model)
     metadata = ModelRegistry(storage.registry_url(root)).resolve(name, selector)
-    return DataConfig.model_validate(metadata["config"]["data"])
+    try:
+        data = DataConfig.model_validate(metadata["config"]["data"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConfigError(
+            f"{name} v{metadata['version']}: its metadata records no usable data source ({error}); "
+            "pass the data to score with --data URL"
+        ) from None
+    location = data.url if data.source == "files" else data.data_dir if data.source == "tfds" else None
+    if location is not None and not storage.is_within(root, location):
+        raise ConfigError(
+            f"{name} v{metadata['version']}: its metadata names data at {location!r}, outside the storage root "
+            f"{root!r}; kerasflow never reads a location found in the registry. Pass it with --data URL"
+        )
+    return data

@@ -1,61 +1,51 @@
 """Saving and loading models on local paths, safely.
 
-Loading always uses ``safe_mode=True`` so a ``.keras`` file from elsewhere cannot run
-code, and a model file is checked against the sha256 its writer recorded before Keras
-reads a byte of it. Safe mode alone is not enough: Keras 3.15 refuses Lambda layers and
-TFSMLayer under it, but loads a config whose activation names ``os.system`` or
-``builtins.eval``. So the archive's config is read first, and any class or function
-from outside Keras is refused.
+A model file from the registry is untrusted input. Loading checks it against the sha256
+its writer recorded, then bounds and inspects the archive before Keras reads a byte of it
+(:mod:`archive_check`: member sizes, config depth, the objects it names, stored weights
+against what the config builds), then loads it with ``safe_mode=True``. Every refusal is
+a :class:`ModelFileError` naming the offending object or bound, once.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import importlib
 import os
 import shutil
-import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from models.archive_check import (
+    DEFAULT_LIMITS,
+    ArchiveLimits,
+    ModelFileError,
+    UnsafeModelError,
+    check_archive,
+    root_cause,
+)
 
-class ModelIntegrityError(RuntimeError):
+__all__ = [
+    "ArchiveLimits",
+    "ModelFileError",
+    "ModelIntegrityError",
+    "ModelLoadError",
+    "UnsafeModelError",
+    "export_saved_model",
+    "import_trusted_packages",
+    "load_model",
+    "save_model",
+    "sha256_file",
+]
+
+
+class ModelIntegrityError(ModelFileError):
     """A model file does not match the checksum recorded when it was written."""
 
 
-class UnsafeModelError(ValueError):
-    """A model file whose config names code from outside Keras."""
-
-
-def _foreign_objects(node: Any, found: list[str]) -> None:
-    if isinstance(node, dict):
-        module = node.get("module")
-        if module is not None and not (module == "keras" or str(module).startswith("keras.")):
-            found.append(f"{module}.{node.get('registered_name') or node.get('config') or node.get('class_name')}")
-        for value in node.values():
-            _foreign_objects(value, found)
-    elif isinstance(node, list):
-        for value in node:
-            _foreign_objects(value, found)
-
-
-def check_config(path: str | os.PathLike) -> None:
-    """Refuse a ``.keras`` archive whose config names a class or function outside Keras."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
-        raise UnsafeModelError(
-            f"model file {path} is not a Keras 3 archive ({error}); save it with model.save()"
-        ) from None
-    found: list[str] = []
-    _foreign_objects(config, found)
-    if found:
-        raise UnsafeModelError(
-            f"model file {path} names code from outside Keras: {', '.join(sorted(set(found)))}; kerasflow "
-            "loads only Keras's own layers and functions, so this file could run that code. Rebuild the model "
-            "from Keras layers (or the zoo) and register that."
-        )
+class ModelLoadError(ModelFileError):
+    """A model file that passed every check but that Keras could not load; names Keras's cause."""
 
 
 def sha256_file(path: str | os.PathLike, *, chunk_size: int = 1 << 20) -> str:
@@ -95,8 +85,39 @@ def export_saved_model(model: Any, directory: str | os.PathLike) -> Path:
     return directory
 
 
-def load_model(path: str | os.PathLike, *, expected_sha256: str | None = None) -> Any:
-    """Load a ``.keras`` file with ``safe_mode=True``, verifying its checksum first."""
+def import_trusted_packages(trusted_packages: Iterable[str]) -> tuple[str, ...]:
+    """Import the packages whose registered Keras classes a model may use, so they are registered."""
+    names = tuple(trusted_packages)
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise ModelLoadError(
+                f"trusted package {name!r} cannot be imported ({error}); install it where the model is loaded"
+            ) from None
+    return names
+
+
+def load_model(
+    path: str | os.PathLike,
+    *,
+    expected_sha256: str | None = None,
+    trusted_packages: Iterable[str] = (),
+    limits: ArchiveLimits = DEFAULT_LIMITS,
+) -> Any:
+    """Load a ``.keras`` file with ``safe_mode=True`` after verifying its checksum and contents.
+
+    Args:
+        path: a local ``.keras`` file.
+        expected_sha256: the checksum recorded when the file was written; checked first.
+        trusted_packages: packages whose classes registered with
+            ``keras.saving.register_keras_serializable(package=...)`` the file may use.
+        limits: the bounds the archive must keep.
+
+    Raises:
+        ModelFileError: the file was changed, breaks a bound, names code kerasflow does
+            not load, or Keras could not load it; the message names which, once.
+    """
     if expected_sha256 is not None:
         actual = sha256_file(path)
         if actual != expected_sha256:
@@ -105,7 +126,11 @@ def load_model(path: str | os.PathLike, *, expected_sha256: str | None = None) -
                 "recorded when it was registered; the file was changed or corrupted. "
                 "Re-register the model from its training run instead of editing it."
             )
-    check_config(path)
+    trusted = import_trusted_packages(trusted_packages)
+    check_archive(path, trusted_packages=trusted, limits=limits)
     import keras  # deferred: reading the registry must not pay TensorFlow's start-up
 
-    return keras.saving.load_model(path, safe_mode=True)
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # noqa: BLE001 - the file passed every check; say what Keras found
+        raise ModelLoadError(f"model file {path} could not be loaded by Keras: {root_cause(error)}") from None

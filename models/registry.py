@@ -20,7 +20,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,12 @@ def validate_name(value: str, *, what: str = "model name") -> str:
 
 def parse_model_ref(ref: str, *, default_alias: str = "production") -> tuple[str, str]:
     """``NAME``, ``NAME@ALIAS`` or ``NAME@VERSION`` -> (name, alias or version number as text)."""
-    name, _, selector = ref.partition("@")
+    name, at, selector = ref.partition("@")
+    if at and not selector:
+        raise ValueError(
+            f"received model reference {ref!r} with nothing after '@', expected NAME, NAME@ALIAS or NAME@VERSION "
+            f"(NAME alone means NAME@{default_alias})"
+        )
     return name, selector or default_alias
 
 
@@ -379,9 +384,18 @@ class ModelRegistry:
             )
         return target
 
-    def load(self, name: str, ref: str | int):
-        """Load a version (number or alias) as a Keras model, verified and in safe mode."""
+    def load(self, name: str, ref: str | int, *, trusted_packages: Iterable[str] = ()):
+        """Load a version (number or alias) as a Keras model, verified, inspected and in safe mode.
+
+        ``trusted_packages`` come from the caller (the recipe), never from the version's
+        metadata: the registry's contents are untrusted.
+        """
         metadata = self.resolve(name, ref)
         with tempfile.TemporaryDirectory(prefix="kerasflow-model-") as tmp:
             path = self.fetch_model(name, metadata["version"], tmp)
-            return io.load_model(path, expected_sha256=metadata["sha256"])
+            try:
+                return io.load_model(path, expected_sha256=metadata["sha256"], trusted_packages=trusted_packages)
+            except io.ModelFileError as error:
+                # Name the version, not the temporary copy that was inspected.
+                where = f"{name} v{metadata['version']} ({self.version_url(name, metadata['version'])}/{MODEL_FILE})"
+                raise type(error)(str(error).replace(f"model file {path}", f"model file of {where}")) from None

@@ -128,11 +128,24 @@ class ModelConfig(_Section):
         None, ge=2, description="classes the model predicts; default: the classes found in the data"
     )
     params: dict[str, Any] = Field(default_factory=dict)
+    trusted_packages: tuple[str, ...] = Field(
+        (),
+        description="packages whose Keras classes (registered with keras.saving.register_keras_serializable"
+        "(package=...)) a model file may use; imported before every load. Nothing else outside Keras loads",
+    )
 
     @field_validator("name")
     @classmethod
     def _registry_name(cls, value: str) -> str:
         return validate_name(value)
+
+    @field_validator("trusted_packages")
+    @classmethod
+    def _package_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not all(part.isidentifier() for part in name.split(".")):
+                raise ValueError(f"received trusted package {name!r}, expected an importable name such as 'mylayers'")
+        return value
 
     @field_validator("family")
     @classmethod
@@ -205,6 +218,12 @@ class GateConfig(_Section):
         "auto", description="manual: after a passed gate, wait for a person to approve in the Prefect UI"
     )
     approval_timeout_seconds: int = Field(3600, ge=1, description="no answer by then rejects the candidate")
+    unusable_baseline: Literal["reject", "ignore"] = Field(
+        "reject",
+        description="when the model under the alias exists but cannot be loaded or evaluated: reject the candidate "
+        "(a planted or broken production model must not switch the change checks off), or ignore it and judge "
+        "on absolute bounds alone (e.g. after changing the model's inputs)",
+    )
 
 
 class RegistryConfig(_Section):

@@ -91,27 +91,17 @@ def evaluate(trained: TrainedModel, dataset: DatasetRef, config: TrainConfig) ->
     logger = get_run_logger()
     num_classes = config.model.num_classes or dataset.num_classes
     candidate = evaluate_model(
-        io.load_model(storage.fetch_file(config.storage.root, trained.model_uri), expected_sha256=trained.sha256),
+        io.load_model(
+            storage.fetch_file(config.storage.root, trained.model_uri),
+            expected_sha256=trained.sha256,
+            trusted_packages=config.model.trusted_packages,
+        ),
         dataset,
         num_classes=num_classes,
     )
-    registry = ModelRegistry(storage.registry_url(config.storage.root))
-    baseline = baseline_version = note = None
-    alias = config.registry.alias
-    try:
-        baseline_version = registry.alias_target(config.model.name, alias)
-        if baseline_version is None:
-            note = f"no model under alias {alias!r} yet: first run"
-        else:
-            model = registry.load(config.model.name, baseline_version)
-            baseline = evaluate_model(model, dataset, num_classes=num_classes)
-    except (RegistryError, ValueError, io.ModelIntegrityError) as error:
-        # A baseline that cannot score this data (its input changed) is reported, not fatal:
-        # the gate then judges the candidate on absolute bounds alone.
-        note = f"baseline {config.model.name} v{baseline_version} could not be evaluated: {error}"
-        baseline = None
-        logger.warning(note)
-
+    baseline, baseline_version, note, error = evaluate_baseline(dataset, config, num_classes=num_classes)
+    if error is not None:
+        logger.warning(error)
     names = sorted(candidate.values)
     create_table_artifact(
         key="evaluation",
@@ -147,20 +137,48 @@ def evaluate(trained: TrainedModel, dataset: DatasetRef, config: TrainConfig) ->
             for metric, number in sorted(values.items())
         ],
         description=f"test split, {candidate.num_examples} examples; baseline: "
-        + (f"v{baseline_version}" if baseline else (note or "none")),
+        + (f"v{baseline_version}" if baseline else (error or note or "none")),
     )
     logger.info(
         "candidate: %s; baseline: %s",
         " ".join(f"{n}={candidate.values[n]:.4f}" for n in names),
-        " ".join(f"{n}={baseline.values[n]:.4f}" for n in names if n in baseline.values) if baseline else note,
+        " ".join(f"{n}={baseline.values[n]:.4f}" for n in names if n in baseline.values)
+        if baseline
+        else (error or note),
     )
     return Evaluation(
         candidate=candidate,
         baseline=baseline,
         baseline_version=baseline_version if baseline else None,
         baseline_note=note,
+        baseline_error=error,
         plots=save_plots(trained, candidate, dataset, config),
     )
+
+
+def evaluate_baseline(
+    dataset: DatasetRef, config: TrainConfig, *, num_classes: int
+) -> tuple[Metrics | None, int | None, str | None, str | None]:
+    """(metrics, version, note, error) of the model under the alias on the same test split.
+
+    No model under the alias is a note (a first run). A model that exists but cannot be
+    loaded or evaluated, whatever the reason (a refused or corrupt file, a changed input,
+    memory), is an error the gate judges: it is never taken as "no baseline".
+    """
+    registry = ModelRegistry(storage.registry_url(config.storage.root))
+    alias, name = config.registry.alias, config.model.name
+    try:
+        version = registry.alias_target(name, alias)
+    except (RegistryError, ValueError, OSError) as error:
+        return None, None, None, f"the model under {name}@{alias} could not be read: {error}"
+    if version is None:
+        return None, None, f"no model under alias {alias!r} yet: first run", None
+    try:
+        model = registry.load(name, version, trusted_packages=config.model.trusted_packages)
+        return evaluate_model(model, dataset, num_classes=num_classes), version, None, None
+    except Exception as error:  # noqa: BLE001 - any failure of the baseline goes to the gate, by name
+        cause = str(error) if isinstance(error, io.ModelFileError) else f"{type(error).__name__}: {error}"
+        return None, version, None, f"baseline {name} v{version} could not be evaluated: {cause.splitlines()[0][:500]}"
 
 
 def save_plots(trained: TrainedModel, candidate: Metrics, dataset: DatasetRef, config: TrainConfig) -> dict[str, str]:

@@ -17,12 +17,15 @@ class DeterministicFailure(Exception):
 
 
 def retry_unless_deterministic(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect ``retry_condition_fn``: retry anything but a DeterministicFailure or a bad config."""
+    """Prefect ``retry_condition_fn``: retry anything but a DeterministicFailure, a bad config
+    or a refused model file (loading the same bytes again refuses them again, and would
+    triple the cost of a file built to exhaust memory)."""
+    from models.io import ModelFileError
     from tasks.config import ConfigError
 
     try:
         state.result()
-    except (DeterministicFailure, ConfigError):
+    except (DeterministicFailure, ConfigError, ModelFileError):
         return False
     except BaseException:  # noqa: BLE001 - any other failure is presumed transient
         return True

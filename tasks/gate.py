@@ -30,10 +30,22 @@ def higher_is_better(metric: str) -> bool:
 
 
 def decide(
-    candidate: Metrics, baseline: Metrics | None, config: GateConfig, *, baseline_version: int | None = None
+    candidate: Metrics,
+    baseline: Metrics | None,
+    config: GateConfig,
+    *,
+    baseline_version: int | None = None,
+    baseline_error: str | None = None,
 ) -> GateReport:
-    """Run every configured check; the report passes when none fails."""
-    checks = [
+    """Run every configured check; the report passes when none fails.
+
+    ``baseline_error`` says the model under the alias exists but could not be measured.
+    Judging without it would silently switch the change checks off, which is what a
+    planted production model is after; so, unless ``config.unusable_baseline`` is
+    "ignore", that is a failed check of its own.
+    """
+    checks = [_baseline_check(baseline_error, config)] if baseline_error is not None else []
+    checks += [
         _value_check(metric, side, threshold, candidate)
         for metric, bound in sorted(config.value.items())
         for side, threshold in (("min", bound.min), ("max", bound.max))
@@ -56,6 +68,24 @@ def decide(
         for check in _slice_checks(metric, side, threshold, candidate)
     ]
     return GateReport(passed=all(c.verdict != "fail" for c in checks), checks=checks, baseline_version=baseline_version)
+
+
+def _baseline_check(error: str, config: GateConfig) -> GateCheck:
+    ignored = config.unusable_baseline == "ignore"
+    return GateCheck(
+        metric="baseline",
+        kind="baseline",
+        value=None,
+        threshold="the production model loads and is evaluated",
+        verdict="no baseline" if ignored else "fail",
+        detail=f"{error}"
+        + (
+            "; judged on absolute bounds alone (gate.unusable_baseline: ignore)"
+            if ignored
+            else "; fix or roll back the production model, or set gate.unusable_baseline: ignore to judge "
+            "the candidate on absolute bounds alone"
+        ),
+    )
 
 
 def _value_check(metric: str, side: str, threshold: float, candidate: Metrics) -> GateCheck:
@@ -153,7 +183,13 @@ def report_markdown(report: GateReport, *, name: str) -> str:
 @task(name="gate", retries=0)
 def gate(evaluation: Evaluation, config: GateConfig, *, name: str) -> GateReport:
     """Decide and publish the report; never retried (the answer cannot change)."""
-    report = decide(evaluation.candidate, evaluation.baseline, config, baseline_version=evaluation.baseline_version)
+    report = decide(
+        evaluation.candidate,
+        evaluation.baseline,
+        config,
+        baseline_version=evaluation.baseline_version,
+        baseline_error=evaluation.baseline_error,
+    )
     create_table_artifact(
         key="gate-report",
         table=[

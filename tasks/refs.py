@@ -81,6 +81,9 @@ class Evaluation(_Ref):
     baseline: Metrics | None = None
     baseline_version: int | None = None
     baseline_note: str | None = Field(None, description="why there is no baseline, when there is none")
+    baseline_error: str | None = Field(
+        None, description="the model under the alias exists but could not be loaded or evaluated: why"
+    )
     plots: dict[str, str] = Field(
         default_factory=dict, description="PNG file name -> URL in the run folder (learning curves, confusion matrix)"
     )
@@ -88,7 +91,7 @@ class Evaluation(_Ref):
 
 class GateCheck(_Ref):
     metric: str
-    kind: Literal["value", "change", "slice"]
+    kind: Literal["value", "change", "slice", "baseline"]
     value: float | None
     threshold: str
     baseline: float | None = None

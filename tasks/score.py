@@ -151,8 +151,13 @@ def score(
     dataset: DatasetRef | None = None,
     split: str = "test",
     key_column: str | None = None,
+    trusted_packages: tuple[str, ...] = (),
 ) -> ScoredTable:
-    """Score a table (``data``, files) or a materialized split (``dataset``) and write Parquet."""
+    """Score a table (``data``, files) or a materialized split (``dataset``) and write Parquet.
+
+    ``trusted_packages`` are the packages whose registered Keras classes the model may use;
+    they come from whoever runs the scoring, never from the version's metadata.
+    """
     logger = get_run_logger()
     name, selector = parse_model_ref(model_ref)
     registry = ModelRegistry(storage.registry_url(root))
@@ -172,7 +177,8 @@ def score(
         features, keys = read_table_features(data.url or "", columns=columns, key_column=key_column)
         source = data.url or ""
     check_signature(metadata, features, source=source)
-    model = registry.load(name, metadata["version"])  # verified against its sha256, in safe mode
+    # Verified against its sha256, inspected, in safe mode; a refused file is not retried.
+    model = registry.load(name, metadata["version"], trusted_packages=trusted_packages)
     probabilities = score_rows(model, features)
     class_names = signature["classes"] or [str(i) for i in range(probabilities.shape[1])]
     frame = predictions_frame(

@@ -36,6 +36,18 @@ def is_local(url: str) -> bool:
     return "://" not in url or url.startswith("file://")
 
 
+def is_within(root: str, url: str) -> bool:
+    """Whether ``url`` names something under ``root`` (same scheme, no ``..`` escaping it)."""
+    if is_local(root) != is_local(url):
+        return False
+    if is_local(root):
+        base = os.path.realpath(root.removeprefix("file://"))
+        target = os.path.realpath(url.removeprefix("file://"))
+        return target == base or target.startswith(base.rstrip("/") + "/")
+    base = root.rstrip("/")
+    return url.startswith(base + "/") and ".." not in url[len(base) :].split("/")
+
+
 def join(url: str, *parts: str) -> str:
     return "/".join([url.rstrip("/"), *(p.strip("/") for p in parts)])
 
