@@ -62,18 +62,20 @@ def materialize_case(name: str, root: str):
         class_names=[str(i) for i in range(10)],
         identity={"source": "bench", "name": "synthetic_cifar", "n": n},
     )
-    return materialize(source, root), "cifar10_cnn", {"input_shape": [32, 32, 3], "num_classes": 10}
+    return materialize(source, root), "cifar10_cnn", {}
 
 
 def build_model(family: str, params: dict, ref):
     import keras
 
-    from models import zoo
+    from models import builders, zoo
+    from tasks.config import ModelConfig
+    from tasks.train.build import input_spec_of
 
     keras.utils.set_random_seed(0)
-    if not params:
-        params = {"input_shape": list(ref.feature_shape), "num_classes": ref.num_classes}
-    return zoo.compile_model(zoo.build(family, **params), num_classes=ref.num_classes, learning_rate=1e-3)
+    spec = input_spec_of(ref, ModelConfig(family=family))
+    model = builders.resolve(family)(input_spec=spec, **params)
+    return zoo.compile_model(model, num_classes=ref.num_classes, learning_rate=1e-3)
 
 
 def steps_per_second(model, ds, *, epochs: int, steps: int) -> float:

@@ -51,7 +51,7 @@ def child(root: str, epochs: int, batch_size: int, mode: str) -> None:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     global_batch = batch_size * strategy.num_replicas_in_sync
     with strategy.scope():
-        model = fit.build_compiled_model(config, ref, fit.model_params(config, ref), replicas=2)
+        model = fit.build_compiled_model(config, ref, replicas=2)
     steps = ref.splits["train"] // global_batch
     ends = []
 

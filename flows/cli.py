@@ -103,6 +103,8 @@ def _print_summary(summary) -> None:
     echo = typer.echo
     echo("")
     echo(f"kerasflow: {summary.message}")
+    if summary.reason and summary.outcome != "skipped":
+        echo(f"  trained   because {summary.reason}")
     if summary.version is not None:
         v = summary.version
         echo(f"  model     {v.name} v{v.version} ({v.status})  {v.uri}")

@@ -36,6 +36,7 @@ from tasks.ingest import ingest
 from tasks.refs import DatasetRef, RunSummary
 from tasks.register import promote, register
 from tasks.train import train
+from tasks.train.build import check_model_definition
 from tasks.train.strategy import check_accelerator_features
 from tasks.validate import validate
 
@@ -76,15 +77,18 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
     root = config.storage.root
     storage.check_root(root)  # refuse an unusable root or runtime before any work
     check_accelerator_features(config.runtime)
+    check_model_definition(config.model)  # an unknown builder or a misspelt param: exit 2, before any work
     run_id = str(flow_run.id or uuid.uuid4())
     name, alias = config.model.name, config.registry.alias
 
     dataset = ingest(config.data, root=root)
     _name_after_data(name, dataset.fingerprint)
-    unchanged = None if force else _unchanged_since(config, dataset)
+    unchanged, reason = (None, "--force was given") if force else _unchanged_since(config, dataset)
     if unchanged is not None:
         message = (
-            f"data unchanged since {name} v{unchanged} (fingerprint {dataset.fingerprint}); use --force to retrain"
+            f"data and training definition unchanged since {name} v{unchanged} (data {dataset.fingerprint}, "
+            f"definition {reason}: the data, model and training sections and the builder's code); "
+            "use --force to retrain"
         )
         logger.info(message)
         events.emit(
@@ -97,6 +101,8 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
             dataset_fingerprint=dataset.fingerprint,
             storage_root=root,
         )
+    if reason:
+        logger.info("training: %s", reason)
 
     validate(dataset, config)
     if config.runtime.train_on is None:
@@ -115,6 +121,7 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
         metrics=evaluation.candidate.values,
         gate=report,
         run_dir=storage.run_url(root, run_id),
+        reason=reason,
     )
     if not report.passed:
         # Recorded as rejected above; failing the run makes the rejection visible in the UI.
@@ -149,11 +156,22 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
     return RunSummary(outcome="promoted", message=message, version=promoted, **summary)
 
 
-def _unchanged_since(config: TrainConfig, dataset: DatasetRef) -> int | None:
-    """The production version trained on exactly this data, if there is one."""
+def _unchanged_since(config: TrainConfig, dataset: DatasetRef) -> tuple[int | None, str | None]:
+    """(the production version trained on this data and definition, or None; why the run trains).
+
+    When a version is returned, the reason is the definition's fingerprint it matched.
+    """
+    from tasks.lineage import changes, training_definition
+
     registry = ModelRegistry(storage.registry_url(config.storage.root))
     version = registry.alias_target(config.model.name, config.registry.alias)
     if version is None:
-        return None
-    lineage = registry.get(config.model.name, version).get("dataset", {}).get("fingerprint")
-    return version if lineage == dataset.fingerprint else None
+        return None, f"no model under {config.registry.alias!r} yet"
+    metadata = registry.get(config.model.name, version)
+    if metadata.get("dataset", {}).get("fingerprint") != dataset.fingerprint:
+        return None, f"the data changed since v{version}"
+    current = training_definition(config)
+    recorded = metadata.get("definition")
+    if recorded and recorded.get("fingerprint") == current["fingerprint"]:
+        return version, current["fingerprint"]
+    return None, f"the training definition changed since v{version}: {', '.join(changes(recorded, current))}"

@@ -29,7 +29,9 @@ from models.allowed_objects import refusals
 
 MiB, GiB = 1 << 20, 1 << 30
 CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, ASSETS_DIR = "config.json", "metadata.json", "model.weights.h5", "assets/"
-_LOOKUP_LAYERS = ("StringLookup", "IntegerLookup", "TextVectorization")
+# Layers that keep a vocabulary in assets/, and how many files each writes there
+# (TextVectorization writes its own and its inner lookup layer's).
+_LOOKUP_LAYERS = {"StringLookup": 1, "IntegerLookup": 1, "TextVectorization": 2}
 
 
 class ModelFileError(ValueError):
@@ -150,15 +152,17 @@ def check_assets(config: dict[str, Any], members: dict[str, zipfile.ZipInfo], pa
     if strays:
         raise _fail(path, f"asset {strays[0][:80]!r} is not a vocabulary of a lookup layer")
     if len(assets) > allowed:
-        raise _fail(path, f"it holds {len(assets)} vocabularies for {allowed} lookup layer(s) in its config")
+        raise _fail(path, f"it holds {len(assets)} vocabularies where the lookup layers of its config write {allowed}")
 
 
-def _count_classes(config: Any, class_names: tuple[str, ...]) -> int:
+def _count_classes(config: Any, weights: dict[str, int]) -> int:
+    """The sum over the config's objects of ``weights[class_name]``."""
     count, stack = 0, [config]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            count += node.get("class_name") in class_names
+            name = node.get("class_name")
+            count += weights.get(name, 0) if isinstance(name, str) else 0
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)

@@ -1,29 +1,33 @@
-"""Model builders for the cases of the Keras guide, selected by name.
+"""Model builders for the cases of the Keras guide, registered by name.
 
-Every builder is keyword-only, returns an *uncompiled* ``keras.Model`` and puts its
-preprocessing (rescaling, normalisation, text vectorisation) inside the model, so a saved
-``model.keras`` scores raw inputs and serving needs no copy of the training code.
-Compilation lives in :func:`compile_model` so the multi-worker loop can reuse the same
-optimizer, loss and metrics without calling ``fit``.
+Each follows the builder contract of :mod:`builders` (``build(*, input_spec, **params)``),
+exactly as a team's own builder does: the input shape and the number of outputs come from
+the input spec, and learned preprocessing (the tabular model's ``Normalization``, the
+text model's ``TextVectorization``) is left un-adapted for kerasflow to adapt on the
+training split. Each returns an *uncompiled* ``keras.Model`` with its preprocessing
+inside, so a saved ``model.keras`` scores raw inputs. Compilation lives in
+:func:`compile_model` so the multi-worker loop can reuse the same optimizer, loss and
+metrics without calling ``fit``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Literal
 
 import keras
-import numpy as np
 
+from models.builders import BUILDERS, register_builder
 from models.families import FAMILIES
+from models.input_spec import InputSpec
 
 Api = Literal["sequential", "functional"]
 
 
+@register_builder("digits_cnn")
 def build_digits_cnn(
     *,
-    input_shape: Sequence[int] = (8, 8, 1),
-    num_classes: int = 10,
+    input_spec: InputSpec,
     rescale: float = 1.0 / 16.0,
     filters: int = 32,
     dropout: float = 0.3,
@@ -37,15 +41,15 @@ def build_digits_cnn(
         keras.layers.Conv2D(filters * 2, 3, padding="same", activation="relu"),
         keras.layers.Flatten(),
         keras.layers.Dropout(dropout),
-        keras.layers.Dense(num_classes, activation="softmax"),
+        _output(input_spec),
     ]
-    return _assemble(layers, input_shape=input_shape, api=api, name="digits_cnn")
+    return _assemble(layers, input_shape=input_spec.feature_shape, api=api, name="digits_cnn")
 
 
+@register_builder("mnist_mlp")
 def build_mnist_mlp(
     *,
-    input_shape: Sequence[int] = (28, 28, 1),
-    num_classes: int = 10,
+    input_spec: InputSpec,
     rescale: float = 1.0 / 255.0,
     units: int = 128,
     dropout: float = 0.5,
@@ -57,18 +61,13 @@ def build_mnist_mlp(
         keras.layers.Flatten(),
         keras.layers.Dense(units, activation="relu"),
         keras.layers.Dropout(dropout),
-        keras.layers.Dense(num_classes, activation="softmax"),
+        _output(input_spec),
     ]
-    return _assemble(layers, input_shape=input_shape, api=api, name="mnist_mlp")
+    return _assemble(layers, input_shape=input_spec.feature_shape, api=api, name="mnist_mlp")
 
 
-def build_cifar10_cnn(
-    *,
-    input_shape: Sequence[int] = (32, 32, 3),
-    num_classes: int = 10,
-    rescale: float = 1.0 / 255.0,
-    api: Api = "functional",
-) -> keras.Model:
+@register_builder("cifar10_cnn")
+def build_cifar10_cnn(*, input_spec: InputSpec, rescale: float = 1.0 / 255.0, api: Api = "functional") -> keras.Model:
     """The guide's two-block Conv2D/MaxPooling/Dropout CNN with Dense(512)."""
     layers = [keras.layers.Rescaling(rescale)]
     for filters in (32, 64):
@@ -82,14 +81,15 @@ def build_cifar10_cnn(
         keras.layers.Flatten(),
         keras.layers.Dense(512, activation="relu"),
         keras.layers.Dropout(0.5),
-        keras.layers.Dense(num_classes, activation="softmax"),
+        _output(input_spec),
     ]
-    return _assemble(layers, input_shape=input_shape, api=api, name="cifar10_cnn")
+    return _assemble(layers, input_shape=input_spec.feature_shape, api=api, name="cifar10_cnn")
 
 
+@register_builder("imdb_text")
 def build_imdb_text(
     *,
-    vocabulary: Sequence[str],
+    input_spec: InputSpec,
     max_tokens: int = 10_000,
     units: int = 16,
     dropout: float = 0.5,
@@ -98,56 +98,44 @@ def build_imdb_text(
 
     The guide's version divides token ids by the dataset length, which turns word
     identity into a meaningless magnitude; a multi-hot encoding keeps one input per word.
-    The vocabulary is learned from the training split by the caller
-    (:func:`text_vocabulary`) so that building the model stays cheap and deterministic.
+    The vocabulary is learned from the training split: the ``TextVectorization`` is left
+    un-adapted and kerasflow adapts it (tasks/train/preprocessing.py).
     """
-    vectorize = keras.layers.TextVectorization(
-        max_tokens=max_tokens, output_mode="multi_hot", vocabulary=list(vocabulary)
-    )
-    inputs = keras.Input(shape=(), dtype="string", name="text")
+    # pad_to_max_tokens: the multi-hot width is known before the vocabulary is, so Dense can be built.
+    vectorize = keras.layers.TextVectorization(max_tokens=max_tokens, output_mode="multi_hot", pad_to_max_tokens=True)
+    inputs = keras.Input(shape=tuple(input_spec.feature_shape), dtype="string", name="text")
     x = vectorize(inputs)
     x = keras.layers.Dense(units, activation="relu")(x)
     x = keras.layers.Dropout(dropout)(x)
     x = keras.layers.Dense(units, activation="relu")(x)
-    outputs = keras.layers.Dense(1, activation="sigmoid")(x)
-    return keras.Model(inputs, outputs, name="imdb_text")
+    return keras.Model(inputs, _output(input_spec)(x), name="imdb_text")
 
 
-def text_vocabulary(texts: Any, *, max_tokens: int = 10_000) -> list[str]:
-    """The most frequent words of ``texts`` (a string dataset or array), as the model uses them."""
-    layer = keras.layers.TextVectorization(max_tokens=max_tokens, output_mode="multi_hot")
-    layer.adapt(texts)
-    # The multi-hot vocabulary starts with the OOV token, which the layer adds back itself.
-    return [token for token in layer.get_vocabulary() if token != "[UNK]"]
-
-
+@register_builder("fraud_tabular")
 def build_fraud_tabular(
-    *,
-    num_features: int,
-    mean: Sequence[float] | None = None,
-    variance: Sequence[float] | None = None,
-    units: int = 64,
-    dropout: float = 0.5,
-    api: Api = "functional",
+    *, input_spec: InputSpec, units: int = 64, dropout: float = 0.5, api: Api = "functional"
 ) -> keras.Model:
-    """The guide's user-behaviour / fraud classifier: Dense(64) -> Dropout(0.5) -> Dense(1).
+    """The guide's user-behaviour / fraud classifier: Normalization -> Dense(64) -> Dropout(0.5) -> Dense(1).
 
-    ``mean`` and ``variance`` are the training split's feature statistics; baking them
-    into a Normalization layer keeps the saved model scoring raw rows.
+    The ``Normalization`` is left un-adapted: kerasflow adapts it to the training split's
+    feature statistics, which then live inside the saved model, so it scores raw rows.
     """
-    if mean is not None and variance is not None:
-        normalize = keras.layers.Normalization(
-            mean=np.asarray(mean, "float32"), variance=np.asarray(variance, "float32")
-        )
-    else:
-        normalize = keras.layers.Identity()
     layers = [
-        normalize,
+        keras.layers.Normalization(),
         keras.layers.Dense(units, activation="relu"),
         keras.layers.Dropout(dropout),
-        keras.layers.Dense(1, activation="sigmoid"),
+        _output(input_spec),
     ]
-    return _assemble(layers, input_shape=(num_features,), api=api, name="fraud_tabular")
+    return _assemble(layers, input_shape=input_spec.feature_shape, api=api, name="fraud_tabular")
+
+
+def _output(spec: InputSpec) -> keras.layers.Layer:
+    """The output layer the task needs: softmax over the classes, a sigmoid probability, or a number."""
+    if spec.task == "multiclass":
+        return keras.layers.Dense(spec.num_outputs, activation="softmax")
+    if spec.task == "binary":
+        return keras.layers.Dense(1, activation="sigmoid")
+    return keras.layers.Dense(spec.num_outputs)
 
 
 def _assemble(layers: list, *, input_shape: Sequence[int], api: Api, name: str) -> keras.Model:
@@ -163,24 +151,8 @@ def _assemble(layers: list, *, input_shape: Sequence[int], api: Api, name: str) 
     raise ValueError(f"received api={api!r}, expected 'sequential' or 'functional'")
 
 
-BUILDERS: dict[str, Callable[..., keras.Model]] = {
-    "digits_cnn": build_digits_cnn,
-    "mnist_mlp": build_mnist_mlp,
-    "cifar10_cnn": build_cifar10_cnn,
-    "imdb_text": build_imdb_text,
-    "fraud_tabular": build_fraud_tabular,
-}
-if set(BUILDERS) != set(FAMILIES):  # the config validates against FAMILIES without importing this module
+if set(FAMILIES) - set(BUILDERS):  # the families' names are listed without importing Keras
     raise ImportError(f"models/families.py lists {sorted(FAMILIES)} but the zoo builds {sorted(BUILDERS)}")
-
-
-def build(family: str, **params: Any) -> keras.Model:
-    """Build the model family ``family`` with ``params``."""
-    try:
-        builder = BUILDERS[family]
-    except KeyError:
-        raise ValueError(f"received model family {family!r}, expected one of {sorted(BUILDERS)}") from None
-    return builder(**params)
 
 
 def compile_model(

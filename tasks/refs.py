@@ -139,6 +139,7 @@ class RunSummary(_Ref):
     metrics: dict[str, float] = Field(default_factory=dict)
     gate: GateReport | None = None
     run_dir: str | None = None
+    reason: str | None = Field(None, description="why the run trained (or skipped) against production")
 
 
 class ScoredTable(_Ref):

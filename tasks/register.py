@@ -40,6 +40,10 @@ def build_metadata(
     import keras
     import tensorflow as tf
 
+    from tasks.lineage import training_definition
+
+    definition = training_definition(config)
+
     return {
         "status": "registered" if report.passed else "rejected",
         "metrics": evaluation.candidate.model_dump(),
@@ -47,6 +51,10 @@ def build_metadata(
         "baseline_version": evaluation.baseline_version,
         "gate": report.model_dump(),
         "config": config.model_dump(mode="json"),
+        # The builder (reference, package version, code sha256) and the definition's fingerprint:
+        # the next run retrains only when this or the data changed.
+        "builder": definition["builder"],
+        "definition": definition,
         # What the model reads and predicts: batch scoring checks its input against this.
         "dataset": {
             "fingerprint": dataset.fingerprint,

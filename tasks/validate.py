@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from prefect import task
@@ -118,18 +117,9 @@ def _scan(ref: DatasetRef, split: str, num_classes: int, batch_size: int) -> _Sp
     return scan
 
 
-def _expected_shape(params: Mapping[str, Any]) -> tuple[int, ...] | None:
-    if "input_shape" in params:
-        return tuple(int(d) for d in params["input_shape"])
-    if "num_features" in params:
-        return (int(params["num_features"]),)
-    return None
-
-
 def check_dataset(
     ref: DatasetRef,
     *,
-    model_params: Mapping[str, Any],
     num_classes: int | None = None,
     global_batch_size: int = 1,
     replicas: int = 1,
@@ -145,15 +135,9 @@ def check_dataset(
         status = "passed" if problem is None else ("warning" if warning else "failed")
         results.append(CheckResult(check=check, status=status, detail=problem or passed))
 
-    expected = _expected_shape(model_params)
-    shape_problem = None
-    if expected is not None and tuple(expected) != tuple(ref.feature_shape):
-        shape_problem = (
-            f"dataset {ref.fingerprint}: check 'feature shape' failed: examples have shape "
-            f"{tuple(ref.feature_shape)}, the model expects {tuple(expected)}; fix "
-            "model.params in the recipe or choose the matching dataset"
-        )
-    record("feature shape", shape_problem, f"{tuple(ref.feature_shape)} {ref.feature_dtype}")
+    # The builder sizes the model from this shape (its input spec), so there is nothing to
+    # mismatch; the row records what the model will be fed.
+    record("feature shape", None, f"{tuple(ref.feature_shape)} {ref.feature_dtype}")
     if ref.ignored_columns:
         record("columns", f"ignored, outside the recipe's schema: {', '.join(ref.ignored_columns)}", "", warning=True)
 
@@ -277,7 +261,6 @@ def validate(dataset: DatasetRef, config: TrainConfig) -> ValidationReport:
     devices = len(config.runtime.devices or []) or 1
     report = check_dataset(
         dataset,
-        model_params=config.model.params,
         num_classes=config.model.num_classes,
         global_batch_size=config.training.batch_size * devices,
         replicas=devices,

@@ -12,41 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from models import io, zoo
+from models import io
 from tasks.config import TrainConfig
 from tasks.ingest import pipeline
-from tasks.ingest.pipeline import load_split
 from tasks.refs import DatasetRef, TrainedModel
+from tasks.train.build import build_compiled_model
 from tasks.train.strategy import build_strategy, describe, precision
-
-
-def model_params(config: TrainConfig, ref: DatasetRef) -> dict[str, Any]:
-    """The builder's keyword arguments: what the data implies, then the recipe's own.
-
-    Shapes and class counts come from the data so a recipe need not repeat them; models
-    with learned preprocessing get it from the training split (vocabulary, feature
-    statistics). Explicit recipe params win.
-    """
-    family = config.model.family
-    num_classes = config.model.num_classes or ref.num_classes
-    derived: dict[str, Any]
-    if family == "imdb_text":
-        texts = load_split(ref, "train").map(lambda x, y: x).batch(1024)
-        max_tokens = int(config.model.params.get("max_tokens", 10_000))
-        derived = {"vocabulary": zoo.text_vocabulary(texts, max_tokens=max_tokens)}
-    elif family == "fraud_tabular":
-        features = np.concatenate([x for x, _ in load_split(ref, "train").batch(4096).as_numpy_iterator()])
-        derived = {
-            "num_features": int(features.shape[1]),
-            "mean": features.mean(axis=0).tolist(),
-            "variance": features.var(axis=0).tolist(),
-        }
-    else:
-        derived = {"input_shape": list(ref.feature_shape), "num_classes": num_classes}
-    return {**derived, **config.model.params}
-
 
 SPLITS = ("train", "validation")
 
@@ -118,18 +89,6 @@ def learning_rate(config: TrainConfig, replicas: int) -> float:
     return config.training.learning_rate * scale
 
 
-def build_compiled_model(config: TrainConfig, ref: DatasetRef, params: dict[str, Any], *, replicas: int = 1):
-    """The recipe's model, compiled with the task's loss and metrics (call under a scope)."""
-    model = zoo.build(config.model.family, **params)
-    return zoo.compile_model(
-        model,
-        num_classes=config.model.num_classes or ref.num_classes,
-        learning_rate=learning_rate(config, replicas),
-        optimizer=config.training.optimizer,
-        jit_compile=config.runtime.jit_compile,
-    )
-
-
 def fit_model(
     config: TrainConfig,
     ref: DatasetRef,
@@ -142,10 +101,9 @@ def fit_model(
 
     strategy = build_strategy(config.runtime)
     global_batch = config.training.batch_size * strategy.num_replicas_in_sync
-    params = model_params(config, ref)
     seed_everything(config.training.seed)
     with strategy.scope(), precision(config.runtime):
-        model = build_compiled_model(config, ref, params, replicas=strategy.num_replicas_in_sync)
+        model = build_compiled_model(config, ref, replicas=strategy.num_replicas_in_sync)
 
     train_ds, val_ds = (dataset_fn(config, ref, split, global_batch=global_batch)(None) for split in SPLITS)
     started = time.perf_counter()

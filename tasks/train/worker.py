@@ -70,10 +70,9 @@ def run(job) -> None:
     strategy = build_strategy(config.runtime.model_copy(update={"strategy": "multi_worker"}))
     chief = cluster.is_chief()
     replicas = strategy.num_replicas_in_sync
-    params = fit.model_params(config, ref)
     fit.seed_everything(config.training.seed)
     with strategy.scope(), precision(config.runtime):
-        model = fit.build_compiled_model(config, ref, params, replicas=replicas)
+        model = fit.build_compiled_model(config, ref, replicas=replicas)
     run_dir = storage.run_dir(config.storage.root, job.run_id)
     lease = (
         LeaseView(job.state_url, generation=job.lease_generation, description=job.key)

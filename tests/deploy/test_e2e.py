@@ -132,10 +132,11 @@ def deployed_run(tmp_path_factory):
                 assert not flow_run.state.is_final(), f"{flow_run.state}:\n{worker_log.read_text()[-8000:]}"
                 assert time.monotonic() < deadline, f"run not started in 300 s:\n{worker_log.read_text()[-5000:]}"
                 time.sleep(0.5)
-            # A second run of the same deployment while the first runs, as a schedule firing
-            # then would start it: the deployment's concurrency limit must hold it until the
-            # first ends (unheld, it would train its own 40 epochs beside the first).
-            queued = client.create_flow_run_from_deployment(deployment.id)
+            # A second run of the same deployment and recipe while the first runs, as a schedule
+            # firing then would start it: the deployment's concurrency limit must hold it until
+            # the first ends (unheld, it would train beside the first); then the data and the
+            # training definition are those of production, so it skips.
+            queued = client.create_flow_run_from_deployment(deployment.id, parameters={"config": config})
             for run in (flow_run, queued):
                 while not (run := client.read_flow_run(run.id)).state.is_final():
                     assert time.monotonic() < deadline, f"runs not finished in 300 s:\n{worker_log.read_text()[-5000:]}"

@@ -64,7 +64,7 @@ def test_train_promote_reject_rollback_and_inspect(root):
     assert "gate      passed" in out and f"root      {root}" in out
 
     code, out = run("train", *SMOKE)
-    assert code == 0 and "data unchanged since digits v1" in out
+    assert code == 0 and "training definition unchanged since digits v1" in out
 
     code, out = run("train", *SMOKE, "--force", "--set", "gate.value.accuracy.min=1.01")
     assert code == 3, out

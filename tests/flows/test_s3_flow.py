@@ -71,9 +71,10 @@ def test_fraud_recipe_from_s3_partitions_with_the_whole_root_on_s3(s3_root, s3_b
     # Nothing landed: the scheduled run ends early, without training.
     skipped = train_flow(config=config)
     assert skipped.outcome == "skipped"
-    assert skipped.message == (
-        f"data unchanged since fraud-tabular v1 (fingerprint {first.dataset_fingerprint}); use --force to retrain"
+    assert skipped.message.startswith(
+        f"data and training definition unchanged since fraud-tabular v1 (data {first.dataset_fingerprint}, "
     )
+    assert skipped.message.endswith("use --force to retrain")
     assert [v["version"] for v in registry.versions("fraud-tabular")] == [1]
 
     # A new day of events lands: new fingerprint, training runs.

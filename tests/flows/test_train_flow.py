@@ -15,7 +15,7 @@ import tensorflow as tf
 import tasks.train.launchers as launchers
 from flows.train import train_flow
 from models.registry import ModelRegistry
-from tasks.config import TrainConfig
+from tasks.config import ConfigError, TrainConfig
 from tasks.failures import DataValidationError
 from tasks.gate import GateRejected
 from tasks.train.callbacks import TrainingDivergedError
@@ -100,8 +100,14 @@ def test_second_run_is_gated_against_the_first_and_unchanged_data_is_skipped(roo
     first = train_flow(config=smoke(root))
     skipped = train_flow(config=smoke(root))
     assert skipped.outcome == "skipped"
-    assert f"data unchanged since digits v1 (fingerprint {first.dataset_fingerprint})" in skipped.message
+    assert skipped.message.startswith(
+        f"data and training definition unchanged since digits v1 (data {first.dataset_fingerprint}, definition "
+    )
     assert len(registry_of(root).versions("digits")) == 1
+    definition = registry_of(root).get("digits", 1)["definition"]
+    assert definition["fingerprint"] in skipped.message
+    assert definition["builder"]["reference"] == "digits_cnn" and len(definition["builder"]["code_sha256"]) == 64
+
 
     config = smoke(root, gate={"change": {"accuracy": {"max_regression": 0.5}, "loss": {"max_regression": 5.0}}})
     second = train_flow(config=config, force=True)
@@ -127,6 +133,11 @@ def test_second_run_is_gated_against_the_first_and_unchanged_data_is_skipped(roo
     assert {e.payload["fingerprint"] for e in stored} == {first.dataset_fingerprint}
     flow_runs = {r.id for e in stored for r in e.related if r.role == "flow-run"}
     assert mine <= flow_runs
+
+    # Same data, a new architecture and learning rate: the run trains, and says why.
+    changed = train_flow(config=smoke(root, model={"params": {"filters": 8}}, training={"learning_rate": 0.002}))
+    assert changed.outcome == "promoted" and changed.version.version == 3
+    assert changed.reason == "the training definition changed since v2: model.params.filters, training.learning_rate"
 
 
 def test_rejected_candidate_is_recorded_and_production_unchanged(root):
@@ -236,11 +247,13 @@ def test_a_missing_column_is_named(root, tmp_path):
     assert registry_of(root).names() == []
 
 
-def test_feature_shape_that_does_not_match_the_model(root):
+def test_the_input_shape_comes_from_the_data_not_from_params(root):
+    # The builder is told the data's shape (its input spec); a recipe cannot set another one.
     config = smoke(root, model={"params": {"input_shape": [28, 28, 1]}})
-    with pytest.raises(DataValidationError, match=r"examples have shape \(8, 8, 1\), the model expects \(28, 28, 1\)"):
+    with pytest.raises(ConfigError, match=r"model.params \['input_shape'\] that builder 'digits_cnn' does not take"):
         train_flow(config=config)
     assert registry_of(root).names() == []
+    assert not (root / "datasets").exists(), "refused before ingest"
 
 
 def test_a_diverged_loss_fails_at_once_without_retry(root):

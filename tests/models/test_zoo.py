@@ -5,33 +5,45 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import io, zoo
+from models import builders, io, zoo
+from models.input_spec import InputSpec
+from tasks.train.build import needs_adapting
 
 rng = np.random.default_rng(0)
 
+
+def spec(shape, classes=10, dtype="float32") -> InputSpec:
+    names = tuple(str(i) for i in range(classes))
+    return InputSpec(
+        feature_shape=shape, feature_dtype=dtype, class_names=names, task="binary" if classes == 2 else "multiclass"
+    )
+
+
+def adapted(model, x):
+    """The model with its un-adapted preprocessing adapted to ``x``, as training does."""
+    for layer in model.layers:
+        if needs_adapting(layer):
+            layer.adapt(x)
+    return model
+
+
+TEXTS = ["a good film", "bad", "great great film", "terrible"]
 CASES = {
-    "digits_cnn": (lambda: zoo.build_digits_cnn(), lambda n: rng.uniform(0, 16, (n, 8, 8, 1)), 10),
-    "mnist_mlp": (lambda: zoo.build_mnist_mlp(), lambda n: rng.integers(0, 255, (n, 28, 28, 1)), 10),
-    "cifar10_cnn": (lambda: zoo.build_cifar10_cnn(), lambda n: rng.integers(0, 255, (n, 32, 32, 3)), 10),
-    "fraud_tabular": (
-        lambda: zoo.build_fraud_tabular(num_features=5, mean=[0.0] * 5, variance=[1.0] * 5),
-        lambda n: rng.normal(size=(n, 5)),
-        2,
-    ),
-    "imdb_text": (
-        lambda: zoo.build_imdb_text(vocabulary=zoo.text_vocabulary(np.array(["good film", "bad film", "great"]))),
-        # Strings reach the model as tf.string tensors, as the tf.data pipeline feeds them.
-        lambda n: tf.constant(["a good film", "bad", "great great film", "terrible"] * (n // 4)),
-        2,
-    ),
+    "digits_cnn": (spec((8, 8, 1)), lambda n: rng.uniform(0, 16, (n, 8, 8, 1))),
+    "mnist_mlp": (spec((28, 28, 1)), lambda n: rng.integers(0, 255, (n, 28, 28, 1))),
+    "cifar10_cnn": (spec((32, 32, 3)), lambda n: rng.integers(0, 255, (n, 32, 32, 3))),
+    "fraud_tabular": (spec((5,), classes=2), lambda n: rng.normal(size=(n, 5))),
+    # Strings reach the model as tf.string tensors, as the tf.data pipeline feeds them.
+    "imdb_text": (spec((), classes=2, dtype="string"), lambda n: tf.constant(TEXTS * (n // 4))),
 }
 
 
 @pytest.mark.parametrize("family", sorted(CASES))
 def test_build_train_save_load(family, tmp_path):
-    build, make_x, num_classes = CASES[family]
-    model = zoo.compile_model(build(), num_classes=num_classes)
+    input_spec, make_x = CASES[family]
+    num_classes = input_spec.num_classes
     x = make_x(8)
+    model = zoo.compile_model(adapted(builders.resolve(family)(input_spec=input_spec), x), num_classes=num_classes)
     y = rng.integers(0, num_classes, (8,))
     logs = model.train_on_batch(x, y, return_dict=True)
     assert np.isfinite(logs["loss"])
@@ -44,37 +56,37 @@ def test_build_train_save_load(family, tmp_path):
 
 
 def test_sequential_and_functional_build_the_same_stack():
-    seq = zoo.build_mnist_mlp(api="sequential")
-    fun = zoo.build_mnist_mlp(api="functional")
+    seq = zoo.build_mnist_mlp(input_spec=spec((28, 28, 1)), api="sequential")
+    fun = zoo.build_mnist_mlp(input_spec=spec((28, 28, 1)), api="functional")
     assert isinstance(seq, keras.Sequential) and not isinstance(fun, keras.Sequential)
     assert [type(layer).__name__ for layer in seq.layers] == [type(layer).__name__ for layer in fun.layers[1:]]
     assert seq.count_params() == fun.count_params() == 784 * 128 + 128 + 128 * 10 + 10
 
 
 def test_guide_architectures():
-    mlp = zoo.build_mnist_mlp()
+    mlp = zoo.build_mnist_mlp(input_spec=spec((28, 28, 1)))
     assert [type(layer).__name__ for layer in mlp.layers] == ["Rescaling", "Flatten", "Dense", "Dropout", "Dense"]
-    cnn = zoo.build_cifar10_cnn()
+    cnn = zoo.build_cifar10_cnn(input_spec=spec((32, 32, 3)))
     names = [type(layer).__name__ for layer in cnn.layers]
     assert names.count("Conv2D") == 4 and names.count("MaxPooling2D") == 2
     assert any(type(layer).__name__ == "Dense" and layer.units == 512 for layer in cnn.layers)
-    fraud = zoo.build_fraud_tabular(num_features=4)
+    fraud = zoo.build_fraud_tabular(input_spec=spec((4,), classes=2))
     assert [layer.units for layer in fraud.layers if type(layer).__name__ == "Dense"] == [64, 1]
 
 
 def test_text_model_uses_word_identity_not_id_magnitude():
-    vocab = zoo.text_vocabulary(np.array(["alpha beta", "gamma"]))
-    model = zoo.build_imdb_text(vocabulary=vocab)
+    model = zoo.build_imdb_text(input_spec=spec((), classes=2, dtype="string"))
     vectorize = next(layer for layer in model.layers if isinstance(layer, keras.layers.TextVectorization))
+    vectorize.adapt(np.array(["alpha beta", "gamma"]))
     encoded = np.asarray(vectorize(tf.constant(["gamma alpha"])))
     assert set(np.unique(encoded)) <= {0.0, 1.0}, "multi-hot, not scaled token ids"
 
 
 def test_unknown_family_and_api():
-    with pytest.raises(ValueError, match="expected one of"):
-        zoo.build("nope")
+    with pytest.raises(builders.BuilderError, match=r"expected one of .*'digits_cnn'"):
+        builders.resolve("nope")
     with pytest.raises(ValueError, match="expected 'sequential' or 'functional'"):
-        zoo.build_digits_cnn(api="subclass")
+        zoo.build_digits_cnn(input_spec=spec((8, 8, 1)), api="subclass")
 
 
 def test_safe_mode_refuses_a_lambda_layer(tmp_path):

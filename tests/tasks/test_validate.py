@@ -11,8 +11,6 @@ from tasks.ingest.materialize import materialize
 from tasks.ingest.sources import SourceData
 from tasks.validate import check_dataset
 
-PARAMS = {"num_features": 3}
-
 
 def make_ref(root, splits: dict[str, tuple[np.ndarray, np.ndarray]], *, classes=("no", "yes"), name="t"):
     """Materialize exactly these splits (features (n, 3) float32, labels int64)."""
@@ -53,7 +51,7 @@ def results(report) -> dict[str, str]:
 
 def test_clean_data_passes_every_check_and_reports_each(root):
     ref = make_ref(root, {"train": table(100, seed=0), "validation": table(30, seed=1), "test": table(30, seed=2)})
-    report = check_dataset(ref, model_params=PARAMS, global_batch_size=32)
+    report = check_dataset(ref, global_batch_size=32)
     assert report.passed
     assert results(report) == {
         "feature shape": "passed",
@@ -79,7 +77,7 @@ def test_examples_shared_between_train_and_test_are_leakage(root):
     )
     ref = make_ref(root, {"train": train, "validation": table(30, seed=1), "test": test})
 
-    report = check_dataset(ref, model_params=PARAMS)
+    report = check_dataset(ref)
     assert results(report)["no train/test leakage"] == "failed"
     assert results(report)["no train/validation leakage"] == "passed"
     with pytest.raises(
@@ -88,7 +86,7 @@ def test_examples_shared_between_train_and_test_are_leakage(root):
         r"first at row 20",
     ):
         report.raise_for_failures()
-    lenient = check_dataset(ref, model_params=PARAMS, rules=ValidationConfig(max_shared_fraction=0.15))
+    lenient = check_dataset(ref, rules=ValidationConfig(max_shared_fraction=0.15))
     assert lenient.passed
 
 
@@ -97,11 +95,11 @@ def test_class_imbalance_warns_then_fails_past_the_configured_ratio(root):
     ref = make_ref(
         root, {"train": table(100, seed=0, labels=labels), "validation": table(30, seed=1), "test": table(30, seed=2)}
     )
-    report = check_dataset(ref, model_params=PARAMS)
+    report = check_dataset(ref)
     assert report.passed and results(report)["class balance"] == "warning"
     assert "skewed: majority/minority 24.0 (no: 96, yes: 4)" in report.markdown()
 
-    strict = check_dataset(ref, model_params=PARAMS, rules=ValidationConfig(max_class_imbalance=20))
+    strict = check_dataset(ref, rules=ValidationConfig(max_class_imbalance=20))
     with pytest.raises(
         DataValidationError, match=r"majority/minority ratio 24.0 exceeds validation.max_class_imbalance=20"
     ):
@@ -118,7 +116,7 @@ def test_a_class_never_seen_in_training_fails(root):
         },
         classes=("a", "b", "c"),
     )
-    report = check_dataset(ref, model_params=PARAMS)
+    report = check_dataset(ref)
     assert results(report)["classes seen in training"] == "failed"
     assert results(report)["class balance"] == "failed", "class c has no training examples"
     with pytest.raises(DataValidationError, match=r"class\(es\) \['c'\] occur in test but never in train") as info:
@@ -128,15 +126,15 @@ def test_a_class_never_seen_in_training_fails(root):
 
 def test_a_split_smaller_than_one_global_batch_fails(root):
     ref = make_ref(root, {"train": table(40, seed=0), "validation": table(10, seed=1), "test": table(10, seed=2)})
-    assert check_dataset(ref, model_params=PARAMS, global_batch_size=8).passed
-    report = check_dataset(ref, model_params=PARAMS, global_batch_size=64)
+    assert check_dataset(ref, global_batch_size=8).passed
+    report = check_dataset(ref, global_batch_size=64)
     with pytest.raises(
         DataValidationError,
         match=r"split 'train': check 'at least one batch' failed: 40 rows, fewer than one global batch of 64",
     ):
         report.raise_for_failures()
     # Under two replicas validation drops its last partial batch, so it needs a whole one too.
-    mirrored = check_dataset(ref, model_params=PARAMS, global_batch_size=16, replicas=2)
+    mirrored = check_dataset(ref, global_batch_size=16, replicas=2)
     assert "split 'validation': check 'at least one batch' failed: 10 rows" in mirrored.markdown()
 
 
@@ -144,6 +142,6 @@ def test_nan_features_and_bad_labels_are_all_reported_with_their_rows(root):
     x, y = table(50, seed=0)
     x[7, 1] = np.nan
     ref = make_ref(root, {"train": (x, y), "validation": table(20, seed=1), "test": table(20, seed=2)})
-    report = check_dataset(ref, model_params=PARAMS, num_classes=2)
+    report = check_dataset(ref, num_classes=2)
     assert results(report)["finite features"] == "failed"
     assert "check 'finite features' failed: 1 row(s) have NaN or infinite features" in report.markdown()

@@ -29,7 +29,7 @@ def mirrored_model(config, ref):
     keras.utils.set_random_seed(config.training.seed)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
-        model = fit.build_compiled_model(config, ref, fit.model_params(config, ref), replicas=2)
+        model = fit.build_compiled_model(config, ref, replicas=2)
     return strategy, model
 
 

@@ -1,0 +1,18 @@
+"""The team's builder: kerasflow calls ``build(input_spec=..., **model.params)``."""
+
+import keras
+
+from clinic_models.layers import GatedResidual
+
+
+def build(*, input_spec, units: int = 32, dropout: float = 0.2) -> keras.Model:
+    """Normalization (adapted by kerasflow on the training split) -> GatedResidual -> sigmoid.
+
+    The input spec says what the data is: ``feature_shape`` (30 columns here) and the task.
+    """
+    inputs = keras.Input(shape=input_spec.feature_shape, name="features")
+    x = keras.layers.Normalization()(inputs)
+    x = GatedResidual(units)(x)
+    x = keras.layers.Dropout(dropout)(x)
+    outputs = keras.layers.Dense(input_spec.num_outputs, activation="sigmoid")(x)
+    return keras.Model(inputs, outputs, name="clinic_screening")

@@ -1,0 +1,145 @@
+"""Builders: the registry of functions that make a model, and the checks of their contract.
+
+A builder is any callable ``build(*, input_spec, **params) -> keras.Model`` (see
+:mod:`input_spec`). It is named in a recipe in one of two ways:
+
+- ``model.family: digits_cnn``: a name in this registry. The zoo's builders register
+  themselves (``@register_builder("digits_cnn")``) and a team's code can add its own;
+- ``model.builder: "mypackage.models:build"``: any importable function, which is what a
+  deployment, a worker or another process can always find.
+
+The model it returns may be uncompiled (kerasflow compiles it from the recipe's training
+section) or compiled (kept as it is). Everything that can be checked before training is
+checked here, each with one "received ..., expected ..." message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import re
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from typing import Any
+
+from models.input_spec import InputSpec
+
+Builder = Callable[..., Any]
+
+BUILDERS: dict[str, Builder] = {}
+REFERENCE = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*")
+
+
+class BuilderError(ValueError):
+    """A builder that cannot be found, called or trusted to fit the task; a config error."""
+
+
+def register_builder(name: str) -> Callable[[Builder], Builder]:
+    """Register ``function`` under ``name`` so a recipe can say ``model.family: <name>``."""
+
+    def register(function: Builder) -> Builder:
+        if name in BUILDERS and BUILDERS[name] is not function:
+            raise BuilderError(f"received a second builder for {name!r}, expected one builder per name")
+        BUILDERS[name] = function
+        return function
+
+    return register
+
+
+def _ensure_zoo() -> None:
+    import models.zoo  # noqa: F401 - registers the zoo's builders
+
+
+def resolve(reference: str) -> Builder:
+    """The builder a recipe names: a registered name or ``package.module:function``."""
+    if ":" not in reference:
+        _ensure_zoo()
+        try:
+            return BUILDERS[reference]
+        except KeyError:
+            raise BuilderError(
+                f"received model family {reference!r}, expected one of {sorted(BUILDERS)} "
+                "or model.builder: 'package.module:function'"
+            ) from None
+    if not REFERENCE.fullmatch(reference):
+        raise BuilderError(f"received model.builder={reference!r}, expected 'package.module:function'")
+    module_name, function_name = reference.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise BuilderError(
+            f"received model.builder={reference!r}, but module {module_name!r} cannot be imported ({error}); "
+            "install the package that holds it where kerasflow runs"
+        ) from None
+    function = getattr(module, function_name, None)
+    if function is None:
+        raise BuilderError(f"received model.builder={reference!r}, but {module_name} has no {function_name!r}")
+    if not callable(function):
+        raise BuilderError(f"received model.builder={reference!r}, a {type(function).__name__}, expected a function")
+    return function
+
+
+def check_params(reference: str, builder: Builder, params: Mapping[str, Any]) -> None:
+    """Refuse ``params`` the builder does not take, listing the names it does."""
+    try:
+        signature = inspect.signature(builder)
+    except (TypeError, ValueError):
+        return  # a builtin or C callable: nothing to compare against
+    parameters = signature.parameters
+    if "input_spec" not in parameters and not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        raise BuilderError(
+            f"received builder {reference!r} without an input_spec parameter, "
+            "expected build(*, input_spec, **params) -> keras.Model"
+        )
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    accepted = sorted(name for name, p in parameters.items() if name != "input_spec" and p.kind is not p.VAR_POSITIONAL)
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise BuilderError(
+            f"received model.params {unknown} that builder {reference!r} does not take, expected any of {accepted}"
+        )
+
+
+def check_model(reference: str, model: Any, spec: InputSpec) -> None:
+    """Refuse a built object that is not a Keras model, or whose output does not fit the task."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise BuilderError(
+            f"received a {type(model).__module__}.{type(model).__name__} from builder {reference!r}, "
+            "expected a keras.Model"
+        )
+    try:
+        shape = tuple(model.output_shape)
+    except (AttributeError, ValueError, TypeError):
+        return  # a subclassed model not built yet: its first batch will tell
+    width = shape[-1] if shape else None
+    allowed = {"multiclass": (spec.num_classes,), "binary": (1, 2), "regression": (1,)}[spec.task]
+    if len(shape) != 2 or width not in allowed:
+        raise BuilderError(
+            f"received a model from builder {reference!r} whose output has shape {shape}, expected "
+            f"(None, {' or '.join(str(w) for w in allowed)}) for the {spec.task} task"
+            + (f" over {spec.num_classes} classes" if spec.task != "regression" else "")
+        )
+
+
+def lineage(reference: str, builder: Builder) -> dict[str, str | None]:
+    """What the registry records of the builder: its reference, package version and code identity."""
+    module = inspect.getmodule(builder)
+    package = (module.__name__ if module else "").split(".")[0]
+    try:
+        version = metadata.version(package) if package else None
+    except metadata.PackageNotFoundError:
+        version = None
+    try:
+        source = inspect.getsource(module) if module else ""
+    except (OSError, TypeError):
+        source = ""
+    return {
+        "reference": reference,
+        "package": package or None,
+        "package_version": version,
+        "code_sha256": hashlib.sha256(source.encode()).hexdigest() if source else None,
+    }

@@ -1,0 +1,118 @@
+"""Building the recipe's model: resolve its builder, call it with the input spec, adapt, compile.
+
+One place, used by single-host training (fit.py), every multi-worker worker (worker.py)
+and the check run before any work (``check_model_definition``), so all three build the
+same model the same way whatever the builder is: the zoo's or a team's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models import builders
+from models.input_spec import InputSpec
+from tasks.config import ConfigError, ModelConfig, TrainConfig
+from tasks.refs import DatasetRef
+
+
+def needs_adapting(layer: Any) -> bool:
+    """Whether ``layer`` is a Keras preprocessing layer built without what ``adapt`` learns."""
+    import keras
+
+    if isinstance(layer, keras.layers.Normalization):
+        return getattr(layer, "input_mean", None) is None
+    if isinstance(layer, (keras.layers.TextVectorization, keras.layers.StringLookup, keras.layers.IntegerLookup)):
+        return not layer.get_vocabulary(include_special_tokens=False)
+    if isinstance(layer, keras.layers.Discretization):
+        return getattr(layer, "bin_boundaries", None) is None
+    return False
+
+
+def input_spec_of(ref: DatasetRef, model: ModelConfig) -> InputSpec:
+    """The builder's view of the data."""
+    num_classes = model.num_classes or ref.num_classes
+    class_names = tuple(ref.class_names[:num_classes]) + tuple(str(i) for i in range(len(ref.class_names), num_classes))
+    return InputSpec(
+        feature_shape=tuple(ref.feature_shape),
+        feature_dtype=ref.feature_dtype,
+        class_names=class_names,
+        task="binary" if num_classes == 2 else "multiclass",
+        columns=tuple(ref.feature_names) if ref.feature_names else None,
+    )
+
+
+def resolve_builder(model: ModelConfig) -> builders.Builder:
+    """The recipe's builder, its params checked against its signature; a ConfigError otherwise."""
+    reference = model.builder_reference
+    try:
+        builder = builders.resolve(reference)
+        builders.check_params(reference, builder, model.params)
+    except builders.BuilderError as error:
+        raise ConfigError(str(error)) from None
+    return builder
+
+
+def check_model_definition(model: ModelConfig) -> None:
+    """Refuse, before any work, a builder that cannot be found or params it does not take (exit 2)."""
+    resolve_builder(model)
+
+
+def build_model(config: TrainConfig, ref: DatasetRef) -> Any:
+    """Call the builder with the input spec and the recipe's params; check what it returned."""
+    reference = config.model.builder_reference
+    builder = resolve_builder(config.model)
+    spec = input_spec_of(ref, config.model)
+    try:
+        model = builder(input_spec=spec, **config.model.params)
+    except TypeError as error:
+        raise ConfigError(f"builder {reference!r} failed with params {config.model.params}: {error}") from None
+    try:
+        builders.check_model(reference, model, spec)
+    except builders.BuilderError as error:
+        raise ConfigError(str(error)) from None
+    return model
+
+
+def adapt_preprocessing(model: Any, ref: DatasetRef, *, batch_size: int = 4096) -> list[str]:
+    """Adapt every un-adapted preprocessing layer fed straight by a model input, on the training split.
+
+    Returns the names of the layers adapted. This is how a builder gets learned
+    preprocessing (feature statistics, a vocabulary) without reading data; the result is
+    inside the saved model, so it scores raw inputs.
+    """
+    from tasks.ingest.pipeline import load_split
+
+    inputs = {id(t) for t in getattr(model, "inputs", None) or []}
+    adapted = []
+    for layer in model.layers:
+        if not needs_adapting(layer):
+            continue
+        fed = [
+            node for node in getattr(layer, "_inbound_nodes", []) if any(id(t) in inputs for t in node.input_tensors)
+        ]
+        if not fed:
+            continue
+        layer.adapt(load_split(ref, "train").map(lambda x, y: x).batch(batch_size))
+        adapted.append(layer.name)
+    return adapted
+
+
+def build_compiled_model(config: TrainConfig, ref: DatasetRef, *, replicas: int = 1) -> Any:
+    """The recipe's model, adapted and compiled with the task's loss and metrics (call under a scope).
+
+    A model the builder compiled itself is kept as compiled.
+    """
+    from models import zoo
+    from tasks.train.fit import learning_rate
+
+    model = build_model(config, ref)
+    adapt_preprocessing(model, ref)
+    if getattr(model, "compiled", False):
+        return model
+    return zoo.compile_model(
+        model,
+        num_classes=config.model.num_classes or ref.num_classes,
+        learning_rate=learning_rate(config, replicas),
+        optimizer=config.training.optimizer,
+        jit_compile=config.runtime.jit_compile,
+    )
