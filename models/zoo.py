@@ -15,7 +15,7 @@ from typing import Any, Literal
 import keras
 import numpy as np
 
-from models.families import FAMILIES
+from kerasflow.models.families import FAMILIES
 
 Api = Literal["sequential", "functional"]
 

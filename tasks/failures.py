@@ -18,7 +18,7 @@ class DeterministicFailure(Exception):
 
 def retry_unless_deterministic(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect ``retry_condition_fn``: retry anything but a DeterministicFailure or a bad config."""
-    from tasks.config import ConfigError
+    from kerasflow.tasks.config import ConfigError
 
     try:
         state.result()

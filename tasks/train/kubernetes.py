@@ -4,7 +4,7 @@
 one pod per worker, each named ``<job>-<index>`` in the DNS of the headless Service, so
 every worker knows all the others' addresses before any of them starts
 (``KERASFLOW_WORKERS``) and builds its TF_CONFIG from its own
-``JOB_COMPLETION_INDEX`` (:func:`tasks.train.cluster.tf_config_from_index`).
+``JOB_COMPLETION_INDEX`` (:func:`kerasflow.tasks.train.cluster.tf_config_from_index`).
 :func:`apply_and_wait` creates both objects with the official ``kubernetes`` client and
 waits for the Job. Rendering is pure; only ``apply_and_wait`` talks to a cluster.
 """
@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from tasks.config import ConfigError, TrainConfig, refuse_credentials
+from kerasflow.tasks.config import ConfigError, TrainConfig, refuse_credentials
 
 __all__ = ["TEMPLATE", "apply_and_wait", "manifests_yaml", "render_manifests", "resource_name"]
 

@@ -101,7 +101,7 @@ def test_every_setting_compose_names_is_one_that_is_read():
 
 
 def test_the_worker_root_is_a_storage_root_kerasflow_accepts(monkeypatch):
-    from tasks.config import StorageConfig
+    from kerasflow.tasks.config import StorageConfig
 
     worker_env = COMPOSE["services"]["worker"]["environment"]
     monkeypatch.setenv("KERASFLOW_ROOT", worker_env["KERASFLOW_ROOT"])

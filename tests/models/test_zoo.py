@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import io, zoo
+from kerasflow.models import io, zoo
 
 rng = np.random.default_rng(0)
 
