@@ -23,7 +23,9 @@ TensorFlow.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+# typing.TYPE_CHECKING without importing typing (a few milliseconds; type checkers know the idiom).
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -103,6 +105,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs only; never executed
+    from typing import Any
+
     from kerasflow.flows.predict import predict_flow
     from kerasflow.flows.recipes import load_recipe, recipe_names
     from kerasflow.flows.train import train_flow
