@@ -105,10 +105,10 @@ def main() -> None:
     try:
         import fsspec
 
-        from tasks.config import DataConfig
-        from tasks.ingest import tabular
-        from tasks.ingest.materialize import materialize
-        from tasks.ingest.sources import load_source
+        from kerasflow.tasks.config import DataConfig
+        from kerasflow.tasks.ingest import tabular
+        from kerasflow.tasks.ingest.materialize import materialize
+        from kerasflow.tasks.ingest.sources import load_source
         from tests.tables import write_partitions
 
         fs = fsspec.filesystem("s3")

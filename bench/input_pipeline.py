@@ -35,9 +35,9 @@ def materialize_case(name: str, root: str):
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    from tasks.config import DataConfig
-    from tasks.ingest.materialize import materialize
-    from tasks.ingest.sources import SourceData, load_source
+    from kerasflow.tasks.config import DataConfig
+    from kerasflow.tasks.ingest.materialize import materialize
+    from kerasflow.tasks.ingest.sources import SourceData, load_source
 
     if name == "digits":
         return materialize(load_source(DataConfig(source="sample", name="digits")), root), "digits_cnn", {}
@@ -87,7 +87,7 @@ def steps_per_second(model, ds, *, epochs: int, steps: int) -> float:
 def run_case(name: str, *, rounds: int, epochs: int, batch_size: int) -> dict[str, list[float]]:
     import tensorflow as tf
 
-    from tasks.ingest.pipeline import load_split, make_dataset
+    from kerasflow.tasks.ingest.pipeline import load_split, make_dataset
 
     with tempfile.TemporaryDirectory(prefix="kerasflow-bench-") as root:
         ref, family, params = materialize_case(name, root)

@@ -34,10 +34,10 @@ def child(root: str, epochs: int, batch_size: int, mode: str) -> None:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
 
-    from tasks.config import TrainConfig
-    from tasks.ingest import materialize
-    from tasks.ingest.sources import fingerprint, identify, load_source
-    from tasks.train import fit, loop
+    from kerasflow.tasks.config import TrainConfig
+    from kerasflow.tasks.ingest import materialize
+    from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
+    from kerasflow.tasks.train import fit, loop
 
     config = TrainConfig.smoke(storage={"root": root}, training={"epochs": epochs, "batch_size": batch_size})
     identity = identify(config.data)
@@ -73,8 +73,8 @@ def measure(root: str, epochs: int, batch_size: int, mode: str) -> float:
     if mode == "mirrored":
         out = subprocess.run([*command, "--mode", "mirrored"], capture_output=True, text=True, cwd=ROOT, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])["step_seconds"]
-    from tasks.train.cluster import tf_config
-    from tasks.train.launchers import free_ports
+    from kerasflow.tasks.train.cluster import tf_config
+    from kerasflow.tasks.train.launchers import free_ports
 
     addresses = [f"127.0.0.1:{p}" for p in free_ports(2)]
     workers = [

@@ -34,13 +34,13 @@ def child(root: str, batch_size: int) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    from tasks import storage
-    from tasks.config import TrainConfig
-    from tasks.ingest import materialize
-    from tasks.ingest.sources import fingerprint, identify, load_source
-    from tasks.train.callbacks import standard_callbacks
-    from tasks.train.fit import fit_model
-    from tasks.train.state import DurableBackup, TrainingState, training_key, training_url
+    from kerasflow.tasks import storage
+    from kerasflow.tasks.config import TrainConfig
+    from kerasflow.tasks.ingest import materialize
+    from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
+    from kerasflow.tasks.train.callbacks import standard_callbacks
+    from kerasflow.tasks.train.fit import fit_model
+    from kerasflow.tasks.train.state import DurableBackup, TrainingState, training_key, training_url
 
     config = TrainConfig.smoke(storage={"root": root}, training={"epochs": 6, "batch_size": batch_size})
     identity = identify(config.data)

@@ -66,9 +66,9 @@ def train(
     ] = False,
 ) -> None:
     """Run the retraining flow on RECIPE (default: the digits quickstart)."""
-    from flows.embedded_server import prefect_api, start_unless_configured
-    from flows.recipes import load_recipe
-    from tasks.config import ConfigError
+    from kerasflow.flows.embedded_server import prefect_api, start_unless_configured
+    from kerasflow.flows.recipes import load_recipe
+    from kerasflow.tasks.config import ConfigError
 
     server = start_unless_configured()  # boots while TensorFlow is imported below
     try:
@@ -78,9 +78,9 @@ def train(
             server.stop()
         raise _fail(str(error), EXIT_USAGE) from None
 
-    from flows.train import train_flow
-    from tasks.failures import DeterministicFailure
-    from tasks.gate import GateRejected
+    from kerasflow.flows.train import train_flow
+    from kerasflow.tasks.failures import DeterministicFailure
+    from kerasflow.tasks.gate import GateRejected
 
     _one_message_per_failure()
     try:
@@ -136,7 +136,7 @@ def predict(
     root: RootOption = None,
 ) -> None:
     """Score data with a registered model and write the predictions as Parquet."""
-    from flows.embedded_server import prefect_api, start_unless_configured
+    from kerasflow.flows.embedded_server import prefect_api, start_unless_configured
 
     server = start_unless_configured()
     from flows.predict import predict_flow
@@ -174,16 +174,16 @@ def predict(
 @app.command()
 def recipes() -> None:
     """List the bundled recipes."""
-    from flows.recipes import describe, recipe_names
+    from kerasflow.flows.recipes import describe, recipe_names
 
     for name in recipe_names():
         typer.echo(f"{name:<15} {describe(name)}")
 
 
 def _registry(root: str | None):
-    from models.registry import ModelRegistry
-    from tasks import storage
-    from tasks.config import resolve_root
+    from kerasflow.models.registry import ModelRegistry
+    from kerasflow.tasks import storage
+    from kerasflow.tasks.config import resolve_root
 
     return ModelRegistry(storage.registry_url(resolve_root(root)))
 
@@ -258,7 +258,7 @@ def models_show(
     root: RootOption = None,
 ) -> None:
     """Show one version's metadata."""
-    from models.registry import parse_model_ref
+    from kerasflow.models.registry import parse_model_ref
 
     name, selector = parse_model_ref(ref)
     metadata = _registry(root).resolve(name, selector)
@@ -367,9 +367,9 @@ def k8s_render(
     ] = "kerasflow-storage",
 ) -> None:
     """Print the headless Service and Indexed Job that train RECIPE on Kubernetes (for kubectl apply -f -)."""
-    from flows.recipes import load_recipe
-    from tasks.config import ConfigError
-    from tasks.train import kubernetes
+    from kerasflow.flows.recipes import load_recipe
+    from kerasflow.tasks.config import ConfigError
+    from kerasflow.tasks.train import kubernetes
 
     try:
         config = load_recipe(recipe, assignments or [])

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from prefect import flow
 
-from models.registry import parse_model_ref
-from tasks.config import DataConfig, resolve_root
-from tasks.ingest import ingest
-from tasks.ingest.sources import is_tfds_dir
-from tasks.refs import ScoredTable
-from tasks.score import score
+from kerasflow.models.registry import parse_model_ref
+from kerasflow.tasks.config import DataConfig, resolve_root
+from kerasflow.tasks.ingest import ingest
+from kerasflow.tasks.ingest.sources import is_tfds_dir
+from kerasflow.tasks.refs import ScoredTable
+from kerasflow.tasks.score import score
 
 
 def _run_name() -> str:
@@ -65,7 +65,7 @@ def _dated_output(root: str, model: str) -> str:
 
     from prefect.runtime import flow_run
 
-    from tasks import storage
+    from kerasflow.tasks import storage
 
     when = flow_run.scheduled_start_time or datetime.now(UTC)
     return storage.join(root, "scores", parse_model_ref(model)[0], f"{when:%Y-%m-%d}.parquet")

@@ -25,11 +25,11 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 
-from tasks import storage
-from tasks.config import ConfigError, TrainConfig
-from tasks.failures import DeterministicFailure, retry_unless_deterministic
-from tasks.refs import DatasetRef, TrainedModel
-from tasks.train import train
+from kerasflow.tasks import storage
+from kerasflow.tasks.config import ConfigError, TrainConfig
+from kerasflow.tasks.failures import DeterministicFailure, retry_unless_deterministic
+from kerasflow.tasks.refs import DatasetRef, TrainedModel
+from kerasflow.tasks.train import train
 
 OUTCOME_FILE = "train-step.json"
 

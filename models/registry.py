@@ -27,8 +27,8 @@ from typing import Any
 
 import fsspec
 
-from models import io
-from models.exclusive import create_exclusive
+from kerasflow.models import io
+from kerasflow.models.exclusive import create_exclusive
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MODEL_FILE = "model.keras"

@@ -14,11 +14,11 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.registry import ModelRegistry
-from tasks import storage
-from tasks.config import TrainConfig
-from tasks.gate import GateRejected, report_markdown
-from tasks.refs import GateReport, ModelVersion
+from kerasflow.models.registry import ModelRegistry
+from kerasflow.tasks import storage
+from kerasflow.tasks.config import TrainConfig
+from kerasflow.tasks.gate import GateRejected, report_markdown
+from kerasflow.tasks.refs import GateReport, ModelVersion
 
 __all__ = ["ApprovalDecision", "ApprovalInput", "ApprovalRejected", "request_approval"]
 

@@ -20,11 +20,11 @@ from models.builders import REFERENCE as BUILDER_REFERENCE
 from models.families import FAMILIES
 from models.registry import validate_name
 
-# The runtime section lives in its own module; re-exported so `from tasks.config import ...` keeps working.
-from tasks.runtime_config import ConfigSection as _Section
-from tasks.runtime_config import LauncherConfig as LauncherConfig
-from tasks.runtime_config import RuntimeConfig
-from tasks.runtime_config import TrainStepDeployment as TrainStepDeployment
+# The runtime section lives in its own module; re-exported so `from kerasflow.tasks.config import ...` keeps working.
+from kerasflow.tasks.runtime_config import ConfigSection as _Section
+from kerasflow.tasks.runtime_config import LauncherConfig as LauncherConfig
+from kerasflow.tasks.runtime_config import RuntimeConfig
+from kerasflow.tasks.runtime_config import TrainStepDeployment as TrainStepDeployment
 
 DEFAULT_ROOT = "./.kerasflow"
 

@@ -12,12 +12,12 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from models import io
-from models.registry import ModelRegistry, RegistryError
-from tasks import plots, storage
-from tasks.config import TrainConfig
-from tasks.ingest.pipeline import load_slices, make_dataset
-from tasks.refs import DatasetRef, Evaluation, Metrics, TrainedModel
+from kerasflow.models import io
+from kerasflow.models.registry import ModelRegistry, RegistryError
+from kerasflow.tasks import plots, storage
+from kerasflow.tasks.config import TrainConfig
+from kerasflow.tasks.ingest.pipeline import load_slices, make_dataset
+from kerasflow.tasks.refs import DatasetRef, Evaluation, Metrics, TrainedModel
 
 __all__ = ["compute_metrics", "evaluate", "evaluate_model"]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from tasks.config import Change, GateConfig
-from tasks.failures import DeterministicFailure
-from tasks.refs import Evaluation, GateCheck, GateReport, Metrics
+from kerasflow.tasks.config import Change, GateConfig
+from kerasflow.tasks.failures import DeterministicFailure
+from kerasflow.tasks.refs import Evaluation, GateCheck, GateReport, Metrics
 
 __all__ = ["GateRejected", "decide", "gate", "higher_is_better"]
 

@@ -14,11 +14,11 @@ from prefect.artifacts import create_link_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from models.registry import ModelRegistry
-from tasks import storage
-from tasks.config import TrainConfig
-from tasks.failures import DeterministicFailure, retry_unless_deterministic
-from tasks.refs import DatasetRef, Evaluation, GateReport, ModelVersion, TrainedModel
+from kerasflow.models.registry import ModelRegistry
+from kerasflow.tasks import storage
+from kerasflow.tasks.config import TrainConfig
+from kerasflow.tasks.failures import DeterministicFailure, retry_unless_deterministic
+from kerasflow.tasks.refs import DatasetRef, Evaluation, GateReport, ModelVersion, TrainedModel
 
 __all__ = ["PromotionRefused", "build_metadata", "promote", "register"]
 

@@ -18,11 +18,11 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from models.registry import ModelRegistry, RegistryError, parse_model_ref
-from tasks import storage
-from tasks.config import DataConfig
-from tasks.failures import DataValidationError, retry_unless_deterministic
-from tasks.refs import DatasetRef, ScoredTable
+from kerasflow.models.registry import ModelRegistry, RegistryError, parse_model_ref
+from kerasflow.tasks import storage
+from kerasflow.tasks.config import DataConfig
+from kerasflow.tasks.failures import DataValidationError, retry_unless_deterministic
+from kerasflow.tasks.refs import DatasetRef, ScoredTable
 
 __all__ = ["score", "score_rows", "write_parquet"]
 
@@ -50,7 +50,7 @@ def check_signature(metadata: dict[str, Any], features: np.ndarray, *, source: s
 
 def read_table_features(url: str, *, columns: list[str], key_column: str | None) -> tuple[np.ndarray, Any]:
     """Feature columns (and the key column) of every file ``url`` names; labels not needed."""
-    from tasks.ingest import tabular
+    from kerasflow.tasks.ingest import tabular
 
     files = tabular.list_files(url)
     features, keys = [], []
@@ -71,7 +71,7 @@ def read_table_features(url: str, *, columns: list[str], key_column: str | None)
 
 
 def split_arrays(ref: DatasetRef, split: str) -> tuple[np.ndarray, np.ndarray]:
-    from tasks.ingest.pipeline import load_split
+    from kerasflow.tasks.ingest.pipeline import load_split
 
     batches = list(load_split(ref, split).batch(4096).as_numpy_iterator())
     return np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches])

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import fsspec
 
-from tasks.config import ConfigError
+from kerasflow.tasks.config import ConfigError
 
 
 class StorageUnavailableError(OSError):

@@ -18,9 +18,9 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict
 
-from tasks.config import TrainConfig, ValidationConfig
-from tasks.failures import DataValidationError
-from tasks.refs import DatasetRef
+from kerasflow.tasks.config import TrainConfig, ValidationConfig
+from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.refs import DatasetRef
 
 __all__ = ["CheckResult", "DataValidationError", "ValidationReport", "check_dataset", "validate"]
 
@@ -103,7 +103,7 @@ def _row_hashes(features: np.ndarray) -> list[bytes]:
 
 
 def _scan(ref: DatasetRef, split: str, num_classes: int, batch_size: int) -> _SplitScan:
-    from tasks.ingest.pipeline import load_split
+    from kerasflow.tasks.ingest.pipeline import load_split
 
     scan = _SplitScan()
     offset = 0

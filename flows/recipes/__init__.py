@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from tasks.config import ConfigError, TrainConfig, load_config
+from kerasflow.tasks.config import ConfigError, TrainConfig, load_config
 
 RECIPES_DIR = Path(__file__).parent
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.tasks import exponential_backoff
 
-from tasks.config import DataConfig
-from tasks.failures import retry_unless_deterministic
-from tasks.ingest import materialize as materialization
-from tasks.ingest.sources import fingerprint, identify, load_source
-from tasks.refs import DatasetRef
+from kerasflow.tasks.config import DataConfig
+from kerasflow.tasks.failures import retry_unless_deterministic
+from kerasflow.tasks.ingest import materialize as materialization
+from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
+from kerasflow.tasks.refs import DatasetRef
 
 __all__ = ["ingest"]
 

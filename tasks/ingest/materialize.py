@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from models.exclusive import create_exclusive
-from tasks import storage
-from tasks.ingest.sources import SourceData
-from tasks.refs import DatasetRef
+from kerasflow.models.exclusive import create_exclusive
+from kerasflow.tasks import storage
+from kerasflow.tasks.ingest.sources import SourceData
+from kerasflow.tasks.refs import DatasetRef
 
 REF_FILE = "ref.json"
 VERSION = "1.0.0"

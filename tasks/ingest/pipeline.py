@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from tasks.ingest.materialize import local_builder_dir
-from tasks.refs import DatasetRef
+from kerasflow.tasks.ingest.materialize import local_builder_dir
+from kerasflow.tasks.refs import DatasetRef
 
 # Cache in memory when the stored examples take less than this share of the RAM.
 CACHE_MEMORY_SHARE = 0.25
@@ -73,7 +73,7 @@ def load_slices(ref: DatasetRef, split: str) -> dict[str, np.ndarray]:
     """The slice columns of ``split``, row by row in stored order: column -> value index into ``ref.slices``."""
     import tensorflow_datasets as tfds
 
-    from tasks.ingest.sources import SLICE_PREFIX
+    from kerasflow.tasks.ingest.sources import SLICE_PREFIX
 
     if not ref.slices:
         return {}

@@ -19,9 +19,9 @@ from typing import Any
 import fsspec
 import numpy as np
 
-from tasks import storage
-from tasks.config import ConfigError, DataConfig
-from tasks.ingest import tabular
+from kerasflow.tasks import storage
+from kerasflow.tasks.config import ConfigError, DataConfig
+from kerasflow.tasks.ingest import tabular
 
 # Bump when the materialized layout changes, so old materializations are not reused.
 FORMAT_VERSION = 3

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from tasks import storage
-from tasks.config import DataConfig
-from tasks.failures import DataValidationError
+from kerasflow.tasks import storage
+from kerasflow.tasks.config import DataConfig
+from kerasflow.tasks.failures import DataValidationError
 
 SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
 

@@ -19,11 +19,11 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run, task_run
 
-from tasks.config import RuntimeConfig, TrainConfig
-from tasks.failures import retry_unless_deterministic
-from tasks.refs import DatasetRef, TrainedModel
-from tasks.train.job import TrainingJob
-from tasks.train.lease import TrainingLease
+from kerasflow.tasks.config import RuntimeConfig, TrainConfig
+from kerasflow.tasks.failures import retry_unless_deterministic
+from kerasflow.tasks.refs import DatasetRef, TrainedModel
+from kerasflow.tasks.train.job import TrainingJob
+from kerasflow.tasks.train.lease import TrainingLease
 
 __all__ = ["train"]
 
@@ -37,10 +37,10 @@ __all__ = ["train"]
 )
 def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str, fresh: bool = False) -> TrainedModel:
     """Train a candidate on ``dataset``; write it to ``<root>/runs/<run_id>/model.keras``."""
-    # Keras and TensorFlow load here, not when tasks.train is imported: `kerasflow k8s
+    # Keras and TensorFlow load here, not when kerasflow.tasks.train is imported: `kerasflow k8s
     # render` and the worker's cluster helpers live in this package and need neither.
-    from tasks.train.launchers import launch, scratch_dir
-    from tasks.train.state import TrainingState, training_key, training_url
+    from kerasflow.tasks.train.launchers import launch, scratch_dir
+    from kerasflow.tasks.train.state import TrainingState, training_key, training_url
 
     logger = get_run_logger()
     key = training_key(config, dataset)

@@ -13,8 +13,8 @@ from typing import Any
 
 import keras
 
-from tasks.config import TrainingConfig
-from tasks.failures import DeterministicFailure
+from kerasflow.tasks.config import TrainingConfig
+from kerasflow.tasks.failures import DeterministicFailure
 
 
 class TrainingDivergedError(DeterministicFailure):

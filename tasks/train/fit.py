@@ -53,7 +53,7 @@ def loop_model(model: Any, strategy: Any, config: TrainConfig, ref: DatasetRef, 
 
     The multi-worker path; under MirroredStrategy it computes what ``fit_model`` computes.
     """
-    from tasks.train import loop
+    from kerasflow.tasks.train import loop
 
     global_batch = config.training.batch_size * strategy.num_replicas_in_sync
     train_fn, validation_fn = (dataset_fn(config, ref, split, global_batch=global_batch) for split in SPLITS)
@@ -167,7 +167,7 @@ def publish_run(trained: TrainedModel, config: TrainConfig, *, write_result: boo
     With ``write_result`` the published ref is first written to ``result.json`` in the
     run folder, so it travels with the upload to a launcher on another machine.
     """
-    from tasks import storage
+    from kerasflow.tasks import storage
 
     root = config.storage.root
     run_dir = storage.run_dir(root, trained.run_id)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.config import TrainConfig
-from tasks.refs import DatasetRef
+from kerasflow.tasks.config import TrainConfig
+from kerasflow.tasks.refs import DatasetRef
 
 
 class TrainingJob(BaseModel):

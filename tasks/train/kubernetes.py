@@ -1,10 +1,11 @@
 """The ``kubernetes`` launcher: multi-node training as an Indexed Job behind a headless Service.
 
-:func:`render_manifests` fills ``deploy/k8s/training-job.yaml`` from a run's config:
-one pod per worker, each named ``<job>-<index>`` in the DNS of the headless Service, so
-every worker knows all the others' addresses before any of them starts
+:func:`render_manifests` fills ``templates/training-job.yaml`` (package data beside this
+module) from a run's config: one pod per worker, each named ``<job>-<index>`` in the DNS
+of the headless Service, so every worker knows all the others' addresses before any of
+them starts
 (``KERASFLOW_WORKERS``) and builds its TF_CONFIG from its own
-``JOB_COMPLETION_INDEX`` (:func:`tasks.train.cluster.tf_config_from_index`).
+``JOB_COMPLETION_INDEX`` (:func:`kerasflow.tasks.train.cluster.tf_config_from_index`).
 :func:`apply_and_wait` creates both objects with the official ``kubernetes`` client and
 waits for the Job. Rendering is pure; only ``apply_and_wait`` talks to a cluster.
 """
@@ -18,16 +19,17 @@ import re
 import string
 import time
 import uuid
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import yaml
 
-from tasks.config import ConfigError, TrainConfig, refuse_credentials
+from kerasflow.tasks.config import ConfigError, TrainConfig, refuse_credentials
 
 __all__ = ["TEMPLATE", "apply_and_wait", "manifests_yaml", "render_manifests", "resource_name"]
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "training-job.yaml"
+# Package data: the same file in a checkout, an editable install and a wheel.
+TEMPLATE = resources.files(__package__).joinpath("templates", "training-job.yaml")
 
 # A Secret's name (DNS-1123 subdomain).
 _SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -145,15 +147,8 @@ def render_manifests(
 
 
 def template_text() -> str:
-    """The unrendered manifest template, ``deploy/k8s/training-job.yaml`` of the source tree."""
-    try:
-        return TEMPLATE.read_text()
-    except FileNotFoundError:
-        raise ConfigError(
-            f"received no manifest template at {TEMPLATE}, expected the kerasflow source tree "
-            "(deploy/k8s/training-job.yaml) next to the installed packages: install with `pip install -e .` "
-            "or copy deploy/ into the image"
-        ) from None
+    """The unrendered manifest template, ``templates/training-job.yaml`` of this package."""
+    return TEMPLATE.read_text()
 
 
 def manifests_yaml(manifests: list[dict[str, Any]]) -> str:

@@ -24,14 +24,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tasks import storage
-from tasks.failures import DeterministicFailure
-from tasks.train import cluster
-from tasks.train.callbacks import PrefectProgress, standard_callbacks
-from tasks.train.fit import fit_model, publish_run
-from tasks.train.job import TrainingJob
-from tasks.train.state import DurableBackup, TrainingState
-from tasks.train.worker import DETERMINISTIC_EXIT, DETERMINISTIC_MARK, EVENT_PREFIX
+from kerasflow.tasks import storage
+from kerasflow.tasks.failures import DeterministicFailure
+from kerasflow.tasks.train import cluster
+from kerasflow.tasks.train.callbacks import PrefectProgress, standard_callbacks
+from kerasflow.tasks.train.fit import fit_model, publish_run
+from kerasflow.tasks.train.job import TrainingJob
+from kerasflow.tasks.train.state import DurableBackup, TrainingState
+from kerasflow.tasks.train.worker import DETERMINISTIC_EXIT, DETERMINISTIC_MARK, EVENT_PREFIX
 
 
 class WorkerFailedError(RuntimeError):
@@ -100,7 +100,7 @@ def write_job(job: TrainingJob) -> Path:
 
 def local_processes(job: TrainingJob, *, logger: Any, lease: Any):
     """N workers on loopback; the chief's events drive ``PrefectProgress`` here."""
-    from tasks.refs import TrainedModel
+    from kerasflow.tasks.refs import TrainedModel
 
     workers = job.config.runtime.launcher.workers
     run_dir = storage.run_dir(job.config.storage.root, job.run_id)
@@ -120,7 +120,7 @@ def local_processes(job: TrainingJob, *, logger: Any, lease: Any):
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(index * gpus + g) for g in range(gpus))
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "tasks.train.worker", os.fspath(job_path)],
+                [sys.executable, "-m", "kerasflow.tasks.train.worker", os.fspath(job_path)],
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 env=env,
@@ -250,12 +250,12 @@ def _replay_events(stream: Any, progress: PrefectProgress, logger: Any) -> None:
 
 def on_kubernetes(job: TrainingJob, *, logger: Any, lease: Any):
     """Write the job next to the run, apply the Indexed Job, wait, read the chief's result."""
-    from tasks.refs import TrainedModel
-    from tasks.train import kubernetes
+    from kerasflow.tasks.refs import TrainedModel
+    from kerasflow.tasks.train import kubernetes
 
     root = job.config.storage.root
     if storage.is_local(root):
-        from tasks.config import ConfigError
+        from kerasflow.tasks.config import ConfigError
 
         raise ConfigError(
             f"received runtime.launcher.kind='kubernetes' with storage.root={root!r}, expected a root every pod "

@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from models.exclusive import create_exclusive, replace_whole
-from tasks import storage
-from tasks.failures import DeterministicFailure
+from kerasflow.models.exclusive import create_exclusive, replace_whole
+from kerasflow.tasks import storage
+from kerasflow.tasks.failures import DeterministicFailure
 
 log = logging.getLogger(__name__)
 

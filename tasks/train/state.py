@@ -28,10 +28,10 @@ from typing import Any
 
 import keras
 
-from models.exclusive import replace_whole
-from tasks import storage
-from tasks.config import TrainConfig
-from tasks.refs import DatasetRef
+from kerasflow.models.exclusive import replace_whole
+from kerasflow.tasks import storage
+from kerasflow.tasks.config import TrainConfig
+from kerasflow.tasks.refs import DatasetRef
 
 # Bump when the backup layout or what the key covers changes.
 STATE_FORMAT = 1

@@ -14,8 +14,8 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from tasks.config import ConfigError, RuntimeConfig
-from tasks.train import cluster
+from kerasflow.tasks.config import ConfigError, RuntimeConfig
+from kerasflow.tasks.train import cluster
 
 
 def build_strategy(runtime: RuntimeConfig, *, env: dict[str, str] | None = None):

@@ -1,4 +1,4 @@
-"""One worker of a multi-worker training: ``python -m tasks.train.worker JOB``.
+"""One worker of a multi-worker training: ``python -m kerasflow.tasks.train.worker JOB``.
 
 JOB is the path or URL of a ``job.json`` (tasks/train/job.py). The cluster comes from
 TF_CONFIG (set by the launcher), a Kubernetes Indexed Job's index, or Slurm. Every
@@ -47,7 +47,7 @@ class EventStream(keras.callbacks.Callback):
 
 
 def read_job(location: str):
-    from tasks.train.job import TrainingJob
+    from kerasflow.tasks.train.job import TrainingJob
 
     if "://" in location:
         import fsspec
@@ -58,13 +58,13 @@ def read_job(location: str):
 
 
 def run(job) -> None:
-    from tasks import storage
-    from tasks.train import cluster, fit
-    from tasks.train.callbacks import standard_callbacks
-    from tasks.train.launchers import scratch_dir
-    from tasks.train.lease import LeaseView
-    from tasks.train.state import DurableBackup, TrainingState
-    from tasks.train.strategy import build_strategy, describe, precision
+    from kerasflow.tasks import storage
+    from kerasflow.tasks.train import cluster, fit
+    from kerasflow.tasks.train.callbacks import standard_callbacks
+    from kerasflow.tasks.train.launchers import scratch_dir
+    from kerasflow.tasks.train.lease import LeaseView
+    from kerasflow.tasks.train.state import DurableBackup, TrainingState
+    from kerasflow.tasks.train.strategy import build_strategy, describe, precision
 
     config, ref = job.config, job.dataset
     strategy = build_strategy(config.runtime.model_copy(update={"strategy": "multi_worker"}))
@@ -106,13 +106,13 @@ def run(job) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from tasks.train import cluster
+    from kerasflow.tasks.train import cluster
 
     if len(argv) != 1:
-        print("usage: python -m tasks.train.worker JOB_JSON_PATH_OR_URL", file=sys.stderr)
+        print("usage: python -m kerasflow.tasks.train.worker JOB_JSON_PATH_OR_URL", file=sys.stderr)
         return 2
-    from tasks.config import ConfigError
-    from tasks.failures import DeterministicFailure
+    from kerasflow.tasks.config import ConfigError
+    from kerasflow.tasks.failures import DeterministicFailure
 
     spec = cluster.tf_config_from_index(os.environ)
     if spec and not os.environ.get("TF_CONFIG"):

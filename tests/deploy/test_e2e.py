@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.recipes import load_recipe
-from models.registry import ModelRegistry
+from kerasflow.flows.recipes import load_recipe
+from kerasflow.models.registry import ModelRegistry
 from tests.deploy.browser import Browser, chromium_path
 
 pytestmark = pytest.mark.e2e

@@ -1,8 +1,8 @@
 """deploy/Dockerfile and deploy/docker-compose.yml, checked without a Docker engine.
 
 Neither can be built or started here (no Docker engine on this machine or in CI). What
-can be checked is checked: the Dockerfile installs this project as a non-root user and
-brings the files the code reads at run time; the compose file parses, its secrets come
+can be checked is checked: the Dockerfile installs this project as a plain package (no
+source tree) for a non-root user; the compose file parses, its secrets come
 only from the environment, and every setting it names is one Prefect, botocore or
 kerasflow actually reads.
 """
@@ -37,16 +37,34 @@ def test_the_gpu_image_is_tensorflows_gpu_base_at_the_pinned_version():
 def test_the_image_installs_kerasflow_and_runs_as_a_non_root_user():
     instructions = _instructions()
     kinds = [kind for kind, _ in instructions]
-    copied = {args.split()[0] for kind, args in instructions if kind == "COPY"}
-    # Everything the installed code reads: its packages, and deploy/k8s/ for multi-node pods.
-    assert {"flows", "tasks", "models", "deploy"} <= copied
-    install = next(args for kind, args in instructions if kind == "RUN" and "pip install -e" in args)
-    assert "'.[k8s]'" in install, "the GPU pool's worker and pods need the Kubernetes extra"
+    copied = {args.split()[0]: args.split()[-1] for kind, args in instructions if kind == "COPY"}
+    # The packages go to a build folder, not the working directory (a kerasflow/ folder there
+    # would shadow the installed package); deploy/ is there for `prefect deploy`.
+    assert {"kerasflow", "flows", "tasks", "models", "deploy"} <= set(copied)
+    assert all(copied[d].startswith("/tmp/kerasflow-src/") for d in ("kerasflow", "flows", "tasks", "models"))
+    install = next(args for kind, args in instructions if kind == "RUN" and "pip install '/tmp/kerasflow-src" in args)
+    assert "[k8s]'" in install, "the GPU pool's worker and pods need the Kubernetes extra"
+    assert "pip install -e" not in DOCKERFILE, "a plain install: recipes and templates are package data"
+    assert "rm -rf /tmp/kerasflow-src" in install
     user = [args for kind, args in instructions if kind == "USER"]
     assert user and user[-1] not in ("root", "0")
     assert kinds.index("USER") > max(i for i, kind in enumerate(kinds) if kind == "COPY")
     # Prefect's Kubernetes worker passes the flow-run command as args: no ENTRYPOINT may swallow it.
     assert "ENTRYPOINT" not in kinds
+
+
+def test_the_dependency_layer_installs_what_pyproject_declares(tmp_path):
+    import subprocess
+    import sys
+    import tomllib
+
+    layer = next(args for kind, args in _instructions() if kind == "RUN" and "tomllib" in args)
+    snippet = re.search(r'python3 -c "(.+?)" > /tmp/requirements.txt', layer).group(1)
+    (tmp_path / "pyproject.toml").write_bytes((ROOT / "pyproject.toml").read_bytes())
+    snippet = snippet.replace("/tmp/kerasflow-src/pyproject.toml", str(tmp_path / "pyproject.toml"))
+    printed = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, check=True).stdout
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert printed.splitlines() == project["dependencies"] + project["optional-dependencies"]["k8s"]
 
 
 def test_compose_has_a_server_on_postgres_a_store_and_a_worker_of_the_cpu_pool():
@@ -101,7 +119,7 @@ def test_every_setting_compose_names_is_one_that_is_read():
 
 
 def test_the_worker_root_is_a_storage_root_kerasflow_accepts(monkeypatch):
-    from tasks.config import StorageConfig
+    from kerasflow.tasks.config import StorageConfig
 
     worker_env = COMPOSE["services"]["worker"]["environment"]
     monkeypatch.setenv("KERASFLOW_ROOT", worker_env["KERASFLOW_ROOT"])

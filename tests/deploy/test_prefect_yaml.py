@@ -16,13 +16,13 @@ from prefect.cli.deploy._models import DeploymentConfig, PrefectYamlModel
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.flows import load_flow_from_entrypoint
 
-from flows.recipes import load_recipe, recipe_names
-from tasks.config import ConfigError, TrainConfig, parse_config
+from kerasflow.flows.recipes import load_recipe, recipe_names
+from kerasflow.tasks.config import ConfigError, TrainConfig, parse_config
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 RAW = yaml.safe_load((DEPLOY / "prefect.yaml").read_text())
 DEPLOYMENTS = {d["name"]: d for d in RAW["deployments"]}
-RETRAINS = {name: d for name, d in DEPLOYMENTS.items() if d["entrypoint"] == "flows.train.train_flow"}
+RETRAINS = {name: d for name, d in DEPLOYMENTS.items() if d["entrypoint"] == "kerasflow.flows.train.train_flow"}
 
 
 def test_prefect_reads_every_field_and_misses_none():
@@ -64,7 +64,7 @@ def test_each_deployed_config_is_the_bundled_recipe(recipe, monkeypatch):
 
 def test_the_gpu_variant_trains_on_the_gpu_pool_through_the_train_step_deployment():
     step = DEPLOYMENTS["gpu"]
-    assert step["entrypoint"] == "flows.train_step.train_step_flow"
+    assert step["entrypoint"] == "kerasflow.flows.train_step.train_step_flow"
     assert step["work_pool"]["name"] == "kerasflow-gpu" and "schedules" not in step
     gpu_retrains = [d for d in RETRAINS.values() if "gpu" in d["tags"]]
     assert gpu_retrains

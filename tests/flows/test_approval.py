@@ -11,10 +11,10 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, Fl
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 
-from flows.train import train_flow
-from models.registry import ModelRegistry, RegistryError
-from tasks.approval import ApprovalRejected
-from tasks.config import TrainConfig
+from kerasflow.flows.train import train_flow
+from kerasflow.models.registry import ModelRegistry, RegistryError
+from kerasflow.tasks.approval import ApprovalRejected
+from kerasflow.tasks.config import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

@@ -9,7 +9,7 @@ from prefect.events.actions import SendNotification
 from prefect.events.schemas.automations import AutomationCore, EventTrigger
 from prefect.events.schemas.events import Resource
 
-from tasks import events
+from kerasflow.tasks import events
 
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "automations" / "notify-on-rejection.yaml"
 

@@ -20,7 +20,7 @@ def run(*args):
 
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, env=env, timeout=600
+        [sys.executable, "-m", "kerasflow.flows.cli", *args], capture_output=True, text=True, env=env, timeout=600
     )
     return result.returncode, result.stdout + result.stderr
 
@@ -47,7 +47,7 @@ def test_k8s_render_prints_a_service_and_an_indexed_job_or_names_the_missing_ima
     args = ["k8s", "render", "digits", "--job-url", "s3://b/kf/runs/r1/job.json", "--run-id", "r1"]
     image = ["--set", "runtime.launcher.image=registry.example/kerasflow:gpu", "--set", "runtime.launcher.workers=3"]
     rendered = subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args, *image], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "kerasflow.flows.cli", *args, *image], capture_output=True, text=True, timeout=300
     )
     assert rendered.returncode == 0, rendered.stderr
     service, job = yaml.safe_load_all(rendered.stdout)  # stdout is the manifests alone, for kubectl apply -f -
@@ -112,7 +112,7 @@ def test_train_without_a_configured_server_uses_the_embedded_one(root, tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "train", *SMOKE, "--set", "gate.value.accuracy.min=0.2"],
+        [sys.executable, "-m", "kerasflow.flows.cli", "train", *SMOKE, "--set", "gate.value.accuracy.min=0.2"],
         capture_output=True,
         text=True,
         env=env,
@@ -128,8 +128,8 @@ def test_models_history_and_gc(tmp_path):
 
     import keras
 
-    from models import io
-    from models.registry import ModelRegistry
+    from kerasflow.models import io
+    from kerasflow.models.registry import ModelRegistry
 
     root = tmp_path / "root"
     registry = ModelRegistry(str(root / "registry"))

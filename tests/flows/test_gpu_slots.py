@@ -41,13 +41,13 @@ def test_two_concurrent_runs_with_a_limit_of_one_take_turns(tmp_path):
         env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
         runs = [
             subprocess.Popen(
-                [sys.executable, "-m", "flows.cli", "train", *ONE_SLOT, "--set", f"storage.root={tmp_path / name}"],
+                [sys.executable, "-m", "kerasflow.flows.cli", "train", *ONE_SLOT, "--set", f"storage.root={root}"],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
                 env=env,
             )
-            for name in ("a", "b")
+            for root in (tmp_path / "a", tmp_path / "b")
         ]
         outputs = [run.communicate(timeout=600)[0] for run in runs]
         assert [run.returncode for run in runs] == [0, 0], outputs

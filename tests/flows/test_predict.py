@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.predict import predict_flow
-from flows.recipes import load_recipe
-from flows.train import train_flow
-from models.registry import ModelRegistry
-from tasks import storage
-from tasks.config import DataConfig, TrainConfig
-from tasks.failures import DataValidationError
-from tasks.score import check_signature
+from kerasflow.flows.predict import predict_flow
+from kerasflow.flows.recipes import load_recipe
+from kerasflow.flows.train import train_flow
+from kerasflow.models.registry import ModelRegistry
+from kerasflow.tasks import storage
+from kerasflow.tasks.config import DataConfig, TrainConfig
+from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.score import check_signature
 from tests.flows.test_cli import run
 from tests.tables import event_frame, write_frame, write_partitions
 

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.recipes import load_recipe
-from flows.train import train_flow
-from models.registry import ModelRegistry
+from kerasflow.flows.recipes import load_recipe
+from kerasflow.flows.train import train_flow
+from kerasflow.models.registry import ModelRegistry
 from tests.tfds_fakes import prepare_fake_tfds
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

@@ -10,12 +10,12 @@ import sys
 import keras
 import pytest
 
-import tasks.train.launchers as launchers
-from flows.recipes import load_recipe
-from flows.train import train_flow
-from models.registry import ModelRegistry
-from tasks.config import TrainConfig
-from tasks.failures import DeterministicFailure
+import kerasflow.tasks.train.launchers as launchers
+from kerasflow.flows.recipes import load_recipe
+from kerasflow.flows.train import train_flow
+from kerasflow.models.registry import ModelRegistry
+from kerasflow.tasks.config import TrainConfig
+from kerasflow.tasks.failures import DeterministicFailure
 from tests.flows.test_cli import run
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -35,7 +35,7 @@ def kill_during_epoch(epoch: int, *args: str, epochs: int = 6) -> str:
 
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
     process = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "train", *args],
+        [sys.executable, "-m", "kerasflow.flows.cli", "train", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

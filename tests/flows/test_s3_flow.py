@@ -14,12 +14,12 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
 
-from flows.recipes import load_recipe
-from flows.train import train_flow
-from models.registry import ModelRegistry
-from tasks import storage
-from tasks.failures import DataValidationError
-from tasks.ingest import ingest
+from kerasflow.flows.recipes import load_recipe
+from kerasflow.flows.train import train_flow
+from kerasflow.models.registry import ModelRegistry
+from kerasflow.tasks import storage
+from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.ingest import ingest
 from tests.tables import write_frame, write_partitions
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -105,7 +105,9 @@ def test_a_corrupt_partition_fails_and_nothing_is_written_past_ingest(s3_root, s
 
 def test_an_s3_outage_during_ingest_is_retried_until_the_store_is_back(s3_server, s3_root, s3_bucket, monkeypatch):
     write_partitions(f"{s3_bucket}/events", DAYS[:2])
-    monkeypatch.setattr("flows.train.ingest", ingest.with_options(retries=4, retry_delay_seconds=[1, 2, 2, 2]))
+    monkeypatch.setattr(
+        "kerasflow.flows.train.ingest", ingest.with_options(retries=4, retry_delay_seconds=[1, 2, 2, 2])
+    )
     s3_server.stop()
     restart = threading.Timer(2.5, s3_server.start)
     restart.start()
@@ -121,7 +123,7 @@ def test_an_s3_outage_during_ingest_is_retried_until_the_store_is_back(s3_server
 
 def test_an_s3_outage_that_outlasts_the_retries_fails_naming_the_endpoint(s3_server, s3_root, s3_bucket, monkeypatch):
     write_partitions(f"{s3_bucket}/events", DAYS[:1])
-    monkeypatch.setattr("flows.train.ingest", ingest.with_options(retries=2, retry_delay_seconds=[0.2, 0.2]))
+    monkeypatch.setattr("kerasflow.flows.train.ingest", ingest.with_options(retries=2, retry_delay_seconds=[0.2, 0.2]))
     s3_server.stop()
     try:
         with pytest.raises(OSError, match=r"cannot reach s3://.* at s3 endpoint http://127\.0\.0\.1:\d+") as info:

@@ -15,11 +15,11 @@ import pytest
 from prefect import flow
 from prefect.states import Completed, Crashed, Failed
 
-from flows.train_step import OUTCOME_FILE, TrainStepFailed, train_on_deployment
-from tasks import storage
-from tasks.config import TrainConfig
-from tasks.failures import DeterministicFailure
-from tasks.refs import DatasetRef, TrainedModel
+from kerasflow.flows.train_step import OUTCOME_FILE, TrainStepFailed, train_on_deployment
+from kerasflow.tasks import storage
+from kerasflow.tasks.config import TrainConfig
+from kerasflow.tasks.failures import DeterministicFailure
+from kerasflow.tasks.refs import DatasetRef, TrainedModel
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def register_when_all_ready(url: str, model_file: str, key: str, ready, results) -> None:
-    from models.registry import ModelRegistry
+    from kerasflow.models.registry import ModelRegistry
 
     registry = ModelRegistry(url)
     ready.wait()
@@ -18,7 +18,7 @@ def register_when_all_ready(url: str, model_file: str, key: str, ready, results)
 
 
 def move_alias_when_all_ready(url: str, version: int, ready, results) -> None:
-    from models.registry import ModelRegistry
+    from kerasflow.models.registry import ModelRegistry
 
     registry = ModelRegistry(url)
     ready.wait()

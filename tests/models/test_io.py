@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from models import io
+from kerasflow.models import io
 
 
 def saved(tmp_path, model, name="model.keras"):

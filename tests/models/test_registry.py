@@ -9,8 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from models import io
-from models.registry import ModelRegistry, RegistryError, validate_name
+from kerasflow.models import io
+from kerasflow.models.registry import ModelRegistry, RegistryError, validate_name
 from tests.models import registry_worker
 
 

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.recipes import load_recipe, recipe_names
-from tasks.config import ConfigError, TrainConfig, apply_assignments, load_config, parse_config
+from kerasflow.flows.recipes import load_recipe, recipe_names
+from kerasflow.tasks.config import ConfigError, TrainConfig, apply_assignments, load_config, parse_config
 
 
 @pytest.mark.parametrize("name", ["digits", "mnist_mlp", "cifar10_cnn", "imdb_text"])
@@ -121,7 +121,7 @@ def test_plain_urls_are_accepted():
 
 
 def test_a_root_given_on_the_command_line_is_checked_without_echoing_it():
-    from tasks.config import resolve_root
+    from kerasflow.tasks.config import resolve_root
 
     with pytest.raises(ConfigError, match="--root is invalid") as info:
         resolve_root("s3://AKIA:topsecret@bucket/prefix")

@@ -1,8 +1,8 @@
 import pytest
 
-from tasks.config import GateConfig
-from tasks.gate import decide, higher_is_better
-from tasks.refs import Metrics
+from kerasflow.tasks.config import GateConfig
+from kerasflow.tasks.gate import decide, higher_is_better
+from kerasflow.tasks.refs import Metrics
 
 
 def metrics(**values):
@@ -169,7 +169,7 @@ def test_per_class_checks(candidate, gate_config, passed, checks):
 def test_per_class_metrics_come_from_predictions():
     import numpy as np
 
-    from tasks.evaluate import compute_metrics
+    from kerasflow.tasks.evaluate import compute_metrics
 
     y_true = np.array([0, 0, 0, 0, 1, 1, 2, 2])
     predicted = np.array([0, 0, 0, 1, 1, 1, 2, 0])

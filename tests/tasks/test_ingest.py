@@ -8,13 +8,13 @@ import fsspec
 import numpy as np
 import pytest
 
-from tasks import storage
-from tasks.config import DataConfig
-from tasks.failures import DataValidationError
-from tasks.ingest import materialize as materialize_module
-from tasks.ingest.materialize import REF_FILE, find_materialized, materialize
-from tasks.ingest.pipeline import load_split
-from tasks.ingest.sources import fingerprint, identify, load_source
+from kerasflow.tasks import storage
+from kerasflow.tasks.config import DataConfig
+from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.ingest import materialize as materialize_module
+from kerasflow.tasks.ingest.materialize import REF_FILE, find_materialized, materialize
+from kerasflow.tasks.ingest.pipeline import load_split
+from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
 from tests.tables import event_frame, write_frame, write_partitions
 from tests.tfds_fakes import prepare_fake_tfds
 

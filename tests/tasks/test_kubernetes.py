@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tasks.config import ConfigError, parse_config
-from tasks.train.cluster import INDEX_ENV, WORKERS_ENV, tf_config_from_index
-from tasks.train.kubernetes import manifests_yaml, render_manifests, resource_name
+from kerasflow.tasks.config import ConfigError, parse_config
+from kerasflow.tasks.train.cluster import INDEX_ENV, WORKERS_ENV, tf_config_from_index
+from kerasflow.tasks.train.kubernetes import manifests_yaml, render_manifests, resource_name
 from tests.k8s_models import dropped_fields, round_trip
 
 kubernetes = pytest.importorskip("kubernetes", reason="the dev extra installs the official kubernetes client")
@@ -97,7 +97,7 @@ def test_the_job_is_indexed_with_one_pod_per_worker_behind_a_headless_service(wo
     assert service["metadata"]["namespace"] == job["metadata"]["namespace"] == "default"
     container = _container(job)
     assert container["image"] == IMAGE
-    assert container["command"] == ["python3", "-m", "tasks.train.worker", JOB_URL]
+    assert container["command"] == ["python3", "-m", "kerasflow.tasks.train.worker", JOB_URL]
     assert container["ports"] == [{"name": "collective", "containerPort": 12345}]
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tasks.ingest.pipeline import dataset_fn, load_split, make_dataset, should_cache
+from kerasflow.tasks.ingest.pipeline import dataset_fn, load_split, make_dataset, should_cache
 from tests.tasks.test_validate import make_ref, table
 
 

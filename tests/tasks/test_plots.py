@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.registry import ModelRegistry, RegistryError
-from tasks import plots
+from kerasflow.models.registry import ModelRegistry, RegistryError
+from kerasflow.tasks import plots
 
 
 def test_the_confusion_matrix_counts_truth_by_row_and_prediction_by_column():

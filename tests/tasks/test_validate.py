@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.config import ValidationConfig
-from tasks.failures import DataValidationError
-from tasks.ingest.materialize import materialize
-from tasks.ingest.sources import SourceData
-from tasks.validate import check_dataset
+from kerasflow.tasks.config import ValidationConfig
+from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.ingest.materialize import materialize
+from kerasflow.tasks.ingest.sources import SourceData
+from kerasflow.tasks.validate import check_dataset
 
 
 def make_ref(root, splits: dict[str, tuple[np.ndarray, np.ndarray]], *, classes=("no", "yes"), name="t"):

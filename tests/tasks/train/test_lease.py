@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tasks.train.lease import LeaseLostError, LeaseView, TrainingBusyError, TrainingLease
+from kerasflow.tasks.train.lease import LeaseLostError, LeaseView, TrainingBusyError, TrainingLease
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -47,7 +47,7 @@ def test_the_lease_of_a_killed_process_on_this_host_is_taken_at_once(tmp_path):
             sys.executable,
             "-c",
             (
-                "import time; from tasks.train.lease import TrainingLease; "
+                "import time; from kerasflow.tasks.train.lease import TrainingLease; "
                 f"TrainingLease({url!r}, seconds=600).acquire(wait_seconds=0); "
                 "print('held', flush=True); time.sleep(600)"
             ),

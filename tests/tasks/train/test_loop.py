@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tasks.config import TrainConfig
-from tasks.ingest import materialize
-from tasks.ingest.sources import fingerprint, identify, load_source
-from tasks.train import fit
-from tasks.train.callbacks import TerminateOnNaN, TrainingDivergedError
+from kerasflow.tasks.config import TrainConfig
+from kerasflow.tasks.ingest import materialize
+from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
+from kerasflow.tasks.train import fit
+from kerasflow.tasks.train.callbacks import TerminateOnNaN, TrainingDivergedError
 
 GLOBAL_BATCH = 64  # 32 per replica on two logical CPUs
 

@@ -14,10 +14,10 @@ import keras
 import numpy as np
 import pytest
 
-from flows.train import train_flow
-from models.registry import ModelRegistry
-from tasks.config import TrainConfig
-from tasks.train.launchers import WorkerDeterministicError
+from kerasflow.flows.train import train_flow
+from kerasflow.models.registry import ModelRegistry
+from kerasflow.tasks.config import TrainConfig
+from kerasflow.tasks.train.launchers import WorkerDeterministicError
 from tests.flows.helpers import flow_run_record
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -74,7 +74,7 @@ def worker_pids(root) -> dict[int, int]:
             environ = (proc / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"tasks.train.worker" not in cmdline or not any(str(root).encode() in part for part in cmdline):
+        if b"kerasflow.tasks.train.worker" not in cmdline or not any(str(root).encode() in part for part in cmdline):
             continue
         spec = next((e[len(b"TF_CONFIG=") :] for e in environ if e.startswith(b"TF_CONFIG=")), None)
         if spec:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.train.state import TrainingState
+from kerasflow.tasks.train.state import TrainingState
 
 
 @pytest.fixture(params=["local", "s3"])

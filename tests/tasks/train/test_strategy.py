@@ -7,10 +7,10 @@ import json
 import pytest
 import tensorflow as tf
 
-from tasks.config import ConfigError, RuntimeConfig, TrainConfig
-from tasks.train import cluster
-from tasks.train.fit import learning_rate
-from tasks.train.strategy import build_strategy, check_accelerator_features, describe
+from kerasflow.tasks.config import ConfigError, RuntimeConfig, TrainConfig
+from kerasflow.tasks.train import cluster
+from kerasflow.tasks.train.fit import learning_rate
+from kerasflow.tasks.train.strategy import build_strategy, check_accelerator_features, describe
 
 TWO_WORKERS = cluster.tf_config(["127.0.0.1:1", "127.0.0.1:2"], 1)
 
@@ -71,7 +71,7 @@ def test_linear_learning_rate_scaling_is_opt_in():
 
 @pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="the refusal is for machines without a GPU")
 def test_the_flow_refuses_mixed_precision_without_a_gpu_before_any_work(root, prefect_server):
-    from flows.train import train_flow
+    from kerasflow.flows.train import train_flow
 
     config = TrainConfig.smoke(storage={"root": str(root)}, runtime={"mixed_precision": "mixed_float16"})
     with pytest.raises(ConfigError, match=r"runtime\.mixed_precision='mixed_float16', but this machine has no GPU"):

@@ -1,0 +1,80 @@
+"""kerasflow as a library: the team project's composed flow (docs/examples/team_project/).
+
+The team's own ``flows``, ``tasks`` and ``models`` are imported in this very process next
+to ``kerasflow.flows``, ``kerasflow.tasks`` and ``kerasflow.models``: the collision case.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+import kerasflow
+from kerasflow.models.registry import ModelRegistry
+from tests.flows.helpers import flow_run_record
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+TEAM_PROJECT = Path(__file__).resolve().parents[2] / "docs" / "examples" / "team_project"
+TEAM_MODULES = ("flows", "flows.nightly", "tasks", "models")
+
+
+@pytest.fixture
+def team_project(monkeypatch):
+    """The team's folder first on sys.path, as when its own code runs; its modules forgotten afterwards."""
+    assert not set(TEAM_MODULES) & set(sys.modules), "nothing may have imported a bare flows/tasks/models"
+    monkeypatch.syspath_prepend(str(TEAM_PROJECT))
+    yield TEAM_PROJECT
+    for name in TEAM_MODULES:
+        sys.modules.pop(name, None)
+
+
+def team_module(name: str):
+    """One of the team's modules (by name: ruff bans writing a bare ``import tasks`` here)."""
+    return importlib.import_module(name)
+
+
+def test_the_team_flow_composes_kerasflow_steps_with_its_own(team_project, root):
+    nightly_retrain = team_module("flows.nightly").nightly_retrain
+
+    # The team's modules are the team's; kerasflow's are kerasflow's.
+    assert Path(team_module("tasks").__file__) == team_project / "tasks.py"
+    assert Path(team_module("models").__file__) == team_project / "models" / "__init__.py"
+    assert kerasflow.ingest.fn.__module__ == "kerasflow.tasks.ingest"
+
+    config = kerasflow.load_recipe(str(team_project / "recipe.yaml"), [f"storage.root={root}"])
+    summary = nightly_retrain(config=config)
+
+    assert summary.outcome == "promoted"
+    assert summary.message.startswith("team-digits v1 is production (vision-team@example.com): passed")
+    registry = ModelRegistry(f"{root}/registry")
+    assert registry.alias_target("team-digits", "production") == 1
+    metadata = registry.get("team-digits", 1)
+    assert metadata["config"]["training"]["epochs"] == 2
+    flow_run, task_runs, artifacts = flow_run_record(metadata["flow_run_id"])
+    assert flow_run.state.is_completed()
+    assert sorted(task_runs) == sorted(
+        ["ingest", "validate", "enough-rows", "train", "evaluate", "gate", "register", "promote", "release-note"]
+    )
+    assert all(run.state.is_completed() for runs in task_runs.values() for run in runs)
+    assert {"validation-report", "gate-report", "registered-version"} <= artifacts
+
+
+def test_the_team_policy_stops_the_flow_before_training(team_project, root):
+    nightly_retrain = team_module("flows.nightly").nightly_retrain
+    config = kerasflow.load_recipe(str(team_project / "recipe.yaml"), [f"storage.root={root}"])
+    with pytest.raises(kerasflow.DataValidationError, match=r"received 1257 training rows .* expected at least 5000"):
+        nightly_retrain(config=config, minimum_rows=5000)
+    assert ModelRegistry(f"{root}/registry").versions("team-digits") == []
+    assert not (root / "runs").exists()
+
+
+def test_the_readme_shows_the_flow_as_it_is_in_the_file():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Using kerasflow as a library", 1)[1]
+    excerpt = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert excerpt.endswith("    ...\n")
+    assert excerpt.removesuffix("    ...\n") in (TEAM_PROJECT / "flows" / "nightly.py").read_text()
