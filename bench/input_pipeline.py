@@ -68,9 +68,9 @@ def materialize_case(name: str, root: str):
 def build_model(family: str, params: dict, ref):
     import keras
 
-    from models import builders, zoo
-    from tasks.config import ModelConfig
-    from tasks.train.build import input_spec_of
+    from kerasflow.models import builders, zoo
+    from kerasflow.tasks.config import ModelConfig
+    from kerasflow.tasks.train.build import input_spec_of
 
     keras.utils.set_random_seed(0)
     spec = input_spec_of(ref, ModelConfig(family=family))

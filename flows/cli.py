@@ -44,7 +44,7 @@ def _quiet_tensorflow(
 def _one_message_per_failure() -> None:
     """Keep Prefect's echo of a failure off the terminal; the command prints it once (flows/console.py)."""
     if not _SHOW_EVERYTHING["debug"]:
-        from flows.console import quiet_failures
+        from kerasflow.flows.console import quiet_failures
 
         quiet_failures()
 
@@ -139,11 +139,11 @@ def predict(
     from kerasflow.flows.embedded_server import prefect_api, start_unless_configured
 
     server = start_unless_configured()
-    from flows.predict import predict_flow
-    from models.io import ModelFileError
-    from models.registry import RegistryError
-    from tasks.config import ConfigError, DataConfig
-    from tasks.failures import DeterministicFailure
+    from kerasflow.flows.predict import predict_flow
+    from kerasflow.models.io import ModelFileError
+    from kerasflow.models.registry import RegistryError
+    from kerasflow.tasks.config import ConfigError, DataConfig
+    from kerasflow.tasks.failures import DeterministicFailure
 
     _one_message_per_failure()
     try:
@@ -194,8 +194,8 @@ def _registry_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from models.io import ModelFileError
-        from models.registry import RegistryError
+        from kerasflow.models.io import ModelFileError
+        from kerasflow.models.registry import RegistryError
 
         try:
             return func(*args, **kwargs)

@@ -78,9 +78,9 @@ def _training_data(model: str, root: str) -> DataConfig:
     the registry can make it name an ``http://`` URL or another bucket. Only a bundled
     sample, or files and prepared TFDS folders under the storage root, are read from it.
     """
-    from models.registry import ModelRegistry
-    from tasks import storage
-    from tasks.config import ConfigError
+    from kerasflow.models.registry import ModelRegistry
+    from kerasflow.tasks import storage
+    from kerasflow.tasks.config import ConfigError
 
     name, selector = parse_model_ref(model)
     metadata = ModelRegistry(storage.registry_url(root)).resolve(name, selector)

@@ -25,20 +25,20 @@ import uuid
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from flows.train_step import model_name_parameter, train_on_deployment
-from models.registry import ModelRegistry
-from tasks import events, storage
-from tasks.approval import ApprovalRejected, request_approval
-from tasks.config import TrainConfig
-from tasks.evaluate import evaluate
-from tasks.gate import GateRejected, gate
-from tasks.ingest import ingest
-from tasks.refs import DatasetRef, RunSummary
-from tasks.register import promote, register
-from tasks.train import train
-from tasks.train.build import check_model_definition
-from tasks.train.strategy import check_accelerator_features
-from tasks.validate import validate
+from kerasflow.flows.train_step import model_name_parameter, train_on_deployment
+from kerasflow.models.registry import ModelRegistry
+from kerasflow.tasks import events, storage
+from kerasflow.tasks.approval import ApprovalRejected, request_approval
+from kerasflow.tasks.config import TrainConfig
+from kerasflow.tasks.evaluate import evaluate
+from kerasflow.tasks.gate import GateRejected, gate
+from kerasflow.tasks.ingest import ingest
+from kerasflow.tasks.refs import DatasetRef, RunSummary
+from kerasflow.tasks.register import promote, register
+from kerasflow.tasks.train import train
+from kerasflow.tasks.train.build import check_model_definition
+from kerasflow.tasks.train.strategy import check_accelerator_features
+from kerasflow.tasks.validate import validate
 
 
 def _run_name() -> str:
@@ -161,7 +161,7 @@ def _unchanged_since(config: TrainConfig, dataset: DatasetRef) -> tuple[int | No
 
     When a version is returned, the reason is the definition's fingerprint it matched.
     """
-    from tasks.lineage import changes, training_definition
+    from kerasflow.tasks.lineage import changes, training_definition
 
     registry = ModelRegistry(storage.registry_url(config.storage.root))
     version = registry.alias_target(config.model.name, config.registry.alias)

@@ -8,7 +8,8 @@ The public API, for a team's own code and its own Prefect flows::
     summary = kerasflow.train_flow(config=config)
 
 The flows (``train_flow``, ``predict_flow``), the config (``TrainConfig``,
-``load_recipe``, ``recipe_names``), the registry (``ModelRegistry``), and the step tasks
+``load_recipe``, ``recipe_names``), the registry (``ModelRegistry``, ``ModelFileError``),
+the builder contract (``InputSpec``, ``register_builder``), and the step tasks
 (``ingest``, ``validate``, ``train``, ``evaluate``, ``gate``, ``register``, ``promote``)
 with the records they pass (``DatasetRef``, ``TrainedModel``, ``Evaluation``,
 ``GateReport``, ``ModelVersion``, ``RunSummary``) and the failures they raise.
@@ -40,8 +41,12 @@ _EXPORTS: dict[str, str] = {
     "load_config": "kerasflow.tasks.config",
     "load_recipe": "kerasflow.flows.recipes",
     "recipe_names": "kerasflow.flows.recipes",
-    # The registry.
+    # The registry, and what a model file that is refused raises.
     "ModelRegistry": "kerasflow.models.registry",
+    "ModelFileError": "kerasflow.models.io",
+    # A team's own model: the builder contract.
+    "InputSpec": "kerasflow.models.input_spec",
+    "register_builder": "kerasflow.models.builders",
     # The step tasks, in pipeline order.
     "ingest": "kerasflow.tasks.ingest",
     "validate": "kerasflow.tasks.validate",
@@ -71,6 +76,8 @@ __all__ = [
     "Evaluation",
     "GateRejected",
     "GateReport",
+    "InputSpec",
+    "ModelFileError",
     "ModelRegistry",
     "ModelVersion",
     "RunSummary",
@@ -85,6 +92,7 @@ __all__ = [
     "promote",
     "recipe_names",
     "register",
+    "register_builder",
     "train",
     "train_flow",
     "validate",
@@ -110,6 +118,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs only; never executed
     from kerasflow.flows.predict import predict_flow
     from kerasflow.flows.recipes import load_recipe, recipe_names
     from kerasflow.flows.train import train_flow
+    from kerasflow.models.builders import register_builder
+    from kerasflow.models.input_spec import InputSpec
+    from kerasflow.models.io import ModelFileError
     from kerasflow.models.registry import ModelRegistry
     from kerasflow.tasks.config import ConfigError, TrainConfig, load_config
     from kerasflow.tasks.evaluate import evaluate

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from models.allowed_objects import refusals
+from kerasflow.models.allowed_objects import refusals
 
 MiB, GiB = 1 << 20, 1 << 30
 CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, ASSETS_DIR = "config.json", "metadata.json", "model.weights.h5", "assets/"

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 
-from models.input_spec import InputSpec
+from kerasflow.models.input_spec import InputSpec
 
 Builder = Callable[..., Any]
 
@@ -48,7 +48,7 @@ def register_builder(name: str) -> Callable[[Builder], Builder]:
 
 
 def _ensure_zoo() -> None:
-    import models.zoo  # noqa: F401 - registers the zoo's builders
+    import kerasflow.models.zoo  # noqa: F401 - registers the zoo's builders
 
 
 def resolve(reference: str) -> Builder:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from models.archive_check import (
+from kerasflow.models.archive_check import (
     DEFAULT_LIMITS,
     ArchiveLimits,
     ModelFileError,

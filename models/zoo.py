@@ -17,9 +17,9 @@ from typing import Literal
 
 import keras
 
-from models.builders import BUILDERS, register_builder
-from models.families import FAMILIES
-from models.input_spec import InputSpec
+from kerasflow.models.builders import BUILDERS, register_builder
+from kerasflow.models.families import FAMILIES
+from kerasflow.models.input_spec import InputSpec
 
 Api = Literal["sequential", "functional"]
 

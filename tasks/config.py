@@ -15,10 +15,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from models.builders import BUILDERS as REGISTERED_BUILDERS
-from models.builders import REFERENCE as BUILDER_REFERENCE
-from models.families import FAMILIES
-from models.registry import validate_name
+from kerasflow.models.builders import BUILDERS as REGISTERED_BUILDERS
+from kerasflow.models.builders import REFERENCE as BUILDER_REFERENCE
+from kerasflow.models.families import FAMILIES
+from kerasflow.models.registry import validate_name
 
 # The runtime section lives in its own module; re-exported so `from kerasflow.tasks.config import ...` keeps working.
 from kerasflow.tasks.runtime_config import ConfigSection as _Section

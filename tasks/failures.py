@@ -20,8 +20,8 @@ def retry_unless_deterministic(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect ``retry_condition_fn``: retry anything but a DeterministicFailure, a bad config
     or a refused model file (loading the same bytes again refuses them again, and would
     triple the cost of a file built to exhaust memory)."""
-    from models.io import ModelFileError
-    from tasks.config import ConfigError
+    from kerasflow.models.io import ModelFileError
+    from kerasflow.tasks.config import ConfigError
 
     try:
         state.result()

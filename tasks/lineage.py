@@ -14,15 +14,15 @@ import hashlib
 import json
 from typing import Any
 
-from tasks.config import TrainConfig
+from kerasflow.tasks.config import TrainConfig
 
 SECTIONS = ("data", "model", "training")
 
 
 def training_definition(config: TrainConfig) -> dict[str, Any]:
     """The definition of ``config``'s training, with its fingerprint."""
-    from models import builders
-    from tasks.train.build import resolve_builder
+    from kerasflow.models import builders
+    from kerasflow.tasks.train.build import resolve_builder
 
     sections = {name: getattr(config, name).model_dump(mode="json") for name in SECTIONS}
     builder = builders.lineage(config.model.builder_reference, resolve_builder(config.model))

@@ -40,7 +40,7 @@ def build_metadata(
     import keras
     import tensorflow as tf
 
-    from tasks.lineage import training_definition
+    from kerasflow.tasks.lineage import training_definition
 
     definition = training_definition(config)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from models import builders
-from models.input_spec import InputSpec
-from tasks.config import ConfigError, ModelConfig, TrainConfig
-from tasks.refs import DatasetRef
+from kerasflow.models import builders
+from kerasflow.models.input_spec import InputSpec
+from kerasflow.tasks.config import ConfigError, ModelConfig, TrainConfig
+from kerasflow.tasks.refs import DatasetRef
 
 
 def needs_adapting(layer: Any) -> bool:
@@ -80,7 +80,7 @@ def adapt_preprocessing(model: Any, ref: DatasetRef, *, batch_size: int = 4096) 
     preprocessing (feature statistics, a vocabulary) without reading data; the result is
     inside the saved model, so it scores raw inputs.
     """
-    from tasks.ingest.pipeline import load_split
+    from kerasflow.tasks.ingest.pipeline import load_split
 
     inputs = {id(t) for t in getattr(model, "inputs", None) or []}
     adapted = []
@@ -102,8 +102,8 @@ def build_compiled_model(config: TrainConfig, ref: DatasetRef, *, replicas: int 
 
     A model the builder compiled itself is kept as compiled.
     """
-    from models import zoo
-    from tasks.train.fit import learning_rate
+    from kerasflow.models import zoo
+    from kerasflow.tasks.train.fit import learning_rate
 
     model = build_model(config, ref)
     adapt_preprocessing(model, ref)

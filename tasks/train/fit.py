@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from models import io
-from tasks.config import TrainConfig
-from tasks.ingest import pipeline
-from tasks.refs import DatasetRef, TrainedModel
-from tasks.train.build import build_compiled_model
-from tasks.train.strategy import build_strategy, describe, precision
+from kerasflow.models import io
+from kerasflow.tasks.config import TrainConfig
+from kerasflow.tasks.ingest import pipeline
+from kerasflow.tasks.refs import DatasetRef, TrainedModel
+from kerasflow.tasks.train.build import build_compiled_model
+from kerasflow.tasks.train.strategy import build_strategy, describe, precision
 
 SPLITS = ("train", "validation")
 

@@ -15,12 +15,12 @@ import zipfile
 
 import pytest
 
-from flows.predict import predict_flow
-from flows.train import train_flow
-from models import io
-from models.registry import parse_model_ref
-from tasks.config import ConfigError, TrainConfig
-from tasks.gate import GateRejected
+from kerasflow.flows.predict import predict_flow
+from kerasflow.flows.train import train_flow
+from kerasflow.models import io
+from kerasflow.models.registry import parse_model_ref
+from kerasflow.tasks.config import ConfigError, TrainConfig
+from kerasflow.tasks.gate import GateRejected
 from tests.flows.helpers import flow_run_record
 from tests.flows.test_cli import run
 
@@ -130,7 +130,7 @@ def test_a_planted_production_model_is_refused_once_and_fails_the_gate(root, tmp
         GateRejected, match=r"baseline digits v1 could not be evaluated: model file of digits v1 \(.*\) refused"
     ):
         train_flow(config=TrainConfig.smoke(), force=True)
-    from models.registry import ModelRegistry
+    from kerasflow.models.registry import ModelRegistry
 
     registry = ModelRegistry(f"{root}/registry")
     assert registry.alias_target("digits", "production") == 1

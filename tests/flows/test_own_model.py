@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.predict import predict_flow
-from flows.recipes import load_recipe
-from flows.train import train_flow
-from models import io
-from models.registry import ModelRegistry
-from tasks.config import ConfigError
+from kerasflow.flows.predict import predict_flow
+from kerasflow.flows.recipes import load_recipe
+from kerasflow.flows.train import train_flow
+from kerasflow.models import io
+from kerasflow.models.registry import ModelRegistry
+from kerasflow.tasks.config import ConfigError
 from tests.flows.test_cli import run
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-import tasks.train.launchers as launchers
-from flows.train import train_flow
-from models.registry import ModelRegistry
-from tasks.config import ConfigError, TrainConfig
-from tasks.failures import DataValidationError
-from tasks.gate import GateRejected
-from tasks.train.callbacks import TrainingDivergedError
+import kerasflow.tasks.train.launchers as launchers
+from kerasflow.flows.train import train_flow
+from kerasflow.models.registry import ModelRegistry
+from kerasflow.tasks.config import ConfigError, TrainConfig
+from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.gate import GateRejected
+from kerasflow.tasks.train.callbacks import TrainingDivergedError
 from tests.flows.helpers import flow_run_record, model_events
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

@@ -8,8 +8,8 @@ import textwrap
 import keras
 import pytest
 
-from models import builders
-from models.input_spec import InputSpec
+from kerasflow.models import builders
+from kerasflow.models.input_spec import InputSpec
 
 SPEC = InputSpec(feature_shape=(4,), feature_dtype="float32", class_names=("a", "b", "c"), task="multiclass")
 

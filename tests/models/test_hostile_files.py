@@ -18,8 +18,8 @@ import keras
 import numpy as np
 import pytest
 
-from models import io
-from models.archive_check import ArchiveLimits
+from kerasflow.models import io
+from kerasflow.models.archive_check import ArchiveLimits
 
 
 def tiny_model() -> keras.Model:

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import builders, io, zoo
-from models.input_spec import InputSpec
-from tasks.train.build import needs_adapting
+from kerasflow.models import builders, io, zoo
+from kerasflow.models.input_spec import InputSpec
+from kerasflow.tasks.train.build import needs_adapting
 
 rng = np.random.default_rng(0)
 
