@@ -36,7 +36,7 @@ from kerasflow.tasks.ingest import ingest
 from kerasflow.tasks.refs import DatasetRef, RunSummary
 from kerasflow.tasks.register import promote, register
 from kerasflow.tasks.train import train
-from kerasflow.tasks.train.build import check_model_definition
+from kerasflow.tasks.train.build import check_definition
 from kerasflow.tasks.train.strategy import check_accelerator_features
 from kerasflow.tasks.validate import validate
 
@@ -77,7 +77,7 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
     root = config.storage.root
     storage.check_root(root)  # refuse an unusable root or runtime before any work
     check_accelerator_features(config.runtime)
-    check_model_definition(config.model)  # an unknown builder or a misspelt param: exit 2, before any work
+    check_definition(config)  # an unknown builder, a misspelt param or loss: exit 2, before any work
     run_id = str(flow_run.id or uuid.uuid4())
     name, alias = config.model.name, config.registry.alias
 

@@ -135,8 +135,13 @@ def read_config(archive: zipfile.ZipFile, path: str | os.PathLike, limits: Archi
 def check_objects(
     config: dict[str, Any], path: str | os.PathLike, *, trusted_packages: Iterable[str], limits: ArchiveLimits
 ) -> None:
-    """Refuse, naming it, the first object of the config that is not an allowed Keras object."""
-    for why in refusals(config, trusted_packages=trusted_packages, max_depth=limits.max_config_depth):
+    """Refuse, naming it, the first object of the config that is not an allowed Keras object.
+
+    The compile config (loss, metrics, optimizer) is never deserialized: models load with
+    ``compile=False`` (models/io.py), so it is not an object Keras will build.
+    """
+    structure = {key: value for key, value in config.items() if key != "compile_config"}
+    for why in refusals(structure, trusted_packages=trusted_packages, max_depth=limits.max_config_depth):
         raise _fail(
             path,
             f"{why}. kerasflow loads only Keras's own layers and functions and the registered classes of "

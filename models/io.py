@@ -131,6 +131,9 @@ def load_model(
     import keras  # deferred: reading the registry must not pay TensorFlow's start-up
 
     try:
-        return keras.saving.load_model(path, safe_mode=True)
+        # compile=False: kerasflow measures models from their predictions and never trains a
+        # loaded one as it was compiled, so the compile config (loss, metrics, optimizer) is
+        # neither needed nor deserialized; a team's own loss by import path stays in training.
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as error:  # noqa: BLE001 - the file passed every check; say what Keras found
         raise ModelLoadError(f"model file {path} could not be loaded by Keras: {root_cause(error)}") from None

@@ -13,7 +13,7 @@ metrics without calling ``fit``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import keras
 
@@ -160,26 +160,38 @@ def compile_model(
     *,
     num_classes: int,
     learning_rate: float = 1e-3,
-    optimizer: str = "adam",
+    optimizer: str | keras.optimizers.Optimizer = "adam",
+    loss: Any = None,
+    extra_metrics: Sequence[Any] = (),
+    label_smoothing: float = 0.0,
+    one_hot: bool = False,
     jit_compile: bool | str = "auto",
 ) -> keras.Model:
     """Compile with the loss and metrics that fit the task: binary or multi-class.
 
-    Multi-class labels are integer class ids (sparse categorical cross-entropy), so they
-    need not be one-hot; binary tasks get precision, recall and AUC as the guide's fraud
-    case does.
+    The task's defaults live here, once: multi-class labels are integer class ids (sparse
+    categorical cross-entropy, or categorical cross-entropy over one-hot labels when
+    ``label_smoothing`` asks for it), and binary tasks get precision, recall and AUC as the
+    guide's fraud case does. ``loss`` replaces the default; ``extra_metrics`` are added to
+    the task's own. ``optimizer`` is a Keras optimizer or its name (then at ``learning_rate``).
     """
-    opt = keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": learning_rate}})
+    if isinstance(optimizer, str):
+        optimizer = keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": learning_rate}})
     if num_classes == 2 and model.output_shape[-1] == 1:
-        loss = keras.losses.BinaryCrossentropy()
+        default = keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
         metrics = [
             keras.metrics.BinaryAccuracy(name="accuracy"),
             keras.metrics.Precision(name="precision"),
             keras.metrics.Recall(name="recall"),
             keras.metrics.AUC(name="auc"),
         ]
+    elif one_hot:
+        default = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
     else:
-        loss = keras.losses.SparseCategoricalCrossentropy()
+        default = keras.losses.SparseCategoricalCrossentropy()
         metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    model.compile(optimizer=opt, loss=loss, metrics=metrics, jit_compile=jit_compile)
+    model.compile(
+        optimizer=optimizer, loss=loss or default, metrics=[*metrics, *extra_metrics], jit_compile=jit_compile
+    )
     return model

@@ -1,7 +1,7 @@
 """Building the recipe's model: resolve its builder, call it with the input spec, adapt, compile.
 
 One place, used by single-host training (fit.py), every multi-worker worker (worker.py)
-and the check run before any work (``check_model_definition``), so all three build the
+and the check run before any work (``check_definition``), so all three build the
 same model the same way whatever the builder is: the zoo's or a team's own.
 """
 
@@ -13,6 +13,7 @@ from kerasflow.models import builders
 from kerasflow.models.input_spec import InputSpec
 from kerasflow.tasks.config import ConfigError, ModelConfig, TrainConfig
 from kerasflow.tasks.refs import DatasetRef
+from kerasflow.tasks.train.plan import TrainingPlan, make_plan
 
 
 def needs_adapting(layer: Any) -> bool:
@@ -52,9 +53,13 @@ def resolve_builder(model: ModelConfig) -> builders.Builder:
     return builder
 
 
-def check_model_definition(model: ModelConfig) -> None:
-    """Refuse, before any work, a builder that cannot be found or params it does not take (exit 2)."""
-    resolve_builder(model)
+def check_definition(config: TrainConfig) -> None:
+    """Refuse, before any work (exit 2): a builder that cannot be found, params it does not
+    take, or anything the training section names that does not resolve."""
+    from kerasflow.tasks.train.recipe_objects import check_training
+
+    resolve_builder(config.model)
+    check_training(config.training)
 
 
 def build_model(config: TrainConfig, ref: DatasetRef) -> Any:
@@ -97,22 +102,34 @@ def adapt_preprocessing(model: Any, ref: DatasetRef, *, batch_size: int = 4096) 
     return adapted
 
 
-def build_compiled_model(config: TrainConfig, ref: DatasetRef, *, replicas: int = 1) -> Any:
-    """The recipe's model, adapted and compiled with the task's loss and metrics (call under a scope).
+def build_compiled_model(
+    config: TrainConfig, ref: DatasetRef, *, replicas: int = 1, plan: TrainingPlan | None = None
+) -> Any:
+    """The recipe's model, adapted and compiled from the training section (call under a scope).
 
-    A model the builder compiled itself is kept as compiled.
+    A model the builder compiled itself is kept as compiled. Otherwise the task's loss
+    and metrics (or the recipe's loss, plus its metrics), the recipe's optimizer with its
+    parameters and schedule: the same objects for ``fit`` and for the multi-worker loop.
     """
     from kerasflow.models import zoo
-    from kerasflow.tasks.train.fit import learning_rate
+    from kerasflow.tasks.train import recipe_objects
 
+    plan = plan or make_plan(config, ref, replicas=replicas)
     model = build_model(config, ref)
     adapt_preprocessing(model, ref)
     if getattr(model, "compiled", False):
         return model
+    training = config.training
+    rate = recipe_objects.learning_rate_schedule(
+        training, learning_rate=plan.learning_rate, steps_per_epoch=plan.steps_per_epoch
+    )
     return zoo.compile_model(
         model,
         num_classes=config.model.num_classes or ref.num_classes,
-        learning_rate=learning_rate(config, replicas),
-        optimizer=config.training.optimizer,
+        optimizer=recipe_objects.optimizer(training, learning_rate=rate),
+        loss=recipe_objects.custom_loss(training),
+        extra_metrics=recipe_objects.extra_metrics(training),
+        label_smoothing=training.label_smoothing,
+        one_hot=plan.one_hot_classes is not None,
         jit_compile=config.runtime.jit_compile,
     )

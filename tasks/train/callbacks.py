@@ -122,6 +122,11 @@ def standard_callbacks(
                 restore_best_weights=True,
             )
         )
+    # The schedule's ReduceLROnPlateau and the recipe's own callbacks (tasks/train/recipe_objects.py),
+    # before the backup so the state an epoch leaves is the state published.
+    from kerasflow.tasks.train.recipe_objects import schedule_callbacks
+
+    callbacks += schedule_callbacks(training)
     callbacks.append(backup)
     if tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(os.fspath(tensorboard_dir), write_graph=False, profile_batch=0))

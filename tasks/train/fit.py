@@ -17,12 +17,17 @@ from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.ingest import pipeline
 from kerasflow.tasks.refs import DatasetRef, TrainedModel
 from kerasflow.tasks.train.build import build_compiled_model
+from kerasflow.tasks.train.plan import TrainingPlan, learning_rate, make_plan
+
+__all__ = ["build_compiled_model", "dataset_fn", "fit_model", "learning_rate", "loop_model", "save_trained"]
 from kerasflow.tasks.train.strategy import build_strategy, describe, precision
 
 SPLITS = ("train", "validation")
 
 
-def dataset_fn(config: TrainConfig, ref: DatasetRef, split: str, *, global_batch: int):
+def dataset_fn(
+    config: TrainConfig, ref: DatasetRef, split: str, *, global_batch: int, plan: TrainingPlan | None = None
+):
     """``dataset_fn(input_context)`` for ``split`` as training reads it, in one process or many.
 
     With several replicas the last partial global batch of an epoch is dropped, in
@@ -33,10 +38,14 @@ def dataset_fn(config: TrainConfig, ref: DatasetRef, split: str, *, global_batch
     computed separately on every row. (Keras 3.15 under MirroredStrategy also fails on
     a partial validation batch read from TFDS files: "input depth must be evenly
     divisible by filter depth" on replica 1.)
+
+    ``plan`` encodes the targets as the model was compiled for: one-hot labels for label
+    smoothing (both splits), and on the training split class weights as sample weights,
+    which is what ``fit(class_weight=...)`` does, so the loop applies them identically.
     """
     replicas = global_batch // config.training.batch_size
     training = split == "train"
-    return pipeline.dataset_fn(
+    base = pipeline.dataset_fn(
         ref,
         split,
         batch_size=global_batch,
@@ -46,17 +55,42 @@ def dataset_fn(config: TrainConfig, ref: DatasetRef, split: str, *, global_batch
         cache=config.data.cache,
         drop_remainder=replicas > 1,
     )
+    if plan is None or (plan.one_hot_classes is None and (plan.class_weights is None or not training)):
+        return base
+    weights = plan.class_weights if training else None
+
+    def build(input_context: Any):
+        import tensorflow as tf
+
+        def targets(x, y):
+            out = tf.one_hot(tf.cast(y, tf.int32), plan.one_hot_classes) if plan.one_hot_classes else y
+            if weights is None:
+                return x, out
+            return x, out, tf.gather(tf.constant(weights, tf.float32), tf.cast(y, tf.int32))
+
+        return base(input_context).map(targets, num_parallel_calls=tf.data.AUTOTUNE)
+
+    return build
 
 
-def loop_model(model: Any, strategy: Any, config: TrainConfig, ref: DatasetRef, *, callbacks: Sequence[Any]):
+def loop_model(
+    model: Any,
+    strategy: Any,
+    config: TrainConfig,
+    ref: DatasetRef,
+    *,
+    callbacks: Sequence[Any],
+    plan: TrainingPlan | None = None,
+):
     """Train with the loop of ``loop.py`` on the splits as ``fit_model`` reads them; its History.
 
     The multi-worker path; under MirroredStrategy it computes what ``fit_model`` computes.
     """
     from kerasflow.tasks.train import loop
 
-    global_batch = config.training.batch_size * strategy.num_replicas_in_sync
-    train_fn, validation_fn = (dataset_fn(config, ref, split, global_batch=global_batch) for split in SPLITS)
+    plan = plan or make_plan(config, ref, replicas=strategy.num_replicas_in_sync)
+    global_batch = plan.global_batch
+    train_fn, validation_fn = (dataset_fn(config, ref, split, global_batch=global_batch, plan=plan) for split in SPLITS)
     return loop.train_loop(
         model,
         strategy,
@@ -83,12 +117,6 @@ def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def learning_rate(config: TrainConfig, replicas: int) -> float:
-    """The recipe's learning rate, times the replicas under the linear scaling rule."""
-    scale = replicas if config.runtime.scale_learning_rate else 1
-    return config.training.learning_rate * scale
-
-
 def fit_model(
     config: TrainConfig,
     ref: DatasetRef,
@@ -100,12 +128,14 @@ def fit_model(
     """Train with Keras's ``model.fit`` under the configured strategy (one process)."""
 
     strategy = build_strategy(config.runtime)
-    global_batch = config.training.batch_size * strategy.num_replicas_in_sync
+    plan = make_plan(config, ref, replicas=strategy.num_replicas_in_sync)
     seed_everything(config.training.seed)
     with strategy.scope(), precision(config.runtime):
-        model = build_compiled_model(config, ref, replicas=strategy.num_replicas_in_sync)
+        model = build_compiled_model(config, ref, plan=plan)
 
-    train_ds, val_ds = (dataset_fn(config, ref, split, global_batch=global_batch)(None) for split in SPLITS)
+    train_ds, val_ds = (
+        dataset_fn(config, ref, split, global_batch=plan.global_batch, plan=plan)(None) for split in SPLITS
+    )
     started = time.perf_counter()
     history = model.fit(
         train_ds, validation_data=val_ds, epochs=config.training.epochs, callbacks=list(callbacks), verbose=0

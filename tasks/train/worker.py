@@ -63,6 +63,7 @@ def run(job) -> None:
     from kerasflow.tasks.train.callbacks import standard_callbacks
     from kerasflow.tasks.train.launchers import scratch_dir
     from kerasflow.tasks.train.lease import LeaseView
+    from kerasflow.tasks.train.plan import make_plan
     from kerasflow.tasks.train.state import DurableBackup, TrainingState
     from kerasflow.tasks.train.strategy import build_strategy, describe, precision
 
@@ -70,9 +71,10 @@ def run(job) -> None:
     strategy = build_strategy(config.runtime.model_copy(update={"strategy": "multi_worker"}))
     chief = cluster.is_chief()
     replicas = strategy.num_replicas_in_sync
+    plan = make_plan(config, ref, replicas=replicas)
     fit.seed_everything(config.training.seed)
     with strategy.scope(), precision(config.runtime):
-        model = fit.build_compiled_model(config, ref, replicas=replicas)
+        model = fit.build_compiled_model(config, ref, plan=plan)
     run_dir = storage.run_dir(config.storage.root, job.run_id)
     lease = (
         LeaseView(job.state_url, generation=job.lease_generation, description=job.key)
@@ -87,7 +89,7 @@ def run(job) -> None:
         tensorboard_dir=run_dir / "tensorboard" if chief else None,
     )
     started = time.perf_counter()
-    history = fit.loop_model(model, strategy, config, ref, callbacks=callbacks)
+    history = fit.loop_model(model, strategy, config, ref, callbacks=callbacks, plan=plan)
     if not chief:
         return
     trained = fit.save_trained(

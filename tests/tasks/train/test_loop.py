@@ -12,6 +12,7 @@ from kerasflow.tasks.ingest import materialize
 from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
 from kerasflow.tasks.train import fit
 from kerasflow.tasks.train.callbacks import TerminateOnNaN, TrainingDivergedError
+from kerasflow.tasks.train.plan import make_plan
 
 GLOBAL_BATCH = 64  # 32 per replica on two logical CPUs
 
@@ -38,11 +39,27 @@ def run_loop(config, ref, *, callbacks=()):
     return model, fit.loop_model(model, strategy, config, ref, callbacks=callbacks)
 
 
-def test_the_loop_matches_fit_under_mirrored_strategy_weight_for_weight(root):
-    # The digits CNN with dropout, Adam, 3 epochs with validation, same seed and data.
-    config, ref = digits(root, training={"epochs": 3})
+# The recipe's training definition, beyond the defaults: class weights (sample weights on the
+# training batches), label smoothing (one-hot labels), Nadam with weight decay and clipping,
+# and cosine decay after a one-epoch warm-up: the loop must train exactly what fit trains.
+DEFINED = {
+    "epochs": 3,
+    "class_weight": {"0": 3.0, "1": 0.5, "7": 2.0},
+    "label_smoothing": 0.1,
+    "optimizer": "nadam",
+    "optimizer_params": {"weight_decay": 0.004, "clipnorm": 1.0},
+    "learning_rate": 0.003,
+    "schedule": {"kind": "cosine", "warmup_epochs": 1, "min_learning_rate": 0.0001},
+}
+
+
+@pytest.mark.parametrize("training", [{"epochs": 3}, DEFINED], ids=["defaults", "weighted-smoothed-scheduled"])
+def test_the_loop_matches_fit_under_mirrored_strategy_weight_for_weight(root, training):
+    # The digits CNN with dropout, 3 epochs with validation, same seed and data.
+    config, ref = digits(root, training=training)
+    plan = make_plan(config, ref, replicas=2)
     _, model = mirrored_model(config, ref)
-    train_ds, val_ds = (fit.dataset_fn(config, ref, s, global_batch=GLOBAL_BATCH)(None) for s in fit.SPLITS)
+    train_ds, val_ds = (fit.dataset_fn(config, ref, s, global_batch=GLOBAL_BATCH, plan=plan)(None) for s in fit.SPLITS)
     fitted = model.fit(train_ds, validation_data=val_ds, epochs=3, verbose=0)
     expected = model.get_weights()
 

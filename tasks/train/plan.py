@@ -1,0 +1,86 @@
+"""The training plan: one frozen record of what a training does, from the config and the data.
+
+Built once per training (in process, or in every worker from the same job), so that
+single-host ``fit`` and the multi-worker loop see the same global batch, steps, learning
+rate, class weights and label encoding (DESIGN.md: "Training builds one frozen plan").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from kerasflow.tasks.config import ConfigError, TrainConfig
+from kerasflow.tasks.refs import DatasetRef
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Attributes:
+    replicas: replicas in sync (devices times workers).
+    global_batch: rows per step across every replica.
+    steps_per_epoch: training steps of one epoch (what the learning-rate schedule counts).
+    learning_rate: the recipe's, scaled by the replicas when runtime.scale_learning_rate.
+    class_weights: one weight per class id for the training batches, or None.
+    one_hot_classes: labels are fed one-hot over this many classes (label smoothing), or None.
+    """
+
+    replicas: int
+    global_batch: int
+    steps_per_epoch: int
+    learning_rate: float
+    class_weights: tuple[float, ...] | None = None
+    one_hot_classes: int | None = None
+
+
+def make_plan(config: TrainConfig, ref: DatasetRef, *, replicas: int) -> TrainingPlan:
+    training = config.training
+    global_batch = training.batch_size * replicas
+    rows = ref.splits.get("train", 0)
+    # Several replicas drop the last partial batch (tasks/train/fit.py), one keeps it.
+    steps = rows // global_batch if replicas > 1 else math.ceil(rows / global_batch)
+    num_classes = config.model.num_classes or ref.num_classes
+    one_hot = num_classes if training.label_smoothing and num_classes > 2 else None
+    return TrainingPlan(
+        replicas=replicas,
+        global_batch=global_batch,
+        steps_per_epoch=max(1, steps),
+        learning_rate=learning_rate(config, replicas),
+        class_weights=class_weights(config, ref, num_classes=num_classes),
+        one_hot_classes=one_hot,
+    )
+
+
+def learning_rate(config: TrainConfig, replicas: int) -> float:
+    """The recipe's learning rate, times the replicas under the linear scaling rule (opt-in)."""
+    scale = replicas if config.runtime.scale_learning_rate else 1
+    return config.training.learning_rate * scale
+
+
+def class_weights(config: TrainConfig, ref: DatasetRef, *, num_classes: int) -> tuple[float, ...] | None:
+    """The recipe's class weights by class id: given by class name, or balanced from the training split."""
+    wanted = config.training.class_weight
+    if wanted is None:
+        return None
+    names = list(ref.class_names[:num_classes])
+    if wanted == "balanced":
+        counts = train_label_counts(ref, num_classes=num_classes)
+        total = sum(counts)
+        # scikit-learn's "balanced": n / (classes * count); a class absent from training weighs 1.
+        return tuple(total / (num_classes * count) if count else 1.0 for count in counts)
+    unknown = sorted(set(wanted) - set(names))
+    if unknown:
+        raise ConfigError(f"received training.class_weight for {unknown}, expected class names among {names}")
+    return tuple(float(wanted.get(name, 1.0)) for name in names)
+
+
+def train_label_counts(ref: DatasetRef, *, num_classes: int) -> list[int]:
+    """Rows of each class in the training split, in one streaming pass."""
+    import numpy as np
+
+    from kerasflow.tasks.ingest.pipeline import load_split
+
+    counts = np.zeros(num_classes, dtype=np.int64)
+    for labels in load_split(ref, "train").map(lambda x, y: y).batch(65536).as_numpy_iterator():
+        counts += np.bincount(np.asarray(labels, dtype=np.int64).reshape(-1), minlength=num_classes)[:num_classes]
+    return [int(c) for c in counts]
