@@ -248,9 +248,21 @@ class TrainingConfig(_Section):
     callbacks: list[str] = Field(
         default_factory=list, description="'package.module:factory' returning a keras.callbacks.Callback"
     )
+    warm_start: str = Field(
+        "none",
+        description="none, an alias (production) or a version number: start from that registered model's weights "
+        "when it was built by the same builder with the same params (a first run with no such model starts cold)",
+    )
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     shuffle_buffer: int = Field(10_000, ge=1)
     seed: int = 0
+
+    @field_validator("warm_start")
+    @classmethod
+    def _warm_start(cls, value: str) -> str:
+        if value != "none" and not value.isdigit():
+            validate_name(value, what="training.warm_start alias")
+        return value
 
     @field_validator("class_weight")
     @classmethod

@@ -59,6 +59,7 @@ class TrainedModel(_Ref):
     replicas: int
     global_batch_size: int
     train_seconds: float
+    warm_started_from: int | None = Field(None, description="the registered version training started from, if any")
 
 
 class Metrics(_Ref):

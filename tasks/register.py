@@ -66,6 +66,7 @@ def build_metadata(
             "class_names": dataset.class_names,
         },
         "training": trained.model_dump(exclude={"history"}),
+        "warm_started_from": trained.warm_started_from,
         "run_id": trained.run_id,
         "flow_run_id": flow_run_id,
         "tensorflow_version": tf.__version__,

@@ -41,11 +41,17 @@ def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str, fresh: bool 
     # render` and the worker's cluster helpers live in this package and need neither.
     from kerasflow.tasks.train.launchers import launch, scratch_dir
     from kerasflow.tasks.train.state import TrainingState, training_key, training_url
+    from kerasflow.tasks.train.warm_start import resolve_warm_start
 
     logger = get_run_logger()
     key = training_key(config, dataset)
     job = TrainingJob(
-        config=config, dataset=dataset, run_id=run_id, state_url=training_url(config.storage.root, key), key=key
+        config=config,
+        dataset=dataset,
+        run_id=run_id,
+        state_url=training_url(config.storage.root, key),
+        key=key,
+        warm_start_version=resolve_warm_start(config, logger=logger),
     )
     state = TrainingState(job.state_url)
     lease = TrainingLease(

@@ -57,9 +57,11 @@ def check_definition(config: TrainConfig) -> None:
     """Refuse, before any work (exit 2): a builder that cannot be found, params it does not
     take, or anything the training section names that does not resolve."""
     from kerasflow.tasks.train.recipe_objects import check_training
+    from kerasflow.tasks.train.warm_start import resolve_warm_start
 
     resolve_builder(config.model)
     check_training(config.training)
+    resolve_warm_start(config)  # a registered model of another architecture is named now, not after ingest
 
 
 def build_model(config: TrainConfig, ref: DatasetRef) -> Any:
@@ -103,20 +105,31 @@ def adapt_preprocessing(model: Any, ref: DatasetRef, *, batch_size: int = 4096) 
 
 
 def build_compiled_model(
-    config: TrainConfig, ref: DatasetRef, *, replicas: int = 1, plan: TrainingPlan | None = None
+    config: TrainConfig,
+    ref: DatasetRef,
+    *,
+    replicas: int = 1,
+    plan: TrainingPlan | None = None,
+    warm_start_version: int | None = None,
 ) -> Any:
     """The recipe's model, adapted and compiled from the training section (call under a scope).
 
     A model the builder compiled itself is kept as compiled. Otherwise the task's loss
     and metrics (or the recipe's loss, plus its metrics), the recipe's optimizer with its
     parameters and schedule: the same objects for ``fit`` and for the multi-worker loop.
+    With ``warm_start_version`` the registered model is the starting point (tasks/train/warm_start.py).
     """
     from kerasflow.models import zoo
     from kerasflow.tasks.train import recipe_objects
 
     plan = plan or make_plan(config, ref, replicas=replicas)
-    model = build_model(config, ref)
-    adapt_preprocessing(model, ref)
+    if warm_start_version is not None:
+        from kerasflow.tasks.train.warm_start import warm_start_model
+
+        model = warm_start_model(config, warm_start_version, feature_shape=tuple(ref.feature_shape))
+    else:
+        model = build_model(config, ref)
+        adapt_preprocessing(model, ref)
     if getattr(model, "compiled", False):
         return model
     training = config.training

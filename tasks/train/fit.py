@@ -124,6 +124,7 @@ def fit_model(
     run_id: str,
     run_dir: Path,
     callbacks: Sequence[Any],
+    warm_start_version: int | None = None,
 ) -> TrainedModel:
     """Train with Keras's ``model.fit`` under the configured strategy (one process)."""
 
@@ -131,7 +132,7 @@ def fit_model(
     plan = make_plan(config, ref, replicas=strategy.num_replicas_in_sync)
     seed_everything(config.training.seed)
     with strategy.scope(), precision(config.runtime):
-        model = build_compiled_model(config, ref, plan=plan)
+        model = build_compiled_model(config, ref, plan=plan, warm_start_version=warm_start_version)
 
     train_ds, val_ds = (
         dataset_fn(config, ref, split, global_batch=plan.global_batch, plan=plan)(None) for split in SPLITS
@@ -151,6 +152,7 @@ def fit_model(
         strategy=describe(strategy),
         replicas=strategy.num_replicas_in_sync,
         seconds=time.perf_counter() - started,
+        warm_started_from=warm_start_version,
     )
 
 
@@ -166,6 +168,7 @@ def save_trained(
     strategy: str,
     replicas: int,
     seconds: float,
+    warm_started_from: int | None = None,
 ) -> TrainedModel:
     """Write ``model.keras``, ``saved_model/`` and ``metrics.json`` into the run folder."""
     first_epoch = epochs_run[0] if epochs_run else config.training.epochs
@@ -188,6 +191,7 @@ def save_trained(
         replicas=replicas,
         global_batch_size=config.training.batch_size * replicas,
         train_seconds=round(seconds, 3),
+        warm_started_from=warm_started_from,
     )
 
 

@@ -24,3 +24,6 @@ class TrainingJob(BaseModel):
     lease_generation: int | None = Field(
         None, description="the launcher's lease generation; the chief stops publishing once it is not the newest"
     )
+    warm_start_version: int | None = Field(
+        None, description="the registered version every process starts from (resolved once: tasks/train/warm_start.py)"
+    )

@@ -72,7 +72,14 @@ def in_process(job: TrainingJob, *, logger: Any, lease: Any):
     callbacks = standard_callbacks(
         job.config.training, backup=backup, progress=progress_for(job, logger), tensorboard_dir=run_dir / "tensorboard"
     )
-    trained = fit_model(job.config, job.dataset, run_id=job.run_id, run_dir=run_dir, callbacks=callbacks)
+    trained = fit_model(
+        job.config,
+        job.dataset,
+        run_id=job.run_id,
+        run_dir=run_dir,
+        callbacks=callbacks,
+        warm_start_version=job.warm_start_version,
+    )
     return publish_run(trained, job.config)
 
 

@@ -74,7 +74,7 @@ def run(job) -> None:
     plan = make_plan(config, ref, replicas=replicas)
     fit.seed_everything(config.training.seed)
     with strategy.scope(), precision(config.runtime):
-        model = fit.build_compiled_model(config, ref, plan=plan)
+        model = fit.build_compiled_model(config, ref, plan=plan, warm_start_version=job.warm_start_version)
     run_dir = storage.run_dir(config.storage.root, job.run_id)
     lease = (
         LeaseView(job.state_url, generation=job.lease_generation, description=job.key)
@@ -103,6 +103,7 @@ def run(job) -> None:
         strategy=describe(strategy),
         replicas=replicas,
         seconds=time.perf_counter() - started,
+        warm_started_from=job.warm_start_version,
     )
     fit.publish_run(trained, config, write_result=True)  # result.json: what the launcher returns
 

@@ -1,0 +1,60 @@
+"""Warm start: begin training from the weights of a registered model instead of from scratch.
+
+``training.warm_start: production`` (an alias) or ``3`` (a version) starts from that
+model, preprocessing state included (its Normalization statistics and vocabularies: the
+weights were learned on them), when it was built by the same builder with the same
+params; anything else is refused before training, naming what differs. The version is
+resolved once by the train task and handed to every training process in the job, so all
+workers start from the same model even if the alias moves meanwhile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kerasflow.models.registry import ModelRegistry, RegistryError
+from kerasflow.tasks import storage
+from kerasflow.tasks.config import ConfigError, TrainConfig
+
+
+def resolve_warm_start(config: TrainConfig, *, logger: Any = None) -> int | None:
+    """The version to start from, or None (cold start); a ConfigError when it cannot be used."""
+    choice, name = config.training.warm_start, config.model.name
+    if choice == "none":
+        return None
+    registry = ModelRegistry(storage.registry_url(config.storage.root))
+    try:
+        version = int(choice) if choice.isdigit() else registry.alias_target(name, choice)
+        if version is None:
+            if logger is not None:
+                logger.info("warm start: %s has no model under %r yet; starting cold", name, choice)
+            return None
+        metadata = registry.get(name, version)
+    except RegistryError as error:
+        raise ConfigError(f"received training.warm_start={choice!r}: {error}") from None
+    recorded_builder = (metadata.get("builder") or {}).get("reference")
+    recorded_params = ((metadata.get("config") or {}).get("model") or {}).get("params")
+    differences = []
+    if recorded_builder != config.model.builder_reference:
+        differences.append(f"builder {recorded_builder!r} (this recipe: {config.model.builder_reference!r})")
+    if recorded_params != config.model.params:
+        differences.append(f"model.params {recorded_params} (this recipe: {config.model.params})")
+    if differences:
+        raise ConfigError(
+            f"cannot warm start from {name} v{version}: it was built with {' and '.join(differences)}; "
+            "set training.warm_start: none to train this architecture from scratch"
+        )
+    return version
+
+
+def warm_start_model(config: TrainConfig, version: int, *, feature_shape: tuple[int, ...]) -> Any:
+    """The registered model, loaded (verified, inspected, safe mode) to be trained further."""
+    registry = ModelRegistry(storage.registry_url(config.storage.root))
+    model = registry.load(config.model.name, version, trusted_packages=config.model.trusted_packages)
+    expected = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
+    if expected is not None and expected != tuple(feature_shape):
+        raise ConfigError(
+            f"cannot warm start from {config.model.name} v{version}: it reads examples of shape {expected}, "
+            f"the data has {tuple(feature_shape)}; set training.warm_start: none"
+        )
+    return model
