@@ -166,12 +166,21 @@ def refusal(node: dict[str, Any], *, trusted_packages: Iterable[str] = ()) -> st
         return None
     obj, registered_name = _resolve_class(node)
     if not isinstance(obj, type):
+        named = node.get("registered_name")
+        if isinstance(named, str) and ">" in named:
+            package = named.partition(">")[0]
+            return (
+                f"the registered class {named!r} from a package the recipe does not trust "
+                f"(trusted: {sorted(set(trusted_packages)) or 'none'}; list {package!r} in model.trusted_packages, "
+                f"or pass --trust {package} to kerasflow predict)"
+            )
         return f"{_describe(node)}, which is not a Keras class"
     if registered_name is not None:
         if not _trusted(registered_name, trusted_packages):
             return (
                 f"the registered class {registered_name!r} from a package the recipe does not trust "
-                f"(trusted: {sorted(set(trusted_packages)) or 'none'}; list it in model.trusted_packages)"
+                f"(trusted: {sorted(set(trusted_packages)) or 'none'}; list {registered_name.partition('>')[0]!r} "
+                "in model.trusted_packages, or pass --trust to kerasflow predict)"
             )
     elif not obj.__module__.startswith("keras.src."):
         return f"{_describe(node)}, which is not defined by Keras"
@@ -180,6 +189,32 @@ def refusal(node: dict[str, Any], *, trusted_packages: Iterable[str] = ()) -> st
     if not issubclass(obj, bases):
         return f"{_describe(node)}, which is not a Keras {_KINDS}"
     return None
+
+
+def trusted_modules(config: Any, *, trusted_packages: Iterable[str]) -> list[str]:
+    """Modules of trusted packages that define the registered classes ``config`` names.
+
+    A package registers its layers when the module defining them is imported, which its
+    ``__init__`` may not do; these modules are imported before the check, so a trusted
+    package's layer is found wherever it lives. Only modules inside a trusted package
+    qualify, so a file cannot make kerasflow import anything else.
+    """
+    trusted = set(trusted_packages)
+    found: set[str] = set()
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            named, module = node.get("registered_name"), node.get("module")
+            if isinstance(named, str) and isinstance(module, str) and ">" in named:
+                package = named.partition(">")[0]
+                inside = module == package or module.startswith(package + ".")
+                if package in trusted and inside and all(part.isidentifier() for part in module.split(".")):
+                    found.add(module)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return sorted(found)
 
 
 def refusals(config: Any, *, trusted_packages: Iterable[str] = (), max_depth: int = 200) -> Iterator[str]:

@@ -17,6 +17,7 @@ of :class:`ArchiveLimits`:
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -25,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kerasflow.models.allowed_objects import refusals
+from kerasflow.models.allowed_objects import refusals, trusted_modules
 
 MiB, GiB = 1 << 20, 1 << 30
 CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, ASSETS_DIR = "config.json", "metadata.json", "model.weights.h5", "assets/"
@@ -141,6 +142,11 @@ def check_objects(
     ``compile=False`` (models/io.py), so it is not an object Keras will build.
     """
     structure = {key: value for key, value in config.items() if key != "compile_config"}
+    for module in trusted_modules(structure, trusted_packages=trusted_packages):
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise _fail(path, f"module {module!r} of a trusted package cannot be imported ({error})") from None
     for why in refusals(structure, trusted_packages=trusted_packages, max_depth=limits.max_config_depth):
         raise _fail(
             path,

@@ -160,17 +160,23 @@ def test_the_wheel_trains_predicts_renders_and_runs_a_worker_in_a_team_project(w
     assert Path(files["models"]) == project / "models" / "__init__.py"
     assert Path(files["flows.nightly"]) == project / "flows" / "nightly.py"
 
-    # kerasflow train on the team's recipe; the training runs in a worker process
-    # (python -m kerasflow.tasks.train.worker) of the wheel's environment.
+    # kerasflow train on the team's recipe, its own builder and custom layer (models/net.py);
+    # the training runs in a worker process (python -m kerasflow.tasks.train.worker) of the
+    # wheel's environment, which imports the team's builder from the team's `models`.
     root = tmp_path / "root"
     worker = ["--set", "runtime.launcher.kind=local_processes", "--set", "runtime.launcher.workers=1"]
     out = _run([cli, "train", "recipe.yaml", "--set", f"storage.root={root}", *worker], cwd=project, env=environ)
     assert "kerasflow: team-digits v1 promoted to 'production' (first promotion)" in out
     (worker_log,) = root.glob("runs/*/workers/worker-0.log")
     assert worker_log.stat().st_size > 0
+    (metadata_file,) = root.glob("registry/team-digits/versions/1/metadata.json")
+    assert json.loads(metadata_file.read_text())["builder"]["reference"] == "models.net:build"
 
-    out = _run([cli, "predict", "team-digits", "--output", tmp_path / "scores.parquet", "--root", root],
-               cwd=project, env=environ)  # fmt: skip
+    # Its registered ScaledResidual loads only when the scoring trusts the team's package.
+    scores = ["predict", "team-digits", "--output", tmp_path / "scores.parquet", "--root", root]
+    refused = subprocess.run([cli, *scores], cwd=project, env=environ, capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 1 and "'models>ScaledResidual' from a package" in refused.stderr, refused.stderr
+    out = _run([cli, *scores, "--trust", "models"], cwd=project, env=environ)
     assert "kerasflow: scored 270 row(s) with team-digits v1" in out
 
     args = ["k8s", "render", "recipe.yaml", "--job-url", "s3://b/kf/runs/r1/job.json", "--run-id", "r1"]

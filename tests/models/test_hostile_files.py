@@ -321,3 +321,14 @@ def test_a_registered_function_is_refused_even_from_a_trusted_package(tmp_path, 
 def test_a_trusted_package_that_is_not_installed_is_named(plain):
     with pytest.raises(io.ModelLoadError, match="trusted package 'kf_not_installed' cannot be imported"):
         io.load_model(plain, trusted_packages=["kf_not_installed"])
+
+
+def test_only_modules_inside_a_trusted_package_are_imported_to_find_its_classes(tmp_path, plain, team_package):
+    def edit(config):
+        layer = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Dense")
+        layer.update(module="kf_never_imported_module", registered_name=f"{team_package}>Missing")
+
+    refused(
+        rewritten(tmp_path, plain, edit), rf"'{team_package}>Missing' from a package", trusted_packages=[team_package]
+    )
+    assert "kf_never_imported_module" not in sys.modules
