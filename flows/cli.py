@@ -54,7 +54,39 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _exits_in_bounded_time(func):
+    """Arm the exit watchdog when a run command ends (flows/embedded_server.exit_within)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        code = EXIT_FAILED
+        try:
+            result = func(*args, **kwargs)
+            code = EXIT_OK
+            return result
+        except typer.Exit as done:
+            code = done.exit_code
+            raise
+        finally:
+            from kerasflow.flows.embedded_server import (
+                DEFAULT_SHUTDOWN_SECONDS,
+                SHUTDOWN_SECONDS,
+                exit_within,
+                seconds_setting,
+            )
+
+            try:
+                limit = seconds_setting(SHUTDOWN_SECONDS, DEFAULT_SHUTDOWN_SECONDS)
+            except ValueError:
+                limit = DEFAULT_SHUTDOWN_SECONDS
+            exit_within(limit, code)
+
+    return wrapper
+
+
 @app.command()
+@_exits_in_bounded_time
 def train(
     recipe: Annotated[str, typer.Argument(help="bundled recipe name or path to a YAML file")] = "digits",
     assignments: Annotated[
@@ -121,6 +153,7 @@ def _print_summary(summary) -> None:
 
 
 @app.command()
+@_exits_in_bounded_time
 def predict(
     model: Annotated[str, typer.Argument(help="NAME@ALIAS or NAME@VERSION (default alias: production)")],
     output: Annotated[str, typer.Option("--output", "-o", help="Parquet file URL to write the predictions to")],

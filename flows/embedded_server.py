@@ -7,6 +7,15 @@ happens, and about 2.4 s at exit. Started first, the server boots in its own pro
 while this one imports TensorFlow (about 4.5 s), and at exit it is told to stop without
 being waited for. It is the same server Prefect would start: the same uvicorn command,
 the same settings.
+
+Lifetime and limits:
+- The server dies with the ``kerasflow`` process (``PR_SET_PDEATHSIG``, tasks/processes.py),
+  so a SIGKILLed run leaves no orphan server behind.
+- Start-up waits on readiness, up to ``KERASFLOW_SERVER_STARTUP_SECONDS`` (default 600):
+  a loaded machine makes a run slow, not failed; the error names the setting.
+- At the end the server is stopped only after Prefect's log and event workers have sent
+  what they hold (bounded by ``KERASFLOW_SHUTDOWN_SECONDS``, default 30), and the command
+  arms :func:`exit_within` so no shutdown wait of Prefect's can hang the process for good.
 """
 
 from __future__ import annotations
@@ -16,9 +25,31 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from kerasflow.tasks.processes import die_with_parent
+
+STARTUP_SECONDS = "KERASFLOW_SERVER_STARTUP_SECONDS"
+SHUTDOWN_SECONDS = "KERASFLOW_SHUTDOWN_SECONDS"
+DEFAULT_STARTUP_SECONDS = 600.0
+DEFAULT_SHUTDOWN_SECONDS = 30.0
+
+
+def seconds_setting(name: str, default: float) -> float:
+    """A positive number of seconds from the environment variable ``name``, else ``default``."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"received {name}={raw!r}, expected a number of seconds greater than 0")
+    return value
 
 
 def _free_port() -> int:
@@ -52,12 +83,17 @@ class EmbeddedServer:
                 "--log-level", "error", "--lifespan", "on",
             ],
             env=env,
+            # SIGKILL, not SIGTERM: an orphan must not outlive a parent killed with -9, and the
+            # logs were drained before any orderly stop (SQLite survives a kill).
+            preexec_fn=die_with_parent,
         )  # fmt: skip
 
-    def wait_until_ready(self, timeout: float = 60.0) -> None:
-        """Block until the server answers its health check."""
+    def wait_until_ready(self, timeout: float | None = None) -> None:
+        """Block until the server answers its health check, up to ``KERASFLOW_SERVER_STARTUP_SECONDS``."""
         import httpx
 
+        if timeout is None:
+            timeout = seconds_setting(STARTUP_SECONDS, DEFAULT_STARTUP_SECONDS)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -66,11 +102,15 @@ class EmbeddedServer:
                     "set PREFECT_API_URL to a running server (`prefect server start`) or check the log above"
                 )
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.api_url}/health", timeout=1.0).status_code == 200:
+                if httpx.get(f"{self.api_url}/health", timeout=5.0).status_code == 200:
                     return
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"Prefect's embedded server did not answer within {timeout:.0f} s on {self.api_url}")
+        raise RuntimeError(
+            f"Prefect's embedded server did not answer within {timeout:.0f} s on {self.api_url}; "
+            f"on a slow or loaded machine give it longer with {STARTUP_SECONDS}=<seconds> (now {timeout:.0f}), "
+            "or set PREFECT_API_URL to a running server (`prefect server start`)"
+        )
 
     def stop(self) -> None:
         """Ask the server to stop; it finishes its last requests on its own after we exit."""
@@ -96,9 +136,49 @@ def prefect_api(server: EmbeddedServer | None) -> Iterator[None]:
     try:
         server.wait_until_ready()
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-            yield
+            try:
+                yield
+            finally:
+                # While the server still answers: stopped first, the workers would retry
+                # their last batches against a closed port (seconds, once 78 s).
+                drain_prefect_workers(seconds_setting(SHUTDOWN_SECONDS, DEFAULT_SHUTDOWN_SECONDS))
     finally:
         server.stop()
+
+
+def drain_prefect_workers(timeout: float) -> bool:
+    """Send what Prefect's log and event workers hold, for at most ``timeout`` s; whether they finished."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    deadline = time.monotonic() + timeout
+    finished = True
+    for worker in (APILogWorker, EventsWorker):
+        _, pending = worker.drain_all(timeout=max(0.0, deadline - time.monotonic()), at_exit=False)
+        finished = finished and not pending
+    return finished
+
+
+def exit_within(seconds: float, code: int) -> None:
+    """Arm a watchdog: if this process is still shutting down after ``seconds``, end it with ``code``.
+
+    Prefect drains its workers again at interpreter exit and waits without a limit for a
+    worker whose thread died (its done event is never set: a log thread killed by an
+    error in Prefect's internal logger hung a run 9 minutes). A command line run must
+    end; a daemon thread keeps running through that wait and ends the process.
+    """
+
+    def watchdog() -> None:
+        time.sleep(seconds)
+        with contextlib.suppress(Exception):
+            sys.stderr.write(
+                f"kerasflow: Prefect was still shutting down after {seconds:.0f} s ({SHUTDOWN_SECONDS}); exiting\n"
+            )
+            sys.stderr.flush()
+            sys.stdout.flush()
+        os._exit(code)
+
+    threading.Thread(target=watchdog, name="kerasflow-exit-watchdog", daemon=True).start()
 
 
 def start_unless_configured() -> EmbeddedServer | None:

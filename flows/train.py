@@ -9,7 +9,9 @@ or as MultiWorkerMirroredStrategy workers on this machine or in a Kubernetes Ind
 
 What is retried: ingest, register and promote retry transient I/O errors with
 exponential backoff; train retries twice and resumes from its last completed epoch, as
-does the next run of the same training after a kill (tasks/train/state.py);
+does the next run of the same training after a kill (tasks/train/state.py); a run
+killed after training finished is resumed after it by the next run: the recorded model is
+evaluated, gated, registered (the version already written is found) and promoted;
 validate and gate never retry. A deterministic failure (bad data, bad config, NaN loss,
 gate rejection) is not retried and fails the run with a message naming the cause.
 When the data's fingerprint equals the production model's, the run ends early unless
@@ -35,7 +37,7 @@ from kerasflow.tasks.gate import GateRejected, gate
 from kerasflow.tasks.ingest import ingest
 from kerasflow.tasks.refs import DatasetRef, RunSummary
 from kerasflow.tasks.register import promote, register
-from kerasflow.tasks.train import train
+from kerasflow.tasks.train import forget_trained, train
 from kerasflow.tasks.train.build import check_definition
 from kerasflow.tasks.train.strategy import check_accelerator_features
 from kerasflow.tasks.validate import validate
@@ -120,10 +122,11 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
         storage_root=root,
         metrics=evaluation.candidate.values,
         gate=report,
-        run_dir=storage.run_url(root, run_id),
+        run_dir=storage.run_url(root, trained.run_id),  # the run that trained it, when reused after a kill
         reason=reason,
     )
     if not report.passed:
+        forget_trained(config, dataset)  # its fate is recorded: the next run of this key trains
         # Recorded as rejected above; failing the run makes the rejection visible in the UI.
         error = GateRejected(f"{name} v{version.version} rejected by the gate, {alias!r} unchanged: {report.summary()}")
         events.emit(events.GATE_REJECTED, model=name, version=version.version, alias=alias, reason=report.summary())
@@ -137,11 +140,13 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
             events.emit(
                 events.GATE_REJECTED, model=name, version=version.version, alias=alias, reason=decision.describe()
             )
+            forget_trained(config, dataset)
             rejected = version.model_copy(update={"status": "rejected"})
             error.summary = RunSummary(outcome="rejected", message=str(error), version=rejected, **summary)
             raise error
         approval_note = decision.describe()
     promoted = promote(version, report, config=config, flow_run_id=flow_run.id, note=approval_note)
+    forget_trained(config, dataset)
     was = f"was v{promoted.previous_version}" if promoted.previous_version else "first promotion"
     message = f"{name} v{promoted.version} promoted to {alias!r} ({was})"
     logger.info(message)

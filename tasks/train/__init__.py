@@ -4,7 +4,11 @@ The training's durable state (backups published every epoch) is keyed by what th
 training is (tasks/train/state.py) and held under an expiring lease (lease.py), so a
 retry of this task, the next scheduled run or ``kerasflow train`` again resumes a
 training that was killed, on this machine or another, and two live runs never share
-it. While training, the task holds slots of the Prefect global concurrency limit
+it. A training that finished but whose model was not yet promoted or rejected (the
+run was killed in evaluation, gating, registration or before promotion) is not trained
+again: the task returns the recorded model (``trained.json``), original run id and all,
+and the flow calls :func:`forget_trained` once the candidate's fate is recorded.
+While training, the task holds slots of the Prefect global concurrency limit
 ``runtime.gpu_limit`` for the GPUs it uses, so runs sharing a node queue. A diverged
 (NaN) loss is deterministic and not retried.
 """
@@ -25,7 +29,7 @@ from kerasflow.tasks.refs import DatasetRef, TrainedModel
 from kerasflow.tasks.train.job import TrainingJob
 from kerasflow.tasks.train.lease import TrainingLease
 
-__all__ = ["train"]
+__all__ = ["forget_trained", "train"]
 
 
 @task(
@@ -66,12 +70,23 @@ def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str, fresh: bool 
         if fresh and task_run.run_count <= 1:
             logger.info("--fresh: discarding any backup of training %s", key)
             state.clear()
+            state.forget_trained()
+        elif (done := state.finished()) is not None:
+            logger.info(
+                "training %s already finished in run %s (%d epoch(s)); reusing its model %s instead of training again",
+                key,
+                done.run_id,
+                done.epochs_completed,
+                done.model_uri,
+            )
+            return done
         elif epoch := state.latest_epoch():
             logger.info("training %s was interrupted after epoch %d; resuming from its backup", key, epoch)
         with gpu_slots(config.runtime, logger=logger):
             trained = launch(job, logger=logger, lease=lease)
         lease.check()  # a run that lost the training must not clear the new holder's backup
-        state.clear()  # the model is written: the backup has served its purpose
+        state.record_trained(trained)  # first: a kill from here on resumes after training
+        state.clear()  # the model is written and recorded: the backup has served its purpose
         shutil.rmtree(scratch_dir(job), ignore_errors=True)  # private folders of killed processes
     logger.info(
         "trained %s with %s, global batch %d: %d epoch(s) in %.1fs, model at %s",
@@ -83,6 +98,13 @@ def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str, fresh: bool 
         trained.model_uri,
     )
     return trained
+
+
+def forget_trained(config: TrainConfig, dataset: DatasetRef) -> None:
+    """Clear the finished-training record once its candidate was promoted or rejected."""
+    from kerasflow.tasks.train.state import TrainingState, training_key, training_url
+
+    TrainingState(training_url(config.storage.root, training_key(config, dataset))).forget_trained()
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ from typing import Any
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.failures import DeterministicFailure
+from kerasflow.tasks.processes import die_with_parent
 from kerasflow.tasks.train import cluster
 from kerasflow.tasks.train.callbacks import PrefectProgress, standard_callbacks
 from kerasflow.tasks.train.fit import fit_model, publish_run
@@ -133,7 +134,7 @@ def local_processes(job: TrainingJob, *, logger: Any, lease: Any):
                 env=env,
                 cwd=os.getcwd(),
                 text=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,  # no orphan training beside the run that resumes it
             )
         )
         stderr.close()
@@ -156,20 +157,6 @@ def local_processes(job: TrainingJob, *, logger: Any, lease: Any):
         chief_lines.join(timeout=5)
     result = run_dir / "result.json"
     return TrainedModel.model_validate_json(result.read_text())
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: be SIGKILLed when the launcher dies (Linux prctl).
-
-    A launcher killed with -9 cannot stop its workers; without this they would train on,
-    orphaned, beside the run that takes the training over.
-    """
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the lease check before each publish still holds
-        pass
 
 
 def _wait_all(processes: list[subprocess.Popen], job: TrainingJob, *, lease: Any, logs_dir: Path) -> None:

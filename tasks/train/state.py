@@ -8,12 +8,21 @@ the unfinished training of a run that was killed, and resumes it::
     <root>/training/<key>/lease/<generation>.json     who trains it now (lease.py)
     <root>/training/<key>/backup/latest.json          {"epoch": N}: the last published snapshot
     <root>/training/<key>/backup/epoch-<N>/           Keras BackupAndRestore files after epoch N
+    <root>/training/<key>/trained.json                the finished TrainedModel, until it is
+                                                      registered and promoted (or rejected)
 
 Keras's BackupAndRestore writes into a private local folder every epoch; the chief then
 publishes that folder as a new ``epoch-<N>/`` and only then points ``latest.json`` at
 it (one small PUT, or a rename on a disk), so a kill mid-upload leaves the previous
 snapshot whole. On start every process downloads the newest snapshot into its own
 folder, so workers on other machines resume from the same weights.
+
+Once training ends and its run folder is published, ``trained.json`` records the
+TrainedModel (with the run id that trained it, so the registry's idempotency key of a
+rerun is the original one). A run killed later, in evaluation, gating, registration or
+before promotion, is resumed by the next run from there: it reuses the model instead of
+training again, and registration finds the version already written. The flow clears the
+record once the candidate is promoted or rejected, so new data or a new definition trains.
 """
 
 from __future__ import annotations
@@ -31,10 +40,11 @@ import keras
 from kerasflow.models.exclusive import replace_whole
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import TrainConfig
-from kerasflow.tasks.refs import DatasetRef
+from kerasflow.tasks.refs import DatasetRef, TrainedModel
 
 # Bump when the backup layout or what the key covers changes.
 STATE_FORMAT = 1
+TRAINED_FILE = "trained.json"
 
 
 def training_key(config: TrainConfig, dataset: DatasetRef) -> str:
@@ -65,6 +75,32 @@ class TrainingState:
     def __init__(self, url: str):
         self.url = url
         self.backup_url = storage.join(url, "backup")
+        self.trained_url = storage.join(url, TRAINED_FILE)
+
+    def record_trained(self, trained: TrainedModel) -> None:
+        """Keep the finished model's record until it is registered and promoted (one whole write)."""
+        fs, path = storage.filesystem(self.trained_url)
+        with storage.reaching(self.trained_url):
+            fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            replace_whole(fs, path, trained.model_dump_json(indent=2).encode())
+
+    def finished(self) -> TrainedModel | None:
+        """The model this training already produced, if its record and its model file both exist."""
+        fs, path = storage.filesystem(self.trained_url)
+        try:
+            with storage.reaching(self.trained_url):
+                trained = TrainedModel.model_validate_json(fs.cat_file(path))
+                model_fs, model_path = storage.filesystem(trained.model_uri)
+                return trained if model_fs.exists(model_path) else None
+        except FileNotFoundError:
+            return None
+
+    def forget_trained(self) -> None:
+        """The candidate was promoted or rejected: the next run of this key trains again."""
+        fs, path = storage.filesystem(self.trained_url)
+        with storage.reaching(self.trained_url):
+            if fs.exists(path):
+                fs.rm(path)
 
     def latest_epoch(self) -> int:
         """The epoch of the newest published snapshot; 0 when there is none."""
