@@ -138,8 +138,15 @@ def fit_model(
         dataset_fn(config, ref, split, global_batch=plan.global_batch, plan=plan)(None) for split in SPLITS
     )
     started = time.perf_counter()
+    # shuffle=False: the input pipeline shuffles (seeded, every epoch); Keras would only warn
+    # on every run that it ignores shuffle=True for a tf.data dataset.
     history = model.fit(
-        train_ds, validation_data=val_ds, epochs=config.training.epochs, callbacks=list(callbacks), verbose=0
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.training.epochs,
+        callbacks=list(callbacks),
+        verbose=0,
+        shuffle=False,
     )
     return save_trained(
         model,

@@ -197,3 +197,19 @@ def test_per_slice_checks_bound_every_value_of_a_column(candidate, checks):
     report = decide(candidate, None, GateConfig(per_slice={"region": {"auc": {"min": 0.7}}}))
     assert [(c.metric, c.verdict) for c in report.checks] == checks
     assert report.passed is all(v == "pass" for _, v in checks)
+
+
+@pytest.mark.parametrize(("policy", "passed", "verdict"), [("reject", False, "fail"), ("ignore", True, "no baseline")])
+def test_a_production_model_that_cannot_be_evaluated_is_a_check_of_its_own(policy, passed, verdict):
+    config = GateConfig(
+        value={"accuracy": {"min": 0.5}}, change={"accuracy": {"max_regression": 0.01}}, unusable_baseline=policy
+    )
+    report = decide(
+        metrics(accuracy=0.9), None, config, baseline_error="baseline digits v1 could not be evaluated: refused"
+    )
+    assert report.passed is passed
+    first = report.checks[0]
+    assert (first.metric, first.kind, first.verdict) == ("baseline", "baseline", verdict)
+    assert first.detail.startswith("baseline digits v1 could not be evaluated: refused")
+    # Without an error, no baseline is a first run: the change checks report it and pass.
+    assert decide(metrics(accuracy=0.9), None, config).passed
