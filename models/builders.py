@@ -62,22 +62,31 @@ def resolve(reference: str) -> Builder:
                 f"received model family {reference!r}, expected one of {sorted(BUILDERS)} "
                 "or model.builder: 'package.module:function'"
             ) from None
+    function = import_reference(reference, what="model.builder", expected="'package.module:function'")
+    if not callable(function):
+        raise BuilderError(f"received model.builder={reference!r}, a {type(function).__name__}, expected a function")
+    return function
+
+
+def import_reference(reference: str, *, what: str, expected: str = "'package.module:name'") -> Any:
+    """``package.module:name`` -> the object, or a BuilderError naming what is missing.
+
+    The one importer of the names a recipe gives (builders here; losses, metrics and
+    callbacks in kerasflow/tasks/train/recipe_objects.py).
+    """
     if not REFERENCE.fullmatch(reference):
-        raise BuilderError(f"received model.builder={reference!r}, expected 'package.module:function'")
-    module_name, function_name = reference.split(":")
+        raise BuilderError(f"received {what}={reference!r}, expected {expected}")
+    module_name, name = reference.split(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise BuilderError(
-            f"received model.builder={reference!r}, but module {module_name!r} cannot be imported ({error}); "
+            f"received {what}={reference!r}, but module {module_name!r} cannot be imported ({error}); "
             "install the package that holds it where kerasflow runs"
         ) from None
-    function = getattr(module, function_name, None)
-    if function is None:
-        raise BuilderError(f"received model.builder={reference!r}, but {module_name} has no {function_name!r}")
-    if not callable(function):
-        raise BuilderError(f"received model.builder={reference!r}, a {type(function).__name__}, expected a function")
-    return function
+    if not hasattr(module, name):
+        raise BuilderError(f"received {what}={reference!r}, but {module_name} has no {name!r}")
+    return getattr(module, name)
 
 
 def check_params(reference: str, builder: Builder, params: Mapping[str, Any]) -> None:

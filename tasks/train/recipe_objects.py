@@ -13,26 +13,19 @@ own ``train_step``) train with exactly the same objects.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from typing import Any
 
-from kerasflow.models.builders import REFERENCE
+from kerasflow.models import builders
 from kerasflow.tasks.config import ConfigError, TrainingConfig
 
 
 def import_object(reference: str, *, what: str) -> Any:
     """``package.module:name`` -> the object, or a ConfigError naming what is missing."""
-    if not REFERENCE.fullmatch(reference):
-        raise ConfigError(f"received {what} {reference!r}, expected a Keras name or 'package.module:name'")
-    module_name, name = reference.split(":")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ConfigError(f"received {what} {reference!r}, but {module_name!r} cannot be imported ({error})") from None
-    if not hasattr(module, name):
-        raise ConfigError(f"received {what} {reference!r}, but {module_name} has no {name!r}")
-    return getattr(module, name)
+        return builders.import_reference(reference, what=what, expected="a Keras name or 'package.module:name'")
+    except builders.BuilderError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _keras_or_imported(reference: str, *, what: str, get: Any) -> Any:
