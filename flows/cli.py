@@ -120,7 +120,8 @@ def train(
             summary = train_flow(config=config, force=force, fresh=fresh)
     except GateRejected as error:
         if getattr(error, "summary", None) is not None:
-            _print_summary(error.summary)
+            _print_summary(error.summary)  # its first line is the rejection: said once
+            raise typer.Exit(EXIT_REJECTED) from None
         raise _fail(str(error), EXIT_REJECTED) from None
     except ConfigError as error:
         raise _fail(str(error), EXIT_USAGE) from None

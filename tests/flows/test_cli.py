@@ -70,6 +70,8 @@ def test_train_promote_reject_rollback_and_inspect(root):
     assert code == 3, out
     assert "rejected by the gate, 'production' unchanged" in out
     assert "REJECTED" in out
+    # One message and the summary; the traceback went to the Prefect API, not the terminal.
+    assert "Traceback" not in out and out.count("rejected by the gate") == 1, out
 
     code, out = run("train", *SMOKE, "--force", "--set", "gate.value.accuracy.min=0.2", "--set", "gate.change={}")
     assert code == 0, out
