@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,7 +109,9 @@ def read_table(files: list[TableFile], data: DataConfig) -> Table:
             slice_parts.append({c: frame[c].fillna("(missing)").astype(str).to_numpy() for c in data.slice_columns})
     features = np.concatenate([p[0] for p in parts])
     raw_labels = np.concatenate([p[1] for p in parts])
-    labels, class_names = _class_ids(raw_labels, files, parts, data)
+    labels, class_names = label_class_ids(
+        raw_labels, classes=data.classes, locate=lambda row: _locate(row, parts, files)
+    )
     slices = {c: np.concatenate([s[c] for s in slice_parts]) for c in data.slice_columns}
     return Table(features, labels, list(schema or []), class_names, sorted(ignored), slices)
 
@@ -134,7 +138,8 @@ def read_frame(url: str, path: Path):
         if kind == "Parquet":
             return pd.read_parquet(path)
         return pd.read_csv(path, compression="gzip" if url.endswith(".gz") else None)
-    except (ValueError, OSError, pa.ArrowException) as error:
+    # A truncated .csv.gz ends in EOFError (not an OSError); a corrupt one in zlib.error.
+    except (ValueError, OSError, EOFError, zlib.error, pa.ArrowException) as error:
         raise DataValidationError(
             f"{url}: check 'readable' failed: cannot be read as {kind} ({type(error).__name__}: {error}); "
             "the file is damaged or not in that format: rewrite it, or move it out of data.url"
@@ -195,38 +200,50 @@ def numeric_features(url: str, frame, schema: list[str]) -> np.ndarray:
     return features
 
 
-def _label_text(values: np.ndarray) -> np.ndarray:
-    """Labels as strings, integral floats written as integers (1.0 -> '1')."""
-    if values.dtype.kind == "f" and np.all(np.mod(values, 1) == 0):
-        values = values.astype("int64")
-    return values.astype(str)
+def label_class_ids(
+    labels: np.ndarray, *, classes: list[str | int] | None, locate: Callable[[int], tuple[int, str]]
+) -> tuple[np.ndarray, list[str]]:
+    """A label column as class ids and the class names, in id order.
 
-
-def _class_ids(raw: np.ndarray, files: list[TableFile], parts: list, data: DataConfig) -> tuple[np.ndarray, list[str]]:
-    """Class ids for the labels: the recipe's ``data.classes`` if given, else what is found."""
-    text = _label_text(raw)
-    if data.classes is not None:
-        class_names = [str(c) for c in data.classes]
-    elif raw.dtype.kind in "iuf":
-        ids = text.astype("int64")
-        if ids.min() < 0:
-            offset, file = _locate(int((ids < 0).argmax()), parts, files)
+    The one place a label column becomes class ids. Numeric labels must be whole numbers
+    (``1.0`` is class ``1``; a soft label such as ``0.16`` is refused by name); with
+    ``classes`` (the recipe's ``data.classes``) each label must be one of them, else the
+    ids are the integers found (``0..max``) or the sorted text values. ``locate`` turns
+    a row of the stacked column into (row within its file, file URL) for messages.
+    """
+    if labels.dtype.kind == "f":
+        fractional = ~np.isfinite(labels) | (np.mod(labels, 1) != 0)
+        if fractional.any():
+            first = int(fractional.argmax())
+            row, file = locate(first)
             raise DataValidationError(
-                f"{file}: check 'label range' failed: {int((ids < 0).sum())} row(s) have negative labels, "
-                f"first at row {offset}; labels must be class ids 0..N-1"
+                f"{file}: check 'class labels' failed: {int(fractional.sum())} row(s) have labels that are not "
+                f"whole numbers (soft labels or probabilities), first at row {row} ({labels[first].item()!r}); "
+                "a classifier learns from class ids: write each label as its class (0, 1, ... or a name) at the source"
             )
-        class_names = [str(i) for i in range(max(2, int(ids.max()) + 1))]
+        labels = labels.astype("int64")
+    text = labels.astype(str)
+    if classes is not None:
+        class_names = [str(c) for c in classes]
+    elif labels.dtype.kind in "iu":
+        if labels.min() < 0:
+            row, file = locate(int((labels < 0).argmax()))
+            raise DataValidationError(
+                f"{file}: check 'label range' failed: {int((labels < 0).sum())} row(s) have negative labels, "
+                f"first at row {row}; labels must be class ids 0..N-1"
+            )
+        class_names = [str(i) for i in range(max(2, int(labels.max()) + 1))]
     else:
         class_names = sorted(set(text.tolist()))
     index = {name: i for i, name in enumerate(class_names)}
     ids = np.array([index.get(t, -1) for t in text], dtype="int64")
     unseen = ids < 0
     if unseen.any():
-        offset, file = _locate(int(unseen.argmax()), parts, files)
+        row, file = locate(int(unseen.argmax()))
         values = sorted(set(text[unseen].tolist()))
         raise DataValidationError(
             f"{file}: check 'known classes' failed: {int(unseen.sum())} row(s) have label(s) {values[:5]} not in "
-            f"data.classes {class_names}, first at row {offset}; add the class to the recipe or fix the labels"
+            f"data.classes {class_names}, first at row {row}; add the class to the recipe or fix the labels"
         )
     return ids, class_names
 

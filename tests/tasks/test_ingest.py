@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import fsspec
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import DataConfig
-from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.failures import DataValidationError, DeterministicFailure
 from kerasflow.tasks.ingest import materialize as materialize_module
 from kerasflow.tasks.ingest.materialize import REF_FILE, find_materialized, materialize
 from kerasflow.tasks.ingest.pipeline import load_split
@@ -208,3 +209,39 @@ def test_a_prepared_tfds_folder_at_an_s3_url_is_a_files_source(s3_root, s3_bucke
 
     assert ref.splits == {"train": 30, "validation": 10, "test": 20} and ref.feature_shape == (28, 28, 1)
     assert fingerprint(identify(data)) == ref.fingerprint, "unchanged folder, unchanged fingerprint"
+
+
+def test_a_truncated_csv_gz_is_named_once_not_retried(tmp_path):
+    import gzip
+
+    whole = gzip.compress(event_frame().to_csv(index=False).encode())
+    url = str(tmp_path / "events.csv.gz")
+    (tmp_path / "events.csv.gz").write_bytes(whole[: len(whole) // 2])  # an upload cut off half-way
+    with pytest.raises(DataValidationError) as info:
+        load_source(files_config(url))
+    message = str(info.value)
+    assert message.startswith(f"{url}: check 'readable' failed: cannot be read as CSV (EOFError")
+    assert "rewrite it, or move it out of data.url" in message
+    assert isinstance(info.value, DeterministicFailure), "a retry reads the same truncated bytes"
+
+
+def test_soft_labels_are_refused_by_name_and_whole_floats_are_the_classes(tmp_path):
+    frame = event_frame()
+    as_floats = write_frame(str(tmp_path / "floats.csv"), frame.assign(label=frame.label.astype(float)))
+    assert Path(as_floats).read_text().splitlines()[1].endswith((",0.0", ",1.0")), "the CSV really holds 0.0/1.0"
+    for classes in (None, [0, 1]):
+        source = load_source(files_config(as_floats, classes=classes))
+        assert source.class_names == ["0", "1"]
+        labels = np.concatenate([block["label"] for block in source.splits["train"].as_numpy_iterator()])
+        assert set(labels.tolist()) == {0, 1} and labels.dtype == np.int64
+
+    soft = frame.assign(label=frame.label.astype(float))
+    soft.loc[[12, 40], "label"] = [0.16, 0.93]
+    url = write_frame(str(tmp_path / "soft.csv"), soft)
+    for classes in (None, [0, 1]):
+        with pytest.raises(DataValidationError) as info:
+            load_source(files_config(url, classes=classes))
+        assert str(info.value).startswith(
+            f"{url}: check 'class labels' failed: 2 row(s) have labels that are not whole numbers "
+            "(soft labels or probabilities), first at row 12 (0.16)"
+        )
