@@ -27,6 +27,10 @@ from kerasflow.tasks.runtime_config import RuntimeConfig
 from kerasflow.tasks.runtime_config import TrainStepDeployment as TrainStepDeployment
 
 DEFAULT_ROOT = "./.kerasflow"
+# A recipe is a small tree of settings. Bounds on what one may hold, checked before it is
+# built: YAML aliases let a few hundred bytes stand for billions of values (an alias bomb).
+MAX_RECIPE_BYTES = 1 << 20
+MAX_RECIPE_VALUES = 100_000
 
 
 class ConfigError(ValueError):
@@ -354,14 +358,70 @@ def load_config(path: str | os.PathLike, assignments: Iterable[str] = ()) -> Tra
     """Read a recipe YAML file and apply ``dotted.key=value`` overrides."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        with path.open("rb") as f:
+            content = f.read(MAX_RECIPE_BYTES + 1)  # never more, whatever the file (or device) holds
     except FileNotFoundError:
         raise ConfigError(f"recipe file {path} does not exist; `kerasflow recipes` lists the bundled ones") from None
-    except yaml.YAMLError as error:
+    if len(content) > MAX_RECIPE_BYTES:
+        raise ConfigError(
+            f"recipe file {path} is refused: it is over the {MAX_RECIPE_BYTES:,}-byte limit of a recipe; a recipe "
+            "names settings, so keep data (vocabularies, tables, weights) in the files it points to"
+        )
+    try:
+        raw = safe_yaml(content.decode(), source=f"recipe file {path}") or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ConfigError(f"recipe file {path} is not valid YAML: {error}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"recipe file {path} holds a {type(raw).__name__}, expected a mapping of sections")
     return parse_config(apply_assignments(raw, assignments), source=f"recipe {path.name}")
+
+
+def safe_yaml(text: str, *, source: str) -> Any:
+    """``yaml.safe_load`` of ``text``, refusing (ConfigError) a document that expands past
+    MAX_RECIPE_VALUES values; a syntax error is ``yaml.YAMLError`` as from ``safe_load``.
+
+    The document is composed first (aliases are shared nodes, so that is cheap) and its
+    size counted with every alias expanded, before any Python object is built.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node) > MAX_RECIPE_VALUES:
+            raise ConfigError(
+                f"{source} is refused: with its YAML aliases (*name) expanded it holds more than "
+                f"{MAX_RECIPE_VALUES:,} values, far more than any recipe (an alias bomb?); write the values out "
+                "without nested aliases"
+            )
+        return loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Values under ``root`` with every alias expanded (capped past the bound); linear in the nodes."""
+    limit = MAX_RECIPE_VALUES + 1
+    sizes: dict[int, int] = {}  # id of a node -> its expanded size
+    on_path = {id(root)}
+    stack = [(root, iter(_children(root)))]
+    while stack:  # depth-first without recursion: a deep document cannot exhaust the Python stack
+        node, pending = stack[-1]
+        child = next(pending, None)
+        if child is None:
+            stack.pop()
+            on_path.discard(id(node))
+            sizes[id(node)] = min(limit, 1 + sum(sizes[id(c)] for c in _children(node)))
+        elif id(child) in on_path:
+            return limit  # a recursive alias (&a [*a]) expands without end
+        elif id(child) not in sizes:
+            on_path.add(id(child))
+            stack.append((child, iter(_children(child))))
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
 
 
 def apply_assignments(raw: Mapping[str, Any], assignments: Iterable[str]) -> dict[str, Any]:
@@ -372,7 +432,7 @@ def apply_assignments(raw: Mapping[str, Any], assignments: Iterable[str]) -> dic
         if not sep or not key.strip():
             raise ConfigError(f"received --set {assignment!r}, expected dotted.key=value (e.g. training.epochs=5)")
         try:
-            value = yaml.safe_load(text)
+            value = safe_yaml(text, source=f"--set {key.strip()}")
         except yaml.YAMLError:
             value = text
         node = result

@@ -127,3 +127,51 @@ def test_a_root_given_on_the_command_line_is_checked_without_echoing_it():
         resolve_root("s3://AKIA:topsecret@bucket/prefix")
     assert "topsecret" not in str(info.value)
     assert resolve_root("s3://bucket/prefix/") == "s3://bucket/prefix"
+
+
+def _alias_bomb(levels: int = 9) -> str:
+    """The billion laughs in YAML: each level is ten aliases of the one before (10**levels values)."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines)
+
+
+@pytest.mark.timeout(60)
+def test_an_alias_bomb_recipe_is_refused_before_it_is_expanded(tmp_path: Path):
+    import time
+
+    bomb = _alias_bomb()
+    params = "\n".join("    " + line for line in bomb.splitlines())
+    recipe = tmp_path / "bomb.yaml"
+    recipe.write_text(f"model:\n  family: digits_cnn\n  params:\n{params}\n")
+    assert recipe.stat().st_size < 1000, "a few hundred bytes standing for 10**9 values"
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        load_config(recipe)
+    assert time.monotonic() - started < 5
+    assert str(info.value).startswith(f"recipe file {recipe} is refused: with its YAML aliases (*name) expanded")
+    # The same bomb in an override, and a recursive alias, are refused the same way.
+    with pytest.raises(ConfigError, match=r"--set model.params is refused: with its YAML aliases"):
+        load_recipe("digits", ["model.params={" + bomb.replace("\n", ", ") + "}"])
+    (tmp_path / "loop.yaml").write_text("model:\n  params: &p {inner: *p}\n")
+    with pytest.raises(ConfigError, match=r"is refused: with its YAML aliases"):
+        load_config(tmp_path / "loop.yaml")
+
+
+def test_a_few_honest_aliases_are_fine(tmp_path: Path):
+    (tmp_path / "ok.yaml").write_text(
+        "gate:\n  value:\n    accuracy: &bound {min: 0.9}\n  per_class:\n    recall: *bound\n"
+    )
+    assert load_config(tmp_path / "ok.yaml").gate.per_class["recall"].min == 0.9
+
+
+def test_a_recipe_over_the_size_limit_is_refused_unread(tmp_path: Path):
+    recipe = tmp_path / "huge.yaml"
+    values = ", ".join(["1"] * 600_000)  # 1.8 MB of model.params
+    recipe.write_text(f"model:\n  params:\n    units: [{values}]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(recipe)
+    assert str(info.value) == (
+        f"recipe file {recipe} is refused: it is over the 1,048,576-byte limit of a recipe; a recipe names "
+        "settings, so keep data (vocabularies, tables, weights) in the files it points to"
+    )
