@@ -103,9 +103,15 @@ class DataConfig(_Section):
     cache: Literal["auto", "memory", "none"] = Field(
         "auto", description="keep decoded examples in memory after the first epoch; auto: when under 1/4 of RAM"
     )
-    # sample and files: fractions cut from the one table they provide.
+    # sample and files: fractions cut from the one table they provide, row by row by a hash.
     fractions: SplitFractions = SplitFractions()
-    seed: int = 0
+    seed: int = Field(0, description="mixed into the hash that assigns each row's split; another seed, another cut")
+    split_key: str | None = Field(
+        None,
+        description="files: the column whose value decides each row's split (e.g. a customer id, so all of one "
+        "customer's rows share a split; not a feature unless listed in feature_columns); default: a hash of the "
+        "row's content. Either way a row keeps its split as partitions are added",
+    )
     limit: int | None = Field(None, gt=0, description="keep at most this many examples per split")
 
     @field_validator("url", "data_dir")
@@ -119,6 +125,11 @@ class DataConfig(_Section):
             raise ValueError(
                 "received source='files' without data.url, "
                 "expected the URL (file, folder or glob) of CSV or Parquet files"
+            )
+        if self.split_key and self.source != "files":
+            raise ValueError(
+                f"received data.split_key={self.split_key!r} for source {self.source!r}, expected it only with "
+                "source 'files' (a column of the tables)"
             )
         if self.source == "tfds" and "train" not in self.tfds_splits:
             raise ValueError("received data.tfds_splits without 'train', expected train, validation and test")

@@ -171,7 +171,7 @@ def test_the_wheel_trains_predicts_renders_and_runs_a_worker_in_a_team_project(w
 
     out = _run([cli, "predict", "team-digits", "--output", tmp_path / "scores.parquet", "--root", root],
                cwd=project, env=environ)  # fmt: skip
-    assert "kerasflow: scored 270 row(s) with team-digits v1" in out
+    assert "kerasflow: scored 251 row(s) with team-digits v1" in out
 
     args = ["k8s", "render", "recipe.yaml", "--job-url", "s3://b/kf/runs/r1/job.json", "--run-id", "r1"]
     out = _run([cli, *args, "--set", "runtime.launcher.image=registry.example/kerasflow:gpu"], cwd=project, env=environ)

@@ -43,6 +43,7 @@ class Table:
     class_names: list[str]
     ignored_columns: list[str]
     slices: dict[str, np.ndarray]  # slice column -> value of each row, as text
+    split_keys: np.ndarray | None = None  # data.split_key's value of each row, when the recipe names one
 
 
 def list_files(url: str, *, suffixes: tuple[str, ...] | None = SUFFIXES) -> list[TableFile]:
@@ -97,23 +98,40 @@ def read_table(files: list[TableFile], data: DataConfig) -> Table:
     """Download ``files`` (concurrently when remote), read and check them, and stack them."""
     with tempfile.TemporaryDirectory(prefix="kerasflow-files-") as tmp:
         local = download_files(files, Path(tmp))
-        parts, slice_parts = [], []
+        parts, slice_parts, key_parts = [], [], []
         schema: list[str] | None = data.feature_columns
         ignored: set[str] = set()
+        kept = [*data.slice_columns, *([data.split_key] if data.split_key else [])]  # read, not features
         for file, path in zip(files, local, strict=True):
             frame = read_frame(file.url, path)
             if schema is None:
-                schema = [c for c in frame.columns if c not in (data.label_column, *data.slice_columns)]
-            ignored |= _check_columns(file.url, frame, [*schema, *data.slice_columns], data)
+                schema = [c for c in frame.columns if c not in (data.label_column, *kept)]
+            ignored |= _check_columns(file.url, frame, [*schema, *kept], data)
             parts.append(_check_rows(file.url, frame, schema, data))
             slice_parts.append({c: frame[c].fillna("(missing)").astype(str).to_numpy() for c in data.slice_columns})
+            if data.split_key:
+                key_parts.append(_split_key_values(file.url, frame, data.split_key))
     features = np.concatenate([p[0] for p in parts])
     raw_labels = np.concatenate([p[1] for p in parts])
     labels, class_names = label_class_ids(
         raw_labels, classes=data.classes, locate=lambda row: _locate(row, parts, files)
     )
     slices = {c: np.concatenate([s[c] for s in slice_parts]) for c in data.slice_columns}
-    return Table(features, labels, list(schema or []), class_names, sorted(ignored), slices)
+    keys = np.concatenate(key_parts) if key_parts else None
+    return Table(features, labels, list(schema or []), class_names, sorted(ignored), slices, keys)
+
+
+def _split_key_values(url: str, frame, column: str) -> np.ndarray:
+    """The split key of every row, as text; a row without one has no split."""
+    values = frame[column]
+    if values.isna().any():
+        missing = values.isna().to_numpy()
+        raise DataValidationError(
+            f"{url}: check 'split key present' failed: {int(missing.sum())} row(s) have no value in "
+            f"data.split_key column {column!r}, first at row {int(missing.argmax())}; fill the key at the source "
+            "or drop those rows"
+        )
+    return values.astype(str).to_numpy()
 
 
 def download_files(files: list[TableFile], folder: Path) -> list[Path]:

@@ -245,3 +245,76 @@ def test_soft_labels_are_refused_by_name_and_whole_floats_are_the_classes(tmp_pa
             f"{url}: check 'class labels' failed: 2 row(s) have labels that are not whole numbers "
             "(soft labels or probabilities), first at row 12 (0.16)"
         )
+
+
+def _split_of_each_row(source, key: str = "features") -> dict[bytes, str]:
+    """Each stored row (its feature bytes, or its key) -> the split it was put in."""
+    found = {}
+    for role, dataset in source.splits.items():
+        for block in dataset.as_numpy_iterator():
+            for row in block[key]:
+                found[row.tobytes()] = role
+    return found
+
+
+def test_adding_partitions_never_moves_a_row_between_splits(tmp_path):
+    # The issue's replay: 48 equal partitions, then a 49th. Under a seeded permutation of
+    # the whole table 36% of the new test split had been training rows.
+    prefix = str(tmp_path / "events")
+    days = [f"2026-{1 + d // 28:02d}-{1 + d % 28:02d}" for d in range(49)]
+    write_partitions(prefix, days[:48], rows=40)
+    data = files_config(f"{prefix}/date=*/part-*.parquet")
+    before = _split_of_each_row(load_source(data))
+    write_partitions(prefix, days, rows=40)[48:]
+    grown = load_source(data)
+    after = _split_of_each_row(grown)
+
+    assert len(before) == 48 * 40 and len(after) == 49 * 40, "every row is distinct and stored once"
+    moved = {row: (role, after[row]) for row, role in before.items() if after[row] != role}
+    assert moved == {}, f"{len(moved)} row(s) changed split when a partition was added"
+    counts = grown.counts
+    assert abs(counts["test"] / len(after) - 0.15) < 0.03 and abs(counts["validation"] / len(after) - 0.15) < 0.03
+    assert grown.identity["split"] == {
+        "rule": "row-hash-v1",
+        "by": "row content",
+        "seed": 0,
+        "fractions": {"validation": 0.15, "test": 0.15},
+    }
+    other_seed = _split_of_each_row(load_source(files_config(data.url, seed=1)))
+    assert sum(other_seed[row] != after[row] for row in after) > len(after) / 5, "the seed is part of the rule"
+
+
+def test_a_split_key_keeps_each_key_in_one_split_as_data_grows(tmp_path):
+    def partition(day: int, rows: int = 60):
+        frame = event_frame(rows, seed=day)
+        frame["customer"] = [f"c{(day * 7 + i) % 97}" for i in range(rows)]  # customers recur across days
+        return write_frame(str(tmp_path / f"events/day={day:02d}.parquet"), frame)
+
+    for day in range(10):
+        partition(day)
+    data = files_config(str(tmp_path / "events"), split_key="customer")
+    source = load_source(data)
+    assert source.feature_names == ["f0", "f1", "f2", "f3"], "the key is not a feature"
+    assert source.identity["split"]["by"] == "column customer"
+    assert fingerprint(source.identity) != fingerprint(identify(files_config(data.url))), "the rule is in the identity"
+
+    import pandas as pd
+
+    frames = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "events").iterdir())], ignore_index=True)
+    customer_of = {
+        np.asarray(row, dtype=np.float32).tobytes(): c
+        for row, c in zip(frames[["f0", "f1", "f2", "f3"]].to_numpy(), frames["customer"], strict=True)
+    }
+    split_of_customer: dict[str, set[str]] = {}
+    for row, role in _split_of_each_row(source).items():
+        split_of_customer.setdefault(customer_of[row], set()).add(role)
+    assert all(len(roles) == 1 for roles in split_of_customer.values()), "a customer's rows share one split"
+
+    partition(10)
+    grown = _split_of_each_row(load_source(data))
+    assert all(grown[row] == role for row, role in _split_of_each_row(source).items())
+
+    frame = event_frame(20).assign(customer=None)
+    url = write_frame(str(tmp_path / "nokey.parquet"), frame)
+    with pytest.raises(DataValidationError, match=r"check 'split key present' failed: 20 row\(s\) .* first at row 0"):
+        load_source(files_config(url, split_key="customer"))
