@@ -21,8 +21,8 @@ import numpy as np
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import ConfigError, DataConfig
+from kerasflow.tasks.ingest import downloads, tabular
 from kerasflow.tasks.ingest import splits as split_rule
-from kerasflow.tasks.ingest import tabular
 
 # Bump when the materialized layout changes, so old materializations are not reused.
 FORMAT_VERSION = 3
@@ -265,8 +265,15 @@ def _tfds_builder(data: DataConfig):
 
 def _tfds(data: DataConfig, identity: dict[str, Any]) -> SourceData:
     """A TFDS dataset, prepared under ``data.data_dir`` (downloaded there if local and allowed)."""
+    import requests
+
     builder = _tfds_builder(data)
-    builder.download_and_prepare()
+    if not builder.is_prepared():
+        downloads.check_hosts(data.name, (builder.url_infos or {}).keys())  # once, quickly, before TFDS retries
+    try:
+        builder.download_and_prepare()
+    except requests.ConnectionError as error:
+        raise downloads.unreachable(data.name, downloads.host_of(error), error) from None
     return _from_builder(builder, data, identity, name=data.name.split("/")[0])
 
 

@@ -318,3 +318,34 @@ def test_a_split_key_keeps_each_key_in_one_split_as_data_grows(tmp_path):
     url = write_frame(str(tmp_path / "nokey.parquet"), frame)
     with pytest.raises(DataValidationError, match=r"check 'split key present' failed: 20 row\(s\) .* first at row 0"):
         load_source(files_config(url, split_key="customer"))
+
+
+@pytest.mark.timeout(60)
+def test_a_tfds_download_that_cannot_reach_its_host_fails_once_quickly_naming_it(tmp_path):
+    import time
+
+    import tests.tfds_offline.offline_digits  # noqa: F401 - registers kerasflow_offline_digits
+    from kerasflow.tasks.failures import retry_unless_deterministic
+
+    data = DataConfig(
+        source="tfds",
+        name="kerasflow_offline_digits",
+        data_dir=str(tmp_path / "tfds"),
+        tfds_splits={"train": "train", "test": "test"},
+    )
+    started = time.monotonic()
+    with pytest.raises(DeterministicFailure) as info:
+        load_source(data)
+    assert time.monotonic() - started < 10, "no DNS retries"
+    assert str(info.value) == (
+        "cannot reach kerasflow-offline.invalid (its name does not resolve) to download TFDS dataset "
+        "'kerasflow_offline_digits', which is not prepared under data.data_dir; prepare it where there is network "
+        "(`tfds build kerasflow_offline_digits --data_dir DIR`), copy DIR to this machine or to s3://…, and set "
+        "data.data_dir to it"
+    )
+
+    class Failed:
+        def result(self):
+            raise info.value
+
+    assert retry_unless_deterministic(None, None, Failed()) is False, "Prefect does not retry it"
