@@ -291,7 +291,12 @@ class RegistryConfig(_Section):
 
 
 class StorageConfig(_Section):
-    root: str = Field(default_factory=lambda: os.environ.get("KERASFLOW_ROOT") or DEFAULT_ROOT, validate_default=True)
+    root: str = Field(
+        default_factory=lambda: os.environ.get("KERASFLOW_ROOT") or DEFAULT_ROOT,
+        validate_default=True,
+        description="where datasets, runs and the registry live: a folder or an fsspec URL (s3://bucket/kf); "
+        "default: $KERASFLOW_ROOT, else ./.kerasflow",
+    )
 
     @field_validator("root")
     @classmethod
@@ -354,8 +359,7 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "config") -> TrainConf
             key = ".".join(str(part) for part in item["loc"]) or "(top level)"
             message = item["msg"].removeprefix("Value error, ")
             if item["type"] == "extra_forbidden":
-                message = "unknown key; check its spelling against the recipe reference in README.md"
-                lines.append(f"  {key}: {message}")
+                lines.append(f"  {key}: {_unknown_key(item['loc'])}")
                 continue
             received = item.get("input")
             if "received" in message:
@@ -363,6 +367,23 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "config") -> TrainConf
             else:
                 lines.append(f"  {key}: received {received!r}, expected: {message}")
         raise ConfigError("\n".join(lines)) from None
+
+
+def _unknown_key(loc: tuple[Any, ...]) -> str:
+    """'unknown key', the closest valid key of its section, and where the keys are listed."""
+    import difflib
+
+    from kerasflow.tasks.recipe_reference import section_model
+
+    section = section_model(TrainConfig, loc[:-1])
+    where = ".".join(str(part) for part in loc[:-1]) or "the recipe"
+    valid = list(section.model_fields) if section is not None else []
+    close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return (
+        f"unknown key; {hint}valid keys of {where}: {', '.join(valid)} "
+        "(every key is in docs/recipe-reference.md, or `kerasflow recipes --reference`)"
+    )
 
 
 def load_config(path: str | os.PathLike, assignments: Iterable[str] = ()) -> TrainConfig:

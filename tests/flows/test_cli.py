@@ -32,6 +32,15 @@ def test_recipes_lists_one_line_each():
     assert out.startswith("cifar10_cnn") and "digits" in out
 
 
+def test_recipes_reference_prints_the_committed_reference(monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.delenv("KERASFLOW_ROOT", raising=False)
+    code, out = run("recipes", "--reference")
+    assert code == 0
+    assert out == (Path(__file__).resolve().parents[2] / "docs" / "recipe-reference.md").read_text()
+
+
 def test_bad_config_exits_2_with_one_message_and_writes_nothing(root):
     code, out = run("train", "--set", "training.epochs=zero")
     assert code == 2

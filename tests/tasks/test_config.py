@@ -175,3 +175,52 @@ def test_a_recipe_over_the_size_limit_is_refused_unread(tmp_path: Path):
         f"recipe file {recipe} is refused: it is over the 1,048,576-byte limit of a recipe; a recipe names "
         "settings, so keep data (vocabularies, tables, weights) in the files it points to"
     )
+
+
+def test_an_unknown_key_is_answered_with_the_closest_valid_key_of_its_section():
+    with pytest.raises(ConfigError) as info:
+        parse_config(
+            {
+                "training": {"epocs": 3, "early_stopping": {"patiense": 2}},
+                "data": {"label_colum": "y"},
+                "gate": {"value": {"accuracy": {"mni": 0.9}}},
+                "modle": {},
+            }
+        )
+    lines = str(info.value).splitlines()
+    reference = "(every key is in docs/recipe-reference.md, or `kerasflow recipes --reference`)"
+    assert "  training.epocs: unknown key; did you mean 'epochs'? valid keys of training: epochs, batch_size," in (
+        "\n".join(lines)
+    )
+    assert any(
+        line.startswith("  training.early_stopping.patiense: unknown key; did you mean 'patience'?") for line in lines
+    )
+    assert any(line.startswith("  data.label_colum: unknown key; did you mean 'label_column'?") for line in lines)
+    assert (
+        "  gate.value.accuracy.mni: unknown key; did you mean 'min'? valid keys of gate.value.accuracy: min, max "
+        f"{reference}" in lines
+    )
+    assert any(
+        line.startswith("  modle: unknown key; did you mean 'model'? valid keys of the recipe: data, model,")
+        for line in lines
+    )
+    assert all(line.endswith(reference) for line in lines[1:])
+    with pytest.raises(ConfigError, match=r"training.zzz: unknown key; valid keys of training"):
+        parse_config({"training": {"zzz": 1}})
+
+
+def test_the_committed_recipe_reference_is_what_the_config_models_generate(monkeypatch):
+    from kerasflow.tasks.recipe_reference import reference_markdown
+
+    monkeypatch.delenv("KERASFLOW_ROOT", raising=False)
+    committed = (Path(__file__).resolve().parents[2] / "docs" / "recipe-reference.md").read_text()
+    assert committed == reference_markdown(), (
+        "docs/recipe-reference.md is stale: run `kerasflow recipes --reference > docs/recipe-reference.md`"
+    )
+    for key in (
+        "| `split_key` |",
+        "| `max_regression` | float | required |",
+        "## `runtime.launcher`",
+        "## `gate.per_slice.<key>.<key>`",
+    ):
+        assert key in committed
