@@ -6,7 +6,7 @@ On the digits data, in this process, each round:
 - production: the digits CNN trained from scratch on the first 700 training rows (the
   data of the last run), early-stopped on validation loss; its validation loss is the
   target;
-- new data lands: all 1,257 training rows;
+- new data lands: all 1,283 training rows;
 - cold: the same architecture from scratch on the new data, one epoch at a time until
   its validation loss reaches the target (at most 60 epochs);
 - warm: the production weights (as ``training.warm_start: production`` starts from them)

@@ -206,9 +206,19 @@ def predict(
 
 
 @app.command()
-def recipes() -> None:
-    """List the bundled recipes."""
+def recipes(
+    reference: Annotated[
+        bool, typer.Option("--reference", help="print every key a recipe may hold (Markdown), from the config models")
+    ] = False,
+) -> None:
+    """List the bundled recipes, or (--reference) every key a recipe may hold."""
     from kerasflow.flows.recipes import describe, recipe_names
+
+    if reference:
+        from kerasflow.tasks.recipe_reference import reference_markdown
+
+        typer.echo(reference_markdown(), nl=False)
+        return
 
     for name in recipe_names():
         typer.echo(f"{name:<15} {describe(name)}")

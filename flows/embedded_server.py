@@ -67,26 +67,34 @@ class EmbeddedServer:
 
         self.port = _free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
+        # The server's own log (its background services print tracebacks, e.g. a busy SQLite
+        # database) goes to a file, not between the command's progress and its one message.
+        settings = get_current_settings()
+        self.log_path = Path(settings.home).expanduser() / "kerasflow-embedded-server.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
-            **get_current_settings().to_environment_variables(exclude_unset=True),
+            **settings.to_environment_variables(exclude_unset=True),
             "PREFECT_UI_ENABLED": "0",
             "PREFECT__SERVER_EPHEMERAL": "1",
             "PREFECT__SERVER_FINAL": "1",
         }
-        self.process = subprocess.Popen(
-            [
-                sys.executable, "-m", "uvicorn",
-                "--app-dir", str(Path(prefect.__file__).parent.parent),
-                "--factory", "prefect.server.api.server:create_app",
-                "--host", "127.0.0.1", "--port", str(self.port),
-                "--log-level", "error", "--lifespan", "on",
-            ],
-            env=env,
-            # SIGKILL, not SIGTERM: an orphan must not outlive a parent killed with -9, and the
-            # logs were drained before any orderly stop (SQLite survives a kill).
-            preexec_fn=die_with_parent,
-        )  # fmt: skip
+        with self.log_path.open("ab") as log:  # the child keeps its own copy of the handle
+            self.process = subprocess.Popen(
+                [
+                    sys.executable, "-m", "uvicorn",
+                    "--app-dir", str(Path(prefect.__file__).parent.parent),
+                    "--factory", "prefect.server.api.server:create_app",
+                    "--host", "127.0.0.1", "--port", str(self.port),
+                    "--log-level", "error", "--lifespan", "on",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                # SIGKILL, not SIGTERM: an orphan must not outlive a parent killed with -9, and the
+                # logs were drained before any orderly stop (SQLite survives a kill).
+                preexec_fn=die_with_parent,
+            )  # fmt: skip
 
     def wait_until_ready(self, timeout: float | None = None) -> None:
         """Block until the server answers its health check, up to ``KERASFLOW_SERVER_STARTUP_SECONDS``."""
@@ -99,7 +107,7 @@ class EmbeddedServer:
             if self.process.poll() is not None:
                 raise RuntimeError(
                     f"Prefect's embedded server exited with code {self.process.returncode} while starting; "
-                    "set PREFECT_API_URL to a running server (`prefect server start`) or check the log above"
+                    "set PREFECT_API_URL to a running server (`prefect server start`) or read {self.log_path}"
                 )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.api_url}/health", timeout=5.0).status_code == 200:

@@ -27,6 +27,10 @@ from kerasflow.tasks.runtime_config import RuntimeConfig
 from kerasflow.tasks.runtime_config import TrainStepDeployment as TrainStepDeployment
 
 DEFAULT_ROOT = "./.kerasflow"
+# A recipe is a small tree of settings. Bounds on what one may hold, checked before it is
+# built: YAML aliases let a few hundred bytes stand for billions of values (an alias bomb).
+MAX_RECIPE_BYTES = 1 << 20
+MAX_RECIPE_VALUES = 100_000
 
 
 class ConfigError(ValueError):
@@ -99,9 +103,15 @@ class DataConfig(_Section):
     cache: Literal["auto", "memory", "none"] = Field(
         "auto", description="keep decoded examples in memory after the first epoch; auto: when under 1/4 of RAM"
     )
-    # sample and files: fractions cut from the one table they provide.
+    # sample and files: fractions cut from the one table they provide, row by row by a hash.
     fractions: SplitFractions = SplitFractions()
-    seed: int = 0
+    seed: int = Field(0, description="mixed into the hash that assigns each row's split; another seed, another cut")
+    split_key: str | None = Field(
+        None,
+        description="files: the column whose value decides each row's split (e.g. a customer id, so all of one "
+        "customer's rows share a split; not a feature unless listed in feature_columns); default: a hash of the "
+        "row's content. Either way a row keeps its split as partitions are added",
+    )
     limit: int | None = Field(None, gt=0, description="keep at most this many examples per split")
 
     @field_validator("url", "data_dir")
@@ -115,6 +125,11 @@ class DataConfig(_Section):
             raise ValueError(
                 "received source='files' without data.url, "
                 "expected the URL (file, folder or glob) of CSV or Parquet files"
+            )
+        if self.split_key and self.source != "files":
+            raise ValueError(
+                f"received data.split_key={self.split_key!r} for source {self.source!r}, expected it only with "
+                "source 'files' (a column of the tables)"
             )
         if self.source == "tfds" and "train" not in self.tfds_splits:
             raise ValueError("received data.tfds_splits without 'train', expected train, validation and test")
@@ -336,7 +351,12 @@ class RegistryConfig(_Section):
 
 
 class StorageConfig(_Section):
-    root: str = Field(default_factory=lambda: os.environ.get("KERASFLOW_ROOT") or DEFAULT_ROOT, validate_default=True)
+    root: str = Field(
+        default_factory=lambda: os.environ.get("KERASFLOW_ROOT") or DEFAULT_ROOT,
+        validate_default=True,
+        description="where datasets, runs and the registry live: a folder or an fsspec URL (s3://bucket/kf); "
+        "default: $KERASFLOW_ROOT, else ./.kerasflow",
+    )
 
     @field_validator("root")
     @classmethod
@@ -399,8 +419,7 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "config") -> TrainConf
             key = ".".join(str(part) for part in item["loc"]) or "(top level)"
             message = item["msg"].removeprefix("Value error, ")
             if item["type"] == "extra_forbidden":
-                message = "unknown key; check its spelling against the recipe reference in README.md"
-                lines.append(f"  {key}: {message}")
+                lines.append(f"  {key}: {_unknown_key(item['loc'])}")
                 continue
             received = item.get("input")
             if "received" in message:
@@ -410,18 +429,91 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "config") -> TrainConf
         raise ConfigError("\n".join(lines)) from None
 
 
+def _unknown_key(loc: tuple[Any, ...]) -> str:
+    """'unknown key', the closest valid key of its section, and where the keys are listed."""
+    import difflib
+
+    from kerasflow.tasks.recipe_reference import section_model
+
+    section = section_model(TrainConfig, loc[:-1])
+    where = ".".join(str(part) for part in loc[:-1]) or "the recipe"
+    valid = list(section.model_fields) if section is not None else []
+    close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return (
+        f"unknown key; {hint}valid keys of {where}: {', '.join(valid)} "
+        "(every key is in docs/recipe-reference.md, or `kerasflow recipes --reference`)"
+    )
+
+
 def load_config(path: str | os.PathLike, assignments: Iterable[str] = ()) -> TrainConfig:
     """Read a recipe YAML file and apply ``dotted.key=value`` overrides."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        with path.open("rb") as f:
+            content = f.read(MAX_RECIPE_BYTES + 1)  # never more, whatever the file (or device) holds
     except FileNotFoundError:
         raise ConfigError(f"recipe file {path} does not exist; `kerasflow recipes` lists the bundled ones") from None
-    except yaml.YAMLError as error:
+    if len(content) > MAX_RECIPE_BYTES:
+        raise ConfigError(
+            f"recipe file {path} is refused: it is over the {MAX_RECIPE_BYTES:,}-byte limit of a recipe; a recipe "
+            "names settings, so keep data (vocabularies, tables, weights) in the files it points to"
+        )
+    try:
+        raw = safe_yaml(content.decode(), source=f"recipe file {path}") or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ConfigError(f"recipe file {path} is not valid YAML: {error}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"recipe file {path} holds a {type(raw).__name__}, expected a mapping of sections")
     return parse_config(apply_assignments(raw, assignments), source=f"recipe {path.name}")
+
+
+def safe_yaml(text: str, *, source: str) -> Any:
+    """``yaml.safe_load`` of ``text``, refusing (ConfigError) a document that expands past
+    MAX_RECIPE_VALUES values; a syntax error is ``yaml.YAMLError`` as from ``safe_load``.
+
+    The document is composed first (aliases are shared nodes, so that is cheap) and its
+    size counted with every alias expanded, before any Python object is built.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node) > MAX_RECIPE_VALUES:
+            raise ConfigError(
+                f"{source} is refused: with its YAML aliases (*name) expanded it holds more than "
+                f"{MAX_RECIPE_VALUES:,} values, far more than any recipe (an alias bomb?); write the values out "
+                "without nested aliases"
+            )
+        return loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Values under ``root`` with every alias expanded (capped past the bound); linear in the nodes."""
+    limit = MAX_RECIPE_VALUES + 1
+    sizes: dict[int, int] = {}  # id of a node -> its expanded size
+    on_path = {id(root)}
+    stack = [(root, iter(_children(root)))]
+    while stack:  # depth-first without recursion: a deep document cannot exhaust the Python stack
+        node, pending = stack[-1]
+        child = next(pending, None)
+        if child is None:
+            stack.pop()
+            on_path.discard(id(node))
+            sizes[id(node)] = min(limit, 1 + sum(sizes[id(c)] for c in _children(node)))
+        elif id(child) in on_path:
+            return limit  # a recursive alias (&a [*a]) expands without end
+        elif id(child) not in sizes:
+            on_path.add(id(child))
+            stack.append((child, iter(_children(child))))
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
 
 
 def apply_assignments(raw: Mapping[str, Any], assignments: Iterable[str]) -> dict[str, Any]:
@@ -432,7 +524,7 @@ def apply_assignments(raw: Mapping[str, Any], assignments: Iterable[str]) -> dic
         if not sep or not key.strip():
             raise ConfigError(f"received --set {assignment!r}, expected dotted.key=value (e.g. training.epochs=5)")
         try:
-            value = yaml.safe_load(text)
+            value = safe_yaml(text, source=f"--set {key.strip()}")
         except yaml.YAMLError:
             value = text
         node = result

@@ -177,7 +177,7 @@ def test_the_wheel_trains_predicts_renders_and_runs_a_worker_in_a_team_project(w
     refused = subprocess.run([cli, *scores], cwd=project, env=environ, capture_output=True, text=True, timeout=600)
     assert refused.returncode == 1 and "'models>ScaledResidual' from a package" in refused.stderr, refused.stderr
     out = _run([cli, *scores, "--trust", "models"], cwd=project, env=environ)
-    assert "kerasflow: scored 270 row(s) with team-digits v1" in out
+    assert "kerasflow: scored 251 row(s) with team-digits v1" in out
 
     args = ["k8s", "render", "recipe.yaml", "--job-url", "s3://b/kf/runs/r1/job.json", "--run-id", "r1"]
     out = _run([cli, *args, "--set", "runtime.launcher.image=registry.example/kerasflow:gpu"], cwd=project, env=environ)

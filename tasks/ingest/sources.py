@@ -21,7 +21,8 @@ import numpy as np
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import ConfigError, DataConfig
-from kerasflow.tasks.ingest import tabular
+from kerasflow.tasks.ingest import downloads, tabular
+from kerasflow.tasks.ingest import splits as split_rule
 
 # Bump when the materialized layout changes, so old materializations are not reused.
 FORMAT_VERSION = 3
@@ -60,7 +61,7 @@ def fingerprint(identity: dict[str, Any]) -> str:
 
 def identify(data: DataConfig) -> dict[str, Any]:
     """What identifies the content the config names, without reading it all."""
-    cut = {"seed": data.seed, "fractions": data.fractions.model_dump(), "limit": data.limit}
+    cut = {"split": _split_identity(data), "limit": data.limit}
     if data.source == "sample":
         x, y, _, _ = _sample_arrays(data)
         return {"source": "sample", "name": data.name, "content_sha256": _content_sha256(x, y), **cut}
@@ -125,15 +126,20 @@ def _dataset_name(text: str) -> str:
     return name if name[0].isalpha() else f"d_{name}"
 
 
-def _split_indices(n: int, data: DataConfig) -> dict[str, np.ndarray]:
-    """A deterministic cut of ``n`` rows into train/validation/test by ``data.seed``."""
-    order = np.random.default_rng(data.seed).permutation(n)
-    n_test = round(n * data.fractions.test)
-    n_val = round(n * data.fractions.validation)
-    parts = {"test": order[:n_test], "validation": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
-    if data.limit:
-        parts = {k: v[: data.limit] for k, v in parts.items()}
-    return {k: np.sort(v) for k, v in parts.items()}
+def _split_identity(data: DataConfig) -> dict[str, Any]:
+    return split_rule.describe(key=data.split_key, seed=data.seed, fractions=data.fractions.model_dump())
+
+
+def _split_indices(
+    x: np.ndarray, y: np.ndarray, class_names: list[str], data: DataConfig, keys: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Rows per split, each row's split decided by its own hash (tasks/ingest/splits.py)."""
+    if keys is not None:
+        hashes = split_rule.key_hashes(keys, seed=data.seed)
+    else:
+        hashes = split_rule.content_hashes(x, y, class_names, seed=data.seed)
+    fractions = data.fractions
+    return split_rule.assign(hashes, validation=fractions.validation, test=fractions.test, limit=data.limit)
 
 
 def _from_arrays(
@@ -147,6 +153,7 @@ def _from_arrays(
     feature_names: list[str] | None = None,
     ignored_columns: list[str] | None = None,
     slices: dict[str, np.ndarray] | None = None,
+    split_keys: np.ndarray | None = None,
 ) -> SourceData:
     import tensorflow as tf
     import tensorflow_datasets as tfds
@@ -163,7 +170,7 @@ def _from_arrays(
             **{key: tfds.features.Tensor(shape=(None,), dtype=np.int64) for key in slice_codes},
         }
     )
-    cut = _split_indices(len(x), data)
+    cut = _split_indices(x, y, class_names, data, split_keys)
     splits = {
         k: tf.data.Dataset.from_tensor_slices(
             {"features": x[i], "label": y[i], **{key: codes[i] for key, codes in slice_codes.items()}}
@@ -226,6 +233,7 @@ def _files(data: DataConfig, identity: dict[str, Any]) -> SourceData:
         feature_names=table.columns,
         ignored_columns=table.ignored_columns,
         slices=table.slices,
+        split_keys=table.split_keys,
     )
 
 
@@ -257,8 +265,15 @@ def _tfds_builder(data: DataConfig):
 
 def _tfds(data: DataConfig, identity: dict[str, Any]) -> SourceData:
     """A TFDS dataset, prepared under ``data.data_dir`` (downloaded there if local and allowed)."""
+    import requests
+
     builder = _tfds_builder(data)
-    builder.download_and_prepare()
+    if not builder.is_prepared():
+        downloads.check_hosts(data.name, (builder.url_infos or {}).keys())  # once, quickly, before TFDS retries
+    try:
+        builder.download_and_prepare()
+    except requests.ConnectionError as error:
+        raise downloads.unreachable(data.name, downloads.host_of(error), error) from None
     return _from_builder(builder, data, identity, name=data.name.split("/")[0])
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ class Table:
     class_names: list[str]
     ignored_columns: list[str]
     slices: dict[str, np.ndarray]  # slice column -> value of each row, as text
+    split_keys: np.ndarray | None = None  # data.split_key's value of each row, when the recipe names one
 
 
 def list_files(url: str, *, suffixes: tuple[str, ...] | None = SUFFIXES) -> list[TableFile]:
@@ -95,21 +98,40 @@ def read_table(files: list[TableFile], data: DataConfig) -> Table:
     """Download ``files`` (concurrently when remote), read and check them, and stack them."""
     with tempfile.TemporaryDirectory(prefix="kerasflow-files-") as tmp:
         local = download_files(files, Path(tmp))
-        parts, slice_parts = [], []
+        parts, slice_parts, key_parts = [], [], []
         schema: list[str] | None = data.feature_columns
         ignored: set[str] = set()
+        kept = [*data.slice_columns, *([data.split_key] if data.split_key else [])]  # read, not features
         for file, path in zip(files, local, strict=True):
             frame = read_frame(file.url, path)
             if schema is None:
-                schema = [c for c in frame.columns if c not in (data.label_column, *data.slice_columns)]
-            ignored |= _check_columns(file.url, frame, [*schema, *data.slice_columns], data)
+                schema = [c for c in frame.columns if c not in (data.label_column, *kept)]
+            ignored |= _check_columns(file.url, frame, [*schema, *kept], data)
             parts.append(_check_rows(file.url, frame, schema, data))
             slice_parts.append({c: frame[c].fillna("(missing)").astype(str).to_numpy() for c in data.slice_columns})
+            if data.split_key:
+                key_parts.append(_split_key_values(file.url, frame, data.split_key))
     features = np.concatenate([p[0] for p in parts])
     raw_labels = np.concatenate([p[1] for p in parts])
-    labels, class_names = _class_ids(raw_labels, files, parts, data)
+    labels, class_names = label_class_ids(
+        raw_labels, classes=data.classes, locate=lambda row: _locate(row, parts, files)
+    )
     slices = {c: np.concatenate([s[c] for s in slice_parts]) for c in data.slice_columns}
-    return Table(features, labels, list(schema or []), class_names, sorted(ignored), slices)
+    keys = np.concatenate(key_parts) if key_parts else None
+    return Table(features, labels, list(schema or []), class_names, sorted(ignored), slices, keys)
+
+
+def _split_key_values(url: str, frame, column: str) -> np.ndarray:
+    """The split key of every row, as text; a row without one has no split."""
+    values = frame[column]
+    if values.isna().any():
+        missing = values.isna().to_numpy()
+        raise DataValidationError(
+            f"{url}: check 'split key present' failed: {int(missing.sum())} row(s) have no value in "
+            f"data.split_key column {column!r}, first at row {int(missing.argmax())}; fill the key at the source "
+            "or drop those rows"
+        )
+    return values.astype(str).to_numpy()
 
 
 def download_files(files: list[TableFile], folder: Path) -> list[Path]:
@@ -134,7 +156,8 @@ def read_frame(url: str, path: Path):
         if kind == "Parquet":
             return pd.read_parquet(path)
         return pd.read_csv(path, compression="gzip" if url.endswith(".gz") else None)
-    except (ValueError, OSError, pa.ArrowException) as error:
+    # A truncated .csv.gz ends in EOFError (not an OSError); a corrupt one in zlib.error.
+    except (ValueError, OSError, EOFError, zlib.error, pa.ArrowException) as error:
         raise DataValidationError(
             f"{url}: check 'readable' failed: cannot be read as {kind} ({type(error).__name__}: {error}); "
             "the file is damaged or not in that format: rewrite it, or move it out of data.url"
@@ -195,38 +218,50 @@ def numeric_features(url: str, frame, schema: list[str]) -> np.ndarray:
     return features
 
 
-def _label_text(values: np.ndarray) -> np.ndarray:
-    """Labels as strings, integral floats written as integers (1.0 -> '1')."""
-    if values.dtype.kind == "f" and np.all(np.mod(values, 1) == 0):
-        values = values.astype("int64")
-    return values.astype(str)
+def label_class_ids(
+    labels: np.ndarray, *, classes: list[str | int] | None, locate: Callable[[int], tuple[int, str]]
+) -> tuple[np.ndarray, list[str]]:
+    """A label column as class ids and the class names, in id order.
 
-
-def _class_ids(raw: np.ndarray, files: list[TableFile], parts: list, data: DataConfig) -> tuple[np.ndarray, list[str]]:
-    """Class ids for the labels: the recipe's ``data.classes`` if given, else what is found."""
-    text = _label_text(raw)
-    if data.classes is not None:
-        class_names = [str(c) for c in data.classes]
-    elif raw.dtype.kind in "iuf":
-        ids = text.astype("int64")
-        if ids.min() < 0:
-            offset, file = _locate(int((ids < 0).argmax()), parts, files)
+    The one place a label column becomes class ids. Numeric labels must be whole numbers
+    (``1.0`` is class ``1``; a soft label such as ``0.16`` is refused by name); with
+    ``classes`` (the recipe's ``data.classes``) each label must be one of them, else the
+    ids are the integers found (``0..max``) or the sorted text values. ``locate`` turns
+    a row of the stacked column into (row within its file, file URL) for messages.
+    """
+    if labels.dtype.kind == "f":
+        fractional = ~np.isfinite(labels) | (np.mod(labels, 1) != 0)
+        if fractional.any():
+            first = int(fractional.argmax())
+            row, file = locate(first)
             raise DataValidationError(
-                f"{file}: check 'label range' failed: {int((ids < 0).sum())} row(s) have negative labels, "
-                f"first at row {offset}; labels must be class ids 0..N-1"
+                f"{file}: check 'class labels' failed: {int(fractional.sum())} row(s) have labels that are not "
+                f"whole numbers (soft labels or probabilities), first at row {row} ({labels[first].item()!r}); "
+                "a classifier learns from class ids: write each label as its class (0, 1, ... or a name) at the source"
             )
-        class_names = [str(i) for i in range(max(2, int(ids.max()) + 1))]
+        labels = labels.astype("int64")
+    text = labels.astype(str)
+    if classes is not None:
+        class_names = [str(c) for c in classes]
+    elif labels.dtype.kind in "iu":
+        if labels.min() < 0:
+            row, file = locate(int((labels < 0).argmax()))
+            raise DataValidationError(
+                f"{file}: check 'label range' failed: {int((labels < 0).sum())} row(s) have negative labels, "
+                f"first at row {row}; labels must be class ids 0..N-1"
+            )
+        class_names = [str(i) for i in range(max(2, int(labels.max()) + 1))]
     else:
         class_names = sorted(set(text.tolist()))
     index = {name: i for i, name in enumerate(class_names)}
     ids = np.array([index.get(t, -1) for t in text], dtype="int64")
     unseen = ids < 0
     if unseen.any():
-        offset, file = _locate(int(unseen.argmax()), parts, files)
+        row, file = locate(int(unseen.argmax()))
         values = sorted(set(text[unseen].tolist()))
         raise DataValidationError(
             f"{file}: check 'known classes' failed: {int(unseen.sum())} row(s) have label(s) {values[:5]} not in "
-            f"data.classes {class_names}, first at row {offset}; add the class to the recipe or fix the labels"
+            f"data.classes {class_names}, first at row {row}; add the class to the recipe or fix the labels"
         )
     return ids, class_names
 

@@ -32,6 +32,15 @@ def test_recipes_lists_one_line_each():
     assert out.startswith("cifar10_cnn") and "digits" in out
 
 
+def test_recipes_reference_prints_the_committed_reference(monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.delenv("KERASFLOW_ROOT", raising=False)
+    code, out = run("recipes", "--reference")
+    assert code == 0
+    assert out == (Path(__file__).resolve().parents[2] / "docs" / "recipe-reference.md").read_text()
+
+
 def test_bad_config_exits_2_with_one_message_and_writes_nothing(root):
     code, out = run("train", "--set", "training.epochs=zero")
     assert code == 2
@@ -162,3 +171,29 @@ def test_models_history_and_gc(tmp_path):
     code, out = run("models", "gc", "digits", "--root", str(root))
     assert code == 0 and "removed 1 unfinished version(s): [3]" in out
     assert not dead.exists() and [m["version"] for m in registry.versions("digits")] == [1, 2]
+
+
+def test_bad_recipes_and_bad_data_are_one_message_without_a_traceback(root, tmp_path):
+    import gzip
+
+    from tests.tables import event_frame
+
+    bomb = tmp_path / "bomb.yaml"
+    levels = ["a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    bomb.write_text("model:\n  params:\n" + "".join(f"    {line}\n" for line in levels))
+    code, out = run("train", str(bomb))
+    assert code == 2 and "Traceback" not in out
+    assert out.strip() == (
+        f"error: recipe file {bomb} is refused: with its YAML aliases (*name) expanded it holds more than 100,000 "
+        "values, far more than any recipe (an alias bomb?); write the values out without nested aliases"
+    )
+
+    whole = gzip.compress(event_frame().to_csv(index=False).encode())
+    (tmp_path / "events.csv.gz").write_bytes(whole[: len(whole) // 2])
+    code, out = run("train", "fraud_tabular", "--set", f"data.url={tmp_path / 'events.csv.gz'}")
+    assert code == 1 and "Traceback" not in out
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert errors == [errors[0]] and f"{tmp_path / 'events.csv.gz'}: check 'readable' failed" in errors[0]
+    assert out.count("materializing files source") == 1, "not retried"
+    assert not (root / "registry").exists()

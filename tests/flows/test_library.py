@@ -66,7 +66,7 @@ def test_the_team_flow_composes_kerasflow_steps_with_its_own(team_project, root)
 def test_the_team_policy_stops_the_flow_before_training(team_project, root):
     nightly_retrain = team_module("flows.nightly").nightly_retrain
     config = kerasflow.load_recipe(str(team_project / "recipe.yaml"), [f"storage.root={root}"])
-    with pytest.raises(kerasflow.DataValidationError, match=r"received 1257 training rows .* expected at least 5000"):
+    with pytest.raises(kerasflow.DataValidationError, match=r"received 1283 training rows .* expected at least 5000"):
         nightly_retrain(config=config, minimum_rows=5000)
     assert ModelRegistry(f"{root}/registry").versions("team-digits") == []
     assert not (root / "runs").exists()

@@ -157,7 +157,7 @@ def test_rejected_candidate_is_recorded_and_production_unchanged(root):
 
 
 def test_mirrored_strategy_on_two_logical_cpus_trains_and_registers(root):
-    # 1,257 / 270 examples at a global batch of 64: both splits end in a partial batch.
+    # 1,283 / 263 examples at a global batch of 64: both splits end in a partial batch.
     summary = train_flow(config=smoke(root, runtime={"devices": ["/cpu:0", "/cpu:1"]}))
     training = registry_of(root).get("digits", summary.version.version)["training"]
     assert training["strategy"] == "MirroredStrategy x2"

@@ -127,3 +127,100 @@ def test_a_root_given_on_the_command_line_is_checked_without_echoing_it():
         resolve_root("s3://AKIA:topsecret@bucket/prefix")
     assert "topsecret" not in str(info.value)
     assert resolve_root("s3://bucket/prefix/") == "s3://bucket/prefix"
+
+
+def _alias_bomb(levels: int = 9) -> str:
+    """The billion laughs in YAML: each level is ten aliases of the one before (10**levels values)."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines)
+
+
+@pytest.mark.timeout(60)
+def test_an_alias_bomb_recipe_is_refused_before_it_is_expanded(tmp_path: Path):
+    import time
+
+    bomb = _alias_bomb()
+    params = "\n".join("    " + line for line in bomb.splitlines())
+    recipe = tmp_path / "bomb.yaml"
+    recipe.write_text(f"model:\n  family: digits_cnn\n  params:\n{params}\n")
+    assert recipe.stat().st_size < 1000, "a few hundred bytes standing for 10**9 values"
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        load_config(recipe)
+    assert time.monotonic() - started < 5
+    assert str(info.value).startswith(f"recipe file {recipe} is refused: with its YAML aliases (*name) expanded")
+    # The same bomb in an override, and a recursive alias, are refused the same way.
+    with pytest.raises(ConfigError, match=r"--set model.params is refused: with its YAML aliases"):
+        load_recipe("digits", ["model.params={" + bomb.replace("\n", ", ") + "}"])
+    (tmp_path / "loop.yaml").write_text("model:\n  params: &p {inner: *p}\n")
+    with pytest.raises(ConfigError, match=r"is refused: with its YAML aliases"):
+        load_config(tmp_path / "loop.yaml")
+
+
+def test_a_few_honest_aliases_are_fine(tmp_path: Path):
+    (tmp_path / "ok.yaml").write_text(
+        "gate:\n  value:\n    accuracy: &bound {min: 0.9}\n  per_class:\n    recall: *bound\n"
+    )
+    assert load_config(tmp_path / "ok.yaml").gate.per_class["recall"].min == 0.9
+
+
+def test_a_recipe_over_the_size_limit_is_refused_unread(tmp_path: Path):
+    recipe = tmp_path / "huge.yaml"
+    values = ", ".join(["1"] * 600_000)  # 1.8 MB of model.params
+    recipe.write_text(f"model:\n  params:\n    units: [{values}]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(recipe)
+    assert str(info.value) == (
+        f"recipe file {recipe} is refused: it is over the 1,048,576-byte limit of a recipe; a recipe names "
+        "settings, so keep data (vocabularies, tables, weights) in the files it points to"
+    )
+
+
+def test_an_unknown_key_is_answered_with_the_closest_valid_key_of_its_section():
+    with pytest.raises(ConfigError) as info:
+        parse_config(
+            {
+                "training": {"epocs": 3, "early_stopping": {"patiense": 2}},
+                "data": {"label_colum": "y"},
+                "gate": {"value": {"accuracy": {"mni": 0.9}}},
+                "modle": {},
+            }
+        )
+    lines = str(info.value).splitlines()
+    reference = "(every key is in docs/recipe-reference.md, or `kerasflow recipes --reference`)"
+    assert "  training.epocs: unknown key; did you mean 'epochs'? valid keys of training: epochs, batch_size," in (
+        "\n".join(lines)
+    )
+    assert any(
+        line.startswith("  training.early_stopping.patiense: unknown key; did you mean 'patience'?") for line in lines
+    )
+    assert any(line.startswith("  data.label_colum: unknown key; did you mean 'label_column'?") for line in lines)
+    assert (
+        "  gate.value.accuracy.mni: unknown key; did you mean 'min'? valid keys of gate.value.accuracy: min, max "
+        f"{reference}" in lines
+    )
+    assert any(
+        line.startswith("  modle: unknown key; did you mean 'model'? valid keys of the recipe: data, model,")
+        for line in lines
+    )
+    assert all(line.endswith(reference) for line in lines[1:])
+    with pytest.raises(ConfigError, match=r"training.zzz: unknown key; valid keys of training"):
+        parse_config({"training": {"zzz": 1}})
+
+
+def test_the_committed_recipe_reference_is_what_the_config_models_generate(monkeypatch):
+    from kerasflow.tasks.recipe_reference import reference_markdown
+
+    monkeypatch.delenv("KERASFLOW_ROOT", raising=False)
+    committed = (Path(__file__).resolve().parents[2] / "docs" / "recipe-reference.md").read_text()
+    assert committed == reference_markdown(), (
+        "docs/recipe-reference.md is stale: run `kerasflow recipes --reference > docs/recipe-reference.md`"
+    )
+    for key in (
+        "| `split_key` |",
+        "| `max_regression` | float | required |",
+        "## `runtime.launcher`",
+        "## `gate.per_slice.<key>.<key>`",
+    ):
+        assert key in committed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import fsspec
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import DataConfig
-from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.failures import DataValidationError, DeterministicFailure
 from kerasflow.tasks.ingest import materialize as materialize_module
 from kerasflow.tasks.ingest.materialize import REF_FILE, find_materialized, materialize
 from kerasflow.tasks.ingest.pipeline import load_split
@@ -208,3 +209,143 @@ def test_a_prepared_tfds_folder_at_an_s3_url_is_a_files_source(s3_root, s3_bucke
 
     assert ref.splits == {"train": 30, "validation": 10, "test": 20} and ref.feature_shape == (28, 28, 1)
     assert fingerprint(identify(data)) == ref.fingerprint, "unchanged folder, unchanged fingerprint"
+
+
+def test_a_truncated_csv_gz_is_named_once_not_retried(tmp_path):
+    import gzip
+
+    whole = gzip.compress(event_frame().to_csv(index=False).encode())
+    url = str(tmp_path / "events.csv.gz")
+    (tmp_path / "events.csv.gz").write_bytes(whole[: len(whole) // 2])  # an upload cut off half-way
+    with pytest.raises(DataValidationError) as info:
+        load_source(files_config(url))
+    message = str(info.value)
+    assert message.startswith(f"{url}: check 'readable' failed: cannot be read as CSV (EOFError")
+    assert "rewrite it, or move it out of data.url" in message
+    assert isinstance(info.value, DeterministicFailure), "a retry reads the same truncated bytes"
+
+
+def test_soft_labels_are_refused_by_name_and_whole_floats_are_the_classes(tmp_path):
+    frame = event_frame()
+    as_floats = write_frame(str(tmp_path / "floats.csv"), frame.assign(label=frame.label.astype(float)))
+    assert Path(as_floats).read_text().splitlines()[1].endswith((",0.0", ",1.0")), "the CSV really holds 0.0/1.0"
+    for classes in (None, [0, 1]):
+        source = load_source(files_config(as_floats, classes=classes))
+        assert source.class_names == ["0", "1"]
+        labels = np.concatenate([block["label"] for block in source.splits["train"].as_numpy_iterator()])
+        assert set(labels.tolist()) == {0, 1} and labels.dtype == np.int64
+
+    soft = frame.assign(label=frame.label.astype(float))
+    soft.loc[[12, 40], "label"] = [0.16, 0.93]
+    url = write_frame(str(tmp_path / "soft.csv"), soft)
+    for classes in (None, [0, 1]):
+        with pytest.raises(DataValidationError) as info:
+            load_source(files_config(url, classes=classes))
+        assert str(info.value).startswith(
+            f"{url}: check 'class labels' failed: 2 row(s) have labels that are not whole numbers "
+            "(soft labels or probabilities), first at row 12 (0.16)"
+        )
+
+
+def _split_of_each_row(source, key: str = "features") -> dict[bytes, str]:
+    """Each stored row (its feature bytes, or its key) -> the split it was put in."""
+    found = {}
+    for role, dataset in source.splits.items():
+        for block in dataset.as_numpy_iterator():
+            for row in block[key]:
+                found[row.tobytes()] = role
+    return found
+
+
+def test_adding_partitions_never_moves_a_row_between_splits(tmp_path):
+    # The issue's replay: 48 equal partitions, then a 49th. Under a seeded permutation of
+    # the whole table 36% of the new test split had been training rows.
+    prefix = str(tmp_path / "events")
+    days = [f"2026-{1 + d // 28:02d}-{1 + d % 28:02d}" for d in range(49)]
+    write_partitions(prefix, days[:48], rows=40)
+    data = files_config(f"{prefix}/date=*/part-*.parquet")
+    before = _split_of_each_row(load_source(data))
+    write_partitions(prefix, days, rows=40)[48:]
+    grown = load_source(data)
+    after = _split_of_each_row(grown)
+
+    assert len(before) == 48 * 40 and len(after) == 49 * 40, "every row is distinct and stored once"
+    moved = {row: (role, after[row]) for row, role in before.items() if after[row] != role}
+    assert moved == {}, f"{len(moved)} row(s) changed split when a partition was added"
+    counts = grown.counts
+    assert abs(counts["test"] / len(after) - 0.15) < 0.03 and abs(counts["validation"] / len(after) - 0.15) < 0.03
+    assert grown.identity["split"] == {
+        "rule": "row-hash-v1",
+        "by": "row content",
+        "seed": 0,
+        "fractions": {"validation": 0.15, "test": 0.15},
+    }
+    other_seed = _split_of_each_row(load_source(files_config(data.url, seed=1)))
+    assert sum(other_seed[row] != after[row] for row in after) > len(after) / 5, "the seed is part of the rule"
+
+
+def test_a_split_key_keeps_each_key_in_one_split_as_data_grows(tmp_path):
+    def partition(day: int, rows: int = 60):
+        frame = event_frame(rows, seed=day)
+        frame["customer"] = [f"c{(day * 7 + i) % 97}" for i in range(rows)]  # customers recur across days
+        return write_frame(str(tmp_path / f"events/day={day:02d}.parquet"), frame)
+
+    for day in range(10):
+        partition(day)
+    data = files_config(str(tmp_path / "events"), split_key="customer")
+    source = load_source(data)
+    assert source.feature_names == ["f0", "f1", "f2", "f3"], "the key is not a feature"
+    assert source.identity["split"]["by"] == "column customer"
+    assert fingerprint(source.identity) != fingerprint(identify(files_config(data.url))), "the rule is in the identity"
+
+    import pandas as pd
+
+    frames = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "events").iterdir())], ignore_index=True)
+    customer_of = {
+        np.asarray(row, dtype=np.float32).tobytes(): c
+        for row, c in zip(frames[["f0", "f1", "f2", "f3"]].to_numpy(), frames["customer"], strict=True)
+    }
+    split_of_customer: dict[str, set[str]] = {}
+    for row, role in _split_of_each_row(source).items():
+        split_of_customer.setdefault(customer_of[row], set()).add(role)
+    assert all(len(roles) == 1 for roles in split_of_customer.values()), "a customer's rows share one split"
+
+    partition(10)
+    grown = _split_of_each_row(load_source(data))
+    assert all(grown[row] == role for row, role in _split_of_each_row(source).items())
+
+    frame = event_frame(20).assign(customer=None)
+    url = write_frame(str(tmp_path / "nokey.parquet"), frame)
+    with pytest.raises(DataValidationError, match=r"check 'split key present' failed: 20 row\(s\) .* first at row 0"):
+        load_source(files_config(url, split_key="customer"))
+
+
+@pytest.mark.timeout(60)
+def test_a_tfds_download_that_cannot_reach_its_host_fails_once_quickly_naming_it(tmp_path):
+    import time
+
+    import tests.tfds_offline.offline_digits  # noqa: F401 - registers kerasflow_offline_digits
+    from kerasflow.tasks.failures import retry_unless_deterministic
+
+    data = DataConfig(
+        source="tfds",
+        name="kerasflow_offline_digits",
+        data_dir=str(tmp_path / "tfds"),
+        tfds_splits={"train": "train", "test": "test"},
+    )
+    started = time.monotonic()
+    with pytest.raises(DeterministicFailure) as info:
+        load_source(data)
+    assert time.monotonic() - started < 10, "no DNS retries"
+    assert str(info.value) == (
+        "cannot reach kerasflow-offline.invalid (its name does not resolve) to download TFDS dataset "
+        "'kerasflow_offline_digits', which is not prepared under data.data_dir; prepare it where there is network "
+        "(`tfds build kerasflow_offline_digits --data_dir DIR`), copy DIR to this machine or to s3://…, and set "
+        "data.data_dir to it"
+    )
+
+    class Failed:
+        def result(self):
+            raise info.value
+
+    assert retry_unless_deterministic(None, None, Failed()) is False, "Prefect does not retry it"

@@ -1,0 +1,77 @@
+"""Which split a row belongs to: decided by the row alone, so it never changes as data grows.
+
+A seeded permutation of the whole table gives every row a new split whenever a partition
+lands (n changes), and the production model is then evaluated on rows it trained on. Here,
+as in TFX's ExampleGen, a row's split comes from a 64-bit hash of the row itself: its
+content (feature values and class name), or the value of a key column (``data.split_key``,
+e.g. a customer id, so all of one customer's rows share a split). The hash, mixed with
+``data.seed``, is read as a number in [0, 1) and cut by ``data.fractions``: below
+``test`` is test, below ``test + validation`` is validation, the rest is train.
+
+The hash is defined here (splitmix64 over the float32 bit patterns, BLAKE2b of key text),
+not borrowed from a library whose hash may change between versions. :data:`RULE` names
+it in every dataset's identity; a change of rule must change that name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+RULE = "row-hash-v1"
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def describe(*, key: str | None, seed: int, fractions: dict[str, float]) -> dict[str, Any]:
+    """The split rule as recorded in a dataset's identity (and so in its fingerprint)."""
+    return {"rule": RULE, "by": f"column {key}" if key else "row content", "seed": seed, "fractions": fractions}
+
+
+def content_hashes(features: np.ndarray, labels: np.ndarray, class_names: list[str], *, seed: int) -> np.ndarray:
+    """One uint64 per row from its feature values and its class name (not its class id)."""
+    rows = np.ascontiguousarray(features, dtype=np.float32).reshape(len(features), -1) + np.float32(0)  # -0.0 -> 0.0
+    words = rows.view(np.uint32).astype(np.uint64)
+    label_words = text_hashes(np.asarray(class_names, dtype=str), seed=seed)[labels]
+    h = np.full(len(rows), _mix(np.uint64(seed) ^ _GOLDEN), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for column in range(words.shape[1]):
+            h = _mix(h ^ (words[:, column] + np.uint64(column + 1) * _GOLDEN))
+        return _mix(h ^ label_words)
+
+
+def key_hashes(keys: np.ndarray, *, seed: int) -> np.ndarray:
+    """One uint64 per row from the text of its key (equal keys, equal hashes, whatever the row)."""
+    unique, inverse = np.unique(np.asarray(keys).astype(str), return_inverse=True)
+    return text_hashes(unique, seed=seed)[inverse.reshape(-1)]
+
+
+def text_hashes(values: np.ndarray, *, seed: int) -> np.ndarray:
+    digests = [hashlib.blake2b(f"{seed}:{v}".encode(), digest_size=8).digest() for v in values]
+    return np.frombuffer(b"".join(digests), dtype="<u8").astype(np.uint64) if digests else np.zeros(0, np.uint64)
+
+
+def assign(hashes: np.ndarray, *, validation: float, test: float, limit: int | None = None) -> dict[str, np.ndarray]:
+    """Row indices per split (in row order); ``limit`` keeps the rows of lowest hash in each."""
+    position = (hashes >> np.uint64(11)).astype(np.float64) / float(1 << 53)  # uniform in [0, 1)
+    roles = {
+        "train": position >= test + validation,
+        "validation": (position >= test) & (position < test + validation),
+        "test": position < test,
+    }
+    parts = {}
+    for role, member in roles.items():
+        rows = np.flatnonzero(member)
+        if limit:
+            rows = np.sort(rows[np.argsort(position[rows], kind="stable")[:limit]])
+        parts[role] = rows
+    return parts
+
+
+def _mix(z: np.ndarray | np.uint64) -> np.ndarray:
+    """splitmix64's finalizer: every input bit affects every output bit."""
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))

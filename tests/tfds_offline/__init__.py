@@ -1,0 +1,1 @@
+"""TFDS builders for tests that must not reach the network."""
