@@ -68,8 +68,7 @@ def test_every_file_the_code_reads_is_package_data():
 def test_import_kerasflow_loads_nothing_else():
     """``import kerasflow`` is cheap: neither kerasflow's packages nor Prefect, TensorFlow or pydantic."""
     probe = (
-        "import sys; before = set(sys.modules); import kerasflow; "
-        "print('\\n'.join(sorted(set(sys.modules) - before)))"
+        "import sys; before = set(sys.modules); import kerasflow; print('\\n'.join(sorted(set(sys.modules) - before)))"
     )
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT

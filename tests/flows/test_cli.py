@@ -11,7 +11,8 @@ import pytest
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
-SMOKE = ["--set", "training.epochs=2", "--set", "training.early_stopping.enabled=false"]
+# Two epochs: judged on accuracy alone (the recipe's per-class recall of 0.85 needs a full run).
+SMOKE = ["--set", "training.epochs=2", "--set", "training.early_stopping.enabled=false", "--set", "gate.per_class={}"]
 
 
 def run(*args):

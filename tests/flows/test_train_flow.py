@@ -108,7 +108,6 @@ def test_second_run_is_gated_against_the_first_and_unchanged_data_is_skipped(roo
     assert definition["fingerprint"] in skipped.message
     assert definition["builder"]["reference"] == "digits_cnn" and len(definition["builder"]["code_sha256"]) == 64
 
-
     config = smoke(root, gate={"change": {"accuracy": {"max_regression": 0.5}, "loss": {"max_regression": 5.0}}})
     second = train_flow(config=config, force=True)
     assert second.outcome == "promoted"
