@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -29,8 +28,10 @@ import fsspec
 
 from kerasflow.models import io
 from kerasflow.models.exclusive import create_exclusive
+from kerasflow.models.names import NAME_PATTERN, parse_model_ref, validate_name
 
-NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+__all__ = ["NAME_PATTERN", "ModelRegistry", "RegistryError", "parse_model_ref", "validate_name"]
+
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
 CLAIM_FILE = "claim.json"
@@ -41,27 +42,6 @@ _RESERVED = (MODEL_FILE, METADATA_FILE, CLAIM_FILE, REVIEW_FILE, SAVED_MODEL_DIR
 
 class RegistryError(RuntimeError):
     """A registry operation that cannot succeed as asked (unknown name, version, alias)."""
-
-
-def validate_name(value: str, *, what: str = "model name") -> str:
-    """Refuse names that could escape the registry root or confuse a URL."""
-    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value) or ".." in value:
-        raise ValueError(
-            f"received {what} {value!r}, expected lowercase letters, digits, '.', '_' or '-' "
-            "(at most 64, starting with a letter or digit, no '..')"
-        )
-    return value
-
-
-def parse_model_ref(ref: str, *, default_alias: str = "production") -> tuple[str, str]:
-    """``NAME``, ``NAME@ALIAS`` or ``NAME@VERSION`` -> (name, alias or version number as text)."""
-    name, at, selector = ref.partition("@")
-    if at and not selector:
-        raise ValueError(
-            f"received model reference {ref!r} with nothing after '@', expected NAME, NAME@ALIAS or NAME@VERSION "
-            f"(NAME alone means NAME@{default_alias})"
-        )
-    return name, selector or default_alias
 
 
 def _utcnow() -> str:

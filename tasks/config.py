@@ -20,17 +20,25 @@ from kerasflow.models.builders import REFERENCE as BUILDER_REFERENCE
 from kerasflow.models.families import FAMILIES
 from kerasflow.models.registry import validate_name
 
+# The gate section (tasks/gate_config.py).
+from kerasflow.tasks.gate_config import Bound as Bound
+from kerasflow.tasks.gate_config import Change as Change
+from kerasflow.tasks.gate_config import GateConfig
+
 # The runtime section lives in its own module; re-exported so `from kerasflow.tasks.config import ...` keeps working.
 from kerasflow.tasks.runtime_config import ConfigSection as _Section
 from kerasflow.tasks.runtime_config import LauncherConfig as LauncherConfig
 from kerasflow.tasks.runtime_config import RuntimeConfig
 from kerasflow.tasks.runtime_config import TrainStepDeployment as TrainStepDeployment
 
+# So is the training section (tasks/training_config.py), and the bounds on a recipe's YAML
+# (tasks/recipe_yaml.py, imported where a recipe is read).
+from kerasflow.tasks.training_config import OPTIMIZERS as OPTIMIZERS
+from kerasflow.tasks.training_config import EarlyStoppingConfig as EarlyStoppingConfig
+from kerasflow.tasks.training_config import ScheduleConfig as ScheduleConfig
+from kerasflow.tasks.training_config import TrainingConfig
+
 DEFAULT_ROOT = "./.kerasflow"
-# A recipe is a small tree of settings. Bounds on what one may hold, checked before it is
-# built: YAML aliases let a few hundred bytes stand for billions of values (an alias bomb).
-MAX_RECIPE_BYTES = 1 << 20
-MAX_RECIPE_VALUES = 100_000
 
 
 class ConfigError(ValueError):
@@ -210,83 +218,6 @@ class ModelConfig(_Section):
         return value
 
 
-class EarlyStoppingConfig(_Section):
-    enabled: bool = True
-    monitor: str = "val_loss"
-    patience: int = Field(3, ge=0)
-    min_delta: float = 0.0
-
-
-# Keras's optimizers by the names keras.optimizers.get knows; their parameters are checked
-# against the class's signature before any work (kerasflow/tasks/train/recipe_objects.py).
-OPTIMIZERS = (
-    "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "ftrl", "lamb", "lion", "nadam", "rmsprop", "sgd",
-)  # fmt: skip
-
-
-class ScheduleConfig(_Section):
-    """How the learning rate moves: Keras's own schedules and callbacks, never one written here."""
-
-    kind: Literal["constant", "cosine", "reduce_on_plateau"] = Field(
-        "constant",
-        description="cosine: keras.optimizers.schedules.CosineDecay with linear warm-up; "
-        "reduce_on_plateau: keras.callbacks.ReduceLROnPlateau",
-    )
-    warmup_epochs: int = Field(0, ge=0, description="cosine: epochs of linear warm-up from 0 to the learning rate")
-    min_learning_rate: float = Field(0.0, ge=0, description="cosine: the floor it decays to; plateau: min_lr")
-    factor: float = Field(0.5, gt=0, lt=1, description="reduce_on_plateau: the learning rate is multiplied by this")
-    patience: int = Field(2, ge=0, description="reduce_on_plateau: epochs without improvement before a reduction")
-    monitor: str = Field("val_loss", description="reduce_on_plateau: the metric watched")
-
-
-class TrainingConfig(_Section):
-    """The training definition: epochs, batches, optimizer, loss, metrics, weights, schedule, callbacks."""
-
-    epochs: int = Field(20, ge=1)
-    batch_size: int = Field(64, ge=1, description="per replica; the global batch is this times the replicas")
-    learning_rate: float = Field(1e-3, gt=0)
-    optimizer: Literal[OPTIMIZERS] = "adam"  # type: ignore[valid-type]
-    optimizer_params: dict[str, Any] = Field(
-        default_factory=dict, description="keyword arguments of the optimizer: weight_decay, momentum, clipnorm, ..."
-    )
-    loss: str | None = Field(
-        None, description="a Keras loss name or 'package.module:name'; default: the task's (cross-entropy)"
-    )
-    label_smoothing: float = Field(0.0, ge=0, lt=1, description="for the task's default cross-entropy loss")
-    metrics: list[str] = Field(
-        default_factory=list, description="Keras metric names or import paths, measured beside the task's own"
-    )
-    class_weight: Literal["balanced"] | dict[str, float] | None = Field(
-        None, description="'balanced' (n / (classes * count)) or class name -> weight; applied to training batches"
-    )
-    schedule: ScheduleConfig = ScheduleConfig()
-    callbacks: list[str] = Field(
-        default_factory=list, description="'package.module:factory' returning a keras.callbacks.Callback"
-    )
-    warm_start: str = Field(
-        "none",
-        description="none, an alias (production) or a version number: start from that registered model's weights "
-        "when it was built by the same builder with the same params (a first run with no such model starts cold)",
-    )
-    early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
-    shuffle_buffer: int = Field(10_000, ge=1)
-    seed: int = 0
-
-    @field_validator("warm_start")
-    @classmethod
-    def _warm_start(cls, value: str) -> str:
-        if value != "none" and not value.isdigit():
-            validate_name(value, what="training.warm_start alias")
-        return value
-
-    @field_validator("class_weight")
-    @classmethod
-    def _positive_weights(cls, value: Any) -> Any:
-        if isinstance(value, dict) and any(weight <= 0 for weight in value.values()):
-            raise ValueError(f"received class weights {value}, expected every weight > 0")
-        return value
-
-
 class ValidationConfig(_Section):
     """Limits of the data checks run before training (tasks/validate.py)."""
 
@@ -296,48 +227,6 @@ class ValidationConfig(_Section):
     warn_class_imbalance: float = Field(10.0, gt=1, description="majority/minority ratio reported as a warning")
     max_class_imbalance: float | None = Field(
         1000.0, gt=1, description="majority/minority ratio that fails validation; null: never"
-    )
-
-
-class Bound(_Section):
-    """An absolute bound on a metric: ``min <= value <= max``."""
-
-    min: float | None = None
-    max: float | None = None
-
-    @model_validator(mode="after")
-    def _some_bound(self) -> Bound:
-        if self.min is None and self.max is None:
-            raise ValueError("received a bound with neither min nor max, expected at least one")
-        return self
-
-
-class Change(_Section):
-    """The largest regression allowed against the production baseline."""
-
-    max_regression: float = Field(ge=0)
-    relative: bool = Field(False, description="max_regression is a fraction of the baseline value")
-    higher_is_better: bool | None = Field(None, description="default: False for losses and errors, True otherwise")
-
-
-class GateConfig(_Section):
-    value: dict[str, Bound] = Field(default_factory=dict)
-    per_slice: dict[str, dict[str, Bound]] = Field(
-        default_factory=dict, description="column -> metric -> bound met by every value, e.g. region: {auc: {min: 0.7}}"
-    )
-    change: dict[str, Change] = Field(default_factory=dict)
-    per_class: dict[Literal["recall", "precision", "accuracy"], Bound] = Field(
-        default_factory=dict, description="bounds every class must meet, e.g. recall: {min: 0.8}"
-    )
-    approval: Literal["auto", "manual"] = Field(
-        "auto", description="manual: after a passed gate, wait for a person to approve in the Prefect UI"
-    )
-    approval_timeout_seconds: int = Field(3600, ge=1, description="no answer by then rejects the candidate")
-    unusable_baseline: Literal["reject", "ignore"] = Field(
-        "reject",
-        description="when the model under the alias exists but cannot be loaded or evaluated: reject the candidate "
-        "(a planted or broken production model must not switch the change checks off), or ignore it and judge "
-        "on absolute bounds alone (e.g. after changing the model's inputs)",
     )
 
 
@@ -448,6 +337,8 @@ def _unknown_key(loc: tuple[Any, ...]) -> str:
 
 def load_config(path: str | os.PathLike, assignments: Iterable[str] = ()) -> TrainConfig:
     """Read a recipe YAML file and apply ``dotted.key=value`` overrides."""
+    from kerasflow.tasks.recipe_yaml import MAX_RECIPE_BYTES, safe_yaml
+
     path = Path(path)
     try:
         with path.open("rb") as f:
@@ -468,56 +359,10 @@ def load_config(path: str | os.PathLike, assignments: Iterable[str] = ()) -> Tra
     return parse_config(apply_assignments(raw, assignments), source=f"recipe {path.name}")
 
 
-def safe_yaml(text: str, *, source: str) -> Any:
-    """``yaml.safe_load`` of ``text``, refusing (ConfigError) a document that expands past
-    MAX_RECIPE_VALUES values; a syntax error is ``yaml.YAMLError`` as from ``safe_load``.
-
-    The document is composed first (aliases are shared nodes, so that is cheap) and its
-    size counted with every alias expanded, before any Python object is built.
-    """
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is not None and _expanded_size(node) > MAX_RECIPE_VALUES:
-            raise ConfigError(
-                f"{source} is refused: with its YAML aliases (*name) expanded it holds more than "
-                f"{MAX_RECIPE_VALUES:,} values, far more than any recipe (an alias bomb?); write the values out "
-                "without nested aliases"
-            )
-        return loader.construct_document(node) if node is not None else None
-    finally:
-        loader.dispose()
-
-
-def _expanded_size(root: yaml.Node) -> int:
-    """Values under ``root`` with every alias expanded (capped past the bound); linear in the nodes."""
-    limit = MAX_RECIPE_VALUES + 1
-    sizes: dict[int, int] = {}  # id of a node -> its expanded size
-    on_path = {id(root)}
-    stack = [(root, iter(_children(root)))]
-    while stack:  # depth-first without recursion: a deep document cannot exhaust the Python stack
-        node, pending = stack[-1]
-        child = next(pending, None)
-        if child is None:
-            stack.pop()
-            on_path.discard(id(node))
-            sizes[id(node)] = min(limit, 1 + sum(sizes[id(c)] for c in _children(node)))
-        elif id(child) in on_path:
-            return limit  # a recursive alias (&a [*a]) expands without end
-        elif id(child) not in sizes:
-            on_path.add(id(child))
-            stack.append((child, iter(_children(child))))
-    return sizes[id(root)]
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
-
-
 def apply_assignments(raw: Mapping[str, Any], assignments: Iterable[str]) -> dict[str, Any]:
     """Apply ``a.b.c=value`` assignments to a nested mapping; values are parsed as YAML."""
+    from kerasflow.tasks.recipe_yaml import safe_yaml
+
     result = _deep_merge({}, raw)
     for assignment in assignments:
         key, sep, text = assignment.partition("=")

@@ -10,15 +10,11 @@ from datetime import datetime
 
 import pytest
 
+from tests.flows.helpers import THREE_EPOCHS
+
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
-ONE_SLOT = [
-    "--set", "training.epochs=3",
-    "--set", "training.early_stopping.enabled=false",
-    "--set", "gate.value.accuracy.min=0.2",
-    "--set", "gate.per_class={}",  # three epochs: judged on accuracy alone
-    "--set", "runtime.gpu_slots=1",
-]  # fmt: skip
+ONE_SLOT = [*THREE_EPOCHS, "--set", "runtime.gpu_slots=1"]
 
 
 def window(output: str) -> tuple[datetime, datetime]:

@@ -17,16 +17,11 @@ from pathlib import Path
 import pytest
 
 from kerasflow.models.registry import ModelRegistry
+from tests.flows.helpers import THREE_EPOCHS
 from tests.flows.test_cli import run
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
-THREE_EPOCHS = [
-    "--set", "training.epochs=3",
-    "--set", "training.early_stopping.enabled=false",
-    "--set", "gate.value.accuracy.min=0.2",
-    "--set", "gate.per_class={}",  # three epochs: judged on accuracy alone
-]  # fmt: skip
 
 # Runs `kerasflow train ARGS` with the flow's step STEP replaced by a SIGKILL of this process.
 # Before dying it writes the pids of its child processes (the embedded server) to CHILDREN.
