@@ -70,12 +70,16 @@ def build_model(family: str, params: dict, ref):
 
     from kerasflow.models import builders, zoo
     from kerasflow.tasks.config import ModelConfig
-    from kerasflow.tasks.train.build import input_spec_of
+    from kerasflow.tasks.train.build import input_spec_of, task_of
 
     keras.utils.set_random_seed(0)
-    spec = input_spec_of(ref, ModelConfig(family=family))
+    config = ModelConfig(family=family)
+    spec = input_spec_of(ref, config)
     model = builders.resolve(family)(input_spec=spec, **params)
-    return zoo.compile_model(model, num_classes=ref.num_classes, learning_rate=1e-3)
+    loss, metrics = task_of(config, ref).training_objects(
+        label_smoothing=0.0, one_hot=False, output_width=spec.num_outputs
+    )
+    return zoo.compile_model(model, loss=loss, metrics=metrics, learning_rate=1e-3)
 
 
 def steps_per_second(model, ds, *, epochs: int, steps: int) -> float:

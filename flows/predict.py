@@ -56,7 +56,8 @@ def predict_flow(
         return score(
             model, root=root, output=output, data=data, key_column=key_column, trusted_packages=trusted_packages
         )
-    dataset = ingest(data, root=root)
+    # The label column is read as the model's task reads it (a regression target as numbers).
+    dataset = ingest(data.model_copy(update={"labels": _labels_of(model, root)}), root=root)
     return score(model, root=root, output=output, dataset=dataset, split=split, trusted_packages=trusted_packages)
 
 
@@ -69,6 +70,15 @@ def _dated_output(root: str, model: str) -> str:
 
     when = flow_run.scheduled_start_time or datetime.now(UTC)
     return storage.join(root, "scores", parse_model_ref(model)[0], f"{when:%Y-%m-%d}.parquet")
+
+
+def _labels_of(model: str, root: str) -> str:
+    from kerasflow.models.registry import ModelRegistry
+    from kerasflow.tasks import storage
+    from kerasflow.tasks.learning_tasks import task_of_metadata
+
+    name, selector = parse_model_ref(model)
+    return task_of_metadata(ModelRegistry(storage.registry_url(root)).resolve(name, selector)).labels
 
 
 def _training_data(model: str, root: str) -> DataConfig:

@@ -125,12 +125,12 @@ def check_model(reference: str, model: Any, spec: InputSpec) -> None:
     except (AttributeError, ValueError, TypeError):
         return  # a subclassed model not built yet: its first batch will tell
     width = shape[-1] if shape else None
-    allowed = {"multiclass": (spec.num_classes,), "binary": (1, 2), "regression": (1,)}[spec.task]
+    allowed = spec.output_widths
     if len(shape) != 2 or width not in allowed:
+        classes = f" over {spec.num_classes} classes" if spec.num_classes else ""
         raise BuilderError(
             f"received a model from builder {reference!r} whose output has shape {shape}, expected "
-            f"(None, {' or '.join(str(w) for w in allowed)}) for the {spec.task} task"
-            + (f" over {spec.num_classes} classes" if spec.task != "regression" else "")
+            f"(None, {' or '.join(str(w) for w in allowed)}) for the {spec.task} task{classes}"
         )
 
 

@@ -10,9 +10,6 @@ input) is adapted by kerasflow on the training split after the build.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
-Task = Literal["multiclass", "binary", "regression"]
 
 
 @dataclass(frozen=True)
@@ -23,21 +20,27 @@ class InputSpec:
         feature_shape: one example's shape, without the batch axis (``(8, 8, 1)``, ``(30,)``, ``()`` for text).
         feature_dtype: the features' dtype as the input pipeline feeds them (``float32``, ``string``).
         class_names: the labels in class-id order (empty for regression).
-        task: ``multiclass``, ``binary`` or ``regression``.
+        task: the recipe's ``model.task``: ``multiclass``, ``binary``, ``regression`` or a team's own.
         columns: for tables, the feature column names in the order of the last axis.
+        num_outputs: units of the output layer the task expects (one per class, one probability, one number).
+        output_activation: its activation (``softmax``, ``sigmoid``, or None for a number).
+        output_widths: the last-axis widths the model's output may have.
+        target_mean, target_std: a regression target's mean and standard deviation on the
+            training split, so a builder can put its output on the target's scale
+            (``keras.layers.Rescaling(target_std, offset=target_mean)``); None for classifiers.
     """
 
     feature_shape: tuple[int, ...]
     feature_dtype: str
     class_names: tuple[str, ...]
-    task: Task
+    task: str
+    num_outputs: int
+    output_activation: str | None
+    output_widths: tuple[int, ...]
     columns: tuple[str, ...] | None = None
+    target_mean: float | None = None
+    target_std: float | None = None
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
-
-    @property
-    def num_outputs(self) -> int:
-        """Units of the output layer: one per class, one for a binary probability or a regression target."""
-        return self.num_classes if self.task == "multiclass" else 1

@@ -7,7 +7,8 @@ text model's ``TextVectorization``) is left un-adapted for kerasflow to adapt on
 training split. Each returns an *uncompiled* ``keras.Model`` with its preprocessing
 inside, so a saved ``model.keras`` scores raw inputs. Compilation lives in
 :func:`compile_model` so the multi-worker loop can reuse the same optimizer, loss and
-metrics without calling ``fit``.
+metrics without calling ``fit``; what a task's loss and metrics are is decided in
+kerasflow/tasks/learning_tasks.py.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def build_digits_cnn(
         keras.layers.Conv2D(filters * 2, 3, padding="same", activation="relu"),
         keras.layers.Flatten(),
         keras.layers.Dropout(dropout),
-        _output(input_spec),
+        *_output(input_spec),
     ]
     return _assemble(layers, input_shape=input_spec.feature_shape, api=api, name="digits_cnn")
 
@@ -61,7 +62,7 @@ def build_mnist_mlp(
         keras.layers.Flatten(),
         keras.layers.Dense(units, activation="relu"),
         keras.layers.Dropout(dropout),
-        _output(input_spec),
+        *_output(input_spec),
     ]
     return _assemble(layers, input_shape=input_spec.feature_shape, api=api, name="mnist_mlp")
 
@@ -81,7 +82,7 @@ def build_cifar10_cnn(*, input_spec: InputSpec, rescale: float = 1.0 / 255.0, ap
         keras.layers.Flatten(),
         keras.layers.Dense(512, activation="relu"),
         keras.layers.Dropout(0.5),
-        _output(input_spec),
+        *_output(input_spec),
     ]
     return _assemble(layers, input_shape=input_spec.feature_shape, api=api, name="cifar10_cnn")
 
@@ -108,7 +109,24 @@ def build_imdb_text(
     x = keras.layers.Dense(units, activation="relu")(x)
     x = keras.layers.Dropout(dropout)(x)
     x = keras.layers.Dense(units, activation="relu")(x)
-    return keras.Model(inputs, _output(input_spec)(x), name="imdb_text")
+    for layer in _output(input_spec):
+        x = layer(x)
+    return keras.Model(inputs, x, name="imdb_text")
+
+
+@register_builder("tabular_mlp")
+def build_tabular_mlp(
+    *, input_spec: InputSpec, units: int = 64, layers: int = 2, dropout: float = 0.1, api: Api = "functional"
+) -> keras.Model:
+    """A table's multilayer perceptron for any task: Normalization -> ``layers`` x (Dense, Dropout) -> output.
+
+    The ``Normalization`` is adapted by kerasflow on the training split, so the saved model
+    scores raw rows; for regression the output is on the target's scale (see ``_output``).
+    """
+    stack: list = [keras.layers.Normalization()]
+    for _ in range(layers):
+        stack += [keras.layers.Dense(units, activation="relu"), keras.layers.Dropout(dropout)]
+    return _assemble([*stack, *_output(input_spec)], input_shape=input_spec.feature_shape, api=api, name="tabular_mlp")
 
 
 @register_builder("fraud_tabular")
@@ -124,18 +142,22 @@ def build_fraud_tabular(
         keras.layers.Normalization(),
         keras.layers.Dense(units, activation="relu"),
         keras.layers.Dropout(dropout),
-        _output(input_spec),
+        *_output(input_spec),
     ]
     return _assemble(layers, input_shape=input_spec.feature_shape, api=api, name="fraud_tabular")
 
 
-def _output(spec: InputSpec) -> keras.layers.Layer:
-    """The output layer the task needs: softmax over the classes, a sigmoid probability, or a number."""
-    if spec.task == "multiclass":
-        return keras.layers.Dense(spec.num_outputs, activation="softmax")
-    if spec.task == "binary":
-        return keras.layers.Dense(1, activation="sigmoid")
-    return keras.layers.Dense(spec.num_outputs)
+def _output(spec: InputSpec) -> list[keras.layers.Layer]:
+    """The output the task asks for (softmax over the classes, a sigmoid, a number), on the target's scale.
+
+    A regression target far from 0 and 1 (a price, a dose) is learnt in standard units
+    and rescaled by the training split's mean and deviation inside the model, so the
+    saved model predicts in the target's own units and training starts at its mean.
+    """
+    layers = [keras.layers.Dense(spec.num_outputs, activation=spec.output_activation)]
+    if spec.target_std is not None and spec.target_mean is not None:
+        layers.append(keras.layers.Rescaling(spec.target_std or 1.0, offset=spec.target_mean, name="target_scale"))
+    return layers
 
 
 def _assemble(layers: list, *, input_shape: Sequence[int], api: Api, name: str) -> keras.Model:
@@ -158,40 +180,18 @@ if set(FAMILIES) - set(BUILDERS):  # the families' names are listed without impo
 def compile_model(
     model: keras.Model,
     *,
-    num_classes: int,
-    learning_rate: float = 1e-3,
+    loss: Any,
+    metrics: Sequence[Any] = (),
     optimizer: str | keras.optimizers.Optimizer = "adam",
-    loss: Any = None,
-    extra_metrics: Sequence[Any] = (),
-    label_smoothing: float = 0.0,
-    one_hot: bool = False,
+    learning_rate: float = 1e-3,
     jit_compile: bool | str = "auto",
 ) -> keras.Model:
-    """Compile with the loss and metrics that fit the task: binary or multi-class.
+    """Compile ``model`` with a loss and metrics (the task's defaults come from kerasflow/tasks/learning_tasks.py).
 
-    The task's defaults live here, once: multi-class labels are integer class ids (sparse
-    categorical cross-entropy, or categorical cross-entropy over one-hot labels when
-    ``label_smoothing`` asks for it), and binary tasks get precision, recall and AUC as the
-    guide's fraud case does. ``loss`` replaces the default; ``extra_metrics`` are added to
-    the task's own. ``optimizer`` is a Keras optimizer or its name (then at ``learning_rate``).
+    ``optimizer`` is a Keras optimizer or its name (then at ``learning_rate``). One place,
+    so single-host ``fit`` and the multi-worker loop compile the same way.
     """
     if isinstance(optimizer, str):
         optimizer = keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": learning_rate}})
-    if num_classes == 2 and model.output_shape[-1] == 1:
-        default = keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
-        metrics = [
-            keras.metrics.BinaryAccuracy(name="accuracy"),
-            keras.metrics.Precision(name="precision"),
-            keras.metrics.Recall(name="recall"),
-            keras.metrics.AUC(name="auc"),
-        ]
-    elif one_hot:
-        default = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
-        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
-    else:
-        default = keras.losses.SparseCategoricalCrossentropy()
-        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    model.compile(
-        optimizer=optimizer, loss=loss or default, metrics=[*metrics, *extra_metrics], jit_compile=jit_compile
-    )
+    model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics), jit_compile=jit_compile)
     return model

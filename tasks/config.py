@@ -15,15 +15,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from kerasflow.models.builders import BUILDERS as REGISTERED_BUILDERS
-from kerasflow.models.builders import REFERENCE as BUILDER_REFERENCE
-from kerasflow.models.families import FAMILIES
 from kerasflow.models.registry import validate_name
 
 # The gate section (tasks/gate_config.py).
 from kerasflow.tasks.gate_config import Bound as Bound
 from kerasflow.tasks.gate_config import Change as Change
 from kerasflow.tasks.gate_config import GateConfig
+
+# The model section (tasks/model_config.py).
+from kerasflow.tasks.model_config import ModelConfig
 
 # The runtime section lives in its own module; re-exported so `from kerasflow.tasks.config import ...` keeps working.
 from kerasflow.tasks.runtime_config import ConfigSection as _Section
@@ -98,6 +98,11 @@ class DataConfig(_Section):
     url: str | None = None
     feature_columns: list[str] | None = None
     label_column: str = "label"
+    labels: Literal["classes", "numbers"] = Field(
+        "classes",
+        description="how the label column is read: class ids, or numbers (a regression target); "
+        "set from model.task, never by hand",
+    )
     classes: list[str | int] | None = Field(
         None, description="the label values in class-id order; a label outside them fails ingestion"
     )
@@ -139,83 +144,13 @@ class DataConfig(_Section):
                 f"received data.split_key={self.split_key!r} for source {self.source!r}, expected it only with "
                 "source 'files' (a column of the tables)"
             )
+        if self.labels == "numbers" and self.classes is not None:
+            raise ValueError(
+                "received data.classes for a regression target, expected classes only when the task is a classifier"
+            )
         if self.source == "tfds" and "train" not in self.tfds_splits:
             raise ValueError("received data.tfds_splits without 'train', expected train, validation and test")
         return self
-
-
-class ModelConfig(_Section):
-    """Which builder makes the model, with what parameters, and the name it is registered under.
-
-    ``family`` names a registered builder (the zoo's: see models/families.py); ``builder``
-    names any importable ``package.module:function``. Give one; without either the
-    quickstart's ``digits_cnn`` is built.
-    """
-
-    name: str = "digits"
-    family: str | None = None
-    builder: str | None = Field(
-        None, description="'package.module:function' called as build(*, input_spec, **params) -> keras.Model"
-    )
-    num_classes: int | None = Field(
-        None, ge=2, description="classes the model predicts; default: the classes found in the data"
-    )
-    params: dict[str, Any] = Field(default_factory=dict)
-    trusted_packages: tuple[str, ...] = Field(
-        (),
-        description="packages whose Keras classes (registered with keras.saving.register_keras_serializable"
-        "(package=...)) a model file may use; imported before every load. Nothing else outside Keras loads",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _one_builder(cls, raw: Any) -> Any:
-        if isinstance(raw, dict):
-            if raw.get("family") and raw.get("builder"):
-                raise ValueError(
-                    f"received model.family={raw['family']!r} and model.builder={raw['builder']!r}, "
-                    "expected one of them"
-                )
-            if not raw.get("family") and not raw.get("builder"):
-                raw = {**raw, "family": "digits_cnn"}
-        return raw
-
-    @property
-    def builder_reference(self) -> str:
-        """What names the builder: the family's registered name or the import path."""
-        return self.builder or self.family or "digits_cnn"
-
-    @field_validator("name")
-    @classmethod
-    def _registry_name(cls, value: str) -> str:
-        return validate_name(value)
-
-    @field_validator("trusted_packages")
-    @classmethod
-    def _package_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for name in value:
-            if not all(part.isidentifier() for part in name.split(".")):
-                raise ValueError(f"received trusted package {name!r}, expected an importable name such as 'mylayers'")
-        return value
-
-    @field_validator("family")
-    @classmethod
-    def _family_name(cls, value: str | None) -> str | None:
-        # Checked without importing Keras: the zoo's names, and any a team's code registered
-        # in this process (models/builders.py) before the recipe was read.
-        known = set(FAMILIES) | set(REGISTERED_BUILDERS)
-        if value is not None and value not in known:
-            raise ValueError(
-                f"received {value!r}, expected one of {sorted(known)} (or model.builder: 'package.module:function')"
-            )
-        return value
-
-    @field_validator("builder")
-    @classmethod
-    def _builder_reference(cls, value: str | None) -> str | None:
-        if value is not None and not BUILDER_REFERENCE.fullmatch(value):
-            raise ValueError(f"received {value!r}, expected 'package.module:function'")
-        return value
 
 
 class ValidationConfig(_Section):
@@ -283,6 +218,41 @@ class TrainConfig(_Section):
     gate: GateConfig = GateConfig()
     registry: RegistryConfig = RegistryConfig()
     storage: StorageConfig = Field(default_factory=StorageConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _labels_follow_the_task(cls, raw: Any) -> Any:
+        # The task decides how ingestion reads the label column; the data section records it,
+        # so the dataset's fingerprint, and a later scoring of the same source, follow it.
+        if isinstance(raw, dict) and isinstance(raw.get("model"), dict) and raw["model"].get("task"):
+            from kerasflow.tasks.learning_tasks import TASKS
+
+            task = TASKS.get(raw["model"]["task"])
+            if task is not None and isinstance(raw.get("data", {}), dict):
+                raw = {**raw, "data": {**raw.get("data", {}), "labels": task.labels}}
+        return raw
+
+    @model_validator(mode="after")
+    def _fits_the_task(self) -> TrainConfig:
+        if self.data.labels != "numbers":
+            return self
+        problems = [
+            (key, value)
+            for key, value in (
+                ("model.num_classes", self.model.num_classes),
+                ("training.class_weight", self.training.class_weight),
+                ("training.label_smoothing", self.training.label_smoothing or None),
+                ("gate.per_class", self.gate.per_class or None),
+            )
+            if value is not None
+        ]
+        if problems:
+            keys = ", ".join(key for key, _ in problems)
+            raise ValueError(
+                f"received {keys} with model.task={self.model.task!r}, expected them only for classifiers: "
+                "a regression target has no classes"
+            )
+        return self
 
     @classmethod
     def smoke(cls, **overrides: Any) -> TrainConfig:

@@ -25,7 +25,15 @@ class GateRejected(DeterministicFailure):
 
 
 def higher_is_better(metric: str) -> bool:
-    """Losses and errors go down as models improve; everything else we report goes up."""
+    """Losses and errors go down as models improve (and what a task declares so); the rest goes up.
+
+    Decided by the metric's name, so the gate stays a pure function of metrics and config:
+    a regression's ``rmse`` may not rise, its ``r2`` may not fall.
+    """
+    from kerasflow.tasks.learning_tasks import TASKS
+
+    if any(task.is_lower_better(metric) for task in TASKS.values()):
+        return False
     return not any(token in metric.lower() for token in _LOWER_IS_BETTER)
 
 

@@ -1,4 +1,4 @@
-"""The run's figures as PNG: learning curves from the training history, the confusion matrix.
+"""The run's figures as PNG: learning curves, the confusion matrix, predicted versus actual, residuals.
 
 Drawn with matplotlib's object API on an Agg canvas (never ``pyplot``): no global figure
 state, no display, safe in a worker thread. The PNGs are saved with the run and copied
@@ -15,7 +15,22 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["confusion_matrix", "confusion_matrix_png", "embed_png", "learning_curves_png"]
+__all__ = [
+    "confusion_matrix",
+    "confusion_matrix_png",
+    "embed_png",
+    "learning_curves_png",
+    "predicted_vs_actual_png",
+    "residuals_png",
+]
+
+# File names of the figures, in <run>/plots/ and in a registered version's plots/.
+LEARNING_CURVES = "learning_curves.png"
+CONFUSION_MATRIX = "confusion_matrix.png"
+PREDICTED_VS_ACTUAL = "predicted_vs_actual.png"
+RESIDUALS = "residuals.png"
+# Points drawn in a scatter: beyond this a random (seeded) subset, so a million-row test split draws in a second.
+_MAX_POINTS = 20_000
 
 # Wide enough to read epoch ticks in the artifact pane; small enough to embed (about 30 KB).
 _SIZE_INCHES, _DPI = (7.0, 3.2), 96
@@ -75,6 +90,51 @@ def confusion_matrix_png(matrix: Sequence[Sequence[int]], class_names: Sequence[
             axes.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8, color=colour)
     axes.set_title(title or f"confusion matrix ({int(counts.sum())} examples)")
     return _png(figure, canvas)
+
+
+def predicted_vs_actual_png(y_true: np.ndarray, y_pred: np.ndarray, *, title: str = "") -> bytes:
+    """Each example's prediction against its target, with the line where they are equal."""
+    y_true, y_pred = _subset(np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float))
+    figure, canvas = _figure(size=(4.6, 4.2))
+    axes = figure.subplots()
+    axes.scatter(y_true, y_pred, s=8, alpha=0.5, linewidths=0)
+    if len(y_true):
+        low = float(min(y_true.min(), y_pred.min()))
+        high = float(max(y_true.max(), y_pred.max()))
+        axes.plot([low, high], [low, high], "--", color="grey", linewidth=1, label="prediction = target")
+        axes.legend(fontsize="small", loc="upper left")
+    axes.set_xlabel("actual")
+    axes.set_ylabel("predicted")
+    axes.grid(alpha=0.3)
+    axes.set_title(title or "predicted vs actual", fontsize="medium")
+    return _png(figure, canvas)
+
+
+def residuals_png(y_true: np.ndarray, y_pred: np.ndarray, *, title: str = "") -> bytes:
+    """The histogram of residuals (prediction minus target), with their mean marked."""
+    residuals = np.asarray(y_pred, dtype=float).reshape(-1) - np.asarray(y_true, dtype=float).reshape(-1)
+    figure, canvas = _figure(size=(4.6, 3.2))
+    axes = figure.subplots()
+    if len(residuals):
+        axes.hist(residuals, bins=min(50, max(5, int(np.sqrt(len(residuals))))), alpha=0.8)
+        mean = float(residuals.mean())
+        axes.axvline(mean, color="black", linestyle="--", linewidth=1, label=f"mean {mean:.3g}")
+        axes.axvline(0.0, color="grey", linewidth=1)
+        axes.legend(fontsize="small")
+    axes.set_xlabel("residual (predicted - actual)")
+    axes.set_ylabel("examples")
+    axes.grid(alpha=0.3)
+    axes.set_title(title or "residuals", fontsize="medium")
+    return _png(figure, canvas)
+
+
+def _subset(*columns: np.ndarray) -> tuple[np.ndarray, ...]:
+    columns = tuple(c.reshape(-1) for c in columns)
+    rows = len(columns[0])
+    if rows <= _MAX_POINTS:
+        return columns
+    keep = np.sort(np.random.default_rng(0).choice(rows, _MAX_POINTS, replace=False))
+    return tuple(c[keep] for c in columns)
 
 
 def embed_png(png: bytes, *, alt: str) -> str:

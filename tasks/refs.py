@@ -31,17 +31,14 @@ class DatasetRef(_Ref):
     label_key: str
     feature_shape: tuple[int, ...]
     feature_dtype: str
-    num_classes: int
+    num_classes: int = Field(description="classes of a classifier's labels; 0 for numbers (a regression target)")
     class_names: list[str]
+    labels: Literal["classes", "numbers"] = Field("classes", description="label column read as class ids or numbers")
     feature_names: list[str] | None = None
     ignored_columns: list[str] = Field(default_factory=list, description="file columns outside the schema")
     slices: dict[str, list[str]] = Field(
         default_factory=dict, description="slice column -> its values; stored as codes beside the features"
     )
-
-    @property
-    def task(self) -> Literal["binary", "multiclass"]:
-        return "binary" if self.num_classes == 2 else "multiclass"
 
 
 class TrainedModel(_Ref):
@@ -68,7 +65,9 @@ class Metrics(_Ref):
     split: str
     num_examples: int
     values: dict[str, float]
-    per_class: dict[str, dict[str, float]] = Field(default_factory=dict, description="metric -> class name -> value")
+    per_class: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="metric -> class name -> value (classifiers)"
+    )
     per_slice: dict[str, dict[str, dict[str, float]]] = Field(
         default_factory=dict, description="slice column -> value -> metric -> value"
     )
@@ -86,7 +85,9 @@ class Evaluation(_Ref):
         None, description="the model under the alias exists but could not be loaded or evaluated: why"
     )
     plots: dict[str, str] = Field(
-        default_factory=dict, description="PNG file name -> URL in the run folder (learning curves, confusion matrix)"
+        default_factory=dict,
+        description="PNG file name -> URL in the run folder (learning curves; the task's own: a confusion matrix, "
+        "predicted vs actual and residuals)",
     )
 
 

@@ -41,6 +41,7 @@ def build_metadata(
     import tensorflow as tf
 
     from kerasflow.tasks.lineage import training_definition
+    from kerasflow.tasks.train.build import task_of
 
     definition = training_definition(config)
 
@@ -51,6 +52,8 @@ def build_metadata(
         "baseline_version": evaluation.baseline_version,
         "gate": report.model_dump(),
         "config": config.model_dump(mode="json"),
+        # What it predicts: scoring writes this task's columns (kerasflow/tasks/learning_tasks.py).
+        "task": task_of(config.model, dataset).name,
         # The builder (reference, package version, code sha256) and the definition's fingerprint:
         # the next run retrains only when this or the data changed.
         "builder": definition["builder"],

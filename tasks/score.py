@@ -22,9 +22,10 @@ from kerasflow.models.registry import ModelRegistry, RegistryError, parse_model_
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.failures import DataValidationError, retry_unless_deterministic
+from kerasflow.tasks.learning_tasks import LearningTask, task_of_metadata
 from kerasflow.tasks.refs import DatasetRef, ScoredTable
 
-__all__ = ["score", "score_rows", "write_parquet"]
+__all__ = ["predictions_frame", "score", "score_rows", "write_parquet"]
 
 
 def signature_of(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -78,17 +79,14 @@ def split_arrays(ref: DatasetRef, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def score_rows(model: Any, features: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
-    """Class probabilities, (rows, classes); a single sigmoid output becomes two columns."""
-    probabilities = np.asarray(model.predict(features, batch_size=batch_size, verbose=0))
-    if probabilities.ndim == 1 or probabilities.shape[1] == 1:
-        positive = probabilities.reshape(-1)
-        probabilities = np.stack([1 - positive, positive], axis=1)
-    return probabilities
+    """The model's raw outputs for ``features`` (probabilities, or numbers), batch by batch."""
+    return np.asarray(model.predict(features, batch_size=batch_size, verbose=0))
 
 
 def predictions_frame(
-    probabilities: np.ndarray,
+    outputs: np.ndarray,
     *,
+    task: LearningTask,
     class_names: list[str],
     name: str,
     version: int,
@@ -96,20 +94,16 @@ def predictions_frame(
     key_column: str | None = None,
     labels: np.ndarray | None = None,
 ):
+    """One row per example: its key, row number, the task's prediction columns, the label, the model."""
     import pandas as pd
 
-    class_id = probabilities.argmax(axis=1)
     columns: dict[str, Any] = {}
     if key_column is not None and keys is not None:
         columns[key_column] = keys
-    columns["row"] = np.arange(len(probabilities))
-    columns["prediction"] = np.asarray(class_names, dtype=object)[class_id]
-    columns["class_id"] = class_id.astype("int64")
-    columns["probability"] = probabilities.max(axis=1)
-    for i, class_name in enumerate(class_names):
-        columns[f"p_{class_name}"] = probabilities[:, i]
+    columns["row"] = np.arange(len(outputs))
+    columns.update(task.prediction_columns(outputs, class_names=class_names))
     if labels is not None:
-        columns["label"] = np.asarray(class_names, dtype=object)[labels]
+        columns["label"] = task.label_column(labels, class_names=class_names)
     columns["model_name"] = name
     columns["model_version"] = int(version)
     return pd.DataFrame(columns)
@@ -179,11 +173,11 @@ def score(
     check_signature(metadata, features, source=source)
     # Verified against its sha256, inspected, in safe mode; a refused file is not retried.
     model = registry.load(name, metadata["version"], trusted_packages=trusted_packages)
-    probabilities = score_rows(model, features)
-    class_names = signature["classes"] or [str(i) for i in range(probabilities.shape[1])]
+    outputs = score_rows(model, features)
     frame = predictions_frame(
-        probabilities,
-        class_names=class_names,
+        outputs,
+        task=task_of_metadata(metadata),
+        class_names=list(signature["classes"] or []),
         name=name,
         version=metadata["version"],
         keys=keys,

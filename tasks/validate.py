@@ -81,7 +81,7 @@ class _RowFailures:
             return
         if self.first_row is None:
             index = int(failed.argmax())
-            self.first_row, self.first_label = offset + index, int(labels[index])
+            self.first_row, self.first_label = offset + index, labels[index].item()
         self.count += int(failed.sum())
 
 
@@ -90,7 +90,7 @@ class _SplitScan:
 
     def __init__(self) -> None:
         self.nonfinite = _RowFailures()
-        self.out_of_range = _RowFailures()
+        self.out_of_range = _RowFailures()  # class ids outside the classes, or targets that are not finite
         self.classes: Counter[int] = Counter()
         self.hashes: list[bytes] = []
 
@@ -107,11 +107,15 @@ def _scan(ref: DatasetRef, split: str, num_classes: int, batch_size: int) -> _Sp
 
     scan = _SplitScan()
     offset = 0
+    numbers = ref.labels == "numbers"
     for features, labels in load_split(ref, split).batch(batch_size).as_numpy_iterator():
         if features.dtype.kind == "f":
             scan.nonfinite.add(~np.isfinite(features.reshape(len(features), -1)).all(axis=1), offset, labels)
-        scan.out_of_range.add((labels < 0) | (labels >= num_classes), offset, labels)
-        scan.classes.update(labels.tolist())
+        if numbers:
+            scan.out_of_range.add(~np.isfinite(labels), offset, labels)
+        else:
+            scan.out_of_range.add((labels < 0) | (labels >= num_classes), offset, labels)
+            scan.classes.update(labels.tolist())
         scan.hashes.extend(_row_hashes(features))
         offset += len(labels)
     return scan
@@ -173,18 +177,29 @@ def check_dataset(
         "no NaN or infinite values" if ref.feature_dtype.startswith("float") else "not numeric: not applicable",
     )
     bad_label = next(((s, scan.out_of_range) for s, scan in scans.items() if scan.out_of_range.count), None)
-    record(
-        "label range",
-        f"split '{bad_label[0]}': check 'label range' failed: {bad_label[1].count} row(s) have labels outside "
-        f"0..{num_classes - 1}, first at row {bad_label[1].first_row} (label {bad_label[1].first_label}); "
-        "fix the labels or set model.num_classes"
-        if bad_label
-        else None,
-        f"labels within 0..{num_classes - 1}",
-    )
+    if ref.labels == "numbers":
+        record(
+            "finite target",
+            f"split '{bad_label[0]}': check 'finite target' failed: {bad_label[1].count} row(s) have a NaN or "
+            f"infinite target, first at row {bad_label[1].first_row}; drop or fix those rows at the source"
+            if bad_label
+            else None,
+            "every target is a finite number (class checks do not apply to a regression)",
+        )
+    else:
+        record(
+            "label range",
+            f"split '{bad_label[0]}': check 'label range' failed: {bad_label[1].count} row(s) have labels outside "
+            f"0..{num_classes - 1}, first at row {bad_label[1].first_row} (label {bad_label[1].first_label}); "
+            "fix the labels or set model.num_classes"
+            if bad_label
+            else None,
+            f"labels within 0..{num_classes - 1}",
+        )
     train = scans.get("train")
     if train is not None:
-        _check_classes(ref, scans, num_classes, rules, record)
+        if ref.labels != "numbers":
+            _check_classes(ref, scans, num_classes, rules, record)
         _check_leakage(scans, rules, record)
     class_counts = {
         ref.class_names[c] if c < len(ref.class_names) else str(c): n

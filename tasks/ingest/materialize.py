@@ -120,6 +120,7 @@ def _store(source: SourceData, staging: Path, *, root: str, url: str, attempt: s
         feature_dtype=np.dtype(feature.np_dtype).name,
         num_classes=len(source.class_names),
         class_names=source.class_names,
+        labels=source.labels,
         feature_names=source.feature_names,
         ignored_columns=source.ignored_columns,
         slices=source.slices,

@@ -48,6 +48,7 @@ class SourceData:
     rows_per_example: int = 1
     slices: dict[str, list[str]] = field(default_factory=dict)  # slice column -> its values (code order)
     ignored_columns: list[str] = field(default_factory=list)
+    labels: str = "classes"  # data.labels: class ids, or numbers (a regression target)
 
     @property
     def fingerprint(self) -> str:
@@ -61,7 +62,7 @@ def fingerprint(identity: dict[str, Any]) -> str:
 
 def identify(data: DataConfig) -> dict[str, Any]:
     """What identifies the content the config names, without reading it all."""
-    cut = {"split": _split_identity(data), "limit": data.limit}
+    cut = {"split": _split_identity(data), "limit": data.limit, **_label_identity(data)}
     if data.source == "sample":
         x, y, _, _ = _sample_arrays(data)
         return {"source": "sample", "name": data.name, "content_sha256": _content_sha256(x, y), **cut}
@@ -73,6 +74,7 @@ def identify(data: DataConfig) -> dict[str, Any]:
             "splits": dict(sorted(data.tfds_splits.items())),
             "keys": [data.feature_key, data.label_key],
             "limit": data.limit,
+            **_label_identity(data),
         }
     if data.source == "files":
         return {
@@ -92,7 +94,17 @@ def identify(data: DataConfig) -> dict[str, Any]:
         "config": builder.builder_config.name if builder.builder_config else None,
         "splits": dict(sorted(data.tfds_splits.items())),
         "limit": data.limit,
+        **_label_identity(data),
     }
+
+
+def _label_identity(data: DataConfig) -> dict[str, str]:
+    """Labels read as numbers are another dataset than the same column read as classes.
+
+    Empty for classes, so the fingerprints of classifier datasets did not change when
+    regression came.
+    """
+    return {"labels": data.labels} if data.labels != "classes" else {}
 
 
 def load_source(data: DataConfig, identity: dict[str, Any] | None = None) -> SourceData:
@@ -166,7 +178,8 @@ def _from_arrays(
     features = tfds.features.FeaturesDict(
         {
             "features": tfds.features.Tensor(shape=(None, *x.shape[1:]), dtype=np.float32),
-            "label": tfds.features.Tensor(shape=(None,), dtype=np.int64),
+            # Class ids, or a regression target's numbers.
+            "label": tfds.features.Tensor(shape=(None,), dtype=np.float32 if y.dtype.kind == "f" else np.int64),
             **{key: tfds.features.Tensor(shape=(None,), dtype=np.int64) for key in slice_codes},
         }
     )
@@ -190,7 +203,12 @@ def _from_arrays(
         rows_per_example=BLOCK_ROWS,
         ignored_columns=list(ignored_columns or []),
         slices={column: [str(v) for v in values] for column, values in slice_values.items()},
+        labels=data.labels,
     )
+
+
+# The tables scikit-learn bundles (no download), by whether their target is a class or a number.
+SAMPLE_TABLES: dict[str, str] = {"breast_cancer": "classes", "diabetes": "numbers"}
 
 
 def _sample_arrays(data: DataConfig) -> tuple[np.ndarray, np.ndarray, list[str], list[str] | None]:
@@ -200,12 +218,21 @@ def _sample_arrays(data: DataConfig) -> tuple[np.ndarray, np.ndarray, list[str],
         bunch = datasets.load_digits()
         x = bunch.images.astype("float32")[..., None]  # (n, 8, 8, 1), values 0..16
         feature_names = None
-    elif data.name == "breast_cancer":
-        bunch = datasets.load_breast_cancer()
+    elif data.name in SAMPLE_TABLES:
+        bunch = getattr(datasets, f"load_{data.name}")()
         x = bunch.data.astype("float32")
         feature_names = [str(c) for c in bunch.feature_names]
     else:
-        raise ConfigError(f"received data.name={data.name!r} for source 'sample', expected 'digits' or 'breast_cancer'")
+        raise ConfigError(
+            f"received data.name={data.name!r} for source 'sample', expected one of {['digits', *SAMPLE_TABLES]}"
+        )
+    if data.labels == "numbers":
+        return x, bunch.target.astype("float32"), [], feature_names
+    if SAMPLE_TABLES.get(data.name) == "numbers":
+        raise ConfigError(
+            f"received data.name={data.name!r} for a classifier, but its target is a number; "
+            "set model.task: regression (the bundled recipe `diabetes` does)"
+        )
     return x, bunch.target.astype("int64"), [str(c) for c in bunch.target_names], feature_names
 
 
@@ -291,6 +318,7 @@ def _prepared_tfds_dir(data: DataConfig, identity: dict[str, Any]) -> SourceData
 
 def _from_builder(builder, data: DataConfig, identity: dict[str, Any], *, name: str) -> SourceData:
     """The configured splits of a prepared TFDS builder, reduced to the feature and the label."""
+    import tensorflow as tf
     import tensorflow_datasets as tfds
 
     source_features = builder.info.features
@@ -308,15 +336,34 @@ def _from_builder(builder, data: DataConfig, identity: dict[str, Any], *, name: 
     else:
         # Raw tensors decode far faster than PNG-encoded images in the training pipeline.
         stored_feature = tfds.features.Tensor(shape=feature.shape, dtype=feature.np_dtype)
-    features = tfds.features.FeaturesDict(
-        {feature_key: stored_feature, label_key: tfds.features.ClassLabel(names=label_feature.names)}
-    )
+    if data.labels == "numbers":  # a regression target: any scalar numeric feature, stored as float32
+        scalar = tuple(getattr(label_feature, "shape", ()) or ()) == ()
+        if not scalar or not np.issubdtype(label_feature.np_dtype, np.number):
+            raise ConfigError(
+                f"received data.label_key={label_key!r} for a regression, but it is {label_feature!r}; "
+                "expected a scalar number per example"
+            )
+        stored_label, class_names = tfds.features.Tensor(shape=(), dtype=np.float32), []
+    elif isinstance(label_feature, tfds.features.ClassLabel):
+        stored_label, class_names = tfds.features.ClassLabel(names=label_feature.names), list(label_feature.names)
+    else:
+        raise ConfigError(
+            f"received data.label_key={label_key!r}, a {type(label_feature).__name__} and not a ClassLabel; "
+            "a classifier needs class labels (set model.task: regression if it is a number to predict)"
+        )
+    features = tfds.features.FeaturesDict({feature_key: stored_feature, label_key: stored_label})
+    numbers = data.labels == "numbers"
+
+    def reduce(ex):
+        label = tf.cast(ex[label_key], tf.float32) if numbers else ex[label_key]
+        return {feature_key: ex[feature_key], label_key: label}
+
     splits = {}
     for role in SPLITS:
         spec = data.tfds_splits.get(role)
         if spec is None:
             continue
-        ds = builder.as_dataset(split=spec).map(lambda ex: {feature_key: ex[feature_key], label_key: ex[label_key]})
+        ds = builder.as_dataset(split=spec).map(reduce)
         splits[role] = ds.take(data.limit) if data.limit else ds
     return SourceData(
         name=_dataset_name(name),
@@ -324,6 +371,7 @@ def _from_builder(builder, data: DataConfig, identity: dict[str, Any], *, name: 
         splits=splits,
         feature_key=feature_key,
         label_key=label_key,
-        class_names=list(label_feature.names),
+        class_names=class_names,
         identity=identity,
+        labels=data.labels,
     )

@@ -30,10 +30,14 @@ def describe(*, key: str | None, seed: int, fractions: dict[str, float]) -> dict
 
 
 def content_hashes(features: np.ndarray, labels: np.ndarray, class_names: list[str], *, seed: int) -> np.ndarray:
-    """One uint64 per row from its feature values and its class name (not its class id)."""
+    """One uint64 per row from its feature values and its class name (not its class id), or its target number."""
     rows = np.ascontiguousarray(features, dtype=np.float32).reshape(len(features), -1) + np.float32(0)  # -0.0 -> 0.0
     words = rows.view(np.uint32).astype(np.uint64)
-    label_words = text_hashes(np.asarray(class_names, dtype=str), seed=seed)[labels]
+    if labels.dtype.kind == "f":  # a regression target: its float32 bits, as the features'
+        target = np.ascontiguousarray(labels, dtype=np.float32) + np.float32(0)
+        label_words = _mix(target.view(np.uint32).astype(np.uint64) ^ np.uint64(seed))
+    else:
+        label_words = text_hashes(np.asarray(class_names, dtype=str), seed=seed)[labels]
     h = np.full(len(rows), _mix(np.uint64(seed) ^ _GOLDEN), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for column in range(words.shape[1]):

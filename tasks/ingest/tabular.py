@@ -38,7 +38,7 @@ class TableFile:
 @dataclass(frozen=True)
 class Table:
     features: np.ndarray  # (rows, columns) float32
-    labels: np.ndarray  # (rows,) int64 class ids
+    labels: np.ndarray  # (rows,) int64 class ids, or float32 targets when data.labels is "numbers"
     columns: list[str]
     class_names: list[str]
     ignored_columns: list[str]
@@ -113,9 +113,11 @@ def read_table(files: list[TableFile], data: DataConfig) -> Table:
                 key_parts.append(_split_key_values(file.url, frame, data.split_key))
     features = np.concatenate([p[0] for p in parts])
     raw_labels = np.concatenate([p[1] for p in parts])
-    labels, class_names = label_class_ids(
-        raw_labels, classes=data.classes, locate=lambda row: _locate(row, parts, files)
-    )
+    locate = lambda row: _locate(row, parts, files)  # noqa: E731 - one line, used twice
+    if data.labels == "numbers":
+        labels, class_names = label_numbers(raw_labels, locate=locate, column=data.label_column), []
+    else:
+        labels, class_names = label_class_ids(raw_labels, classes=data.classes, locate=locate)
     slices = {c: np.concatenate([s[c] for s in slice_parts]) for c in data.slice_columns}
     keys = np.concatenate(key_parts) if key_parts else None
     return Table(features, labels, list(schema or []), class_names, sorted(ignored), slices, keys)
@@ -237,7 +239,8 @@ def label_class_ids(
             raise DataValidationError(
                 f"{file}: check 'class labels' failed: {int(fractional.sum())} row(s) have labels that are not "
                 f"whole numbers (soft labels or probabilities), first at row {row} ({labels[first].item()!r}); "
-                "a classifier learns from class ids: write each label as its class (0, 1, ... or a name) at the source"
+                "a classifier learns from class ids: write each label as its class (0, 1, ... or a name) at the "
+                "source, or set model.task: regression if the label is a number to predict"
             )
         labels = labels.astype("int64")
     text = labels.astype(str)
@@ -264,6 +267,31 @@ def label_class_ids(
             f"data.classes {class_names}, first at row {row}; add the class to the recipe or fix the labels"
         )
     return ids, class_names
+
+
+def label_numbers(labels: np.ndarray, *, locate: Callable[[int], tuple[int, str]], column: str) -> np.ndarray:
+    """A regression target column as float32, refusing text and missing or infinite values by row."""
+    import pandas as pd
+
+    values = pd.to_numeric(pd.Series(labels), errors="coerce").to_numpy(dtype="float64")
+    text = np.isnan(values) & ~pd.isna(pd.Series(labels)).to_numpy()
+    if text.any():
+        first = int(text.argmax())
+        row, file = locate(first)
+        raise DataValidationError(
+            f"{file}: check 'numeric target' failed: {int(text.sum())} row(s) have a target that is not a number "
+            f"in column {column!r}, first at row {row} ({labels[first]!r}); a regression learns from numbers: "
+            "clean the column, or drop model.task: regression if the label is a class"
+        )
+    nonfinite = ~np.isfinite(values) | (np.abs(values) > np.finfo(np.float32).max)
+    if nonfinite.any():
+        first = int(nonfinite.argmax())
+        row, file = locate(first)
+        raise DataValidationError(
+            f"{file}: check 'finite target' failed: {int(nonfinite.sum())} row(s) have a NaN or infinite target in "
+            f"column {column!r}, first at row {row}; drop those rows or fix the target at the source"
+        )
+    return values.astype("float32")
 
 
 def _locate(row: int, parts: list, files: list[TableFile]) -> tuple[int, str]:

@@ -12,6 +12,7 @@ from typing import Any
 from kerasflow.models import builders
 from kerasflow.models.input_spec import InputSpec
 from kerasflow.tasks.config import ConfigError, ModelConfig, TrainConfig
+from kerasflow.tasks.learning_tasks import LearningTask, choose_task
 from kerasflow.tasks.refs import DatasetRef
 from kerasflow.tasks.train.plan import TrainingPlan, make_plan
 
@@ -29,17 +30,76 @@ def needs_adapting(layer: Any) -> bool:
     return False
 
 
-def input_spec_of(ref: DatasetRef, model: ModelConfig) -> InputSpec:
-    """The builder's view of the data."""
+def task_of(model: ModelConfig, ref: DatasetRef) -> LearningTask:
+    """The recipe's learning task (or the classifier the data's classes call for)."""
+    return choose_task(model.task, num_classes=model.num_classes or ref.num_classes, labels=ref.labels)
+
+
+def class_names_of(model: ModelConfig, ref: DatasetRef) -> tuple[str, ...]:
+    """The classes the model predicts: the data's, padded to ``model.num_classes`` when it asks for more."""
     num_classes = model.num_classes or ref.num_classes
-    class_names = tuple(ref.class_names[:num_classes]) + tuple(str(i) for i in range(len(ref.class_names), num_classes))
-    return InputSpec(
+    return tuple(ref.class_names[:num_classes]) + tuple(str(i) for i in range(len(ref.class_names), num_classes))
+
+
+def input_spec_of(ref: DatasetRef, model: ModelConfig) -> InputSpec:
+    """The builder's view of the data, and of the output its task asks for."""
+    return make_input_spec(
         feature_shape=tuple(ref.feature_shape),
         feature_dtype=ref.feature_dtype,
-        class_names=class_names,
-        task="binary" if num_classes == 2 else "multiclass",
+        class_names=class_names_of(model, ref),
+        task=task_of(model, ref),
         columns=tuple(ref.feature_names) if ref.feature_names else None,
+        target_stats=train_target_stats(ref) if ref.labels == "numbers" else None,
     )
+
+
+def make_input_spec(
+    *,
+    feature_shape: tuple[int, ...],
+    feature_dtype: str,
+    class_names: tuple[str, ...],
+    task: LearningTask,
+    columns: tuple[str, ...] | None = None,
+    target_stats: tuple[float, float] | None = None,
+) -> InputSpec:
+    """An input spec for ``task``: what a builder is called with (also to test a builder without data)."""
+    units, activation = task.output(len(class_names))
+    mean, std = target_stats if target_stats is not None else (None, None)
+    return InputSpec(
+        feature_shape=tuple(feature_shape),
+        feature_dtype=feature_dtype,
+        class_names=tuple(class_names),
+        task=task.name,
+        columns=columns,
+        num_outputs=units,
+        output_activation=activation,
+        output_widths=task.output_widths(len(class_names)),
+        target_mean=mean,
+        target_std=std,
+    )
+
+
+def _output_width(model: Any, *, fallback: int) -> int:
+    """The last axis of the model's output; a subclassed model not built yet has the task's."""
+    try:
+        return int(model.output_shape[-1])
+    except (AttributeError, ValueError, TypeError, IndexError):
+        return fallback
+
+
+def train_target_stats(ref: DatasetRef) -> tuple[float, float]:
+    """Mean and standard deviation of a regression target on the training split, in one streaming pass."""
+    import numpy as np
+
+    from kerasflow.tasks.ingest.pipeline import load_split
+
+    count, total, squares = 0, 0.0, 0.0
+    for labels in load_split(ref, "train").map(lambda x, y: y).batch(65536).as_numpy_iterator():
+        values = np.asarray(labels, dtype="float64").reshape(-1)
+        count, total, squares = count + len(values), total + values.sum(), squares + (values**2).sum()
+    mean = total / count if count else 0.0
+    variance = max(0.0, squares / count - mean**2) if count else 0.0
+    return float(mean), float(variance**0.5) or 1.0
 
 
 def resolve_builder(model: ModelConfig) -> builders.Builder:
@@ -136,13 +196,16 @@ def build_compiled_model(
     rate = recipe_objects.learning_rate_schedule(
         training, learning_rate=plan.learning_rate, steps_per_epoch=plan.steps_per_epoch
     )
-    return zoo.compile_model(
-        model,
-        num_classes=config.model.num_classes or ref.num_classes,
-        optimizer=recipe_objects.optimizer(training, learning_rate=rate),
-        loss=recipe_objects.custom_loss(training),
-        extra_metrics=recipe_objects.extra_metrics(training),
+    task = task_of(config.model, ref)
+    default_loss, metrics = task.training_objects(
         label_smoothing=training.label_smoothing,
         one_hot=plan.one_hot_classes is not None,
+        output_width=_output_width(model, fallback=task.output(len(class_names_of(config.model, ref)))[0]),
+    )
+    return zoo.compile_model(
+        model,
+        optimizer=recipe_objects.optimizer(training, learning_rate=rate),
+        loss=default_loss if (custom := recipe_objects.custom_loss(training)) is None else custom,
+        metrics=[*metrics, *recipe_objects.extra_metrics(training)],
         jit_compile=config.runtime.jit_compile,
     )

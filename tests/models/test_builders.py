@@ -11,7 +11,15 @@ import pytest
 from kerasflow.models import builders
 from kerasflow.models.input_spec import InputSpec
 
-SPEC = InputSpec(feature_shape=(4,), feature_dtype="float32", class_names=("a", "b", "c"), task="multiclass")
+SPEC = InputSpec(
+    feature_shape=(4,),
+    feature_dtype="float32",
+    class_names=("a", "b", "c"),
+    task="multiclass",
+    num_outputs=3,
+    output_activation="softmax",
+    output_widths=(3,),
+)
 
 TEAM_BUILDERS = """
 import keras

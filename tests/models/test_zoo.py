@@ -7,16 +7,26 @@ import tensorflow as tf
 
 from kerasflow.models import builders, io, zoo
 from kerasflow.models.input_spec import InputSpec
-from kerasflow.tasks.train.build import needs_adapting
+from kerasflow.tasks.learning_tasks import TASKS
+from kerasflow.tasks.train.build import make_input_spec, needs_adapting
 
 rng = np.random.default_rng(0)
 
 
-def spec(shape, classes=10, dtype="float32") -> InputSpec:
+def spec(shape, classes=10, dtype="float32", task=None, target_stats=None) -> InputSpec:
     names = tuple(str(i) for i in range(classes))
-    return InputSpec(
-        feature_shape=shape, feature_dtype=dtype, class_names=names, task="binary" if classes == 2 else "multiclass"
+    chosen = TASKS[task or ("binary" if classes == 2 else "multiclass")]
+    return make_input_spec(
+        feature_shape=shape, feature_dtype=dtype, class_names=names, task=chosen, target_stats=target_stats
     )
+
+
+def compiled(model, input_spec: InputSpec):
+    """Compiled with the task's default loss and metrics, as training compiles it."""
+    loss, metrics = TASKS[input_spec.task].training_objects(
+        label_smoothing=0.0, one_hot=False, output_width=int(model.output_shape[-1])
+    )
+    return zoo.compile_model(model, loss=loss, metrics=metrics)
 
 
 def adapted(model, x):
@@ -33,6 +43,7 @@ CASES = {
     "mnist_mlp": (spec((28, 28, 1)), lambda n: rng.integers(0, 255, (n, 28, 28, 1))),
     "cifar10_cnn": (spec((32, 32, 3)), lambda n: rng.integers(0, 255, (n, 32, 32, 3))),
     "fraud_tabular": (spec((5,), classes=2), lambda n: rng.normal(size=(n, 5))),
+    "tabular_mlp": (spec((5,), classes=3), lambda n: rng.normal(size=(n, 5))),
     # Strings reach the model as tf.string tensors, as the tf.data pipeline feeds them.
     "imdb_text": (spec((), classes=2, dtype="string"), lambda n: tf.constant(TEXTS * (n // 4))),
 }
@@ -43,7 +54,7 @@ def test_build_train_save_load(family, tmp_path):
     input_spec, make_x = CASES[family]
     num_classes = input_spec.num_classes
     x = make_x(8)
-    model = zoo.compile_model(adapted(builders.resolve(family)(input_spec=input_spec), x), num_classes=num_classes)
+    model = compiled(adapted(builders.resolve(family)(input_spec=input_spec), x), input_spec)
     y = rng.integers(0, num_classes, (8,))
     logs = model.train_on_batch(x, y, return_dict=True)
     assert np.isfinite(logs["loss"])

@@ -14,7 +14,15 @@ def test_bundled_recipes_parse(name):
 
 
 def test_every_recipe_is_listed():
-    assert recipe_names() == ["cifar10_cnn", "digits", "fraud_tabular", "imdb_text", "mnist_mlp"]
+    assert recipe_names() == [
+        "cifar10_cnn",
+        "diabetes",
+        "digits",
+        "fraud_tabular",
+        "imdb_text",
+        "mnist_mlp",
+        "tabular_regression",
+    ]
 
 
 def test_fraud_recipe_needs_a_url_and_says_how_to_give_it():

@@ -173,7 +173,11 @@ def test_per_class_metrics_come_from_predictions():
 
     y_true = np.array([0, 0, 0, 0, 1, 1, 2, 2])
     predicted = np.array([0, 0, 0, 1, 1, 1, 2, 0])
-    m = compute_metrics(y_true, np.eye(3)[predicted], num_classes=3, class_names=["a", "b", "c"], split="test")
+    from kerasflow.tasks.learning_tasks import TASKS
+
+    m = compute_metrics(
+        y_true, np.eye(3)[predicted], task=TASKS["multiclass"], class_names=["a", "b", "c"], split="test"
+    )
     assert m.per_class["recall"] == {"a": 0.75, "b": 1.0, "c": 0.5}
     assert m.per_class["precision"] == pytest.approx({"a": 0.75, "b": 2 / 3, "c": 1.0})
     report = decide(m, None, GateConfig(per_class={"recall": {"min": 0.6}}))

@@ -1,0 +1,321 @@
+"""Learning tasks: multiclass, binary and regression, each in one place, in a registry.
+
+A task owns everything that depends on what the model predicts: how the label column is
+read (class ids or numbers), the output layer the zoo builds and the widths a builder's
+output may have, the default loss and training metrics, the evaluation metrics computed
+from predictions, the figures drawn of them, the direction of its metrics for the gate,
+and the columns batch scoring writes. Nothing else branches on the task's name: the
+rest of kerasflow asks the task object. A team adds a task with :func:`register_task`
+(for instance an ordinal or a multi-output one) and names it in ``model.task``.
+
+The recipe's ``model.task`` picks one; without it, a classifier is chosen from the
+number of classes (two: ``binary``, more: ``multiclass``). Regression is never guessed
+from the data, because a 0/1 label column reads as numbers as well as it reads as classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = [
+    "TASKS",
+    "LabelKind",
+    "LearningTask",
+    "Measured",
+    "choose_task",
+    "register_task",
+    "task_of_metadata",
+]
+
+LabelKind = Literal["classes", "numbers"]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What evaluation computes from one set of predictions."""
+
+    values: dict[str, float]
+    per_class: dict[str, dict[str, float]] = field(default_factory=dict)
+    confusion: list[list[int]] | None = None
+
+
+class LearningTask:
+    """What a model predicts, and everything that depends on it. Subclass and register to add one.
+
+    Attributes:
+        name: the value of ``model.task``.
+        labels: how ingestion reads the label column: ``classes`` (ids into class names) or ``numbers``.
+        lower_is_better: metric names whose lower values are better (the gate's direction).
+    """
+
+    name: str = ""
+    labels: LabelKind = "classes"
+    lower_is_better: tuple[str, ...] = ("loss",)
+
+    def output(self, num_classes: int) -> tuple[int, str | None]:
+        """(units, activation) of the output layer the zoo's builders end with."""
+        raise NotImplementedError
+
+    def output_widths(self, num_classes: int) -> tuple[int, ...]:
+        """The last-axis widths a builder's model may output for this task."""
+        return (self.output(num_classes)[0],)
+
+    def training_objects(self, *, label_smoothing: float, one_hot: bool, output_width: int) -> tuple[Any, list[Any]]:
+        """(default loss, metrics tracked in training) as Keras objects, for a model of that output width."""
+        raise NotImplementedError
+
+    def measure(self, y_true: np.ndarray, y_pred: np.ndarray, *, class_names: Sequence[str]) -> Measured:
+        """Evaluation metrics from labels and the model's raw outputs."""
+        raise NotImplementedError
+
+    def figures(
+        self, y_true: np.ndarray, y_pred: np.ndarray, *, class_names: Sequence[str], title: str
+    ) -> dict[str, bytes]:
+        """PNG file name -> figure of the predictions (besides the learning curves)."""
+        return {}
+
+    def prediction_columns(self, y_pred: np.ndarray, *, class_names: Sequence[str]) -> dict[str, np.ndarray]:
+        """The columns batch scoring writes for these outputs."""
+        raise NotImplementedError
+
+    def label_column(self, labels: np.ndarray, *, class_names: Sequence[str]) -> np.ndarray:
+        """Labels as scoring writes them beside the predictions."""
+        return labels
+
+    def is_lower_better(self, metric: str) -> bool:
+        return metric in self.lower_is_better
+
+
+TASKS: dict[str, LearningTask] = {}
+
+
+def register_task(task: LearningTask) -> LearningTask:
+    """Make ``task`` nameable as ``model.task: <task.name>``."""
+    if not task.name:
+        raise ValueError("received a learning task without a name, expected name = 'my_task'")
+    TASKS[task.name] = task
+    return task
+
+
+def choose_task(name: str | None, *, num_classes: int, labels: LabelKind = "classes") -> LearningTask:
+    """The recipe's task, or the classifier that fits ``num_classes``; refuses what does not fit."""
+    from kerasflow.tasks.config import ConfigError
+
+    if name is None:
+        if labels == "numbers":
+            return TASKS["regression"]
+        return TASKS["binary" if num_classes == 2 else "multiclass"]
+    try:
+        task = TASKS[name]
+    except KeyError:
+        raise ConfigError(f"received model.task={name!r}, expected one of {sorted(TASKS)}") from None
+    if task.labels != labels:
+        raise ConfigError(
+            f"received model.task={name!r}, which learns from {task.labels}, but the dataset's labels were read as "
+            f"{labels}; ingest again with the task set (it decides how the label column is read)"
+        )
+    if task.labels == "classes" and task.name == "binary" and num_classes != 2:
+        raise ConfigError(f"received model.task='binary' with {num_classes} classes, expected 2 (or 'multiclass')")
+    return task
+
+
+# ---------------------------------------------------------------- classification
+
+
+def _class_ids(y_true: np.ndarray) -> np.ndarray:
+    return np.asarray(y_true).astype("int64").reshape(-1)
+
+
+def _per_class(y_true: np.ndarray, pred: np.ndarray, class_names: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Recall (the share of the class found) and precision of every class present, by name."""
+    present = [c for c in range(len(class_names)) if (y_true == c).any()]
+    recall = {class_names[c]: float((pred[y_true == c] == c).mean()) for c in present}
+    precision = {class_names[c]: float((y_true[pred == c] == c).mean()) if (pred == c).any() else 0.0 for c in present}
+    return {"recall": recall, "precision": precision}
+
+
+class _Classification(LearningTask):
+    labels: LabelKind = "classes"
+
+    def figures(self, y_true, y_pred, *, class_names, title):
+        from kerasflow.tasks import plots
+
+        measured = self.measure(y_true, y_pred, class_names=class_names)
+        if measured.confusion is None:
+            return {}
+        return {plots.CONFUSION_MATRIX: plots.confusion_matrix_png(measured.confusion, class_names, title=title)}
+
+    def probabilities(self, y_pred: np.ndarray) -> np.ndarray:
+        """(rows, classes) probabilities; a single sigmoid output becomes two columns."""
+        y_pred = np.asarray(y_pred)
+        if y_pred.ndim == 1 or y_pred.shape[-1] == 1:
+            positive = y_pred.reshape(-1)
+            return np.stack([1 - positive, positive], axis=1)
+        return y_pred
+
+    def prediction_columns(self, y_pred, *, class_names):
+        probabilities = self.probabilities(y_pred)
+        class_id = probabilities.argmax(axis=1)
+        width = probabilities.shape[1]
+        names = list(class_names)[:width] + [str(i) for i in range(len(class_names), width)]
+        columns = {
+            "prediction": np.asarray(names, dtype=object)[class_id],
+            "class_id": class_id.astype("int64"),
+            "probability": probabilities.max(axis=1),
+        }
+        columns.update({f"p_{name}": probabilities[:, i] for i, name in enumerate(names)})
+        return columns
+
+    def label_column(self, labels, *, class_names):
+        return np.asarray(list(class_names), dtype=object)[np.asarray(labels, dtype="int64")]
+
+
+class MulticlassTask(_Classification):
+    """One of N classes: softmax over them, sparse categorical cross-entropy, accuracy."""
+
+    name = "multiclass"
+
+    def output(self, num_classes):
+        return num_classes, "softmax"
+
+    def training_objects(self, *, label_smoothing, one_hot, output_width):
+        import keras
+
+        if one_hot:  # label smoothing needs one-hot labels (tasks/train/plan.py)
+            return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing), [
+                keras.metrics.CategoricalAccuracy(name="accuracy")
+            ]
+        return keras.losses.SparseCategoricalCrossentropy(), [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    def measure(self, y_true, y_pred, *, class_names):
+        import keras
+
+        from kerasflow.tasks import plots
+
+        y_true = _class_ids(y_true)
+        pred = np.asarray(y_pred).argmax(axis=-1)
+        values = {
+            "loss": float(keras.losses.SparseCategoricalCrossentropy()(y_true, y_pred)),
+            "accuracy": float((pred == y_true).mean()) if len(y_true) else 0.0,
+        }
+        per_class = _per_class(y_true, pred, class_names)
+        per_class["accuracy"] = dict(per_class["recall"])  # a class's accuracy is its recall; kept by that name too
+        confusion = plots.confusion_matrix(y_true, pred, num_classes=len(class_names))
+        return Measured(values=values, per_class=per_class, confusion=confusion)
+
+
+class BinaryTask(_Classification):
+    """Two classes: a sigmoid probability of the second, binary cross-entropy, precision, recall and AUC."""
+
+    name = "binary"
+
+    def output(self, num_classes):
+        return 1, "sigmoid"
+
+    def output_widths(self, num_classes):
+        return (1, 2)  # a sigmoid, or a softmax over the two classes
+
+    def training_objects(self, *, label_smoothing, one_hot, output_width):
+        import keras
+
+        if output_width == 2:  # a softmax over the two classes learns as a two-class multiclass model
+            return TASKS["multiclass"].training_objects(
+                label_smoothing=label_smoothing, one_hot=one_hot, output_width=output_width
+            )
+        return keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing), [
+            keras.metrics.BinaryAccuracy(name="accuracy"),
+            keras.metrics.Precision(name="precision"),
+            keras.metrics.Recall(name="recall"),
+            keras.metrics.AUC(name="auc"),
+        ]
+
+    def measure(self, y_true, y_pred, *, class_names):
+        import keras
+
+        from kerasflow.tasks import plots
+
+        y_true = _class_ids(y_true)
+        y_pred = np.asarray(y_pred)
+        if y_pred.ndim > 1 and y_pred.shape[-1] == 2:  # a softmax over the two classes
+            loss = float(keras.losses.SparseCategoricalCrossentropy()(y_true, y_pred))
+            positive = y_pred[:, 1]
+        else:
+            positive = y_pred.reshape(-1)
+            loss = float(keras.losses.BinaryCrossentropy()(y_true.astype("float32"), positive))
+        pred = (positive >= 0.5).astype("int64")
+        values = {"loss": loss, "accuracy": float((pred == y_true).mean()) if len(y_true) else 0.0}
+        for name, metric in {
+            "precision": keras.metrics.Precision(),
+            "recall": keras.metrics.Recall(),
+            "auc": keras.metrics.AUC(),
+        }.items():
+            metric.update_state(y_true, positive)
+            values[name] = float(metric.result())
+        confusion = plots.confusion_matrix(y_true, pred, num_classes=2)
+        return Measured(values=values, per_class=_per_class(y_true, pred, class_names), confusion=confusion)
+
+
+# ---------------------------------------------------------------- regression
+
+
+class RegressionTask(LearningTask):
+    """A number: one linear output, mean squared error (the guide's MSE), MAE, RMSE and R²."""
+
+    name = "regression"
+    labels: LabelKind = "numbers"
+    lower_is_better = ("loss", "mse", "mae", "rmse")
+
+    def output(self, num_classes):
+        return 1, None
+
+    def training_objects(self, *, label_smoothing, one_hot, output_width):
+        import keras
+
+        return keras.losses.MeanSquaredError(), [
+            keras.metrics.MeanAbsoluteError(name="mae"),
+            keras.metrics.RootMeanSquaredError(name="rmse"),
+        ]
+
+    def measure(self, y_true, y_pred, *, class_names):
+        y_true = np.asarray(y_true, dtype="float64").reshape(-1)
+        y_pred = np.asarray(y_pred, dtype="float64").reshape(-1)
+        if not len(y_true):
+            return Measured(values={"loss": 0.0, "mse": 0.0, "mae": 0.0, "rmse": 0.0, "r2": 0.0})
+        residuals = y_pred - y_true
+        mse = float(np.mean(residuals**2))
+        # R² as keras.metrics.R2Score defines it (1 - SS_res / SS_tot); computed in float64
+        # here, so a slice of a few rows is exact; a constant target has no R² (0 by Keras's rule).
+        total = float(np.sum((y_true - y_true.mean()) ** 2))
+        r2 = 1.0 - float(np.sum(residuals**2)) / total if total > 0 else 0.0
+        values = {"loss": mse, "mse": mse, "mae": float(np.mean(np.abs(residuals))), "rmse": mse**0.5, "r2": r2}
+        return Measured(values=values)
+
+    def figures(self, y_true, y_pred, *, class_names, title):
+        from kerasflow.tasks import plots
+
+        y_true = np.asarray(y_true, dtype="float64").reshape(-1)
+        y_pred = np.asarray(y_pred, dtype="float64").reshape(-1)
+        return {
+            plots.PREDICTED_VS_ACTUAL: plots.predicted_vs_actual_png(y_true, y_pred, title=title),
+            plots.RESIDUALS: plots.residuals_png(y_true, y_pred, title=title),
+        }
+
+    def prediction_columns(self, y_pred, *, class_names):
+        return {"prediction": np.asarray(y_pred, dtype="float64").reshape(len(y_pred), -1)[:, 0]}
+
+
+for _task in (MulticlassTask(), BinaryTask(), RegressionTask()):
+    register_task(_task)
+
+
+def task_of_metadata(metadata: dict[str, Any]) -> LearningTask:
+    """The task a registered version was trained for; versions recorded before tasks were classifiers."""
+    recorded = metadata.get("task")
+    if recorded in TASKS:
+        return TASKS[recorded]
+    classes = (metadata.get("dataset") or {}).get("class_names") or []
+    return TASKS["binary" if len(classes) == 2 else "multiclass"]
