@@ -126,16 +126,32 @@ def make_dataset(
         ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if input_context is not None and input_context.num_input_pipelines > 1:
-        # Shard after the seeded shuffle: every pipeline shuffles the same way and takes
-        # every n-th row, so with drop_remainder each step's per-worker batches are
-        # exactly the rows of the one-process global batch. Multi-worker training then
-        # computes what single-host training computes (tests/tasks/train/test_loop.py).
-        # Each worker reads the whole split; splitting by shard file would read less but
-        # give workers unequal step counts, which collectives cannot tolerate.
-        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    pipelines = input_context.num_input_pipelines if input_context is not None else 1
     per_replica = input_context.get_per_replica_batch_size(batch_size) if input_context else batch_size
-    ds = ds.batch(per_replica, drop_remainder=drop_remainder)
+    if pipelines > 1 and drop_remainder:
+        # Every pipeline shuffles the same way (same seed), forms the same global batch,
+        # and takes its contiguous slice of it: pipeline i gets rows [i*b, (i+1)*b) of every
+        # global batch, and its local replicas split that slice in order. That is exactly
+        # the partition single-host MirroredStrategy makes of the same batch, which matters:
+        # Keras clips gradients (clipnorm) per replica before the all-reduce, and BatchNorm
+        # keeps per-replica statistics, so any other partition trains another model
+        # (tests/tasks/train/test_multiworker.py). Each worker reads the whole split; a
+        # split by shard file would read less but give workers unequal step counts, which
+        # collectives cannot tolerate.
+        ds = ds.batch(batch_size, drop_remainder=True)
+        share = batch_size // pipelines
+        start = input_context.input_pipeline_id * share
+        ds = ds.map(
+            lambda *batch: tf.nest.map_structure(lambda t: t[start : start + share], batch),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        if per_replica < share:  # several replicas per worker: consecutive per-replica batches of the slice
+            ds = ds.unbatch().batch(per_replica, drop_remainder=True)
+    else:
+        if pipelines > 1:  # a partial last batch cannot be cut alike on every pipeline: deal rows out
+            ds = ds.shard(pipelines, input_context.input_pipeline_id)
+        ds = ds.batch(per_replica, drop_remainder=drop_remainder)
     options = tf.data.Options()
     # Sharded above when an input context is given; otherwise tf.distribute shards the
     # batches by data. Either way the policy is set here, never left to AUTO's guess.

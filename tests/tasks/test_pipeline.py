@@ -40,6 +40,30 @@ def test_input_pipelines_read_disjoint_shares_batched_per_replica(ref):
     assert shares[0].isdisjoint(shares[1]) and shares[0] | shares[1] == set(range(90))
 
 
+@pytest.mark.parametrize("replicas", [2, 4], ids=["one-replica-per-worker", "two-replicas-per-worker"])
+def test_with_full_batches_workers_take_the_partition_one_process_makes_of_each_global_batch(ref, replicas):
+    # One process: global batches of 20, split in order among the replicas (tf.distribute's
+    # rebatch). Two workers must form the same per-replica batches, replica by replica,
+    # because Keras clips gradients per replica before the all-reduce.
+    single = [x[:, 2] for x, _ in make_dataset(ref, "train", batch_size=20, shuffle=True, seed=3, drop_remainder=True)]
+    expected = [part.tolist() for batch in single for part in np.split(batch, replicas)]
+    per_worker = []
+    for pipeline in range(2):
+        context = tf.distribute.InputContext(
+            num_input_pipelines=2, input_pipeline_id=pipeline, num_replicas_in_sync=replicas
+        )
+        ds = dataset_fn(ref, "train", batch_size=20, shuffle=True, seed=3, drop_remainder=True)(context)
+        per_worker.append([x[:, 2].tolist() for x, _ in ds.as_numpy_iterator()])
+    local = replicas // 2  # a worker's replicas take its consecutive per-replica batches
+    got = [
+        per_worker[worker][step * local + replica]
+        for step in range(len(single))
+        for worker in range(2)
+        for replica in range(local)
+    ]
+    assert got == expected
+
+
 def test_without_a_context_the_batches_are_global_and_sharded_by_data(ref):
     ds = make_dataset(ref, "train", batch_size=32, shuffle=True, seed=1)
     assert [len(x) for x, _ in ds.as_numpy_iterator()] == [32, 32, 26]

@@ -19,16 +19,17 @@ from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.train.launchers import WorkerDeterministicError
 from tests.flows.helpers import flow_run_record
+from tests.tasks.train.test_loop import DEFINED
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
-def config(root, **runtime) -> TrainConfig:
+def config(root, *, training=None, **runtime) -> TrainConfig:
     # Dropout off: masks are drawn per replica position, so two partitions of the same
     # global batch get different masks; every other part of the step is deterministic.
     return TrainConfig.smoke(
         storage={"root": str(root)},
-        training={"epochs": 3},
+        training=training or {"epochs": 3},
         model={"params": {"dropout": 0.0}},
         runtime=runtime,
     )
@@ -42,9 +43,12 @@ def trained(root):
 
 
 def test_two_worker_processes_train_what_one_process_with_two_replicas_trains(tmp_path):
+    # The recipe's whole training definition crosses the process boundary: class weights,
+    # label smoothing, Nadam with weight decay and clipping, cosine decay after a warm-up
+    # (the defaults are compared in process by tests/tasks/train/test_loop.py).
     one, two = tmp_path / "one", tmp_path / "two"
-    train_flow(config=config(one, devices=["/cpu:0", "/cpu:1"]))
-    train_flow(config=config(two, launcher={"kind": "local_processes", "workers": 2}))
+    train_flow(config=config(one, training=DEFINED, devices=["/cpu:0", "/cpu:1"]))
+    train_flow(config=config(two, training=DEFINED, launcher={"kind": "local_processes", "workers": 2}))
 
     (single, single_model), (multi, multi_model) = trained(one), trained(two)
     assert single["training"]["strategy"] == "MirroredStrategy x2"
