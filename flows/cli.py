@@ -13,11 +13,14 @@ from typing import Annotated
 
 import typer
 
+from kerasflow.flows.cli_gc import datasets_app, runs_app
 from kerasflow.flows.cli_models import RootOption, models_app
 from kerasflow.flows.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, fail
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Retrain Keras models; promote only better ones.")
 app.add_typer(models_app, name="models")
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(runs_app, name="runs")
 k8s_app = typer.Typer(no_args_is_help=True, help="Multi-node training on Kubernetes (deploy/k8s/).")
 app.add_typer(k8s_app, name="k8s")
 
