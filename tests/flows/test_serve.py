@@ -83,6 +83,27 @@ def test_two_recipes_of_one_model_are_refused():
         served_deployments([load_recipe("digits"), load_recipe("digits")], cron="0 2 * * *")
 
 
+def test_a_bundled_recipe_and_a_recipe_file_become_one_deployment_each(tmp_path):
+    import yaml
+
+    from kerasflow.flows.recipes import load_recipe, resolve
+    from kerasflow.flows.serve import served_deployments
+
+    recipe = yaml.safe_load(resolve("digits").read_text())
+    recipe["model"]["name"] = "digits-wide"
+    (tmp_path / "wide.yaml").write_text(yaml.safe_dump(recipe))
+    configs = [load_recipe(r, ["training.epochs=7"]) for r in ("digits", str(tmp_path / "wide.yaml"))]
+    deployments = served_deployments(configs, cron="30 1 * * *", timezone="Asia/Tokyo")
+    assert [d.name for d in deployments] == ["digits", "digits-wide"]
+    for deployment, config in zip(deployments, configs, strict=True):
+        assert deployment.entrypoint == "kerasflow.flows.train.train_flow"
+        assert deployment.parameters == {"config": config.model_dump(mode="json")}
+        assert deployment.parameters["config"]["training"]["epochs"] == 7
+        [schedule] = deployment.schedules
+        assert (schedule.schedule.cron, schedule.schedule.timezone) == ("30 1 * * *", "Asia/Tokyo")
+        assert deployment.concurrency_limit == 1 and deployment.concurrency_options.collision_strategy == "ENQUEUE"
+
+
 def test_the_command_exits_2_on_a_bad_cron_and_without_a_server(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # no profile naming a server
