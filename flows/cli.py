@@ -13,11 +13,14 @@ from typing import Annotated
 
 import typer
 
+from kerasflow.flows.cli_gc import datasets_app, runs_app
 from kerasflow.flows.cli_models import RootOption, models_app
 from kerasflow.flows.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, fail
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Retrain Keras models; promote only better ones.")
 app.add_typer(models_app, name="models")
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(runs_app, name="runs")
 k8s_app = typer.Typer(no_args_is_help=True, help="Multi-node training on Kubernetes (deploy/k8s/).")
 app.add_typer(k8s_app, name="k8s")
 
@@ -141,6 +144,54 @@ def _print_summary(summary) -> None:
     if summary.run_dir:
         echo(f"  run       {summary.run_dir}  (model.keras, saved_model/, metrics.json, tensorboard/, plots/)")
     echo(f"  root      {summary.storage_root}")
+
+
+@app.command()
+@_exits_in_bounded_time
+def serve(
+    recipes: Annotated[
+        list[str] | None, typer.Argument(help="bundled recipe names or paths to YAML files (default: digits)")
+    ] = None,
+    cron: Annotated[str, typer.Option("--cron", help='when to retrain, e.g. "0 2 * * *" (02:00 every day)')] = "",
+    timezone: Annotated[
+        str, typer.Option("--timezone", help="IANA time zone the cron is read in, e.g. Europe/Berlin")
+    ] = "UTC",
+    assignments: Annotated[
+        list[str] | None, typer.Option("--set", help="override one key of every recipe, e.g. --set training.epochs=5")
+    ] = None,
+) -> None:
+    """Retrain RECIPEs on a cron schedule from this machine (Prefect's serve; no work pool); Ctrl-C stops."""
+    from kerasflow.flows.embedded_server import configured_api_url
+    from kerasflow.flows.recipes import load_recipe
+    from kerasflow.flows.serve import cron_schedule, served_deployments
+    from kerasflow.flows.serve import serve as serve_deployments
+    from kerasflow.tasks.config import ConfigError
+
+    try:
+        if not cron:
+            raise ConfigError('received no --cron, expected a schedule such as --cron "0 2 * * *"')
+        cron_schedule(cron, timezone)
+        configs = [load_recipe(recipe, assignments or []) for recipe in recipes or ["digits"]]
+    except ConfigError as error:
+        raise fail(str(error), EXIT_USAGE) from None
+    if not configured_api_url():
+        # The schedules live on a server and fire only while it runs; the embedded one ends with this command.
+        raise fail(
+            "kerasflow serve needs a Prefect server to hold its schedules and show the runs: start one with "
+            "`prefect server start` and set PREFECT_API_URL=http://127.0.0.1:4200/api",
+            EXIT_USAGE,
+        )
+    try:
+        deployments = served_deployments(configs, cron=cron, timezone=timezone)
+    except ConfigError as error:
+        raise fail(str(error), EXIT_USAGE) from None
+    for config in configs:
+        typer.echo(f"kerasflow: serving kerasflow-train/{config.model.name}: {cron} ({timezone})")
+    try:
+        serve_deployments(deployments)
+    except Exception as error:  # noqa: BLE001 - one line for the user, e.g. the server cannot be reached
+        raise fail(f"{type(error).__name__}: {error}", EXIT_FAILED) from None
+    typer.echo("kerasflow: stopped serving; its deployments are paused until served again")
 
 
 @app.command()

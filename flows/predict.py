@@ -11,7 +11,7 @@ model, data that does not match the model's recorded input signature, or bad row
 deterministic: the run fails before anything is written, with a message naming them.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: a served flow's parameters must resolve (flows/train.py).
 
 from prefect import flow
 

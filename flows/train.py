@@ -20,7 +20,9 @@ When the data's fingerprint equals the production model's, the run ends early un
 Prefect UI before promotion.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Prefect pickles a served flow's function by value
+# (cloudpickle keeps only the globals its code names), so string annotations such as
+# "TrainConfig" could not be resolved in the run's process (Train_FlowModel is not fully defined).
 
 import uuid
 

@@ -17,7 +17,7 @@ A deterministic failure in the child (NaN loss, bad config) is recorded in the o
 and fails the parent without a retry.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: a served flow's parameters must resolve (flows/train.py).
 
 import json
 

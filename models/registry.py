@@ -28,6 +28,7 @@ import fsspec
 
 from kerasflow.models import io
 from kerasflow.models.exclusive import create_exclusive
+from kerasflow.models.folders import folder_usage
 from kerasflow.models.names import NAME_PATTERN, parse_model_ref, validate_name
 
 __all__ = ["NAME_PATTERN", "ModelRegistry", "RegistryError", "parse_model_ref", "validate_name"]
@@ -338,14 +339,7 @@ class ModelRegistry:
         return removed
 
     def _modified(self, path: str) -> datetime:
-        stamps = []
-        for info in self.fs.find(path, detail=True).values():
-            stamp = info.get("LastModified") or info.get("mtime") or info.get("created")
-            if isinstance(stamp, (int, float)):
-                stamp = datetime.fromtimestamp(stamp, UTC)
-            if isinstance(stamp, datetime):
-                stamps.append(stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC))
-        return max(stamps, default=datetime.now(UTC))
+        return folder_usage(self.fs, path).newest or datetime.now(UTC)
 
     # ---- loading -----------------------------------------------------------------------
     def fetch_model(self, name: str, version: int, local_dir: str | os.PathLike) -> Path:

@@ -4,6 +4,7 @@ Layout (DESIGN.md)::
 
     <root>/datasets/<fingerprint>/     materialized datasets, immutable
     <root>/runs/<run-id>/              model.keras, metrics.json, tensorboard/
+    <root>/training/<key>/             a training's lease, backups and trained.json (tasks/train/state.py)
     <root>/registry/                   the model registry
 
 The root may be a local folder or any fsspec URL (``s3://bucket/prefix``). TensorFlow
@@ -136,6 +137,14 @@ def run_url(root: str, run_id: str) -> str:
 def run_dir(root: str, run_id: str) -> Path:
     """The local folder a run writes into (uploaded to ``run_url`` when the root is remote)."""
     return local_path(root, run_url(root, run_id))
+
+
+# A finished training's record, kept until its candidate is registered (tasks/train/state.py).
+TRAINED_FILE = "trained.json"
+
+
+def training_url(root: str, key: str) -> str:
+    return join(root, "training", key)
 
 
 def registry_url(root: str) -> str:

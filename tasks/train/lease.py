@@ -105,6 +105,11 @@ class TrainingLease:
         generations = self._generations()
         return self._read(generations[-1]) if generations else None
 
+    def live_holder(self) -> dict[str, Any] | None:
+        """The newest record while it still holds the lease (a training in progress), else None."""
+        holder = self.holder()
+        return None if self._free(holder, time.time()) else holder
+
     # -- writing ---------------------------------------------------------------------------
     def _record(self, *, released: bool = False) -> bytes:
         now = time.time()

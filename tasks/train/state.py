@@ -44,7 +44,9 @@ from kerasflow.tasks.refs import DatasetRef, TrainedModel
 
 # Bump when the backup layout or what the key covers changes.
 STATE_FORMAT = 1
-TRAINED_FILE = "trained.json"
+# Named in storage.py, so housekeeping finds trained.json without importing Keras.
+TRAINED_FILE = storage.TRAINED_FILE
+training_url = storage.training_url
 
 
 def training_key(config: TrainConfig, dataset: DatasetRef) -> str:
@@ -63,10 +65,6 @@ def training_key(config: TrainConfig, dataset: DatasetRef) -> str:
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     return f"{config.model.name}-{digest[:16]}"
-
-
-def training_url(root: str, key: str) -> str:
-    return storage.join(root, "training", key)
 
 
 class TrainingState:

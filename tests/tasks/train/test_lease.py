@@ -21,6 +21,7 @@ def state_url(request, tmp_path):
 def test_a_live_holder_keeps_the_training_and_the_newcomer_is_told_who(state_url):
     with TrainingLease(state_url, seconds=30, description="digits-abc", flow_run_id="run-1").held(wait_seconds=0):
         newcomer = TrainingLease(state_url, seconds=30, flow_run_id="run-2")
+        assert newcomer.live_holder()["flow_run_id"] == "run-1"  # what housekeeping keeps the run folder for
         with pytest.raises(TrainingBusyError, match=r"held by a live run: flow run run-1 on host .* \(pid \d+\)"):
             newcomer.acquire(wait_seconds=0.5, poll_seconds=0.1)
     # Released on exit: the next run takes it at once.
@@ -61,6 +62,7 @@ def test_the_lease_of_a_killed_process_on_this_host_is_taken_at_once(tmp_path):
     holder.kill()
     holder.wait()
     lease = TrainingLease(url, seconds=600)
+    assert lease.live_holder() is None
     lease.acquire(wait_seconds=0)  # 600 s from expiry, but its holder is gone
     assert lease.generation == 2
 

@@ -1,0 +1,77 @@
+"""Scheduled retraining on one machine: Prefect's ``serve`` for the retraining flow, no work pool.
+
+What runs where: this process registers one deployment of ``kerasflow-train`` per recipe
+with the Prefect server (``PREFECT_API_URL``) and polls it; every run, whether the
+schedule started it or a person did in the UI, runs in a child process of this one
+(Prefect's runner). The recipe's config is the deployment's parameter, so the UI's
+*Custom run* form opens filled in with it, as for deploy/prefect.yaml's deployments.
+
+One run at a time per recipe: each deployment has a concurrency limit of 1 with
+``ENQUEUE``, so a run that falls due while the last one still trains waits for it
+(the server holds it in ``AwaitingConcurrencySlot``) instead of competing for its
+training lease. What is retried is what ``kerasflow train`` retries (flows/train.py).
+
+Stopping (Ctrl-C, SIGTERM) is Prefect's: the runner cancels the run in progress, which
+resumes from its last epoch next time, and pauses the deployments, so no runs pile up
+while nothing serves them.
+"""
+
+from collections.abc import Sequence
+
+from kerasflow.tasks.config import ConfigError, TrainConfig
+
+# A schedule given without a time zone is read in UTC, never in the machine's zone: a
+# server's zone setting is often an accident of its image, and the schedule must not move with it.
+DEFAULT_TIMEZONE = "UTC"
+
+
+def cron_schedule(cron: str, timezone: str = DEFAULT_TIMEZONE):
+    """Prefect's CronSchedule for ``cron`` in ``timezone``; ConfigError naming the cause."""
+    import pydantic
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        return CronSchedule(cron=cron, timezone=timezone)
+    except pydantic.ValidationError as error:
+        causes = "; ".join(str(e.get("ctx", {}).get("error") or e["msg"]) for e in error.errors())
+        raise ConfigError(
+            f"received --cron {cron!r} --timezone {timezone!r}: {causes}; expected five cron fields such as "
+            "'0 2 * * *' (02:00 every day) and an IANA time zone such as 'Europe/Berlin'"
+        ) from None
+
+
+def served_deployments(configs: Sequence[TrainConfig], *, cron: str, timezone: str = DEFAULT_TIMEZONE) -> list:
+    """One RunnerDeployment of the retraining flow per config, named after its model."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.types.entrypoint import EntrypointType
+
+    schedule = cron_schedule(cron, timezone)  # before importing the flow (TensorFlow): a typo fails fast
+    names = [config.model.name for config in configs]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigError(
+            f"received two recipes for model {twice[0]!r}, expected one recipe per model: "
+            "both would retrain and promote the same registry name"
+        )
+    from kerasflow.flows.train import train_flow
+
+    return [
+        train_flow.to_deployment(
+            name=config.model.name,
+            schedule=schedule,
+            concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
+            parameters={"config": config.model_dump(mode="json")},
+            description=f"Retrain {config.model.name} ({cron} {timezone}), served by `kerasflow serve`",
+            tags=["kerasflow", "served"],
+            # The installed package, not this file's path: the run's process imports what is installed.
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        )
+        for config in configs
+    ]
+
+
+def serve(deployments: Sequence) -> None:
+    """Serve ``deployments`` until Ctrl-C or SIGTERM; the deployments are paused when it stops."""
+    import prefect
+
+    prefect.serve(*deployments, pause_on_shutdown=True)

@@ -1,0 +1,188 @@
+"""What a long-running storage root no longer needs: dead dataset attempts, unused datasets, old runs.
+
+Two sweeps, each a plain function that returns a :class:`Sweep` (what was removed, or
+with ``dry_run`` would be, what was kept and why, and the bytes freed):
+
+- :func:`sweep_datasets`: attempt folders that no ``ref.json`` names (their writer died,
+  or is still writing: only those unchanged for ``grace`` go), and published datasets
+  that nothing uses, published longer than ``keep`` ago;
+- :func:`sweep_runs`: run folders unchanged for ``retention``.
+
+What is in use is never removed, whatever its age (:func:`in_use`): the dataset and the
+run folder of every registered version, rejected ones included (their metadata points
+there); those of a training that finished but is not registered yet (its
+``trained.json``: the next run registers from it); the run folder a live training lease
+names. Unused datasets are also kept while any training holds a live lease, because
+the dataset a training reads is known only once it registers. A published dataset
+loses its ``ref.json`` first, so a run starting meanwhile materializes it again instead
+of reading a half-removed one. Ages are those of a folder's newest object, which a
+writer still at work keeps fresh (models/folders.py).
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from kerasflow.models.folders import folder_usage, modified_at
+from kerasflow.models.registry import ModelRegistry
+from kerasflow.tasks import storage
+from kerasflow.tasks.ingest.materialize import REF_FILE, find_materialized
+from kerasflow.tasks.refs import TrainedModel
+from kerasflow.tasks.train.lease import TrainingLease
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One folder a sweep looked at: its URL, its bytes, and why it goes or stays."""
+
+    url: str
+    bytes: int
+    reason: str
+
+
+@dataclass
+class Sweep:
+    """What one sweep removed (or, with ``dry_run``, would remove) and what it kept."""
+
+    dry_run: bool
+    removed: list[Entry] = field(default_factory=list)
+    kept: list[Entry] = field(default_factory=list)
+
+    @property
+    def bytes_freed(self) -> int:
+        return sum(entry.bytes for entry in self.removed)
+
+
+@dataclass(frozen=True)
+class InUse:
+    """What the root's registry and trainings still use, each with who uses it."""
+
+    fingerprints: dict[str, str]
+    runs: dict[str, str]
+    live_trainings: list[str]
+
+
+def in_use(root: str) -> InUse:
+    """Datasets and run folders that registered versions, unregistered trainings and live leases use."""
+    fingerprints: dict[str, str] = {}
+    runs: dict[str, str] = {}
+    registry = ModelRegistry(storage.registry_url(root))
+    for name in registry.names():
+        for metadata in registry.versions(name):
+            user = f"{name} v{metadata['version']} ({metadata.get('status')})"
+            if fingerprint := metadata.get("dataset", {}).get("fingerprint"):
+                fingerprints.setdefault(fingerprint, user)
+            if run_id := metadata.get("run_id"):
+                runs.setdefault(run_id, user)
+    live = []
+    fs, training = storage.filesystem(storage.join(root, "training"))
+    for key in _names(fs, training):
+        state_url = storage.training_url(root, key)
+        trained = _read(fs, f"{training}/{key}/{storage.TRAINED_FILE}")
+        if trained is not None:
+            record = TrainedModel.model_validate_json(trained)
+            user = f"training {key}, finished and not registered yet"
+            fingerprints.setdefault(record.dataset_fingerprint, user)
+            runs.setdefault(record.run_id, user)
+        holder = TrainingLease(state_url, seconds=1.0).live_holder()
+        if holder is not None:
+            live.append(key)
+            if holder.get("flow_run_id"):
+                runs.setdefault(str(holder["flow_run_id"]), f"training {key}, in progress (live lease)")
+    return InUse(fingerprints=fingerprints, runs=runs, live_trainings=sorted(live))
+
+
+def sweep_datasets(
+    root: str, *, grace: timedelta, keep: timedelta, dry_run: bool = False, now: datetime | None = None
+) -> Sweep:
+    """Remove dead attempt folders (unchanged for ``grace``) and unused datasets published before ``keep``."""
+    now = now or datetime.now(UTC)
+    sweep = Sweep(dry_run=dry_run)
+    used = in_use(root)
+    fs, base = storage.filesystem(storage.datasets_url(root))
+    for fingerprint in _names(fs, base):
+        folder = f"{base}/{fingerprint}"
+        ref = find_materialized(root, fingerprint)
+        published = ref.builder_path.split("/", 1)[0] if ref is not None else None
+        for name in _names(fs, folder):
+            if name in (REF_FILE, published):
+                continue
+            usage = folder_usage(fs, f"{folder}/{name}")
+            age = now - (usage.newest or now)
+            if age >= grace:
+                _remove(fs, [f"{folder}/{name}"], usage.bytes, f"unpublished attempt, unchanged for {_ago(age)}", sweep)
+            else:
+                _keep(fs, f"{folder}/{name}", usage.bytes, f"unpublished attempt changed {_ago(age)} ago", sweep)
+        if ref is None:
+            if not dry_run and not _names(fs, folder) and fs.exists(folder):
+                fs.rm(folder, recursive=True)  # the empty folder a local disk keeps
+            continue
+        size = folder_usage(fs, folder).bytes
+        age = now - (modified_at(fs.info(f"{folder}/{REF_FILE}")) or now)
+        if fingerprint in used.fingerprints:
+            _keep(fs, folder, size, f"used by {used.fingerprints[fingerprint]}", sweep)
+        elif used.live_trainings:
+            _keep(fs, folder, size, f"unused, but training {used.live_trainings[0]} is in progress", sweep)
+        elif age < keep:
+            _keep(fs, folder, size, f"unused, published {_ago(age)} ago", sweep)
+        else:
+            reason = f"no version or training uses it, published {_ago(age)} ago"
+            _remove(fs, [f"{folder}/{REF_FILE}", folder], size, reason, sweep)
+    return sweep
+
+
+def sweep_runs(root: str, *, retention: timedelta, dry_run: bool = False, now: datetime | None = None) -> Sweep:
+    """Remove run folders unchanged for ``retention`` that no version or training uses."""
+    now = now or datetime.now(UTC)
+    sweep = Sweep(dry_run=dry_run)
+    used = in_use(root)
+    fs, base = storage.filesystem(storage.join(root, "runs"))
+    for run_id in _names(fs, base):
+        folder = f"{base}/{run_id}"
+        usage = folder_usage(fs, folder)
+        age = now - (usage.newest or now)
+        if run_id in used.runs:
+            _keep(fs, folder, usage.bytes, f"used by {used.runs[run_id]}", sweep)
+        elif age < retention:
+            _keep(fs, folder, usage.bytes, f"changed {_ago(age)} ago, within the retention", sweep)
+        else:
+            _remove(fs, [folder], usage.bytes, f"finished, unchanged for {_ago(age)}", sweep)
+    return sweep
+
+
+def _names(fs, path: str) -> list[str]:
+    """The entries directly under ``path``, by name, from a fresh listing ([] when absent)."""
+    fs.invalidate_cache(path)
+    try:
+        return sorted(entry.rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(path, detail=False))
+    except FileNotFoundError:
+        return []
+
+
+def _read(fs, path: str) -> bytes | None:
+    try:
+        return fs.cat_file(path)
+    except FileNotFoundError:
+        return None
+
+
+def _keep(fs, path: str, size: int, reason: str, sweep: Sweep) -> None:
+    sweep.kept.append(Entry(fs.unstrip_protocol(path), size, reason))
+
+
+def _remove(fs, paths: list[str], size: int, reason: str, sweep: Sweep) -> None:
+    """Record the last of ``paths`` as removed and, unless dry, remove them in order."""
+    sweep.removed.append(Entry(fs.unstrip_protocol(paths[-1]), size, reason))
+    if sweep.dry_run:
+        return
+    for path in paths:
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
+
+
+def _ago(age: timedelta) -> str:
+    seconds = max(age.total_seconds(), 0.0)
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{seconds / 60:.0f} minutes"

@@ -1,0 +1,190 @@
+"""Housekeeping on a local disk and on S3: what is in use or may still be written is never removed."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import fsspec
+import pytest
+
+from kerasflow.models.registry import ModelRegistry
+from kerasflow.tasks.housekeeping import sweep_datasets, sweep_runs
+from kerasflow.tasks.refs import DatasetRef, TrainedModel
+
+KIB = b"x" * 1024
+GRACE, KEEP, RETENTION = timedelta(hours=1), timedelta(days=30), timedelta(days=30)
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage_root(request, tmp_path):
+    if request.param == "s3":
+        return request.getfixturevalue("s3_root")
+    return str(tmp_path / "root")
+
+
+def put(root: str, relative: str, body: bytes = KIB) -> None:
+    fs, path = fsspec.core.url_to_fs(f"{root}/{relative}")
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    fs.pipe_file(path, body)
+
+
+def exists(root: str, relative: str) -> bool:
+    fs, path = fsspec.core.url_to_fs(f"{root}/{relative}")
+    fs.invalidate_cache()
+    return fs.exists(path)
+
+
+def publish(root: str, fingerprint: str, attempt: str, files: int = 2) -> None:
+    """A dataset as materialize() leaves it: the attempt's files, then ref.json naming it."""
+    for i in range(files):
+        put(root, f"datasets/{fingerprint}/{attempt}/digits/1.0.0/shard-{i}", KIB)
+    ref = DatasetRef(
+        fingerprint=fingerprint,
+        storage_root=root,
+        uri=f"{root}/datasets/{fingerprint}",
+        builder_path=f"{attempt}/digits/1.0.0",
+        num_bytes=files * len(KIB),
+        source="sample",
+        splits={"train": 1},
+        feature_key="image",
+        label_key="label",
+        feature_shape=(8, 8, 1),
+        feature_dtype="float32",
+        num_classes=2,
+        class_names=("a", "b"),
+    )
+    put(root, f"datasets/{fingerprint}/ref.json", ref.model_dump_json().encode())
+
+
+def lease(root: str, key: str, *, run_id: str, live: bool) -> None:
+    """A training lease as TrainingLease writes it: live (renewed, unexpired) or released."""
+    now = time.time()
+    record = {"generation": 1, "host": "gpu-box", "pid": 1, "flow_run_id": run_id, "renewed_at": now}
+    record |= {"expires_at": now + 3600, "released": False} if live else {"expires_at": 0.0, "released": True}
+    put(root, f"training/{key}/lease/{1:08d}.json", json.dumps(record).encode())
+
+
+@pytest.fixture
+def installation(storage_root, tmp_path):
+    return build_installation(storage_root, tmp_path)
+
+
+def build_installation(root: str, tmp_path) -> str:
+    """A root a few months of retraining leave: versions, runs, a pending training, dead attempts."""
+    publish(root, "a" * 16, "attempt-a")  # digits v1 was trained on it
+    put(root, f"datasets/{'a' * 16}/attempt-dead/digits/1.0.0/shard-0")  # a writer of A that died
+    publish(root, "b" * 16, "attempt-b")  # published, then the run failed: nothing uses it
+    put(root, f"datasets/{'c' * 16}/attempt-c/digits/1.0.0/shard-0")  # never published (killed, or writing)
+    publish(root, "d" * 16, "attempt-d")  # a finished training not registered yet trained on it
+    model = tmp_path / "m.keras"
+    model.write_bytes(KIB)
+    registry = ModelRegistry(f"{root}/registry")
+    metadata = {"dataset": {"fingerprint": "a" * 16}, "run_id": "run-v1", "status": "rejected"}
+    registry.register("digits", model_file=model, metadata=metadata, idempotency_key="k1")
+    for run_id in ("run-v1", "run-old", "run-pending", "run-live"):
+        put(root, f"runs/{run_id}/model.keras")
+        put(root, f"runs/{run_id}/metrics.json", b"{}")
+    trained = TrainedModel(
+        run_id="run-pending",
+        model_uri=f"{root}/runs/run-pending/model.keras",
+        sha256="0" * 64,
+        dataset_fingerprint="d" * 16,
+        epochs_completed=3,
+        initial_epoch=0,
+        history={},
+        strategy="default",
+        replicas=1,
+        global_batch_size=32,
+        train_seconds=1.0,
+    )
+    put(root, "training/digits-pending/trained.json", trained.model_dump_json().encode())
+    lease(root, "digits-live", run_id="run-live", live=True)
+    return root
+
+
+def name(entry) -> str:
+    """The last two parts of an entry's URL: ``<fingerprint>/<attempt>``, ``datasets/<fingerprint>``, ``runs/<id>``."""
+    return "/".join(entry.url.rstrip("/").rsplit("/", 2)[-2:])
+
+
+def names(entries) -> list[str]:
+    return sorted(map(name, entries))
+
+
+def size(root: str, relative: str) -> int:
+    fs, path = fsspec.core.url_to_fs(f"{root}/{relative}")
+    return fs.size(path)
+
+
+def test_datasets_gc_removes_dead_attempts_and_unused_datasets_only(installation):
+    root = installation
+    now = datetime.now(UTC)
+
+    fresh = sweep_datasets(root, grace=GRACE, keep=KEEP)
+    assert fresh.removed == [], "attempts changed within the grace period may still be written"
+    reasons = {name(entry): entry.reason for entry in fresh.kept}
+    assert reasons[f"{'c' * 16}/attempt-c"].startswith("unpublished attempt changed")
+    assert reasons[f"datasets/{'a' * 16}"] == "used by digits v1 (rejected)"
+    assert reasons[f"datasets/{'d' * 16}"].startswith("used by training digits-pending, finished")
+    assert reasons[f"datasets/{'b' * 16}"].startswith("unused, but training digits-live is in progress")
+
+    lease(root, "digits-live", run_id="run-live", live=False)  # that training ended
+    later = sweep_datasets(root, grace=GRACE, keep=KEEP, dry_run=True, now=now + timedelta(hours=2))
+    assert names(later.removed) == [f"{'a' * 16}/attempt-dead", f"{'c' * 16}/attempt-c"]
+    assert later.bytes_freed == 2 * len(KIB)
+    assert exists(root, f"datasets/{'a' * 16}/attempt-dead"), "a dry run removes nothing"
+
+    unused = 2 * len(KIB) + size(root, f"datasets/{'b' * 16}/ref.json")
+    month = sweep_datasets(root, grace=GRACE, keep=KEEP, now=now + timedelta(days=31))
+    assert names(month.removed) == [f"{'a' * 16}/attempt-dead", f"{'c' * 16}/attempt-c", f"datasets/{'b' * 16}"]
+    assert month.bytes_freed == 2 * len(KIB) + unused
+    for gone in (f"{'a' * 16}/attempt-dead", "c" * 16, "b" * 16):
+        assert not exists(root, f"datasets/{gone}")
+    for kept in (f"{'a' * 16}/ref.json", f"{'a' * 16}/attempt-a/digits/1.0.0/shard-1", f"{'d' * 16}/ref.json"):
+        assert exists(root, f"datasets/{kept}")
+
+
+def test_runs_gc_removes_old_finished_runs_and_keeps_what_a_version_or_training_uses(installation):
+    root = installation
+    now = datetime.now(UTC)
+
+    assert sweep_runs(root, retention=RETENTION).removed == []
+    dry = sweep_runs(root, retention=RETENTION, dry_run=True, now=now + timedelta(days=31))
+    assert names(dry.removed) == ["runs/run-old"] and dry.bytes_freed == len(KIB) + 2
+    assert {entry.url.rsplit("/", 1)[-1]: entry.reason for entry in dry.kept} == {
+        "run-v1": "used by digits v1 (rejected)",
+        "run-pending": "used by training digits-pending, finished and not registered yet",
+        "run-live": "used by training digits-live, in progress (live lease)",
+    }
+    assert exists(root, "runs/run-old/model.keras")
+    done = sweep_runs(root, retention=RETENTION, now=now + timedelta(days=31))
+    assert names(done.removed) == ["runs/run-old"] and not exists(root, "runs/run-old")
+    assert all(exists(root, f"runs/{run}/model.keras") for run in ("run-v1", "run-pending", "run-live"))
+
+
+def test_the_commands_print_each_folder_and_the_bytes_freed(tmp_path):
+    """The CLI is a thin layer: one line per folder, a summary, exit 2 for a bad option (local disk)."""
+    from typer.testing import CliRunner
+
+    from kerasflow.flows.cli import app
+
+    root = build_installation(str(tmp_path / "root"), tmp_path)
+    cli = CliRunner()
+    dry = cli.invoke(app, ["datasets", "gc", "--root", root, "--grace-hours", "0", "--keep-days", "0", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.splitlines()[-1] == (
+        "kerasflow datasets gc: would remove 2 folder(s), would free 2.0 KiB; kept 3"
+    ), dry.output
+    assert f"would remove  file://{root}/datasets/{'a' * 16}/attempt-dead  1.0 KiB  unpublished attempt" in dry.output
+    assert f"kept          file://{root}/datasets/{'b' * 16}" in dry.output and "is in progress" in dry.output
+    assert exists(root, f"datasets/{'a' * 16}/attempt-dead")
+
+    runs = cli.invoke(app, ["runs", "gc", "--root", root, "--retention-days", "0"])
+    assert runs.exit_code == 0, runs.output
+    assert runs.output.splitlines()[-1] == "kerasflow runs gc: removed 1 folder(s), freed 1.0 KiB; kept 3"
+    assert not exists(root, "runs/run-old") and exists(root, "runs/run-v1")
+
+    bad = cli.invoke(app, ["runs", "gc", "--root", root, "--retention-days", "-1"])
+    assert bad.exit_code == 2 and "received --retention-days -1.0, expected a number of 0 or more" in bad.output
