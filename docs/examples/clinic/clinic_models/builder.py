@@ -14,5 +14,6 @@ def build(*, input_spec, units: int = 32, dropout: float = 0.2) -> keras.Model:
     x = keras.layers.Normalization()(inputs)
     x = GatedResidual(units)(x)
     x = keras.layers.Dropout(dropout)(x)
-    outputs = keras.layers.Dense(input_spec.num_outputs, activation="sigmoid")(x)
+    # The task says what the output is: one sigmoid for this binary screening.
+    outputs = keras.layers.Dense(input_spec.num_outputs, activation=input_spec.output_activation)(x)
     return keras.Model(inputs, outputs, name="clinic_screening")

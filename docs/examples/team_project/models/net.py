@@ -32,5 +32,5 @@ def build(*, input_spec, filters: int = 16, dropout: float = 0.3) -> keras.Model
     x = keras.layers.Dense(64, activation="relu")(x)
     x = ScaledResidual(64)(x)
     x = keras.layers.Dropout(dropout)(x)
-    outputs = keras.layers.Dense(input_spec.num_outputs, activation="softmax")(x)
+    outputs = keras.layers.Dense(input_spec.num_outputs, activation=input_spec.output_activation)(x)  # softmax here
     return keras.Model(inputs, outputs, name="team_digits")
