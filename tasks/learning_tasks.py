@@ -141,13 +141,17 @@ def _per_class(y_true: np.ndarray, pred: np.ndarray, class_names: Sequence[str])
 class _Classification(LearningTask):
     labels: LabelKind = "classes"
 
+    def predicted_classes(self, y_pred: np.ndarray) -> np.ndarray:
+        """The class id each output predicts (the most probable class)."""
+        return self.probabilities(y_pred).argmax(axis=1)
+
     def figures(self, y_true, y_pred, *, class_names, title):
         from kerasflow.tasks import plots
 
-        measured = self.measure(y_true, y_pred, class_names=class_names)
-        if measured.confusion is None:
-            return {}
-        return {plots.CONFUSION_MATRIX: plots.confusion_matrix_png(measured.confusion, class_names, title=title)}
+        confusion = plots.confusion_matrix(
+            _class_ids(y_true), self.predicted_classes(y_pred), num_classes=len(class_names)
+        )
+        return {plots.CONFUSION_MATRIX: plots.confusion_matrix_png(confusion, class_names, title=title)}
 
     def probabilities(self, y_pred: np.ndarray) -> np.ndarray:
         """(rows, classes) probabilities; a single sigmoid output becomes two columns."""
@@ -197,7 +201,7 @@ class MulticlassTask(_Classification):
         from kerasflow.tasks import plots
 
         y_true = _class_ids(y_true)
-        pred = np.asarray(y_pred).argmax(axis=-1)
+        pred = self.predicted_classes(y_pred)
         values = {
             "loss": float(keras.losses.SparseCategoricalCrossentropy()(y_true, y_pred)),
             "accuracy": float((pred == y_true).mean()) if len(y_true) else 0.0,
@@ -218,6 +222,14 @@ class BinaryTask(_Classification):
 
     def output_widths(self, num_classes):
         return (1, 2)  # a sigmoid, or a softmax over the two classes
+
+    def positive(self, y_pred: np.ndarray) -> np.ndarray:
+        """The probability of the second class, from a sigmoid or a two-class softmax."""
+        y_pred = np.asarray(y_pred)
+        return y_pred[:, 1] if y_pred.ndim > 1 and y_pred.shape[-1] == 2 else y_pred.reshape(-1)
+
+    def predicted_classes(self, y_pred):
+        return (self.positive(y_pred) >= 0.5).astype("int64")
 
     def training_objects(self, *, label_smoothing, one_hot, output_width):
         import keras
@@ -240,13 +252,12 @@ class BinaryTask(_Classification):
 
         y_true = _class_ids(y_true)
         y_pred = np.asarray(y_pred)
+        positive = self.positive(y_pred)
         if y_pred.ndim > 1 and y_pred.shape[-1] == 2:  # a softmax over the two classes
             loss = float(keras.losses.SparseCategoricalCrossentropy()(y_true, y_pred))
-            positive = y_pred[:, 1]
         else:
-            positive = y_pred.reshape(-1)
             loss = float(keras.losses.BinaryCrossentropy()(y_true.astype("float32"), positive))
-        pred = (positive >= 0.5).astype("int64")
+        pred = self.predicted_classes(y_pred)
         values = {"loss": loss, "accuracy": float((pred == y_true).mean()) if len(y_true) else 0.0}
         for name, metric in {
             "precision": keras.metrics.Precision(),

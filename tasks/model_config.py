@@ -85,13 +85,6 @@ class ModelConfig(_Section):
             raise ValueError(f"received {value!r}, expected one of {sorted(TASKS)}")
         return value
 
-    @property
-    def labels(self) -> str:
-        """How the task reads the label column: ``classes`` or ``numbers``."""
-        from kerasflow.tasks.learning_tasks import TASKS
-
-        return TASKS[self.task].labels if self.task else "classes"
-
     @field_validator("family")
     @classmethod
     def _family_name(cls, value: str | None) -> str | None:
