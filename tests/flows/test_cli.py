@@ -29,7 +29,9 @@ def run(*args):
 def test_recipes_lists_one_line_each():
     code, out = run("recipes")
     assert code == 0
-    assert len(out.strip().splitlines()) == 5
+    from kerasflow.flows.recipes import recipe_names
+
+    assert len(out.strip().splitlines()) == len(recipe_names()) == 7
     assert out.startswith("cifar10_cnn") and "digits" in out
 
 
