@@ -60,3 +60,22 @@ def is_chief(env: Mapping[str, str] | None = None) -> bool:
     if env.get("SLURM_JOB_ID") and int(env.get("SLURM_NTASKS", "1") or 1) > 1:
         return int(env.get("SLURM_PROCID", "0")) == 0
     return True
+
+
+def slurm_gpu_arguments(env: Mapping[str, str], gpus_per_task: int) -> dict[str, int | bool]:
+    """GPU arguments of ``SlurmClusterResolver`` that work on CPU nodes and under ``--gpus-per-task``.
+
+    Left to itself the resolver counts a node's GPUs with ``nvidia-smi`` (absent on a CPU
+    node: it raises) or from ``CUDA_VISIBLE_DEVICES`` (which ``--gpus-per-task`` narrows to
+    the task's own GPUs, so GPUs per task rounds down to 0), and it lists one worker per
+    GPU slot, so with 0 GPUs per task it lists no worker at all. So it is told one slot
+    per task (``gpus_per_task`` of them, at least 1) on every node, and it sets
+    ``CUDA_VISIBLE_DEVICES`` itself only when GPUs are wanted and Slurm did not bind them.
+    """
+    per_task = max(gpus_per_task, 1)
+    tasks = int(env.get("SLURM_STEP_NUM_TASKS") or env.get("SLURM_NTASKS") or 1)
+    return {
+        "gpus_per_task": per_task,
+        "gpus_per_node": per_task * tasks,  # at least the tasks of any one node
+        "auto_set_gpu": gpus_per_task > 0 and "CUDA_VISIBLE_DEVICES" not in env,
+    }

@@ -54,7 +54,9 @@ def multi_worker_strategy(runtime: RuntimeConfig, env: dict[str, str]):
     if env.get("TF_CONFIG"):
         resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     elif env.get("SLURM_JOB_ID"):
-        resolver = tf.distribute.cluster_resolver.SlurmClusterResolver()
+        resolver = tf.distribute.cluster_resolver.SlurmClusterResolver(
+            port_base=runtime.launcher.port, **cluster.slurm_gpu_arguments(env, runtime.launcher.gpus_per_worker)
+        )
     else:
         raise ConfigError(
             "received runtime.strategy='multi_worker', but neither TF_CONFIG nor a Slurm allocation names "

@@ -33,6 +33,25 @@ def test_the_cluster_comes_from_tf_config_slurm_or_an_indexed_job():
         cluster.tf_config(["a:1", "b:1", "c:1"], 3)
 
 
+def test_slurm_cluster_resolver_arguments_list_every_task_on_cpu_nodes_and_under_gpus_per_task(monkeypatch):
+    from tensorflow.python.distribute.cluster_resolver import SlurmClusterResolver
+
+    step = {"SLURM_PROCID": "1", "SLURM_STEP_NUM_TASKS": "4", "SLURM_STEP_NODELIST": "n[1-2]"}
+    step["SLURM_STEP_TASKS_PER_NODE"] = "2(x2)"
+    for name, value in step.items():  # the resolver reads the process's environment
+        monkeypatch.setenv(name, value)
+    # A CPU node (no nvidia-smi): left to itself the resolver raises or lists no worker at all.
+    cpu = cluster.slurm_gpu_arguments(step, 0)
+    assert cpu == {"gpus_per_task": 1, "gpus_per_node": 4, "auto_set_gpu": False}
+    resolver = SlurmClusterResolver(port_base=5000, **cpu)
+    assert resolver.cluster_spec().as_dict() == {"worker": ["n1:5000", "n1:5001", "n2:5000", "n2:5001"]}
+    assert resolver.get_task_info() == ("worker", 1)
+    # --gpus-per-task: Slurm already bound each task's GPUs, so the resolver leaves them alone.
+    bound = cluster.slurm_gpu_arguments({**step, "CUDA_VISIBLE_DEVICES": "2,3"}, 2)
+    assert bound == {"gpus_per_task": 2, "gpus_per_node": 8, "auto_set_gpu": False}
+    assert cluster.slurm_gpu_arguments(step, 2)["auto_set_gpu"], "GPUs wanted, none bound: the resolver binds them"
+
+
 def test_one_device_and_mirrored_on_this_machine():
     assert describe(build_strategy(RuntimeConfig(), env={})) == "DefaultStrategy x1"
     assert describe(build_strategy(RuntimeConfig(strategy="one_device"), env={})) == "DefaultStrategy x1"
