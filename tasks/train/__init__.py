@@ -128,8 +128,10 @@ def gpu_slots(runtime: RuntimeConfig, *, logger) -> Iterator[int]:
 
 
 def local_gpus(runtime: RuntimeConfig) -> int:
-    """The GPUs of this node that training occupies (none when pods train elsewhere)."""
-    if runtime.launcher.kind == "kubernetes":
+    """The GPUs of this node that training occupies (none when pods or Slurm nodes train elsewhere)."""
+    from kerasflow.tasks.train.launchers import launcher_for
+
+    if not launcher_for(runtime.launcher.kind).on_this_node:
         return 0
     if runtime.devices:
         return sum("gpu" in d.lower() for d in runtime.devices)

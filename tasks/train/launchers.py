@@ -1,4 +1,4 @@
-"""Where training processes run: this process, N local workers, or an Indexed Job.
+"""Where training processes run: this process, N local workers, an Indexed Job, a Slurm job.
 
 - ``in_process``: Keras's ``model.fit`` under the configured strategy, here.
 - ``local_processes``: N worker processes on this machine, TF_CONFIG on free loopback
@@ -7,13 +7,13 @@
   to fail fails the launch, and the others are stopped rather than left to hang.
 - ``kubernetes``: the same workers as pods of an Indexed Job (``kubernetes.py``).
 
-Each returns the TrainedModel the chief wrote.
+Each is registered under its ``runtime.launcher.kind`` with :func:`register_launcher`
+and returns the TrainedModel the chief wrote.
 """
 
 from __future__ import annotations
 
 import contextvars
-import json
 import os
 import signal
 import socket
@@ -21,18 +21,20 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.failures import DeterministicFailure
 from kerasflow.tasks.processes import die_with_parent
 from kerasflow.tasks.train import cluster
 from kerasflow.tasks.train.callbacks import PrefectProgress, standard_callbacks
+from kerasflow.tasks.train.events import replay_events
 from kerasflow.tasks.train.fit import fit_model, publish_run
 from kerasflow.tasks.train.job import TrainingJob
 from kerasflow.tasks.train.state import DurableBackup, TrainingState
-from kerasflow.tasks.train.worker import DETERMINISTIC_EXIT, DETERMINISTIC_MARK, EVENT_PREFIX
+from kerasflow.tasks.train.worker import DETERMINISTIC_EXIT, DETERMINISTIC_MARK
 
 
 class WorkerFailedError(RuntimeError):
@@ -57,16 +59,39 @@ def progress_for(job: TrainingJob, logger: Any) -> PrefectProgress:
     )
 
 
+class Launcher(NamedTuple):
+    """How one ``runtime.launcher.kind`` runs a training job."""
+
+    run: Callable[..., Any]  # (job, *, logger, lease) -> TrainedModel
+    on_this_node: bool  # whether training uses this node's GPUs (the GPU slots held here)
+
+
+LAUNCHERS: dict[str, Launcher] = {}
+
+
+def register_launcher(kind: str, *, on_this_node: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``run(job, *, logger, lease)`` as the launcher of ``runtime.launcher.kind == kind``."""
+
+    def register(run: Callable[..., Any]) -> Callable[..., Any]:
+        LAUNCHERS[kind] = Launcher(run=run, on_this_node=on_this_node)
+        return run
+
+    return register
+
+
+def launcher_for(kind: str) -> Launcher:
+    try:
+        return LAUNCHERS[kind]
+    except KeyError:
+        raise ValueError(f"received runtime.launcher.kind={kind!r}, expected one of {sorted(LAUNCHERS)}") from None
+
+
 def launch(job: TrainingJob, *, logger: Any, lease: Any) -> Any:
     """Run the training ``job`` with the configured launcher; the chief's TrainedModel."""
-    kind = job.config.runtime.launcher.kind
-    if kind == "in_process":
-        return in_process(job, logger=logger, lease=lease)
-    if kind == "local_processes":
-        return local_processes(job, logger=logger, lease=lease)
-    return on_kubernetes(job, logger=logger, lease=lease)
+    return launcher_for(job.config.runtime.launcher.kind).run(job, logger=logger, lease=lease)
 
 
+@register_launcher("in_process", on_this_node=True)
 def in_process(job: TrainingJob, *, logger: Any, lease: Any):
     run_dir = storage.run_dir(job.config.storage.root, job.run_id)
     backup = DurableBackup(TrainingState(job.state_url), scratch=scratch_dir(job), publish=True, lease=lease)
@@ -106,6 +131,7 @@ def write_job(job: TrainingJob) -> Path:
     return path
 
 
+@register_launcher("local_processes", on_this_node=True)
 def local_processes(job: TrainingJob, *, logger: Any, lease: Any):
     """N workers on loopback; the chief's events drive ``PrefectProgress`` here."""
     from kerasflow.tasks.refs import TrainedModel
@@ -142,7 +168,7 @@ def local_processes(job: TrainingJob, *, logger: Any, lease: Any):
     # The replay runs in the task's context (a copy), so its artifacts and logs belong to the task run.
     replay = contextvars.copy_context().run
     chief_lines = threading.Thread(
-        target=replay, args=(_replay_events, processes[0].stdout, progress, logger), daemon=True
+        target=replay, args=(replay_events, processes[0].stdout, progress, logger), daemon=True
     )
     chief_lines.start()
     for other in processes[1:]:
@@ -185,10 +211,10 @@ def _wait_all(processes: list[subprocess.Popen], job: TrainingJob, *, lease: Any
                 if code == DETERMINISTIC_EXIT:
                     for process in processes:
                         process.kill()
-                    raise WorkerDeterministicError(_deterministic_message(logs_dir / f"worker-{index}.log"))
+                    raise WorkerDeterministicError(deterministic_message(logs_dir / f"worker-{index}.log"))
                 if code not in (None, 0):
                     log = logs_dir / f"worker-{index}.log"
-                    cause = f"killed by {signal.Signals(-code).name}" if code < 0 else _last_error(log)
+                    cause = f"killed by {signal.Signals(-code).name}" if code < 0 else last_error(log)
                     failure = (
                         f"training worker {index} of {len(processes)} exited with code {code}: {cause} (log: {log})"
                     )
@@ -207,12 +233,12 @@ def _wait_all(processes: list[subprocess.Popen], job: TrainingJob, *, lease: Any
         time.sleep(0.2)
 
 
-def _deterministic_message(log: Path) -> str:
+def deterministic_message(log: Path) -> str:
     text = log.read_text(errors="replace")
     return text[text.rindex(DETERMINISTIC_MARK) + len(DETERMINISTIC_MARK) :].strip()
 
 
-def _last_error(log: Path) -> str:
+def last_error(log: Path) -> str:
     try:
         lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
@@ -229,22 +255,30 @@ def _drain(stream: Any) -> None:
         pass
 
 
-def _replay_events(stream: Any, progress: PrefectProgress, logger: Any) -> None:
-    """Replay the chief's callback hooks, printed as JSON lines, into ``progress``."""
-    for line in stream:
-        if not line.startswith(EVENT_PREFIX):
-            logger.info("chief: %s", line.rstrip())  # a print in a recipe's code, say
-            continue
-        event = json.loads(line[len(EVENT_PREFIX) :])
-        try:
-            getattr(progress, event["hook"])(*event.get("args", []))
-        except Exception as error:  # noqa: BLE001 - keep reading, or the chief blocks on a full pipe
-            logger.warning("could not report training progress (%s): %s", event["hook"], error)
+def publish_job(job: TrainingJob) -> str:
+    """Write ``job.json`` into the run folder, uploaded when the root is remote; its path or URL."""
+    root = job.config.storage.root
+    job_path = write_job(job)
+    if storage.is_local(root):
+        return os.fspath(job_path)
+    storage.upload_dir(job_path.parent, storage.run_url(root, job.run_id))
+    return storage.join(storage.run_url(root, job.run_id), "job.json")
 
 
+def chief_result(job: TrainingJob) -> Any:
+    """The TrainedModel the chief wrote to ``result.json``, read from the storage root."""
+    from kerasflow.tasks.refs import TrainedModel
+
+    root = job.config.storage.root
+    result_url = storage.join(storage.run_url(root, job.run_id), "result.json")
+    if not storage.is_local(root):
+        storage.local_path(root, result_url).unlink(missing_ok=True)  # an earlier attempt's, in the mirror
+    return TrainedModel.model_validate_json(storage.fetch_file(root, result_url).read_text())
+
+
+@register_launcher("kubernetes", on_this_node=False)
 def on_kubernetes(job: TrainingJob, *, logger: Any, lease: Any):
     """Write the job next to the run, apply the Indexed Job, wait, read the chief's result."""
-    from kerasflow.tasks.refs import TrainedModel
     from kerasflow.tasks.train import kubernetes
 
     root = job.config.storage.root
@@ -255,11 +289,7 @@ def on_kubernetes(job: TrainingJob, *, logger: Any, lease: Any):
             f"received runtime.launcher.kind='kubernetes' with storage.root={root!r}, expected a root every pod "
             "can reach, e.g. s3://bucket/kerasflow"
         )
-    job_path = write_job(job)
-    job_url = storage.join(storage.run_url(root, job.run_id), "job.json")
-    storage.upload_dir(job_path.parent, storage.run_url(root, job.run_id))
+    job_url = publish_job(job)
     manifests = kubernetes.render_manifests(job.config, job_url=job_url, run_id=job.run_id)
     kubernetes.apply_and_wait(manifests, timeout_seconds=7 * 24 * 3600, logger=logger)
-    result_url = storage.join(storage.run_url(root, job.run_id), "result.json")
-    storage.local_path(root, result_url).unlink(missing_ok=True)  # an earlier attempt's, in the mirror
-    return TrainedModel.model_validate_json(storage.fetch_file(root, result_url).read_text())
+    return chief_result(job)

@@ -11,39 +11,14 @@ backups in private folders that are removed at the end.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-import keras
-
-# A line the chief prints on stdout to report a callback hook to the launcher.
-EVENT_PREFIX = "kerasflow-event "
 # Exit code and stderr mark of a failure that a retry cannot fix (NaN loss, bad config).
 DETERMINISTIC_EXIT = 3
 DETERMINISTIC_MARK = "kerasflow-deterministic-failure "
-
-
-class EventStream(keras.callbacks.Callback):
-    """Print the progress hooks as JSON lines for the launcher to replay."""
-
-    def _emit(self, hook: str, *args: Any) -> None:
-        print(EVENT_PREFIX + json.dumps({"hook": hook, "args": list(args)}), flush=True)
-
-    def on_train_begin(self, logs=None):
-        self._emit("on_train_begin")
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._emit("on_epoch_begin", epoch)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._emit("on_epoch_end", epoch, {k: float(v) for k, v in (logs or {}).items()})
-
-    def on_train_end(self, logs=None):
-        self._emit("on_train_end")
 
 
 def read_job(location: str):
@@ -61,6 +36,7 @@ def run(job) -> None:
     from kerasflow.tasks import storage
     from kerasflow.tasks.train import cluster, fit
     from kerasflow.tasks.train.callbacks import standard_callbacks
+    from kerasflow.tasks.train.events import EventStream
     from kerasflow.tasks.train.launchers import scratch_dir
     from kerasflow.tasks.train.lease import LeaseView
     from kerasflow.tasks.train.plan import make_plan
