@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class ConfigSection(BaseModel):
@@ -23,19 +23,76 @@ class ConfigSection(BaseModel):
 class LauncherConfig(ConfigSection):
     """Where training processes run (tasks/train/launchers.py)."""
 
-    kind: Literal["in_process", "local_processes", "kubernetes"] = Field(
+    kind: Literal["in_process", "local_processes", "kubernetes", "slurm"] = Field(
         "in_process",
         description="in_process: this process; local_processes: N workers on this machine over loopback; "
-        "kubernetes: an Indexed Job of N pods (deploy/k8s/)",
+        "kubernetes: an Indexed Job of N pods (deploy/k8s/); slurm: an sbatch job of N tasks (srun)",
     )
-    workers: int = Field(2, ge=1, le=1024, description="worker processes (local_processes, kubernetes)")
-    gpus_per_worker: int = Field(0, ge=0, le=16, description="GPUs each worker requests (kubernetes)")
+    workers: int = Field(2, ge=1, le=1024, description="worker processes (local_processes, kubernetes, slurm tasks)")
+    gpus_per_worker: int = Field(
+        0, ge=0, le=16, description="GPUs each worker requests (kubernetes; slurm: --gpus-per-task, omitted when 0)"
+    )
     image: str | None = Field(None, description="container image with kerasflow installed (kubernetes)")
     namespace: str = Field("default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    port: int = Field(12345, ge=1024, le=65535, description="the collective port of each worker pod (kubernetes)")
+    port: int = Field(
+        12345,
+        ge=1024,
+        le=65535,
+        description="the collective port of each worker pod (kubernetes); slurm: the first of each node's ports, "
+        "one per task",
+    )
     cpu: str = Field("2", description="CPU request per worker pod (kubernetes)")
     memory: str = Field("8Gi", description="memory request per worker pod (kubernetes)")
     service_account: str | None = None
+    nodes: int = Field(1, ge=1, le=1024, description="nodes of the Slurm job; each runs workers / nodes tasks (slurm)")
+    time_limit: str | None = Field(
+        None, description="the Slurm job's --time, e.g. 90, 4:00:00 or 2-00:00:00; null: the partition's (slurm)"
+    )
+    partition: str | None = Field(None, description="the Slurm partition; null: the cluster's default (slurm)")
+    account: str | None = Field(None, description="the Slurm account charged; null: the user's default (slurm)")
+    python: str | None = Field(
+        None, description="the Python with kerasflow installed on every node; null: this process's (slurm)"
+    )
+    poll_seconds: float = Field(10.0, ge=0.1, le=600, description="how often the job's state is read (slurm)")
+
+    @field_validator("time_limit")
+    @classmethod
+    def _slurm_time(cls, value: str | None) -> str | None:
+        if value is not None and not _SLURM_TIME.fullmatch(value):
+            raise ValueError(
+                f"received runtime.launcher.time_limit={value!r}, expected a Slurm time: minutes, MM:SS, "
+                "HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (e.g. 4:00:00), or UNLIMITED"
+            )
+        return value
+
+    @field_validator("partition", "account")
+    @classmethod
+    def _slurm_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Each becomes one #SBATCH line of the job script: nothing may break out of it.
+        if value is not None and not _SLURM_NAME.fullmatch(value):
+            raise ValueError(
+                f"received runtime.launcher.{info.field_name}={value!r}, expected a Slurm {info.field_name} name: "
+                "letters, digits, '_', '-', '.' (partitions: a comma-separated list of them)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _tasks_fill_nodes(self) -> LauncherConfig:
+        if self.kind == "slurm" and self.workers % self.nodes:
+            raise ValueError(
+                f"received runtime.launcher.workers={self.workers} with nodes={self.nodes}, expected workers a "
+                "multiple of nodes: each node runs workers / nodes tasks (--ntasks-per-node)"
+            )
+        return self
+
+    @property
+    def tasks_per_node(self) -> int:
+        return self.workers // self.nodes
+
+
+# Slurm's time formats (sbatch --time); UNLIMITED and INFINITE mean the partition's limit.
+_SLURM_TIME = re.compile(r"\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2}|UNLIMITED|INFINITE")
+_SLURM_NAME = re.compile(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*")
 
 
 # Names of environment variables that hold secrets; job variables are recorded with the config.

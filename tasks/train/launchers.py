@@ -6,6 +6,7 @@
   events are replayed into the Prefect logger and progress artifact; the first worker
   to fail fails the launch, and the others are stopped rather than left to hang.
 - ``kubernetes``: the same workers as pods of an Indexed Job (``kubernetes.py``).
+- ``slurm``: the same workers as the tasks of an ``sbatch`` job (``slurm.py``).
 
 Each is registered under its ``runtime.launcher.kind`` with :func:`register_launcher`
 and returns the TrainedModel the chief wrote.
@@ -80,6 +81,9 @@ def register_launcher(kind: str, *, on_this_node: bool) -> Callable[[Callable[..
 
 
 def launcher_for(kind: str) -> Launcher:
+    # Launchers in modules of their own register when imported.
+    from kerasflow.tasks.train import slurm  # noqa: F401
+
     try:
         return LAUNCHERS[kind]
     except KeyError:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -25,6 +31,43 @@ def flow_run_record(flow_run_id: str, *, artifacts_by_key: dict | None = None):
     if artifacts_by_key is not None:
         artifacts_by_key.update({a.key: a for a in artifacts if a.key})
     return flow_run, by_name, {a.key for a in artifacts if a.key}
+
+
+def train_interrupted(config, *, after_epoch: int, interrupt: Callable[[], bool], timeout: float = 300):
+    """``train_flow(config)`` while a thread calls ``interrupt()`` once ``after_epoch`` epochs are
+    published, until it returns True (it did interrupt); the run's summary."""
+    from kerasflow.flows.train import train_flow
+
+    root, interrupted = Path(config.storage.root), []
+
+    def watch() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            published = list(root.glob("training/*/backup/latest.json"))
+            if published and json.loads(published[0].read_text())["epoch"] >= after_epoch and interrupt():
+                interrupted.append(True)
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    summary = train_flow(config=config)
+    watcher.join(timeout=1)
+    assert interrupted, f"the training was not interrupted after epoch {after_epoch}"
+    return summary
+
+
+def assert_the_retry_resumed(root: Path, log_text: str, *, after_at_least: int, epochs: int) -> None:
+    """The train task failed once and its retry resumed from the last published epoch to ``epochs``."""
+    from kerasflow.models.registry import ModelRegistry
+
+    resumed = re.search(r"interrupted after epoch (\d); resuming from its backup", log_text)
+    assert resumed and int(resumed.group(1)) >= after_at_least
+    registry = ModelRegistry(str(root / "registry"))
+    training = registry.get("digits", 1)["training"]
+    assert training["initial_epoch"] == int(resumed.group(1)) and training["epochs_completed"] == epochs
+    _, task_runs, _ = flow_run_record(registry.get("digits", 1)["flow_run_id"])
+    assert task_runs["train"][0].run_count == 2
 
 
 def model_events(model: str, *, since: datetime, expected: int, timeout: float = 30.0) -> list:

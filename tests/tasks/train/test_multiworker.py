@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from kerasflow.flows.train import train_flow
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.train.launchers import WorkerDeterministicError
-from tests.flows.helpers import flow_run_record
+from tests.flows.helpers import assert_the_retry_resumed, train_interrupted
 from tests.tasks.train.test_loop import DEFINED
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -89,40 +88,27 @@ def worker_pids(root) -> dict[int, int]:
 def test_a_killed_worker_fails_the_task_and_the_retry_resumes_from_the_last_epoch(root, caplog):
     killed = []
 
-    def kill_worker_1_after_epoch_2():
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            published = list(root.glob("training/*/backup/latest.json"))
-            if published and json.loads(published[0].read_text())["epoch"] >= 2:
-                pid = worker_pids(root).get(1)
-                if pid:
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
-                    return
-            time.sleep(0.05)
+    def kill_worker_1() -> bool:
+        pid = worker_pids(root).get(1)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        return bool(pid)
 
-    killer = threading.Thread(target=kill_worker_1_after_epoch_2, daemon=True)
-    killer.start()
     started = time.monotonic()
     cfg = TrainConfig.smoke(
         storage={"root": str(root)},
         training={"epochs": 5, "batch_size": 8},
         runtime={"launcher": {"kind": "local_processes", "workers": 2}, "peer_timeout_seconds": 5},
     )
-    summary = train_flow(config=cfg)
-    killer.join(timeout=1)
+    summary = train_interrupted(cfg, after_epoch=2, interrupt=kill_worker_1)
 
     assert killed, "worker 1 was killed"
     assert summary.outcome == "promoted"
     text = caplog.text
     assert re.search(r"training worker 1 of 2 exited with code -9: killed by SIGKILL", text)
     assert "the other workers stopped on their own" in text, "the chief saw its dead peer and failed, not hung"
-    resumed = re.search(r"interrupted after epoch (\d); resuming from its backup", text)
-    assert resumed and int(resumed.group(1)) >= 2
-    training = ModelRegistry(str(root / "registry")).get("digits", 1)["training"]
-    assert training["initial_epoch"] == int(resumed.group(1)) and training["epochs_completed"] == 5
-    _, task_runs, _ = flow_run_record(ModelRegistry(str(root / "registry")).get("digits", 1)["flow_run_id"])
-    assert task_runs["train"][0].run_count == 2
+    assert_the_retry_resumed(root, text, after_at_least=2, epochs=5)
     assert worker_pids(root) == {}, "no worker outlives the run"
     assert time.monotonic() - started < 240
 
