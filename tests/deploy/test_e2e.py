@@ -1,8 +1,11 @@
 """End to end, as an operator runs it: a real Prefect server, deploy/, a worker, the UI.
 
-A ``prefect server start`` on 127.0.0.1 with its own SQLite database in a temporary
-home; the two work pools created from deploy/work-pools/; every deployment of
-deploy/prefect.yaml created by ``prefect deploy --all``; a process worker of the CPU pool.
+A ``prefect server start`` on 127.0.0.1 on PostgreSQL, as docs/operations.md tells teams
+to run it: a throwaway cluster of its own (tests/deploy/postgres.py; skipped without
+PostgreSQL's binaries unless ``KERASFLOW_E2E_POSTGRES=required``; SQLite stays covered by
+the test harness and the embedded server's tests), in a temporary home; the two work
+pools created from deploy/work-pools/; every deployment of deploy/prefect.yaml created
+by ``prefect deploy --all``; a process worker of the CPU pool.
 The digits deployment is triggered with its train step sent to the train-step
 deployment (the GPU variant's path: ``run_deployment`` with job variables), and waited for.
 The run is then read back through the Prefect client (task runs, the train-step subflow,
@@ -15,45 +18,26 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from kerasflow.flows.embedded_server import DEFAULT_STARTUP_SECONDS, STARTUP_SECONDS, seconds_setting
 from kerasflow.flows.recipes import load_recipe
 from kerasflow.models.registry import ModelRegistry
 from tests.deploy.browser import Browser, chromium_path
+from tests.deploy.postgres import postgres_or_skip, throwaway_postgres
+from tests.deploy.processes import ROOT, free_port, started
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 PREFECT = [sys.executable, "-m", "prefect"]
 STEPS = {"ingest", "validate", "train", "evaluate", "gate", "register", "promote"}
 JOB_VARIABLES = {"env": {"KERASFLOW_E2E_POOL": "train-step"}}
-
-
-@contextlib.contextmanager
-def _started(command: list[str], *, env: dict, log: Path, cwd: Path = ROOT) -> Iterator[subprocess.Popen]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            yield process
-        finally:
-            # The whole session: the worker's flow-run subprocesses too.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, 15)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, 9)
-                process.wait()
 
 
 def _run(command: list[str], *, env: dict) -> str:
@@ -62,13 +46,9 @@ def _run(command: list[str], *, env: dict) -> str:
     return done.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+def _wait_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
+    """Poll the health check until it answers, up to ``KERASFLOW_SERVER_STARTUP_SECONDS``."""
+    timeout = seconds_setting(STARTUP_SECONDS, DEFAULT_STARTUP_SECONDS)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert server.poll() is None, f"prefect server exited:\n{log.read_text()[-3000:]}"
@@ -76,7 +56,9 @@ def _wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float 
             if response.status == 200:
                 return
         time.sleep(0.5)
-    raise TimeoutError(f"prefect server not healthy after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+    raise TimeoutError(
+        f"prefect server not healthy after {timeout:.0f} s (raise {STARTUP_SECONDS}):\n{log.read_text()[-3000:]}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +67,9 @@ def deployed_run(tmp_path_factory):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    postgres = postgres_or_skip()
     home = tmp_path_factory.mktemp("e2e")
-    port = _free_port()
+    port = free_port()
     ui_url, api_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api"
     storage_root = home / "root"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "KERASFLOW_", "AWS_"))}
@@ -103,7 +86,14 @@ def deployed_run(tmp_path_factory):
     }
     server_log, worker_log = home / "server.log", home / "worker.log"
     server_command = [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    with _started(server_command, env=env, log=server_log) as server:
+    with (
+        throwaway_postgres(postgres, log=home / "postgres.log") as database_url,
+        # The setting docker-compose.yml and docs/operations.md give the server (the
+        # older PREFECT_API_DATABASE_CONNECTION_URL is an alias of it); only the server reads it.
+        started(
+            server_command, env=env | {"PREFECT_SERVER_DATABASE_CONNECTION_URL": database_url}, log=server_log
+        ) as server,
+    ):
         _wait_healthy(api_url, server, server_log)
         for pool, kind, template in (
             ("kerasflow-cpu", "process", "process.json"),
@@ -116,7 +106,7 @@ def deployed_run(tmp_path_factory):
         )
         worker_command = [*PREFECT, "worker", "start", "--pool", "kerasflow-cpu", "--type", "process"]
         with (
-            _started(worker_command, env=env, log=worker_log),
+            started(worker_command, env=env, log=worker_log),
             temporary_settings({PREFECT_API_URL: api_url}),
             get_client(sync_client=True) as client,
         ):
