@@ -16,8 +16,10 @@ validate and gate never retry. A deterministic failure (bad data, bad config, Na
 gate rejection) is not retried and fails the run with a message naming the cause.
 When the data's fingerprint equals the production model's, the run ends early unless
 ``force`` is set: scheduled retraining on unchanged data wastes a GPU. With
-``gate.approval: manual`` a passed candidate waits, paused, for a person's answer in the
-Prefect UI before promotion.
+``gate.approval: manual`` a passed candidate waits for a person's answer in the Prefect
+UI before promotion: paused in process locally; under a deployment suspended, its
+process gone, and resumed from the candidate it recorded (tasks/approval.py), so the
+resumed run neither ingests nor trains again.
 """
 
 # No `from __future__ import annotations`: Prefect pickles a served flow's function by value
@@ -32,12 +34,12 @@ from prefect.runtime import flow_run
 from kerasflow.flows.train_step import model_name_parameter, train_on_deployment
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks import events, storage
-from kerasflow.tasks.approval import ApprovalRejected, request_approval
+from kerasflow.tasks.approval import ApprovalRejected, awaiting_approval, request_approval
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.evaluate import evaluate
 from kerasflow.tasks.gate import GateRejected, gate
 from kerasflow.tasks.ingest import ingest
-from kerasflow.tasks.refs import DatasetRef, RunSummary
+from kerasflow.tasks.refs import Candidate, DatasetRef, RunSummary
 from kerasflow.tasks.register import promote, register
 from kerasflow.tasks.train import forget_trained, train
 from kerasflow.tasks.train.build import check_definition
@@ -80,10 +82,16 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
     logger = get_run_logger()
     root = config.storage.root
     storage.check_root(root)  # refuse an unusable root or runtime before any work
-    check_accelerator_features(config.runtime)
-    check_definition(config)  # an unknown builder, a misspelt param or loss: exit 2, before any work
     run_id = str(flow_run.id or uuid.uuid4())
     name, alias = config.model.name, config.registry.alias
+    if (candidate := awaiting_approval(config, run_id)) is not None:
+        # This run was suspended for approval and resumed, from the top, after the answer.
+        # Its config was checked before it trained; promotion needs no TensorFlow.
+        logger.info("resumed: %s v%d awaits its approval", name, candidate.version.version)
+        _name_after_data(name, candidate.dataset.fingerprint)  # the engine renamed it on restart
+        return _approve_and_promote(candidate, config=config, run_id=run_id)
+    check_accelerator_features(config.runtime)
+    check_definition(config)  # an unknown builder, a misspelt param or loss: exit 2, before any work
 
     dataset = ingest(config.data, root=root)
     _name_after_data(name, dataset.fingerprint)
@@ -118,12 +126,11 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
     version = register(
         trained, dataset=dataset, evaluation=evaluation, report=report, config=config, flow_run_id=flow_run.id
     )
-    summary = dict(
-        model_name=name,
-        dataset_fingerprint=dataset.fingerprint,
-        storage_root=root,
+    candidate = Candidate(
+        dataset=dataset,
+        version=version,
+        report=report,
         metrics=evaluation.candidate.values,
-        gate=report,
         run_dir=storage.run_url(root, trained.run_id),  # the run that trained it, when reused after a kill
         reason=reason,
     )
@@ -132,35 +139,56 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
         # Recorded as rejected above; failing the run makes the rejection visible in the UI.
         error = GateRejected(f"{name} v{version.version} rejected by the gate, {alias!r} unchanged: {report.summary()}")
         events.emit(events.GATE_REJECTED, model=name, version=version.version, alias=alias, reason=report.summary())
-        error.summary = RunSummary(outcome="rejected", message=str(error), version=version, **summary)
+        error.summary = _summary(candidate, config, outcome="rejected", message=str(error))
         raise error
+    return _approve_and_promote(candidate, config=config, run_id=run_id)
+
+
+def _approve_and_promote(candidate: Candidate, *, config: TrainConfig, run_id: str) -> RunSummary:
+    """Ask a person when ``gate.approval`` is manual, then promote the passed candidate."""
+    name, alias, version = config.model.name, config.registry.alias, candidate.version
     approval_note = None
     if config.gate.approval == "manual":
-        decision = request_approval(version, report, config=config)
+        decision = request_approval(candidate, config=config, run_id=run_id)
         if not decision.approved:
             error = ApprovalRejected(f"{name} v{version.version} {decision.describe()}; {alias!r} unchanged")
             events.emit(
                 events.GATE_REJECTED, model=name, version=version.version, alias=alias, reason=decision.describe()
             )
-            forget_trained(config, dataset)
-            rejected = version.model_copy(update={"status": "rejected"})
-            error.summary = RunSummary(outcome="rejected", message=str(error), version=rejected, **summary)
+            forget_trained(config, candidate.dataset)
+            rejected = candidate.model_copy(update={"version": version.model_copy(update={"status": "rejected"})})
+            error.summary = _summary(rejected, config, outcome="rejected", message=str(error))
             raise error
         approval_note = decision.describe()
-    promoted = promote(version, report, config=config, flow_run_id=flow_run.id, note=approval_note)
-    forget_trained(config, dataset)
+    promoted = promote(version, candidate.report, config=config, flow_run_id=flow_run.id, note=approval_note)
+    forget_trained(config, candidate.dataset)
     was = f"was v{promoted.previous_version}" if promoted.previous_version else "first promotion"
     message = f"{name} v{promoted.version} promoted to {alias!r} ({was})"
-    logger.info(message)
+    get_run_logger().info(message)
     events.emit(
         events.MODEL_PROMOTED,
         model=name,
         version=promoted.version,
         previous_version=promoted.previous_version,
         alias=alias,
-        fingerprint=dataset.fingerprint,
+        fingerprint=candidate.dataset.fingerprint,
     )
-    return RunSummary(outcome="promoted", message=message, version=promoted, **summary)
+    return _summary(candidate.model_copy(update={"version": promoted}), config, outcome="promoted", message=message)
+
+
+def _summary(candidate: Candidate, config: TrainConfig, *, outcome: str, message: str) -> RunSummary:
+    return RunSummary(
+        model_name=config.model.name,
+        outcome=outcome,
+        message=message,
+        dataset_fingerprint=candidate.dataset.fingerprint,
+        storage_root=config.storage.root,
+        version=candidate.version,
+        metrics=candidate.metrics,
+        gate=candidate.report,
+        run_dir=candidate.run_dir,
+        reason=candidate.reason,
+    )
 
 
 def _unchanged_since(config: TrainConfig, dataset: DatasetRef) -> tuple[int | None, str | None]:

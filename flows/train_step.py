@@ -81,7 +81,7 @@ def train_on_deployment(config: TrainConfig, dataset: DatasetRef, *, run_id: str
     # The child trains here and now: it must not launch yet another child.
     step_config = config.model_copy(update={"runtime": config.runtime.model_copy(update={"train_on": None})})
     outcome_url = storage.join(storage.run_url(config.storage.root, run_id), OUTCOME_FILE)
-    _remove(outcome_url)  # an outcome left by an earlier attempt must not pass for this one's
+    storage.remove_file(outcome_url)  # an outcome left by an earlier attempt must not pass for this one's
     logger.info("training on deployment %s with job variables %s", target.deployment, target.job_variables)
     child = run_deployment(
         target.deployment,
@@ -122,23 +122,8 @@ def _cancel(flow_run_id) -> None:
 
 
 def _write_outcome(url: str, payload: dict) -> None:
-    fs, path = storage.filesystem(url)
-    with storage.reaching(url):
-        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        fs.pipe_file(path, json.dumps(payload, indent=2).encode())
+    storage.write_file(url, json.dumps(payload, indent=2).encode())
 
 
 def _read_outcome(url: str) -> dict:
-    fs, path = storage.filesystem(url)
-    with storage.reaching(url):
-        try:
-            return json.loads(fs.cat_file(path))
-        except FileNotFoundError:
-            return {}
-
-
-def _remove(url: str) -> None:
-    fs, path = storage.filesystem(url)
-    with storage.reaching(url):
-        if fs.exists(path):
-            fs.rm_file(path)
+    return json.loads(storage.read_file(url) or b"{}")

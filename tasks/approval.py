@@ -1,15 +1,29 @@
 """Manual approval: after a passed gate, a person approves or rejects in the Prefect UI.
 
-The flow run pauses with a form (``ApprovalInput``) whose description is the gate report;
+The flow run waits with a form (``ApprovalInput``) whose description is the gate report;
 answering it resumes the run. Approve promotes; reject records the decision and its
-comment beside the version (``review.json``; the version can then never take an alias);
-no answer before ``gate.approval_timeout_seconds`` rejects. Called from the flow, not a
-task: a pause belongs to the flow run.
+comment beside the version (``review.json``; the version can then never take an alias).
+Called from the flow, not a task: waiting belongs to the flow run.
+
+How it waits depends on where it runs:
+- Locally, without a deployment, the run pauses in its process (``pause_flow_run``), and
+  no answer before ``gate.approval_timeout_seconds`` rejects.
+- Under a deployment, the run is suspended (``suspend_flow_run``): its process exits, so
+  the worker's slot, pod or GPU node is free while a person decides, and the server
+  reschedules the run once answered. A resumed run starts again from the top of its
+  flow, so first the candidate is recorded in the run's folder
+  (``<root>/runs/<run-id>/awaiting-approval.json``, :func:`awaiting_approval`), and the
+  flow goes on from it: no ingest, training or evaluation again. The suspension's key
+  makes the resumed run's second call return the person's answer instead of suspending
+  again. No answer in time: the server's pause-expiry service fails the run; nothing of
+  this process is left to record it, so the version stays registered (not rejected) and
+  the next run of the same data asks again, reusing the trained model.
 """
 
 from __future__ import annotations
 
-from prefect import get_run_logger, pause_flow_run
+from prefect import get_run_logger, pause_flow_run, suspend_flow_run
+from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,9 +32,11 @@ from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.gate import GateRejected, report_markdown
-from kerasflow.tasks.refs import GateReport, ModelVersion
+from kerasflow.tasks.refs import Candidate
 
-__all__ = ["ApprovalDecision", "ApprovalInput", "ApprovalRejected", "request_approval"]
+__all__ = ["ApprovalDecision", "ApprovalInput", "ApprovalRejected", "awaiting_approval", "request_approval"]
+
+AWAITING_FILE = "awaiting-approval.json"
 
 
 class ApprovalInput(RunInput):
@@ -47,23 +63,26 @@ class ApprovalRejected(GateRejected):
     """A person rejected the candidate, or nobody answered in time."""
 
 
-def request_approval(version: ModelVersion, report: GateReport, *, config: TrainConfig) -> ApprovalDecision:
-    """Pause the flow run until a person answers; record and return the decision."""
+def request_approval(candidate: Candidate, *, config: TrainConfig, run_id: str) -> ApprovalDecision:
+    """Wait until a person answers (paused, or suspended under a deployment); record and return the decision."""
     logger = get_run_logger()
-    timeout = config.gate.approval_timeout_seconds
+    version, timeout = candidate.version, config.gate.approval_timeout_seconds
     description = (
         f"## Approve {version.name} v{version.version} for {config.registry.alias!r}?\n\n"
         f"The gate passed. Approve to promote it; reject (or no answer within {timeout} s) keeps "
-        f"{config.registry.alias!r} where it is.\n\n{report_markdown(report, name=version.name)}"
+        f"{config.registry.alias!r} where it is.\n\n{report_markdown(candidate.report, name=version.name)}"
     )
+    form = ApprovalInput.with_initial_data(description=description, approve=False)
+    key = f"approve-{version.name}-v{version.version}"
     logger.info("waiting up to %d s for a person to approve %s v%d", timeout, version.name, version.version)
     try:
-        answer = pause_flow_run(
-            wait_for_input=ApprovalInput.with_initial_data(description=description, approve=False),
-            timeout=timeout,
-            poll_interval=min(5, timeout),
-            key=f"approve-{version.name}-v{version.version}",
-        )
+        if not _suspendable():
+            answer = pause_flow_run(wait_for_input=form, timeout=timeout, poll_interval=min(5, timeout), key=key)
+        else:
+            # Recorded before suspending: the process ends inside suspend_flow_run, and the run
+            # resumed after the answer reads it back to go on from here.
+            storage.write_file(_awaiting_url(config, run_id), candidate.model_dump_json(indent=2).encode())
+            answer = suspend_flow_run(wait_for_input=form, timeout=timeout, key=key)
         decision = ApprovalDecision(approved=answer.approve, reviewer=answer.reviewer, comment=answer.comment)
     except FlowPauseTimeout:
         decision = ApprovalDecision(approved=False, reviewer="timeout", comment=f"no answer within {timeout} s")
@@ -75,6 +94,24 @@ def request_approval(version: ModelVersion, report: GateReport, *, config: Train
         reviewer=decision.reviewer,
         comment=decision.comment,
     )
+    storage.remove_file(_awaiting_url(config, run_id))  # answered: a later retry of this run starts over
     decision = ApprovalDecision(approved=review["approved"], reviewer=review["reviewer"], comment=review["comment"])
     logger.info("%s v%d %s", version.name, version.version, decision.describe())
     return decision
+
+
+def awaiting_approval(config: TrainConfig, run_id: str) -> Candidate | None:
+    """The candidate this run was suspended with, if it is a run resumed after a person's answer."""
+    body = storage.read_file(_awaiting_url(config, run_id))
+    return None if body is None else Candidate.model_validate_json(body)
+
+
+def _suspendable() -> bool:
+    """A deployment's run, not a subflow: the only runs Prefect's server lets suspend."""
+    context = FlowRunContext.get()
+    run = context.flow_run if context is not None else None
+    return run is not None and run.deployment_id is not None and run.parent_task_run_id is None
+
+
+def _awaiting_url(config: TrainConfig, run_id: str) -> str:
+    return storage.join(storage.run_url(config.storage.root, run_id), AWAITING_FILE)

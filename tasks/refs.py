@@ -129,6 +129,21 @@ class ModelVersion(_Ref):
     previous_version: int | None = None
 
 
+class Candidate(_Ref):
+    """A registered candidate, its gate report, and what the run's summary says of it.
+
+    Everything the run needs after the gate: a run suspended for approval records it and,
+    resumed, goes on from it without ingesting, training or evaluating again.
+    """
+
+    dataset: DatasetRef
+    version: ModelVersion
+    report: GateReport
+    metrics: dict[str, float]
+    run_dir: str
+    reason: str | None = None
+
+
 class RunSummary(_Ref):
     """What a training run did, for the command line and the flow's result."""
 

@@ -219,3 +219,29 @@ def fetch_file(root: str, url: str) -> Path:
     finally:
         partial.unlink(missing_ok=True)
     return target
+
+
+def write_file(url: str, body: bytes) -> None:
+    """Write the small file ``url`` whole, making its folder when needed."""
+    fs, path = filesystem(url)
+    with reaching(url):
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        fs.pipe_file(path, body)
+
+
+def read_file(url: str) -> bytes | None:
+    """The bytes of the small file ``url``; None when there is no such file."""
+    fs, path = filesystem(url)
+    with reaching(url):
+        try:
+            return fs.cat_file(path)
+        except FileNotFoundError:
+            return None
+
+
+def remove_file(url: str) -> None:
+    """Remove the file ``url`` if it exists."""
+    fs, path = filesystem(url)
+    with reaching(url):
+        if fs.exists(path):
+            fs.rm_file(path)

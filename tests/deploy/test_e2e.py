@@ -81,6 +81,8 @@ def deployed_run(tmp_path_factory):
         # The nightly schedules are deployed and checked, but must not fire a run mid-test.
         "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
         "DO_NOT_TRACK": "1",
+        # The worker looks for runs every 2 s, not 10: each run of the scenario starts sooner.
+        "PREFECT_WORKER_QUERY_SECONDS": "2",
         "KERASFLOW_ROOT": str(storage_root),
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
@@ -143,6 +145,7 @@ def deployed_run(tmp_path_factory):
                 "deployment": deployment,
                 "root": storage_root,
                 "ui_url": ui_url,
+                "api_url": api_url,
                 "deploy_output": deploy_output,
                 "home": home,
             }
@@ -153,6 +156,78 @@ def test_a_deployed_retraining_runs_on_a_worker_and_reads_like_the_pipeline_in_a
     _check_the_run_through_the_api(deployed_run)
     _check_the_second_run_waited_then_skipped(deployed_run)
     _check_the_ui(deployed_run)
+
+
+def test_approval_under_a_deployment_frees_the_worker_and_promotes_without_training_again(deployed_run):
+    """``gate.approval: manual`` suspends the run: its process ends; answered, it resumes and promotes."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
+    from prefect.flow_runs import resume_flow_run
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    client, deployment = deployed_run["client"], deployed_run["deployment"]
+    # A model of its own (no production yet) and one epoch: the gate is not what is tested here.
+    overrides = ["model.name=digits-reviewed", "training.epochs=1", "gate.value.accuracy.min=0.2", "gate.per_class={}"]
+    approval = ["gate.approval=manual", "gate.approval_timeout_seconds=600"]
+    config = load_recipe("digits", [*overrides, *approval]).model_dump(mode="json", exclude={"storage"})
+    run = client.create_flow_run_from_deployment(deployment.id, parameters={"config": config})
+    worker_log = deployed_run["home"] / "worker.log"
+
+    _wait_for(client, run.id, lambda state: state.is_running(), worker_log, what="running")
+    assert _processes_of(run.id), "no process found running the flow run: the check below would prove nothing"
+    run = _wait_for(client, run.id, lambda state: state.is_paused(), worker_log, what="suspended for approval")
+    assert run.state.name == "Suspended", run.state
+    # Nothing runs it while a person decides: its flow-run process (and its supervisor) exited.
+    deadline = time.monotonic() + 60
+    while pids := _processes_of(run.id):
+        assert time.monotonic() < deadline, f"processes {pids} still run the suspended flow run"
+        time.sleep(0.5)
+    registry = ModelRegistry(str(deployed_run["root"] / "registry"))
+    assert registry.get("digits-reviewed", 1)["status"] == "registered"
+    assert registry.alias_target("digits-reviewed", "production") is None
+
+    with temporary_settings({PREFECT_API_URL: deployed_run["api_url"]}):
+        resume_flow_run(run.id, run_input={"approve": True, "reviewer": "ana", "comment": "curves look right"})
+    run = _wait_for(client, run.id, lambda state: state.is_final(), worker_log, what="resumed and finished")
+    assert run.state.is_completed(), f"{run.state}:\n{worker_log.read_text()[-8000:]}"
+
+    assert registry.alias_target("digits-reviewed", "production") == 1
+    assert registry.get("digits-reviewed", 1)["review"]["reviewer"] == "ana"
+    states = [state.name for state in client.read_flow_run_states(run.id)]
+    assert states.index("Suspended") < states.index("Resuming") < len(states) - 1, states
+    # Resumed from the candidate it recorded: each step before approval ran once, in the first
+    # process; the second process ran promotion alone.
+    task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
+    this_run = LogFilterFlowRunId(any_=[run.id])
+    steps = sorted(t.name.rsplit("-", 1)[0] for t in task_runs)
+    assert steps == sorted(STEPS), steps
+    # The second process's logs reach the server shortly after its run ends.
+    resumed, deadline = "resumed: digits-reviewed v1 awaits its approval", time.monotonic() + 30
+    while resumed not in (logs := [e.message for e in client.read_logs(log_filter=LogFilter(flow_run_id=this_run))]):
+        assert time.monotonic() < deadline, f"no {resumed!r} in the run's logs: {logs}"
+        time.sleep(0.5)
+    assert [m.split(" (")[0] for m in logs if m.startswith("epoch ")] == ["epoch 1/1"]
+    fingerprint = registry.get("digits-reviewed", 1)["dataset"]["fingerprint"]
+    assert run.name == f"digits-reviewed-{fingerprint[:12]}"
+
+
+def _wait_for(client, flow_run_id, reached, log: Path, *, what: str):
+    deadline = time.monotonic() + 300
+    while not reached((run := client.read_flow_run(flow_run_id)).state):
+        assert not run.state.is_final(), f"{run.state} before {what}:\n{log.read_text()[-8000:]}"
+        assert time.monotonic() < deadline, f"run not {what} in 300 s:\n{log.read_text()[-5000:]}"
+        time.sleep(0.5)
+    return run
+
+
+def _processes_of(flow_run_id) -> list[int]:
+    """The processes on this machine whose environment names ``flow_run_id`` (as a worker's runs do)."""
+    marker = f"PREFECT__FLOW_RUN_ID={flow_run_id}".encode()
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError):
+            if marker in environ.read_bytes().split(b"\0"):
+                pids.append(int(environ.parent.name))
+    return pids
 
 
 def _check_the_run_through_the_api(deployed_run) -> None:
