@@ -2,7 +2,8 @@
 
 The sweeps are tasks/housekeeping.py; this prints one line per folder (removed, or with
 --dry-run what would be, and what is kept and why) and the bytes freed. A root that
-cannot be reached exits 1, a bad option 2, each with one message.
+cannot be reached, or a record of what is in use that cannot be read, exits 1 (nothing
+removed); a bad option 2; each with one message.
 """
 
 from datetime import timedelta
@@ -67,12 +68,15 @@ def _check_positive(**values: float) -> None:
 def _report(command: str, sweep_root, root: str | None) -> None:
     from kerasflow.tasks import storage
     from kerasflow.tasks.config import ConfigError, resolve_root
+    from kerasflow.tasks.housekeeping import UnreadableRecord
 
     try:
         url = resolve_root(root)
         sweep = sweep_root(url)
     except ConfigError as error:
         raise fail(str(error), EXIT_USAGE) from None
+    except UnreadableRecord as error:
+        raise fail(str(error), EXIT_FAILED) from None
     except OSError as error:  # the root cannot be reached or read
         message = storage.unreachable(url, error) if storage.is_connection_error(error) else error
         raise fail(str(message), EXIT_FAILED) from None

@@ -74,7 +74,11 @@ class ModelRegistry:
     # ---- small JSON objects ------------------------------------------------------------
     def _read_json(self, path: str) -> dict[str, Any]:
         with self.fs.open(path, "rb") as f:
-            return json.loads(f.read())
+            body = f.read()
+        try:
+            return json.loads(body)
+        except ValueError as error:  # invalid JSON or text: still a ValueError, now naming the file
+            raise ValueError(f"{self.fs.unstrip_protocol(path)} is not valid JSON: {error}") from error
 
     def _create_json(self, path: str, payload: Mapping[str, Any]) -> bool:
         """Create ``path`` exclusively and whole; False when it exists already."""

@@ -17,6 +17,13 @@ the dataset a training reads is known only once it registers. A published datase
 loses its ``ref.json`` first, so a run starting meanwhile materializes it again instead
 of reading a half-removed one. Ages are those of a folder's newest object, which a
 writer still at work keeps fresh (models/folders.py).
+
+A remote root also has a local mirror on each machine that trained or ingested
+(storage.cache_dir): its copies of removed or never-published datasets and of old runs
+go by the same rules. A record the sweep needs in order to know what is in use (a
+version's metadata, a finished training's ``trained.json``) that cannot be read stops
+the sweep before it removes anything (:class:`UnreadableRecord`); a dataset whose
+``ref.json`` cannot be read is kept whole, since which attempt it publishes is unknown.
 """
 
 from dataclasses import dataclass, field
@@ -28,6 +35,10 @@ from kerasflow.tasks import storage
 from kerasflow.tasks.ingest.materialize import REF_FILE, find_materialized
 from kerasflow.tasks.refs import TrainedModel
 from kerasflow.tasks.train.lease import TrainingLease
+
+
+class UnreadableRecord(ValueError):
+    """A record that says what is in use cannot be read: the sweep removes nothing."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +77,12 @@ def in_use(root: str) -> InUse:
     fingerprints: dict[str, str] = {}
     runs: dict[str, str] = {}
     registry = ModelRegistry(storage.registry_url(root))
-    for name in registry.names():
-        for metadata in registry.versions(name):
+    try:
+        versions = {name: registry.versions(name) for name in registry.names()}
+    except ValueError as error:  # invalid JSON or text: the error names the file
+        raise _unreadable("a version's metadata in the registry", error) from None
+    for name, found in versions.items():
+        for metadata in found:
             user = f"{name} v{metadata['version']} ({metadata.get('status')})"
             if fingerprint := metadata.get("dataset", {}).get("fingerprint"):
                 fingerprints.setdefault(fingerprint, user)
@@ -77,9 +92,13 @@ def in_use(root: str) -> InUse:
     fs, training = storage.filesystem(storage.join(root, "training"))
     for key in _names(fs, training):
         state_url = storage.training_url(root, key)
-        trained = _read(fs, f"{training}/{key}/{storage.TRAINED_FILE}")
+        trained_path = f"{training}/{key}/{storage.TRAINED_FILE}"
+        trained = _read(fs, trained_path)
         if trained is not None:
-            record = TrainedModel.model_validate_json(trained)
+            try:
+                record = TrainedModel.model_validate_json(trained)
+            except ValueError as error:
+                raise _unreadable(fs.unstrip_protocol(trained_path), error) from None
             user = f"training {key}, finished and not registered yet"
             fingerprints.setdefault(record.dataset_fingerprint, user)
             runs.setdefault(record.run_id, user)
@@ -99,9 +118,16 @@ def sweep_datasets(
     sweep = Sweep(dry_run=dry_run)
     used = in_use(root)
     fs, base = storage.filesystem(storage.datasets_url(root))
+    kept_attempts: set[str] = set()  # <fingerprint>/<attempt> of every dataset left published
     for fingerprint in _names(fs, base):
         folder = f"{base}/{fingerprint}"
-        ref = find_materialized(root, fingerprint)
+        try:
+            ref = find_materialized(root, fingerprint)
+        except ValueError as error:
+            reason = f"{REF_FILE} cannot be read ({_first_line(error)}): left whole; repair or remove it by hand"
+            _keep(fs, folder, folder_usage(fs, folder).bytes, reason, sweep)
+            kept_attempts.update(f"{fingerprint}/{name}" for name in _names(fs, folder))
+            continue
         published = ref.builder_path.split("/", 1)[0] if ref is not None else None
         for name in _names(fs, folder):
             if name in (REF_FILE, published):
@@ -118,6 +144,7 @@ def sweep_datasets(
             continue
         size = folder_usage(fs, folder).bytes
         age = now - (modified_at(fs.info(f"{folder}/{REF_FILE}")) or now)
+        kept_attempts.add(f"{fingerprint}/{published}")
         if fingerprint in used.fingerprints:
             _keep(fs, folder, size, f"used by {used.fingerprints[fingerprint]}", sweep)
         elif used.live_trainings:
@@ -125,9 +152,35 @@ def sweep_datasets(
         elif age < keep:
             _keep(fs, folder, size, f"unused, published {_ago(age)} ago", sweep)
         else:
+            kept_attempts.discard(f"{fingerprint}/{published}")
             reason = f"no version or training uses it, published {_ago(age)} ago"
             _remove(fs, [f"{folder}/{REF_FILE}", folder], size, reason, sweep)
+    if not storage.is_local(root):
+        _sweep_mirrored_datasets(root, kept_attempts, grace=grace, now=now, sweep=sweep)
     return sweep
+
+
+def _sweep_mirrored_datasets(root: str, kept: set[str], *, grace: timedelta, now: datetime, sweep: Sweep) -> None:
+    """This machine's copies of a remote root's datasets: only those of datasets left published stay.
+
+    An attempt folder here is a published dataset's download, or the staging of an
+    ingest (this one's, or a killed one's); staging still being written is newer than
+    ``grace``.
+    """
+    fs, base = storage.filesystem(str(storage.cache_dir(root) / "datasets"))
+    for fingerprint in _names(fs, base):
+        folder = f"{base}/{fingerprint}"
+        for name in _names(fs, folder):
+            if f"{fingerprint}/{name}" in kept:
+                continue
+            usage = folder_usage(fs, f"{folder}/{name}")
+            age = now - (usage.newest or now)
+            if age >= grace:
+                _remove(fs, [f"{folder}/{name}"], usage.bytes, "local copy of a dataset no longer published", sweep)
+            else:
+                _keep(fs, f"{folder}/{name}", usage.bytes, f"local copy changed {_ago(age)} ago", sweep)
+        if not sweep.dry_run and not _names(fs, folder):
+            fs.rm(folder, recursive=True)
 
 
 def sweep_runs(root: str, *, retention: timedelta, dry_run: bool = False, now: datetime | None = None) -> Sweep:
@@ -146,6 +199,14 @@ def sweep_runs(root: str, *, retention: timedelta, dry_run: bool = False, now: d
             _keep(fs, folder, usage.bytes, f"changed {_ago(age)} ago, within the retention", sweep)
         else:
             _remove(fs, [folder], usage.bytes, f"finished, unchanged for {_ago(age)}", sweep)
+    if not storage.is_local(root):  # this machine's copies of run folders: the same rule, by their own age
+        fs, base = storage.filesystem(str(storage.cache_dir(root) / "runs"))
+        for run_id in _names(fs, base):
+            folder = f"{base}/{run_id}"
+            usage = folder_usage(fs, folder)
+            age = now - (usage.newest or now)
+            if run_id not in used.runs and age >= retention:
+                _remove(fs, [folder], usage.bytes, f"local copy of a finished run, unchanged for {_ago(age)}", sweep)
     return sweep
 
 
@@ -163,6 +224,17 @@ def _read(fs, path: str) -> bytes | None:
         return fs.cat_file(path)
     except FileNotFoundError:
         return None
+
+
+def _unreadable(what: str, error: Exception) -> UnreadableRecord:
+    return UnreadableRecord(
+        f"{what} cannot be read ({_first_line(error)}), so what is in use is unknown and nothing was removed; "
+        "repair or remove that file, then run the command again"
+    )
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _keep(fs, path: str, size: int, reason: str, sweep: Sweep) -> None:

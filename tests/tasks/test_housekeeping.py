@@ -188,3 +188,80 @@ def test_the_commands_print_each_folder_and_the_bytes_freed(tmp_path):
 
     bad = cli.invoke(app, ["runs", "gc", "--root", root, "--retention-days", "-1"])
     assert bad.exit_code == 2 and "received --retention-days -1.0, expected a number of 0 or more" in bad.output
+
+
+def test_on_s3_the_local_mirror_keeps_only_copies_of_what_stays(s3_root, tmp_path):
+    """The machine's copies of a remote root's datasets and runs go by the remote's rules."""
+    from kerasflow.tasks import storage
+
+    root = build_installation(s3_root, tmp_path)
+    mirror = storage.cache_dir(root)
+    copies = {
+        f"datasets/{'a' * 16}/attempt-a/digits/1.0.0/shard-0": "the used dataset's download",
+        f"datasets/{'b' * 16}/attempt-b/digits/1.0.0/shard-0": "a download of the dataset that goes",
+        f"datasets/{'e' * 16}/attempt-e/digits/1.0.0/shard-0": "staging of an ingest killed before upload",
+        "runs/run-v1/model.keras": "a registered version's run",
+        "runs/run-old-here/model.keras": "an old run of this machine",
+    }
+    for relative in copies:
+        (mirror / relative).parent.mkdir(parents=True, exist_ok=True)
+        (mirror / relative).write_bytes(KIB)
+    lease(root, "digits-live", run_id="run-live", live=False)
+    later = datetime.now(UTC) + timedelta(days=31)
+
+    fresh = sweep_datasets(root, grace=GRACE, keep=KEEP)
+    assert not any(entry.url.startswith("file://") for entry in fresh.removed), "copies within the grace stay"
+    datasets = sweep_datasets(root, grace=GRACE, keep=KEEP, now=later)
+    local = sorted(name(entry) for entry in datasets.removed if entry.url.startswith("file://"))
+    assert local == [f"{'b' * 16}/attempt-b", f"{'e' * 16}/attempt-e"]
+    assert (mirror / f"datasets/{'a' * 16}/attempt-a/digits/1.0.0/shard-0").exists()
+    assert not (mirror / f"datasets/{'b' * 16}").exists() and not (mirror / f"datasets/{'e' * 16}").exists()
+
+    runs = sweep_runs(root, retention=RETENTION, now=later)
+    assert sorted(name(entry) for entry in runs.removed if entry.url.startswith("file://")) == ["runs/run-old-here"]
+    assert (mirror / "runs/run-v1/model.keras").exists() and not (mirror / "runs/run-old-here").exists()
+
+
+def test_an_unreadable_ref_keeps_its_dataset_whole_and_the_sweep_goes_on(installation):
+    root = installation
+    put(root, f"datasets/{'b' * 16}/ref.json", b'{"fingerprint": "bbbb')  # cut short by a crash or a person
+    lease(root, "digits-live", run_id="run-live", live=False)
+
+    month = sweep_datasets(root, grace=GRACE, keep=KEEP, now=datetime.now(UTC) + timedelta(days=31))
+    assert names(month.removed) == [f"{'a' * 16}/attempt-dead", f"{'c' * 16}/attempt-c"]
+    reason = next(entry.reason for entry in month.kept if name(entry) == f"datasets/{'b' * 16}")
+    assert reason.startswith("ref.json cannot be read (") and reason.endswith("repair or remove it by hand")
+    assert exists(root, f"datasets/{'b' * 16}/attempt-b/digits/1.0.0/shard-0")
+
+
+@pytest.mark.parametrize("record", ["metadata", "trained"])
+def test_an_unreadable_record_of_what_is_in_use_stops_the_sweep_before_it_removes_anything(
+    installation, record, tmp_path
+):
+    from typer.testing import CliRunner
+
+    from kerasflow.flows.cli import app
+    from kerasflow.tasks.housekeeping import UnreadableRecord
+
+    root = installation
+    broken = {
+        "metadata": "registry/digits/versions/1/metadata.json",
+        "trained": "training/digits-pending/trained.json",
+    }[record]
+    assert exists(root, broken), "the layout this test corrupts"
+    put(root, broken, b"\xff\xfe not json")
+    later = datetime.now(UTC) + timedelta(days=31)
+
+    for sweep in (
+        lambda: sweep_datasets(root, grace=GRACE, keep=KEEP, now=later),
+        lambda: sweep_runs(root, retention=RETENTION, now=later),
+    ):
+        with pytest.raises(UnreadableRecord, match="nothing was removed; repair or remove that file") as refused:
+            sweep()
+        assert broken in str(refused.value), "the message names the file"
+    assert exists(root, f"datasets/{'a' * 16}/attempt-dead") and exists(root, "runs/run-old/model.keras")
+
+    if not root.startswith("s3://"):  # the command: one line, exit 1, no traceback
+        result = CliRunner().invoke(app, ["runs", "gc", "--root", root, "--retention-days", "0"])
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output and "nothing was removed" in result.output
