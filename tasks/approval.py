@@ -101,7 +101,14 @@ def request_approval(candidate: Candidate, *, config: TrainConfig, run_id: str) 
 
 
 def awaiting_approval(config: TrainConfig, run_id: str) -> Candidate | None:
-    """The candidate this run was suspended with, if it is a run resumed after a person's answer."""
+    """The candidate this run was suspended with, if it is a run resumed after a person's answer.
+
+    Only a deployment's run with manual approval can have been suspended: every other run
+    starts without touching storage here (a store that is down fails the step that needs
+    it, with that step's retries, not the start of the flow).
+    """
+    if config.gate.approval != "manual" or not _suspendable():
+        return None
     body = storage.read_file(_awaiting_url(config, run_id))
     return None if body is None else Candidate.model_validate_json(body)
 
