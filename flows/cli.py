@@ -47,6 +47,13 @@ def _one_message_per_failure() -> None:
         quiet_failures()
 
 
+def _import_tensorflow() -> None:
+    """TensorFlow loads while the embedded server boots, its start-up lines dropped (flows/tensorflow_start.py)."""
+    from kerasflow.flows.tensorflow_start import import_tensorflow
+
+    import_tensorflow(quiet=not _SHOW_EVERYTHING["debug"])
+
+
 def _exits_in_bounded_time(func):
     """Arm the exit watchdog when a run command ends (flows/embedded_server.exit_within)."""
     import functools
@@ -95,13 +102,14 @@ def train(
     from kerasflow.flows.recipes import load_recipe
     from kerasflow.tasks.config import ConfigError
 
-    server = start_unless_configured()  # boots while TensorFlow is imported below
+    server = start_unless_configured()  # its process boots while TensorFlow is imported below
     try:
         config = load_recipe(recipe, assignments or [])
     except ConfigError as error:
         if server is not None:
             server.stop()
         raise fail(str(error), EXIT_USAGE) from None
+    _import_tensorflow()
 
     from kerasflow.flows.train import train_flow
     from kerasflow.tasks.failures import DeterministicFailure
@@ -214,6 +222,7 @@ def predict(
     from kerasflow.flows.embedded_server import prefect_api, start_unless_configured
 
     server = start_unless_configured()
+    _import_tensorflow()
     from kerasflow.flows.predict import predict_flow
     from kerasflow.models.io import ModelFileError
     from kerasflow.models.registry import RegistryError
