@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import uuid
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -66,6 +67,7 @@ class S3Server:
     def start(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        _conditional_puts_atomic()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
 
@@ -73,6 +75,31 @@ class S3Server:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+
+def _conditional_puts_atomic() -> None:
+    """Make moto create an object under ``If-None-Match: *`` in one step, as S3 does.
+
+    moto 5's ``put_object`` checks that the key is absent and then stores it, unlocked, in
+    whichever server thread took the request: two writers racing for one key can both
+    succeed. The registry numbers versions and alias moves by exclusive creation, and
+    under load the alias-move test once lost a move to that window. Holding one lock
+    across a conditional PUT gives moto the guarantee S3 documents.
+    """
+    from moto.s3.responses import S3Response
+
+    if getattr(S3Response.put_object, "atomic_if_none_match", False):
+        return
+    unlocked, lock = S3Response.put_object, threading.Lock()
+
+    def put_object(self):
+        if self.headers.get("If-None-Match") is None:
+            return unlocked(self)
+        with lock:
+            return unlocked(self)
+
+    put_object.atomic_if_none_match = True
+    S3Response.put_object = put_object
 
 
 @pytest.fixture(scope="session")
