@@ -21,16 +21,25 @@ import numpy as np
 from kerasflow.tasks.ingest.materialize import local_builder_dir
 from kerasflow.tasks.refs import DatasetRef
 
-# Cache in memory when the stored examples take less than this share of the RAM.
+# Cache in memory when the decoded examples take less than this share of the RAM.
 CACHE_MEMORY_SHARE = 0.25
+# What tf.data's in-memory cache holds per tensor of an element beyond its data: 212 B
+# measured on TensorFlow 2.21 (552 B a row for a table row of 30 float32 and an int64
+# label, whose data is 128 B). Stored sizes say nothing of it: a table's rows take 121 B
+# on disk and 4.6 times that once cached (issue 14).
+CACHED_TENSOR_OVERHEAD = 224
 
 
-def load_split(ref: DatasetRef, split: str, *, ordered: bool = True):
+def load_split(ref: DatasetRef, split: str, *, ordered: bool = True, cache: bool = False):
     """The split ``split`` as a tf.data dataset of (features, label) pairs, unbatched.
 
     Args:
         ordered: read in the stored order (one shard after another). When False, shards
             are read by a parallel, deterministic interleave: faster, for training.
+        cache: keep the decoded examples in memory after the first pass. A table's are
+            cached as the blocks it is stored in, before they are cut into rows: tf.data
+            holds about 212 B per tensor of every cached element, which per row would be
+            four times a 30-column row's data.
     """
     import tensorflow as tf
     import tensorflow_datasets as tfds
@@ -62,6 +71,8 @@ def load_split(ref: DatasetRef, split: str, *, ordered: bool = True):
             return example[fk], example[lk]
 
         ds = records.map(pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if cache:
+        ds = ds.cache()
     if ref.rows_per_example > 1:
         ds = ds.unbatch()  # stored in blocks of rows (see tasks/ingest/sources.py)
     # A known size lets Keras count steps per epoch instead of running into the end of
@@ -95,7 +106,26 @@ def should_cache(ref: DatasetRef, policy: str) -> bool:
         ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return False
-    return ref.num_bytes < CACHE_MEMORY_SHARE * ram
+    return cached_bytes(ref) < CACHE_MEMORY_SHARE * ram
+
+
+def cached_bytes(ref: DatasetRef) -> int:
+    """What caching every split's decoded examples takes in memory: data plus tf.data's per-tensor cost.
+
+    Examples are cached as stored (blocks of ``rows_per_example`` rows for a table), so
+    the per-tensor cost is shared by a block's rows. Never less than the stored size
+    (text, whose decoded length the ref does not record).
+    """
+    import numpy as np
+
+    rows = sum(ref.splits.values())
+    try:
+        feature = int(np.prod(ref.feature_shape, dtype=np.int64)) * np.dtype(ref.feature_dtype).itemsize
+    except TypeError:  # a string feature: its stored size is the best estimate
+        feature = 0
+    tensors = 2 + len(ref.slices)  # features, label, one code per slice column
+    per_row = feature + 8 * (1 + len(ref.slices)) + CACHED_TENSOR_OVERHEAD * tensors / max(ref.rows_per_example, 1)
+    return max(ref.num_bytes, int(rows * per_row))
 
 
 def make_dataset(
@@ -121,9 +151,9 @@ def make_dataset(
     """
     import tensorflow as tf
 
-    ds = load_split(ref, split, ordered=not shuffle)
-    if cache if isinstance(cache, bool) else should_cache(ref, cache):
-        ds = ds.cache()
+    ds = load_split(
+        ref, split, ordered=not shuffle, cache=cache if isinstance(cache, bool) else should_cache(ref, cache)
+    )
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     pipelines = input_context.num_input_pipelines if input_context is not None else 1

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasflow.tasks.ingest.pipeline import dataset_fn, load_split, make_dataset, should_cache
+from kerasflow.tasks.ingest.pipeline import cached_bytes, dataset_fn, load_split, make_dataset, should_cache
 from tests.tasks.test_validate import make_ref, table
 
 
@@ -77,3 +77,48 @@ def test_cache_policy(ref):
     assert should_cache(ref, "memory") and not should_cache(ref, "none")
     assert should_cache(ref, "auto"), "a few kilobytes fit in memory"
     assert not should_cache(ref.model_copy(update={"num_bytes": 1 << 60}), "auto")
+
+
+def test_auto_cache_judges_the_decoded_size_not_the_stored_one(ref):
+    """A table of 30 float32 columns stores 121 B a row; cached row by row, each takes about 550 B."""
+    import os
+
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    rows = int(0.25 * ram / 300)  # stored, a tenth of the quarter of RAM; decoded, more than all of it
+    table = ref.model_copy(
+        update={
+            "feature_shape": (30,),
+            "feature_dtype": "float32",
+            "splits": {"train": rows, "test": 0},
+            "num_bytes": 121 * rows,
+            "slices": {},
+        }
+    )
+    assert 121 * rows < 0.25 * ram and not should_cache(table, "auto")
+    assert cached_bytes(table) == rows * (30 * 4 + 8 + 2 * 224)
+    assert should_cache(table.model_copy(update={"splits": {"train": rows // 10}}), "auto")
+    # Stored and cached in blocks of 1024 rows, as sources store a table: the per-tensor
+    # cost is shared by a block, and the same rows fit.
+    blocks = table.model_copy(update={"rows_per_example": 1024})
+    assert cached_bytes(blocks) == int(rows * (30 * 4 + 8 + 2 * 224 / 1024)) and should_cache(blocks, "auto")
+
+
+@pytest.mark.parametrize("stored", ["rows", "blocks"])
+def test_a_cached_pipeline_yields_what_an_uncached_one_does(ref, root, stored):
+    if stored == "blocks":  # a sample table, stored as blocks of rows as every table is
+        from kerasflow.tasks.config import DataConfig
+        from kerasflow.tasks.ingest.materialize import materialize
+        from kerasflow.tasks.ingest.sources import load_source
+
+        ref = materialize(load_source(DataConfig(source="sample", name="digits")), str(root / "blocks"))
+        assert ref.rows_per_example > 1 and ref.splits["train"] > ref.rows_per_example
+
+    def epochs(cache: bool) -> list[np.ndarray]:
+        ds = make_dataset(ref, "train", batch_size=16, shuffle=True, seed=3, cache=cache)
+        return [np.concatenate([x for x, _ in ds.as_numpy_iterator()]) for _ in range(2)]
+
+    cached, plain = epochs(True), epochs(False)
+    assert len(cached[0]) == ref.splits["train"]
+    for cached_epoch, plain_epoch in zip(cached, plain, strict=True):
+        np.testing.assert_array_equal(cached_epoch, plain_epoch)  # the same rows in the same order
+    assert not np.array_equal(cached[0], cached[1]), "each epoch is shuffled anew"
