@@ -145,3 +145,19 @@ def test_nan_features_and_bad_labels_are_all_reported_with_their_rows(root):
     report = check_dataset(ref, num_classes=2)
     assert results(report)["finite features"] == "failed"
     assert "check 'finite features' failed: 1 row(s) have NaN or infinite features" in report.markdown()
+
+
+def test_row_hashes_tell_rows_apart_by_every_byte_and_agree_on_equal_rows():
+    from kerasflow.tasks.validate import _row_hashes
+
+    rows = np.random.default_rng(3).normal(size=(2000, 7)).astype("float32")  # 28 B: padded to 32
+    hashes = _row_hashes(rows)
+    assert hashes.dtype == np.uint64 and len(np.unique(hashes)) == len(rows)
+    np.testing.assert_array_equal(_row_hashes(rows.copy()), hashes)
+    for column in range(7):  # one ulp in any column, the last word's padding included
+        changed = rows.copy()
+        changed[11, column] = np.nextafter(changed[11, column], np.float32(np.inf))
+        assert _row_hashes(changed)[11] != hashes[11]
+    assert _row_hashes(np.zeros((1, 1), "uint8"))[0] != _row_hashes(np.zeros((1, 2), "uint8"))[0], "width counts"
+    text = np.array([b"a film", b"a film", b"another"], dtype=object)
+    assert _row_hashes(text)[0] == _row_hashes(text)[1] != _row_hashes(text)[2]
