@@ -39,6 +39,22 @@ def timed(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> fl
     return seconds
 
 
+def digits_split(folder: Path) -> Path:
+    """kerasflow's split of the digits recipe's rows (the hash rule), saved for the plain script."""
+    import numpy as np
+
+    from kerasflow.flows.recipes import load_recipe
+    from kerasflow.tasks.ingest.sources import _sample_arrays, _split_indices
+
+    data = load_recipe("digits", []).data
+    x, y, class_names, _ = _sample_arrays(data)
+    cut = _split_indices(x, y, class_names, data)
+    path = folder / "digits-split.npz"
+    np.savez(path, **{name: np.sort(rows) for name, rows in cut.items()})
+    print("split " + " / ".join(f"{name} {len(rows)}" for name, rows in cut.items()))
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=200)
@@ -46,9 +62,12 @@ def main() -> None:
     args = parser.parse_args()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
+    split = digits_split(Path(tempfile.mkdtemp(prefix="kerasflow-bench-split-")))
     plain_times, flow_times = [], []
     for _ in range(args.repeats):
-        plain_times.append(timed([sys.executable, str(HERE / "plain_keras_digits.py"), str(args.epochs)], env))
+        plain_times.append(
+            timed([sys.executable, str(HERE / "plain_keras_digits.py"), str(args.epochs), str(split)], env)
+        )
         with tempfile.TemporaryDirectory(prefix="kerasflow-bench-") as root:
             flow_times.append(
                 timed(

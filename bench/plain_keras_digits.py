@@ -2,6 +2,12 @@
 
 Same data, split, model, optimizer, batch size and epochs as `kerasflow train` on the
 digits recipe with early stopping off: load, fit, evaluate, save.
+
+    python bench/plain_keras_digits.py EPOCHS SPLIT.npz
+
+SPLIT.npz holds the row indices of kerasflow's own split of digits (``train``,
+``validation``, ``test``; bench/overhead.py writes it), so that both sides train and
+evaluate on the same rows without this script importing kerasflow or Prefect.
 """
 
 import os
@@ -14,14 +20,15 @@ import keras
 import numpy as np
 from sklearn.datasets import load_digits
 
+if len(sys.argv) != 3:
+    sys.exit(__doc__)
 epochs = int(sys.argv[1])
 keras.utils.set_random_seed(0)
 digits = load_digits()
 x = digits.images.astype("float32")[..., None]
 y = digits.target.astype("int64")
-order = np.random.default_rng(0).permutation(len(x))
-n_test = n_val = round(len(x) * 0.15)
-test, val, train = np.sort(order[:n_test]), np.sort(order[n_test : n_test + n_val]), np.sort(order[n_test + n_val :])
+split = np.load(sys.argv[2])
+train, val, test = split["train"], split["validation"], split["test"]
 
 model = keras.Sequential(
     [
