@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from kerasflow.tasks.config import TrainConfig, ValidationConfig
 from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.ingest.splits import mix64
 from kerasflow.tasks.refs import DatasetRef
 
 __all__ = ["CheckResult", "DataValidationError", "ValidationReport", "check_dataset", "validate"]
@@ -102,14 +103,8 @@ class _SplitScan:
 # 64-bit hashes of each row's bytes, 8 B a row in one array: 12M rows keep 96 MB, where a
 # Python bytes object per row kept over 1 GB. Two different rows share a hash with odds
 # of about n^2 / 2^65 (4e-6 for 12M rows), and that only miscounts the leakage check.
-_MIX_1, _MIX_2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-
-
-def _mix(z: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer, on every element at once (uint64 arithmetic wraps)."""
-    z = (z ^ (z >> np.uint64(30))) * _MIX_1
-    z = (z ^ (z >> np.uint64(27))) * _MIX_2
-    return z ^ (z >> np.uint64(31))
+# The mixer is the split rule's (tasks/ingest/splits.py); unlike a row's split hash,
+# this one reads the raw bytes, so rows are equal here only when they are bit for bit.
 
 
 def _row_hashes(features: np.ndarray) -> np.ndarray:
@@ -123,9 +118,8 @@ def _row_hashes(features: np.ndarray) -> np.ndarray:
         raw = np.pad(raw, ((0, 0), (0, 8 - width % 8)))
     words = raw.view("<u8")
     hashes = np.full(len(features), np.uint64(width), dtype=np.uint64)  # the unpadded width: padding is not data
-    with np.errstate(over="ignore"):
-        for column in range(words.shape[1]):
-            hashes = _mix(hashes ^ words[:, column])
+    for column in range(words.shape[1]):
+        hashes = mix64(hashes ^ words[:, column])
     return hashes
 
 

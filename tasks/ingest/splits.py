@@ -35,14 +35,14 @@ def content_hashes(features: np.ndarray, labels: np.ndarray, class_names: list[s
     words = rows.view(np.uint32).astype(np.uint64)
     if labels.dtype.kind == "f":  # a regression target: its float32 bits, as the features'
         target = np.ascontiguousarray(labels, dtype=np.float32) + np.float32(0)
-        label_words = _mix(target.view(np.uint32).astype(np.uint64) ^ np.uint64(seed))
+        label_words = mix64(target.view(np.uint32).astype(np.uint64) ^ np.uint64(seed))
     else:
         label_words = text_hashes(np.asarray(class_names, dtype=str), seed=seed)[labels]
-    h = np.full(len(rows), _mix(np.uint64(seed) ^ _GOLDEN), dtype=np.uint64)
+    h = np.full(len(rows), mix64(np.uint64(seed) ^ _GOLDEN), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for column in range(words.shape[1]):
-            h = _mix(h ^ (words[:, column] + np.uint64(column + 1) * _GOLDEN))
-        return _mix(h ^ label_words)
+            h = mix64(h ^ (words[:, column] + np.uint64(column + 1) * _GOLDEN))
+        return mix64(h ^ label_words)
 
 
 def key_hashes(keys: np.ndarray, *, seed: int) -> np.ndarray:
@@ -73,7 +73,7 @@ def assign(hashes: np.ndarray, *, validation: float, test: float, limit: int | N
     return parts
 
 
-def _mix(z: np.ndarray | np.uint64) -> np.ndarray:
+def mix64(z: np.ndarray | np.uint64) -> np.ndarray:
     """splitmix64's finalizer: every input bit affects every output bit."""
     with np.errstate(over="ignore"):
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
