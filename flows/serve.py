@@ -11,9 +11,10 @@ One run at a time per recipe: each deployment has a concurrency limit of 1 with
 (the server holds it in ``AwaitingConcurrencySlot``) instead of competing for its
 training lease. What is retried is what ``kerasflow train`` retries (flows/train.py).
 
-Stopping (Ctrl-C, SIGTERM) is Prefect's: the runner cancels the run in progress, which
-resumes from its last epoch next time, and pauses the deployments, so no runs pile up
-while nothing serves them.
+Stopping (Ctrl-C, SIGTERM) is Prefect's once its runner has started: the runner cancels
+the run in progress, which resumes from its last epoch next time, and pauses the
+deployments, so no runs pile up while nothing serves them. A stop before that (see
+``serve``) pauses them too.
 """
 
 from collections.abc import Sequence
@@ -71,7 +72,51 @@ def served_deployments(configs: Sequence[TrainConfig], *, cron: str, timezone: s
 
 
 def serve(deployments: Sequence) -> None:
-    """Serve ``deployments`` until Ctrl-C or SIGTERM; the deployments are paused when it stops."""
+    """Serve ``deployments`` until Ctrl-C or SIGTERM; the deployments are paused when it stops.
+
+    Prefect's runner pauses them on its way out, but only once it has started: a signal that
+    arrives while it registers the deployments (which resumes them) used to end the command
+    with a traceback and leave them resumed, unserved, piling up runs. Until the runner
+    installs its own SIGTERM handler, SIGTERM here means what Ctrl-C means, and however the
+    command stops, the deployments it registered are paused again.
+    """
+    import signal
+    import threading
+
     import prefect
 
-    prefect.serve(*deployments, pause_on_shutdown=True)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _stop_serving)
+    try:
+        prefect.serve(*deployments, pause_on_shutdown=True)
+    except KeyboardInterrupt:
+        pass  # stopped before the runner took the signals over: a stop all the same
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        pause(deployments)
+
+
+def _stop_serving(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def pause(deployments: Sequence) -> None:
+    """Pause each of ``deployments`` that the server has; one that was never registered is skipped."""
+    import logging
+
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    logger = logging.getLogger("kerasflow")
+    try:
+        with get_client(sync_client=True) as client:
+            for deployment in deployments:
+                name = f"{deployment.flow_name}/{deployment.name}"
+                try:
+                    client.pause_deployment(client.read_deployment_by_name(name).id)
+                except ObjectNotFound:
+                    continue  # the stop came before it was registered
+    except Exception as error:  # noqa: BLE001 - the stop goes on; the cause is shown
+        logger.warning("could not pause the served deployments: %s: %s", type(error).__name__, error)

@@ -247,3 +247,47 @@ def test_serve_registers_a_schedule_runs_a_retraining_and_stops_cleanly(root, tm
         )
         assert _stopped(again, signal.SIGINT, log) == 0, log.read_text()[-5000:]
     assert [m["version"] for m in registry.versions("digits")] == [1], "the cancelled run registered nothing"
+
+
+@pytest.mark.usefixtures("prefect_server")
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("moment", ["registered", "runner_starting"])
+def test_a_stop_before_the_runner_takes_over_still_pauses_the_deployments(monkeypatch, signal_name, moment):
+    """The race the end-to-end test above can hit: the signal lands after the deployment is
+    registered (and so resumed) but before Prefect's runner installs its handlers. The real
+    signal is raised at exactly that moment; serving stops without an error, deployment paused.
+    """
+    import signal
+
+    from prefect.client.orchestration import get_client
+    from prefect.runner import Runner
+
+    from kerasflow.flows.recipes import load_recipe
+    from kerasflow.flows.serve import serve, served_deployments
+
+    name = f"early-{signal_name.lower()}-{moment.replace('_', '-')}"
+    [deployment] = served_deployments([load_recipe("digits", [f"model.name={name}"])], cron="0 2 * * *")
+    sig = getattr(signal, signal_name)
+    if moment == "registered":
+        register = Runner.add_deployment
+
+        def registered_then_signalled(self, *args, **kwargs):
+            found = register(self, *args, **kwargs)
+            signal.raise_signal(sig)
+            return found
+
+        monkeypatch.setattr(Runner, "add_deployment", registered_then_signalled)
+    else:
+
+        async def signalled_while_starting(self, *args, **kwargs):
+            signal.raise_signal(sig)
+
+        monkeypatch.setattr(Runner, "start", signalled_while_starting)
+    before = signal.getsignal(signal.SIGTERM)
+
+    serve([deployment])
+
+    assert signal.getsignal(signal.SIGTERM) is before, "serve leaves the process's SIGTERM handler as it found it"
+    with get_client(sync_client=True) as client:
+        served = client.read_deployment_by_name(f"kerasflow-train/{name}")
+    assert served.paused, "no runs pile up while unserved"
