@@ -189,14 +189,21 @@ def local_processes(job: TrainingJob, *, logger: Any, lease: Any):
     return TrainedModel.model_validate_json(result.read_text())
 
 
+# How long a worker may take to notice the dead peer and exit, beyond the heartbeat
+# timeout. Unloaded, a chief exits 3 s after TensorFlow aborts its collectives; on a
+# 2-core CI machine running other training beside it, kill to exit took over 20 s with a
+# 5 s heartbeat timeout. Only a worker that truly hangs pays this wait.
+EXIT_SECONDS = 60
+
+
 def _wait_all(processes: list[subprocess.Popen], job: TrainingJob, *, lease: Any, logs_dir: Path) -> None:
     """Wait for every worker; on the first failure wait for the rest to fail too, then raise.
 
     The survivors' collectives fail on their own once TensorFlow's coordination service
     misses the dead peer's heartbeats for runtime.peer_timeout_seconds; given twice that
-    and time to exit, any still running are killed, and the error says which happened.
+    and EXIT_SECONDS to exit, any still running are killed, and the error says which happened.
     """
-    grace = 2 * job.config.runtime.peer_timeout_seconds + 10
+    grace = 2 * job.config.runtime.peer_timeout_seconds + EXIT_SECONDS
     failed_at = 0.0
     failure = ""
     while True:
