@@ -1,15 +1,20 @@
 """Batch scoring: a registered model's predictions for a table or a dataset split, as Parquet.
 
 Plain functions and one Prefect task. The model is loaded verified and in safe mode; the
-input is checked against the signature recorded at registration before anything is
-scored; the output appears whole or not at all (written aside, then moved or PUT).
+input is checked against the signature recorded at registration (every file's columns
+before any row is scored, each batch's shape before it is); the input is read, scored and
+written batch by batch, so memory holds one batch whatever the table's size; the output
+appears whole or not at all (row groups written aside, then moved or PUT).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +30,10 @@ from kerasflow.tasks.failures import DataValidationError, retry_unless_determini
 from kerasflow.tasks.learning_tasks import LearningTask, task_of_metadata
 from kerasflow.tasks.refs import DatasetRef, ScoredTable
 
-__all__ = ["predictions_frame", "score", "score_rows", "write_parquet"]
+__all__ = ["ParquetOutput", "predictions_frame", "score", "score_rows", "write_parquet"]
+
+# Rows read, scored and written at a time; see tabular.FRAME_ROWS.
+SCORE_ROWS = 65_536
 
 
 def signature_of(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -49,33 +57,33 @@ def check_signature(metadata: dict[str, Any], features: np.ndarray, *, source: s
         )
 
 
-def read_table_features(url: str, *, columns: list[str], key_column: str | None) -> tuple[np.ndarray, Any]:
-    """Feature columns (and the key column) of every file ``url`` names; labels not needed."""
+def table_batches(
+    files: list, paths: list[Path], *, columns: list[str], key_column: str | None, rows: int
+) -> Iterator[tuple[np.ndarray, Any, str]]:
+    """(features, keys, file URL) of ``files`` batch by batch, feature and key columns only; labels not needed."""
     from kerasflow.tasks.ingest import tabular
 
-    files = tabular.list_files(url)
-    features, keys = [], []
-    with tempfile.TemporaryDirectory(prefix="kerasflow-score-") as tmp:
-        for file, path in zip(files, tabular.download_files(files, Path(tmp)), strict=True):
-            frame = tabular.read_frame(file.url, path)
-            wanted = [*columns, *([key_column] if key_column else [])]
-            missing = [c for c in wanted if c not in frame.columns]
-            if missing:
-                raise DataValidationError(
-                    f"{file.url}: check 'input signature' failed: missing column(s) {missing} the model was "
-                    f"trained on; the file has {list(frame.columns)}"
-                )
-            features.append(tabular.numeric_features(file.url, frame, columns))
-            if key_column:
-                keys.append(frame[key_column].to_numpy())
-    return np.concatenate(features), (np.concatenate(keys) if key_column else None)
+    wanted = [*columns, *([key_column] if key_column and key_column not in columns else [])]
+    # Every file's columns first, from its schema or header: a file that lacks one fails the
+    # scoring before any row is scored, not after the files before it.
+    for file, path in zip(files, paths, strict=True):
+        present = tabular.columns_of(file.url, path)
+        missing = [c for c in wanted if c not in present]
+        if missing:
+            raise DataValidationError(
+                f"{file.url}: check 'input signature' failed: missing column(s) {missing} the model was "
+                f"trained on; the file has {present}"
+            )
+    for file, path in zip(files, paths, strict=True):
+        for first_row, frame in tabular.iter_frames(file.url, path, columns=wanted, rows=rows):
+            features = tabular.numeric_features(file.url, frame, columns, first_row=first_row)
+            yield features, (frame[key_column].to_numpy() if key_column else None), file.url
 
 
-def split_arrays(ref: DatasetRef, split: str) -> tuple[np.ndarray, np.ndarray]:
+def split_batches(ref: DatasetRef, split: str, *, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     from kerasflow.tasks.ingest.pipeline import load_split
 
-    batches = list(load_split(ref, split).batch(4096).as_numpy_iterator())
-    return np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches])
+    yield from load_split(ref, split).batch(rows).as_numpy_iterator()
 
 
 def score_rows(model: Any, features: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
@@ -93,6 +101,7 @@ def predictions_frame(
     keys: Any = None,
     key_column: str | None = None,
     labels: np.ndarray | None = None,
+    first_row: int = 0,
 ):
     """One row per example: its key, row number, the task's prediction columns, the label, the model."""
     import pandas as pd
@@ -100,7 +109,7 @@ def predictions_frame(
     columns: dict[str, Any] = {}
     if key_column is not None and keys is not None:
         columns[key_column] = keys
-    columns["row"] = np.arange(len(outputs))
+    columns["row"] = np.arange(first_row, first_row + len(outputs))
     columns.update(task.prediction_columns(outputs, class_names=class_names))
     if labels is not None:
         columns["label"] = task.label_column(labels, class_names=class_names)
@@ -109,24 +118,77 @@ def predictions_frame(
     return pd.DataFrame(columns)
 
 
+class ParquetOutput:
+    """A Parquet file written row group by row group that appears whole at ``url`` or not at all.
+
+    The row groups go to a file aside (beside the target on a disk, in a temporary folder
+    for an object store); on a clean exit it is renamed over the target or PUT in one
+    call, on an error it is removed. Memory holds one row group, not the table.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self.rows = 0
+        self._writer = None
+        self._schema = None
+
+    def __enter__(self) -> ParquetOutput:
+        if storage.is_local(self.url):
+            self._target = Path(self.url.removeprefix("file://"))
+            self._target.parent.mkdir(parents=True, exist_ok=True)
+            self._scratch = None
+            self._partial = self._target.with_name(f".{self._target.name}.{uuid.uuid4().hex[:8]}.partial")
+        else:
+            self._scratch = tempfile.TemporaryDirectory(prefix="kerasflow-score-")
+            self._partial = Path(self._scratch.name) / "scores.parquet"
+        return self
+
+    def write(self, frame, *, source: str) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._writer is None:
+            self._schema = table.schema
+            self._writer = pq.ParquetWriter(self._partial, self._schema)
+        elif not table.schema.equals(self._schema):
+            try:
+                table = table.cast(self._schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as error:
+                changed = [f.name for f in table.schema if f not in self._schema]
+                raise DataValidationError(
+                    f"{source}: check 'consistent columns' failed: column(s) {changed} have types "
+                    f"{[str(table.schema.field(n).type) for n in changed]} where earlier rows had "
+                    f"{[str(self._schema.field(n).type) for n in changed if n in self._schema.names]} "
+                    f"({error}); give the column one type in every file"
+                ) from None
+        self._writer.write_table(table)
+        self.rows += len(frame)
+
+    def __exit__(self, kind, error, traceback) -> None:
+        try:
+            if self._writer is not None:
+                self._writer.close()
+            if kind is None:
+                if self._writer is None:
+                    raise RuntimeError("ParquetOutput closed without a single write")
+                if self._scratch is None:
+                    os.replace(self._partial, self._target)
+                else:
+                    fs, path = storage.filesystem(self.url)
+                    with storage.reaching(self.url):
+                        fs.put_file(os.fspath(self._partial), path)
+        finally:
+            if self._scratch is None:
+                self._partial.unlink(missing_ok=True)
+            else:
+                self._scratch.cleanup()
+
+
 def write_parquet(frame, url: str) -> None:
     """Write ``frame`` to ``url`` whole: aside and renamed on a disk, one PUT on object stores."""
-    if storage.is_local(url):
-        target = Path(url.removeprefix("file://"))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
-        try:
-            frame.to_parquet(partial, index=False)
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
-        return
-    with tempfile.TemporaryDirectory(prefix="kerasflow-score-") as tmp:
-        local = Path(tmp) / "scores.parquet"
-        frame.to_parquet(local, index=False)
-        fs, path = storage.filesystem(url)
-        with storage.reaching(url):
-            fs.put_file(os.fspath(local), path)
+    with ParquetOutput(url) as output:
+        output.write(frame, source=url)
 
 
 @task(
@@ -146,11 +208,14 @@ def score(
     split: str = "test",
     key_column: str | None = None,
     trusted_packages: tuple[str, ...] = (),
+    rows: int = SCORE_ROWS,
 ) -> ScoredTable:
     """Score a table (``data``, files) or a materialized split (``dataset``) and write Parquet.
 
     ``trusted_packages`` are the packages whose registered Keras classes the model may use;
-    they come from whoever runs the scoring, never from the version's metadata.
+    they come from whoever runs the scoring, never from the version's metadata. ``rows``:
+    rows read, scored and written at a time (one Parquet row group each), so memory holds
+    one batch whatever the size of the input.
     """
     logger = get_run_logger()
     name, selector = parse_model_ref(model_ref)
@@ -160,30 +225,87 @@ def score(
     except (RegistryError, ValueError) as error:
         raise DataValidationError(f"cannot score with {model_ref!r}: {error}") from None
     signature = signature_of(metadata)
-    labels = keys = None
-    if dataset is not None:
-        features, labels = split_arrays(dataset, split)
-        source = f"split '{split}' of dataset {dataset.fingerprint}"
-    else:
-        columns = signature["columns"] or (data.feature_columns if data else None)
-        if not columns:
-            raise DataValidationError(f"{model_ref}: its metadata names no feature columns to read from a table")
-        features, keys = read_table_features(data.url or "", columns=columns, key_column=key_column)
-        source = data.url or ""
-    check_signature(metadata, features, source=source)
-    # Verified against its sha256, inspected, in safe mode; a refused file is not retried.
-    model = registry.load(name, metadata["version"], trusted_packages=trusted_packages)
-    outputs = score_rows(model, features)
-    frame = predictions_frame(
-        outputs,
+    frame_of = functools.partial(
+        predictions_frame,
         task=task_of_metadata(metadata),
         class_names=list(signature["classes"] or []),
         name=name,
         version=metadata["version"],
-        keys=keys,
         key_column=key_column,
-        labels=labels,
     )
-    write_parquet(frame, output)
-    logger.info("scored %d row(s) of %s with %s v%d into %s", len(frame), source, name, metadata["version"], output)
-    return ScoredTable(model_name=name, model_version=metadata["version"], rows=len(frame), output=output)
+    with tempfile.TemporaryDirectory(prefix="kerasflow-score-") as tmp:
+        if dataset is not None:
+            source = f"split '{split}' of dataset {dataset.fingerprint}"
+            total = dataset.splits.get(split)
+            feature_shape = tuple(dataset.feature_shape)
+            batches = ((x, None, y, source) for x, y in split_batches(dataset, split, rows=rows))
+        else:
+            from kerasflow.tasks.ingest import tabular
+
+            columns = signature["columns"] or (data.feature_columns if data else None)
+            if not columns:
+                raise DataValidationError(f"{model_ref}: its metadata names no feature columns to read from a table")
+            source = data.url or ""
+            files = tabular.list_files(source)
+            total = None
+            feature_shape = (len(columns),)
+            paths = tabular.download_files(files, Path(tmp))
+            batches = (
+                (x, keys, None, url)
+                for x, keys, url in table_batches(files, paths, columns=columns, key_column=key_column, rows=rows)
+            )
+        model = None
+        progress = ScoringProgress(logger, total=total, source=source)
+        with ParquetOutput(output) as written:
+            for features, keys, labels, batch_source in batches:
+                check_signature(metadata, features, source=batch_source)
+                if model is None:
+                    # Verified against its sha256, inspected, in safe mode; a refused file is not retried.
+                    model = registry.load(name, metadata["version"], trusted_packages=trusted_packages)
+                written.write(
+                    frame_of(score_rows(model, features), keys=keys, labels=labels, first_row=written.rows),
+                    source=batch_source,
+                )
+                progress.scored(written.rows)
+            if written.rows == 0:  # empty files: an empty table with the columns, typed as one row's
+                model = model or registry.load(name, metadata["version"], trusted_packages=trusted_packages)
+                one_row = np.zeros((1, *feature_shape), dtype="float32")
+                empty = score_rows(model, one_row)[:0]
+                written.write(frame_of(empty, keys=np.array([]) if key_column else None), source=source)
+        progress.done(written.rows)
+    logger.info("scored %d row(s) of %s with %s v%d into %s", written.rows, source, name, metadata["version"], output)
+    return ScoredTable(model_name=name, model_version=metadata["version"], rows=written.rows, output=output)
+
+
+class ScoringProgress:
+    """A log line and a progress artifact as batches are scored, at most every few seconds."""
+
+    def __init__(self, logger: Any, *, total: int | None, source: str, min_update_seconds: float = 5.0):
+        self.logger, self.total, self.source = logger, total, source
+        self.min_update_seconds = min_update_seconds
+        self._last = time.monotonic()
+        self._artifact = None
+
+    def scored(self, rows: int) -> None:
+        now = time.monotonic()
+        if now - self._last < self.min_update_seconds:
+            return
+        self._last = now
+        of_total = f" of {self.total}" if self.total else ""
+        self.logger.info("scored %d row(s)%s of %s so far", rows, of_total, self.source)
+        if self.total:
+            from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+            percent = min(100.0, 100.0 * rows / self.total)
+            if self._artifact is None:
+                self._artifact = create_progress_artifact(
+                    progress=percent, key="scoring-progress", description=f"scoring {self.source}"
+                )
+            else:
+                update_progress_artifact(self._artifact, progress=percent)
+
+    def done(self, rows: int) -> None:
+        if self._artifact is not None:
+            from prefect.artifacts import update_progress_artifact
+
+            update_progress_artifact(self._artifact, progress=100.0)

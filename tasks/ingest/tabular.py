@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,22 +148,81 @@ def download_files(files: list[TableFile], folder: Path) -> list[Path]:
     return targets
 
 
+# Rows read at a time when a file is streamed: 65,536 rows of 30 float columns are 7.5 MiB
+# as float32, so memory stays flat whatever the file's size, and each batch is large
+# enough that per-batch costs (a predict call, a Parquet row group) stay small.
+FRAME_ROWS = 65_536
+
+
+def _kind(url: str) -> str:
+    return "Parquet" if url.endswith((".parquet", ".pq")) else "CSV"
+
+
+def _unreadable(url: str, error: BaseException) -> DataValidationError:
+    return DataValidationError(
+        f"{url}: check 'readable' failed: cannot be read as {_kind(url)} ({type(error).__name__}: {error}); "
+        "the file is damaged or not in that format: rewrite it, or move it out of data.url"
+    )
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    import pyarrow as pa
+
+    # A truncated .csv.gz ends in EOFError (not an OSError); a corrupt one in zlib.error.
+    return (ValueError, OSError, EOFError, zlib.error, pa.ArrowException)
+
+
 def read_frame(url: str, path: Path):
     """One Parquet or CSV file as a DataFrame; a damaged file is one clear error naming it."""
     import pandas as pd
-    import pyarrow as pa
 
-    kind = "Parquet" if url.endswith((".parquet", ".pq")) else "CSV"
     try:
-        if kind == "Parquet":
+        if _kind(url) == "Parquet":
             return pd.read_parquet(path)
         return pd.read_csv(path, compression="gzip" if url.endswith(".gz") else None)
-    # A truncated .csv.gz ends in EOFError (not an OSError); a corrupt one in zlib.error.
-    except (ValueError, OSError, EOFError, zlib.error, pa.ArrowException) as error:
-        raise DataValidationError(
-            f"{url}: check 'readable' failed: cannot be read as {kind} ({type(error).__name__}: {error}); "
-            "the file is damaged or not in that format: rewrite it, or move it out of data.url"
-        ) from None
+    except _read_errors() as error:
+        raise _unreadable(url, error) from None
+
+
+def columns_of(url: str, path: Path) -> list[str]:
+    """The column names of one Parquet or CSV file, read from its schema or header only."""
+    import pandas as pd
+
+    try:
+        if _kind(url) == "Parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        return list(pd.read_csv(path, compression="gzip" if url.endswith(".gz") else None, nrows=0).columns)
+    except _read_errors() as error:
+        raise _unreadable(url, error) from None
+
+
+def iter_frames(url: str, path: Path, *, columns: list[str] | None = None, rows: int = FRAME_ROWS) -> Iterator:
+    """One Parquet or CSV file as DataFrames of at most ``rows`` rows: (first row in the file, frame).
+
+    Parquet is read record batch by record batch (only ``columns``), CSV chunk by chunk, so
+    memory holds one batch, not the file. A damaged file is one clear error naming it.
+    """
+    import pandas as pd
+
+    try:
+        if _kind(url) == "Parquet":
+            import pyarrow.parquet as pq
+
+            frames = (
+                batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=columns)
+            )
+        else:
+            frames = pd.read_csv(
+                path, compression="gzip" if url.endswith(".gz") else None, usecols=columns, chunksize=rows
+            )
+        first = 0
+        for frame in frames:
+            yield first, frame
+            first += len(frame)
+    except _read_errors() as error:
+        raise _unreadable(url, error) from None
 
 
 def _check_columns(url: str, frame, schema: list[str], data: DataConfig) -> set[str]:
@@ -194,8 +253,12 @@ def _check_rows(url: str, frame, schema: list[str], data: DataConfig) -> tuple[n
     return features, labels.to_numpy()
 
 
-def numeric_features(url: str, frame, schema: list[str]) -> np.ndarray:
-    """The ``schema`` columns as float32, refusing non-numeric, missing or infinite values."""
+def numeric_features(url: str, frame, schema: list[str], *, first_row: int = 0) -> np.ndarray:
+    """The ``schema`` columns as float32, refusing non-numeric, missing or infinite values.
+
+    ``first_row``: the row of the file ``frame`` starts at (when a file is read in batches),
+    so an error names the row of the file.
+    """
     import pandas as pd
 
     values = frame[schema].apply(pd.to_numeric, errors="coerce")
@@ -203,9 +266,10 @@ def numeric_features(url: str, frame, schema: list[str]) -> np.ndarray:
     if bad.to_numpy().any():
         column = bad.any().idxmax()
         row = int(bad[column].to_numpy().argmax())
+        value = frame[column].iloc[row]
         raise DataValidationError(
             f"{url}: check 'numeric' failed: column {column!r} has {int(bad[column].sum())} "
-            f"non-numeric value(s), first at row {row} ({frame[column].iloc[row]!r}); "
+            f"non-numeric value(s), first at row {first_row + row} ({value!r}); "
             "clean the column or leave it out of data.feature_columns"
         )
     features = values.to_numpy(dtype="float32")
@@ -215,7 +279,8 @@ def numeric_features(url: str, frame, schema: list[str]) -> np.ndarray:
         column = schema[int((~np.isfinite(features[row])).argmax())]
         raise DataValidationError(
             f"{url}: check 'finite features' failed: {int(nonfinite.sum())} row(s) have missing, NaN or "
-            f"infinite features, first at row {row} (column {column!r}); impute or drop those rows at the source"
+            f"infinite features, first at row {first_row + row} (column {column!r}); impute or drop those rows "
+            "at the source"
         )
     return features
 

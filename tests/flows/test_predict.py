@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from kerasflow.flows.predict import predict_flow
@@ -15,7 +16,8 @@ from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import DataConfig, TrainConfig
 from kerasflow.tasks.failures import DataValidationError
-from kerasflow.tasks.score import check_signature
+from kerasflow.tasks.ingest import ingest
+from kerasflow.tasks.score import check_signature, score
 from tests.flows.test_cli import run
 from tests.tables import event_frame, write_frame, write_partitions
 
@@ -45,6 +47,13 @@ def test_digits_test_split_scored_with_production_matches_its_registered_accurac
     accuracy = float((frame["prediction"] == frame["label"]).mean())
     assert accuracy == pytest.approx(summary.metrics["accuracy"], abs=1e-9)
     assert not list(output.parent.glob(".*partial")), "no partial file left beside the output"
+
+    # Streamed 64 rows at a time: the same table, in row groups of 64.
+    dataset = ingest(TrainConfig.smoke().data, root=str(root))
+    batched = tmp_path / "batched.parquet"
+    score("digits@1", root=str(root), output=str(batched), dataset=dataset, split="test", rows=64)
+    pd.testing.assert_frame_equal(pd.read_parquet(batched), frame)
+    assert pq.ParquetFile(batched).metadata.row_group(0).num_rows == 64
 
     # The command line: same scoring by version number, one line of summary.
     code, out = run("predict", "digits@1", "--output", str(tmp_path / "cli.parquet"), "--root", str(root))
@@ -85,6 +94,34 @@ def test_new_events_on_s3_are_scored_with_their_keys(s3_root, s3_bucket):
     agreement = float((frame["class_id"] == (new["f0"] + new["f1"] > 0).astype(int)).mean())
     assert agreement > 0.8
 
+    # Streamed: the same rows as three files (Parquet and CSV) scored 8 rows at a time give
+    # the same table, its row numbers running on across files and batches.
+    parts = [new.iloc[:17], new.iloc[17:34], new.iloc[34:]]
+    for i, (part, suffix) in enumerate(zip(parts, ["parquet", "csv", "parquet"], strict=True)):
+        write_frame(f"{s3_bucket}/split/part-{i}.{suffix}", part)
+    streamed = score(
+        "fraud-tabular@production",
+        root=s3_root,
+        output=f"{s3_bucket}/scores/streamed.parquet",
+        data=DataConfig(source="files", url=f"{s3_bucket}/split/"),
+        key_column="txn_id",
+        rows=8,
+    )
+    assert streamed.rows == 50
+    pd.testing.assert_frame_equal(read_parquet(f"{s3_bucket}/scores/streamed.parquet"), frame, check_exact=False)
+
+    # No rows at all: an empty table with the scores' columns, not an error.
+    write_frame(f"{s3_bucket}/empty/part-0.parquet", new.iloc[:0])
+    empty = score(
+        "fraud-tabular@production",
+        root=s3_root,
+        output=f"{s3_bucket}/scores/empty.parquet",
+        data=DataConfig(source="files", url=f"{s3_bucket}/empty/part-0.parquet"),
+        key_column="txn_id",
+    )
+    nothing = read_parquet(f"{s3_bucket}/scores/empty.parquet")
+    assert empty.rows == 0 and len(nothing) == 0 and list(nothing.columns) == list(frame.columns)
+
 
 def test_a_table_without_the_models_columns_fails_before_writing(s3_root, s3_bucket):
     write_partitions(f"{s3_bucket}/events", ["2026-11-01", "2026-11-02"])
@@ -101,6 +138,24 @@ def test_a_table_without_the_models_columns_fails_before_writing(s3_root, s3_buc
         predict_flow(model="fraud-tabular", output=output, data=DataConfig(source="files", url=bad))
     assert str(info.value).startswith(f"{bad}: ")
     assert not storage.filesystem(output)[0].exists(output)
+
+    # A bad value in a later batch of a later file: the file and its own row are named, and
+    # the rows scored before it are not left behind.
+    good = write_frame(f"{s3_bucket}/late/part-0.parquet", event_frame(20, seed=3))
+    late = event_frame(30, seed=4).astype({"f2": object})
+    late.loc[21, "f2"] = "oops"
+    later = write_frame(f"{s3_bucket}/late/part-1.csv", late)
+    with pytest.raises(DataValidationError) as info:
+        score(
+            "fraud-tabular",
+            root=s3_root,
+            output=output,
+            data=DataConfig(source="files", url=f"{s3_bucket}/late/"),
+            rows=8,
+        )
+    assert str(info.value).startswith(f"{later}: check 'numeric' failed: column 'f2' has 1 non-numeric value(s), ")
+    assert "first at row 21 ('oops')" in str(info.value)
+    assert good and not storage.filesystem(output)[0].exists(output)
 
 
 def test_examples_of_another_shape_are_refused_by_the_signature():
