@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from prefect import flow
 
 from kerasflow.flows.predict import predict_flow
 from kerasflow.flows.recipes import load_recipe
@@ -22,6 +23,17 @@ from tests.flows.test_cli import run
 from tests.tables import event_frame, write_frame, write_partitions
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+@flow(name="test-score")
+def score_in_a_flow(model_ref: str, **options):
+    """The score task as the predict flow runs it, with options the flow does not pass (``rows``)."""
+    return score(model_ref, **options)
+
+
+@flow(name="test-ingest")
+def ingest_in_a_flow(data: DataConfig, root: str):
+    return ingest(data, root=root)
 
 
 def read_parquet(url: str) -> pd.DataFrame:
@@ -49,9 +61,9 @@ def test_digits_test_split_scored_with_production_matches_its_registered_accurac
     assert not list(output.parent.glob(".*partial")), "no partial file left beside the output"
 
     # Streamed 64 rows at a time: the same table, in row groups of 64.
-    dataset = ingest(TrainConfig.smoke().data, root=str(root))
+    dataset = ingest_in_a_flow(TrainConfig.smoke().data, str(root))
     batched = tmp_path / "batched.parquet"
-    score("digits@1", root=str(root), output=str(batched), dataset=dataset, split="test", rows=64)
+    score_in_a_flow("digits@1", root=str(root), output=str(batched), dataset=dataset, split="test", rows=64)
     pd.testing.assert_frame_equal(pd.read_parquet(batched), frame)
     assert pq.ParquetFile(batched).metadata.row_group(0).num_rows == 64
 
@@ -99,7 +111,7 @@ def test_new_events_on_s3_are_scored_with_their_keys(s3_root, s3_bucket):
     parts = [new.iloc[:17], new.iloc[17:34], new.iloc[34:]]
     for i, (part, suffix) in enumerate(zip(parts, ["parquet", "csv", "parquet"], strict=True)):
         write_frame(f"{s3_bucket}/split/part-{i}.{suffix}", part)
-    streamed = score(
+    streamed = score_in_a_flow(
         "fraud-tabular@production",
         root=s3_root,
         output=f"{s3_bucket}/scores/streamed.parquet",
@@ -112,7 +124,7 @@ def test_new_events_on_s3_are_scored_with_their_keys(s3_root, s3_bucket):
 
     # No rows at all: an empty table with the scores' columns, not an error.
     write_frame(f"{s3_bucket}/empty/part-0.parquet", new.iloc[:0])
-    empty = score(
+    empty = score_in_a_flow(
         "fraud-tabular@production",
         root=s3_root,
         output=f"{s3_bucket}/scores/empty.parquet",
@@ -146,7 +158,7 @@ def test_a_table_without_the_models_columns_fails_before_writing(s3_root, s3_buc
     late.loc[21, "f2"] = "oops"
     later = write_frame(f"{s3_bucket}/late/part-1.csv", late)
     with pytest.raises(DataValidationError) as info:
-        score(
+        score_in_a_flow(
             "fraud-tabular",
             root=s3_root,
             output=output,
