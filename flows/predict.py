@@ -14,18 +14,17 @@ deterministic: the run fails before anything is written, with a message naming t
 # No `from __future__ import annotations`: a served flow's parameters must resolve (flows/train.py).
 
 from prefect import flow
+from prefect.runtime import flow_run
 
 from kerasflow.models.registry import parse_model_ref
 from kerasflow.tasks.config import DataConfig, resolve_root
-from kerasflow.tasks.ingest import ingest
+from kerasflow.tasks.ingest import ingest, window
 from kerasflow.tasks.ingest.sources import is_tfds_dir
 from kerasflow.tasks.refs import ScoredTable
 from kerasflow.tasks.score import score
 
 
 def _run_name() -> str:
-    from prefect.runtime import flow_run
-
     ref = (flow_run.parameters or {}).get("model", "model")
     return f"predict-{str(ref).replace('@', '-')}"
 
@@ -52,6 +51,7 @@ def predict_flow(
         output = _dated_output(root, model)
     if data is None:
         data = _training_data(model, root)
+    data = window.resolve_until(data, flow_run.scheduled_start_time)  # as for training (flows/train.py)
     if data.source == "files" and not is_tfds_dir(data.url or ""):
         return score(
             model, root=root, output=output, data=data, key_column=key_column, trusted_packages=trusted_packages
@@ -63,8 +63,6 @@ def predict_flow(
 
 def _dated_output(root: str, model: str) -> str:
     from datetime import UTC, datetime
-
-    from prefect.runtime import flow_run
 
     from kerasflow.tasks import storage
 

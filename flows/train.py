@@ -38,7 +38,7 @@ from kerasflow.tasks.approval import ApprovalRejected, awaiting_approval, reques
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.evaluate import evaluate
 from kerasflow.tasks.gate import GateRejected, gate
-from kerasflow.tasks.ingest import ingest
+from kerasflow.tasks.ingest import ingest, window
 from kerasflow.tasks.refs import Candidate, DatasetRef, RunSummary
 from kerasflow.tasks.register import promote, register
 from kerasflow.tasks.train import forget_trained, train
@@ -82,6 +82,9 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
     logger = get_run_logger()
     root = config.storage.root
     storage.check_root(root)  # refuse an unusable root or runtime before any work
+    # A rolling window ends on the day before this run's scheduled start, fixed once here so
+    # that every step (and a retry, or a resume after approval) sees the same days.
+    config = config.model_copy(update={"data": window.resolve_until(config.data, flow_run.scheduled_start_time)})
     run_id = str(flow_run.id or uuid.uuid4())
     name, alias = config.model.name, config.registry.alias
     if (candidate := awaiting_approval(config, run_id)) is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,6 +83,19 @@ class SplitFractions(_Section):
         return self
 
 
+class WindowConfig(_Section):
+    """A rolling window over day partitions (tasks/ingest/window.py): the last ``days`` up to ``until``."""
+
+    days: int = Field(gt=0, description="train on the partitions of this many days, ending on `until`")
+    until: date | None = Field(
+        None,
+        description="last day of the window, inclusive; null: the day before the run's scheduled start (UTC)",
+    )
+    partition_key: str = Field(
+        "date", min_length=1, description="the path key that holds the day: .../date=2026-11-03/part-0.parquet"
+    )
+
+
 class DataConfig(_Section):
     """Where the examples come from and how they are split."""
 
@@ -96,6 +110,9 @@ class DataConfig(_Section):
     label_key: str = "label"
     # files: CSV or Parquet files (a file, folder or glob URL) with feature columns and a label column.
     url: str | None = None
+    window: WindowConfig | None = Field(
+        None, description="source files: train on the last N days of date=YYYY-MM-DD partitions only"
+    )
     feature_columns: list[str] | None = None
     label_column: str = "label"
     labels: Literal["classes", "numbers"] = Field(
@@ -138,6 +155,11 @@ class DataConfig(_Section):
             raise ValueError(
                 "received source='files' without data.url, "
                 "expected the URL (file, folder or glob) of CSV or Parquet files"
+            )
+        if self.window is not None and self.source != "files":
+            raise ValueError(
+                f"received data.window for source {self.source!r}, expected it only with source 'files' "
+                "(tables in day partitions such as s3://bucket/events/date=2026-11-03/part-0.parquet)"
             )
         if self.split_key and self.source != "files":
             raise ValueError(

@@ -25,6 +25,10 @@ def training_definition(config: TrainConfig) -> dict[str, Any]:
     from kerasflow.tasks.train.build import resolve_builder
 
     sections = {name: getattr(config, name).model_dump(mode="json") for name in SECTIONS}
+    if sections["data"].get("window"):
+        # The window's end moves every day; which files it selects is the dataset's
+        # fingerprint. A nightly run whose window holds the same files is unchanged.
+        sections["data"]["window"].pop("until", None)
     builder = builders.lineage(config.model.builder_reference, resolve_builder(config.model))
     identity = {"sections": sections, "builder": builder["reference"], "builder_code": builder["code_sha256"]}
     fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]

@@ -240,13 +240,15 @@ def score(
             feature_shape = tuple(dataset.feature_shape)
             batches = ((x, None, y, source) for x, y in split_batches(dataset, split, rows=rows))
         else:
-            from kerasflow.tasks.ingest import tabular
+            from kerasflow.tasks.ingest import tabular, window
 
             columns = signature["columns"] or (data.feature_columns if data else None)
             if not columns:
                 raise DataValidationError(f"{model_ref}: its metadata names no feature columns to read from a table")
             source = data.url or ""
             files = tabular.list_files(source)
+            if data.window is not None:
+                files = window.in_window(files, data.window, url=source)
             total = None
             feature_shape = (len(columns),)
             paths = tabular.download_files(files, Path(tmp))

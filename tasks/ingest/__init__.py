@@ -13,6 +13,7 @@ from prefect.tasks import exponential_backoff
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.failures import retry_unless_deterministic
 from kerasflow.tasks.ingest import materialize as materialization
+from kerasflow.tasks.ingest import window
 from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
 from kerasflow.tasks.refs import DatasetRef
 
@@ -28,7 +29,12 @@ __all__ = ["ingest"]
 def ingest(data: DataConfig, *, root: str) -> DatasetRef:
     """Materialize the dataset the config names under ``<root>/datasets/<fingerprint>``."""
     logger = get_run_logger()
+    data = window.resolve_until(data, None)  # the flows fix it from the scheduled start; called alone: now
     identity = identify(data)
+    if data.window is not None:
+        logger.info(
+            "data.window: the %d day(s) to %s, %d file(s)", data.window.days, data.window.until, len(identity["files"])
+        )
     ref = materialization.find_materialized(root, fingerprint(identity))
     if ref is None:
         files = len(identity.get("files", ()))

@@ -21,7 +21,8 @@ import numpy as np
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import ConfigError, DataConfig
-from kerasflow.tasks.ingest import downloads, tabular
+from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.ingest import downloads, tabular, window
 from kerasflow.tasks.ingest import splits as split_rule
 
 # Bump when the materialized layout changes, so old materializations are not reused.
@@ -67,6 +68,11 @@ def identify(data: DataConfig) -> dict[str, Any]:
         x, y, _, _ = _sample_arrays(data)
         return {"source": "sample", "name": data.name, "content_sha256": _content_sha256(x, y), **cut}
     if data.source == "files" and is_tfds_dir(data.url or ""):
+        if data.window is not None:
+            raise DataValidationError(
+                f"{data.url}: check 'window' failed: data.window selects day partitions of tables, and this is "
+                "a prepared TFDS dataset; drop data.window, or point data.url at the tables"
+            )
         return {
             "source": "files",
             "tfds_dir": data.url,
@@ -77,9 +83,12 @@ def identify(data: DataConfig) -> dict[str, Any]:
             **_label_identity(data),
         }
     if data.source == "files":
+        files = tabular.list_files(data.url or "")
+        if data.window is not None:  # the fingerprint covers the window's files only
+            files = window.in_window(files, data.window, url=data.url or "")
         return {
             "source": "files",
-            "files": tabular.identity(tabular.list_files(data.url or "")),
+            "files": tabular.identity(files),
             "columns": data.feature_columns,
             "label": data.label_column,
             "slice_columns": data.slice_columns,
