@@ -81,9 +81,9 @@ def table_batches(
 
 
 def split_batches(ref: DatasetRef, split: str, *, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    from kerasflow.tasks.ingest.pipeline import load_split
+    from kerasflow.tasks.ingest.pipeline import load_batches
 
-    yield from load_split(ref, split).batch(rows).as_numpy_iterator()
+    yield from load_batches(ref, split, batch_size=rows).as_numpy_iterator()
 
 
 def score_rows(model: Any, features: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:

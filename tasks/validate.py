@@ -124,12 +124,12 @@ def _row_hashes(features: np.ndarray) -> np.ndarray:
 
 
 def _scan(ref: DatasetRef, split: str, num_classes: int, batch_size: int) -> _SplitScan:
-    from kerasflow.tasks.ingest.pipeline import load_split
+    from kerasflow.tasks.ingest.pipeline import load_batches
 
     scan = _SplitScan()
     offset = 0
     numbers = ref.labels == "numbers"
-    for features, labels in load_split(ref, split).batch(batch_size).as_numpy_iterator():
+    for features, labels in load_batches(ref, split, batch_size=batch_size).as_numpy_iterator():
         if features.dtype.kind == "f":
             scan.nonfinite.add(~np.isfinite(features.reshape(len(features), -1)).all(axis=1), offset, labels)
         if numbers:

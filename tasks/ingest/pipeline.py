@@ -42,6 +42,31 @@ def load_split(ref: DatasetRef, split: str, *, ordered: bool = True, cache: bool
             four times a 30-column row's data.
     """
     import tensorflow as tf
+
+    ds = _stored_examples(ref, split, ordered=ordered)
+    if cache:
+        ds = ds.cache()
+    if ref.rows_per_example > 1:
+        ds = ds.unbatch()  # stored in blocks of rows (see tasks/ingest/sources.py)
+    # A known size lets Keras count steps per epoch instead of running into the end of
+    # the data every epoch, and it carries through shard, cache, shuffle and batch.
+    return ds.apply(tf.data.experimental.assert_cardinality(int(ref.splits[split])))
+
+
+def load_batches(ref: DatasetRef, split: str, *, batch_size: int, ordered: bool = True):
+    """The split ``split`` as (features, labels) batches of ``batch_size`` rows, the last one shorter.
+
+    For one pass over a split (statistics, checks, label counts, adapting, scoring). A table
+    stored in blocks is re-cut from blocks to batches (``Dataset.rebatch``) instead of into
+    rows and back: 0.06 s against 0.87 s for 700k rows of 30 float32 here.
+    """
+    ds = _stored_examples(ref, split, ordered=ordered)
+    return ds.rebatch(batch_size) if ref.rows_per_example > 1 else ds.batch(batch_size)
+
+
+def _stored_examples(ref: DatasetRef, split: str, *, ordered: bool):
+    """(features, label) of each stored example: a row, or a block of rows for a table."""
+    import tensorflow as tf
     import tensorflow_datasets as tfds
 
     builder = tfds.builder_from_directory(os.fspath(local_builder_dir(ref)))
@@ -71,13 +96,7 @@ def load_split(ref: DatasetRef, split: str, *, ordered: bool = True, cache: bool
             return example[fk], example[lk]
 
         ds = records.map(pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if cache:
-        ds = ds.cache()
-    if ref.rows_per_example > 1:
-        ds = ds.unbatch()  # stored in blocks of rows (see tasks/ingest/sources.py)
-    # A known size lets Keras count steps per epoch instead of running into the end of
-    # the data every epoch, and it carries through shard, cache, shuffle and batch.
-    return ds.apply(tf.data.experimental.assert_cardinality(int(ref.splits[split])))
+    return ds
 
 
 def load_slices(ref: DatasetRef, split: str) -> dict[str, np.ndarray]:
@@ -92,9 +111,8 @@ def load_slices(ref: DatasetRef, split: str) -> dict[str, np.ndarray]:
     keys = [SLICE_PREFIX + column for column in ref.slices]
     ds = builder.as_dataset(split=split, shuffle_files=False, read_config=tfds.ReadConfig(try_autocache=False))
     ds = ds.map(lambda ex: {key: ex[key] for key in keys})
-    if ref.rows_per_example > 1:
-        ds = ds.unbatch()
-    rows = list(ds.batch(65536).as_numpy_iterator())
+    ds = ds.rebatch(65536) if ref.rows_per_example > 1 else ds.batch(65536)  # see load_batches
+    rows = list(ds.as_numpy_iterator())
     return {column: np.concatenate([r[SLICE_PREFIX + column] for r in rows]) for column in ref.slices}
 
 

@@ -91,10 +91,10 @@ def train_target_stats(ref: DatasetRef) -> tuple[float, float]:
     """Mean and standard deviation of a regression target on the training split, in one streaming pass."""
     import numpy as np
 
-    from kerasflow.tasks.ingest.pipeline import load_split
+    from kerasflow.tasks.ingest.pipeline import load_batches
 
     count, total, squares = 0, 0.0, 0.0
-    for labels in load_split(ref, "train").map(lambda x, y: y).batch(65536).as_numpy_iterator():
+    for labels in load_batches(ref, "train", batch_size=65536).map(lambda x, y: y).as_numpy_iterator():
         values = np.asarray(labels, dtype="float64").reshape(-1)
         count, total, squares = count + len(values), total + values.sum(), squares + (values**2).sum()
     mean = total / count if count else 0.0
@@ -147,7 +147,7 @@ def adapt_preprocessing(model: Any, ref: DatasetRef, *, batch_size: int = 4096) 
     preprocessing (feature statistics, a vocabulary) without reading data; the result is
     inside the saved model, so it scores raw inputs.
     """
-    from kerasflow.tasks.ingest.pipeline import load_split
+    from kerasflow.tasks.ingest.pipeline import load_batches
 
     inputs = {id(t) for t in getattr(model, "inputs", None) or []}
     adapted = []
@@ -159,7 +159,7 @@ def adapt_preprocessing(model: Any, ref: DatasetRef, *, batch_size: int = 4096) 
         ]
         if not fed:
             continue
-        layer.adapt(load_split(ref, "train").map(lambda x, y: x).batch(batch_size))
+        layer.adapt(load_batches(ref, "train", batch_size=batch_size).map(lambda x, y: x))
         adapted.append(layer.name)
     return adapted
 

@@ -78,9 +78,9 @@ def train_label_counts(ref: DatasetRef, *, num_classes: int) -> list[int]:
     """Rows of each class in the training split, in one streaming pass."""
     import numpy as np
 
-    from kerasflow.tasks.ingest.pipeline import load_split
+    from kerasflow.tasks.ingest.pipeline import load_batches
 
     counts = np.zeros(num_classes, dtype=np.int64)
-    for labels in load_split(ref, "train").map(lambda x, y: y).batch(65536).as_numpy_iterator():
+    for labels in load_batches(ref, "train", batch_size=65536).map(lambda x, y: y).as_numpy_iterator():
         counts += np.bincount(np.asarray(labels, dtype=np.int64).reshape(-1), minlength=num_classes)[:num_classes]
     return [int(c) for c in counts]

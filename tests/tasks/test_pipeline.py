@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasflow.tasks.ingest.pipeline import cached_bytes, dataset_fn, load_split, make_dataset, should_cache
+from kerasflow.tasks.ingest.pipeline import (
+    cached_bytes,
+    dataset_fn,
+    load_batches,
+    load_split,
+    make_dataset,
+    should_cache,
+)
 from tests.tasks.test_validate import make_ref, table
 
 
@@ -122,3 +129,19 @@ def test_a_cached_pipeline_yields_what_an_uncached_one_does(ref, root, stored):
     for cached_epoch, plain_epoch in zip(cached, plain, strict=True):
         np.testing.assert_array_equal(cached_epoch, plain_epoch)  # the same rows in the same order
     assert not np.array_equal(cached[0], cached[1]), "each epoch is shuffled anew"
+
+
+@pytest.mark.parametrize("stored", ["rows", "blocks"])
+def test_batches_for_one_pass_hold_the_rows_of_the_split_in_order(ref, root, stored):
+    if stored == "blocks":  # the digits sample: blocks of 1024 rows, the last one shorter
+        from kerasflow.tasks.config import DataConfig
+        from kerasflow.tasks.ingest.materialize import materialize
+        from kerasflow.tasks.ingest.sources import load_source
+
+        ref = materialize(load_source(DataConfig(source="sample", name="digits")), str(root / "blocks"))
+    rows = list(load_split(ref, "train").batch(100).as_numpy_iterator())
+    batches = list(load_batches(ref, "train", batch_size=100).as_numpy_iterator())
+    assert [len(y) for _, y in batches] == [len(y) for _, y in rows]
+    for (x, y), (x_rows, y_rows) in zip(batches, rows, strict=True):
+        np.testing.assert_array_equal(x, x_rows)
+        np.testing.assert_array_equal(y, y_rows)
