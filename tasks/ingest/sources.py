@@ -39,7 +39,7 @@ SPLITS = ("train", "validation", "test")
 class SourceData:
     name: str
     features: Any  # tfds.features.FeaturesDict
-    splits: dict[str, Any]  # split -> tf.data.Dataset of feature dicts
+    splits: dict[str, Any]  # split -> tf.data.Dataset of feature dicts, or Blocks of arrays
     feature_key: str
     label_key: str
     class_names: list[str]
@@ -163,6 +163,24 @@ def _split_indices(
     return split_rule.assign(hashes, validation=fractions.validation, test=fractions.test, limit=data.limit)
 
 
+class Blocks:
+    """The rows ``rows`` of ``arrays`` as TFDS's (key, example) pairs, ``BLOCK_ROWS`` rows an example.
+
+    Each block is cut from the arrays as TFDS's writer asks for it, so no copy of a whole
+    split is made: a split as one array indexed by its rows, then a TensorFlow constant of
+    it (``from_tensor_slices``), were two copies of the table at once (issue 14). Keys are
+    the block numbers; with shuffling disabled TFDS writes the blocks in that order.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], rows: np.ndarray):
+        self.arrays, self.rows = arrays, rows
+
+    def __iter__(self):
+        for number, start in enumerate(range(0, len(self.rows), BLOCK_ROWS)):
+            take = self.rows[start : start + BLOCK_ROWS]
+            yield number, {key: values[take] for key, values in self.arrays.items()}
+
+
 def _from_arrays(
     x: np.ndarray,
     y: np.ndarray,
@@ -176,7 +194,6 @@ def _from_arrays(
     slices: dict[str, np.ndarray] | None = None,
     split_keys: np.ndarray | None = None,
 ) -> SourceData:
-    import tensorflow as tf
     import tensorflow_datasets as tfds
 
     # Slice columns are stored as codes into their sorted values, beside the features.
@@ -198,12 +215,8 @@ def _from_arrays(
         }
     )
     cut = _split_indices(x, y, class_names, data, split_keys)
-    splits = {
-        k: tf.data.Dataset.from_tensor_slices(
-            {"features": x[i], "label": y[i], **{key: codes[i] for key, codes in slice_codes.items()}}
-        ).batch(BLOCK_ROWS)
-        for k, i in cut.items()
-    }
+    arrays = {"features": x, "label": y, **slice_codes}
+    splits = {k: Blocks(arrays, rows) for k, rows in cut.items()}
     return SourceData(
         name=_dataset_name(name),
         features=features,

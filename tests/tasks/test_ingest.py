@@ -232,7 +232,7 @@ def test_soft_labels_are_refused_by_name_and_whole_floats_are_the_classes(tmp_pa
     for classes in (None, [0, 1]):
         source = load_source(files_config(as_floats, classes=classes))
         assert source.class_names == ["0", "1"]
-        labels = np.concatenate([block["label"] for block in source.splits["train"].as_numpy_iterator()])
+        labels = np.concatenate([block["label"] for _, block in source.splits["train"]])
         assert set(labels.tolist()) == {0, 1} and labels.dtype == np.int64
 
     soft = frame.assign(label=frame.label.astype(float))
@@ -251,7 +251,7 @@ def _split_of_each_row(source, key: str = "features") -> dict[bytes, str]:
     """Each stored row (its feature bytes, or its key) -> the split it was put in."""
     found = {}
     for role, dataset in source.splits.items():
-        for block in dataset.as_numpy_iterator():
+        for _, block in dataset:
             for row in block[key]:
                 found[row.tobytes()] = role
     return found
