@@ -13,7 +13,8 @@ run folder of every registered version, rejected ones included (their metadata p
 there); those of a training that finished but is not registered yet (its
 ``trained.json``: the next run registers from it); the run folder a live training lease
 names. Unused datasets are also kept while any training holds a live lease, because
-the dataset a training reads is known only once it registers. A published dataset
+the dataset a training reads is known only once it registers. The datasets of the files
+of a table stored per file stay as long as the table does. A published dataset
 loses its ``ref.json`` first, so a run starting meanwhile materializes it again instead
 of reading a half-removed one. Ages are those of a folder's newest object, which a
 writer still at work keeps fresh (models/folders.py).
@@ -33,7 +34,7 @@ from kerasflow.models.folders import folder_usage, modified_at
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks import storage
 from kerasflow.tasks.ingest.materialize import REF_FILE, find_materialized
-from kerasflow.tasks.refs import TrainedModel
+from kerasflow.tasks.refs import DatasetRef, TrainedModel
 from kerasflow.tasks.train.lease import TrainingLease
 
 
@@ -118,17 +119,46 @@ def sweep_datasets(
     sweep = Sweep(dry_run=dry_run)
     used = in_use(root)
     fs, base = storage.filesystem(storage.datasets_url(root))
-    kept_attempts: set[str] = set()  # <fingerprint>/<attempt> of every dataset left published
+    refs: dict[str, DatasetRef | ValueError | None] = {}
     for fingerprint in _names(fs, base):
-        folder = f"{base}/{fingerprint}"
         try:
-            ref = find_materialized(root, fingerprint)
+            refs[fingerprint] = find_materialized(root, fingerprint)
         except ValueError as error:
-            reason = f"{REF_FILE} cannot be read ({_first_line(error)}): left whole; repair or remove it by hand"
+            refs[fingerprint] = error
+    ages = {
+        fingerprint: now - (modified_at(fs.info(f"{base}/{fingerprint}/{REF_FILE}")) or now)
+        for fingerprint, ref in refs.items()
+        if isinstance(ref, DatasetRef)
+    }
+
+    def own_reason(fingerprint: str) -> str | None:
+        """Why a published dataset stays for its own sake, if it does."""
+        if fingerprint in used.fingerprints:
+            return f"used by {used.fingerprints[fingerprint]}"
+        if used.live_trainings:
+            return f"unused, but training {used.live_trainings[0]} is in progress"
+        if ages[fingerprint] < keep:
+            return f"unused, published {_ago(ages[fingerprint])} ago"
+        return None
+
+    # A table stored per file (tasks/ingest/partitions.py) reads its files' datasets: while
+    # the table stays, they do, whatever their own age.
+    reasons = {fingerprint: own_reason(fingerprint) for fingerprint in ages}
+    for fingerprint, ref in refs.items():
+        if isinstance(ref, DatasetRef) and reasons[fingerprint] is not None:
+            for part in ref.parts:
+                if part.fingerprint in reasons and reasons[part.fingerprint] is None:
+                    reasons[part.fingerprint] = f"a file of dataset {fingerprint}, which stays"
+    kept_attempts: set[str] = set()  # <fingerprint>/<attempt> of every dataset left published
+    for fingerprint, ref in refs.items():
+        folder = f"{base}/{fingerprint}"
+        if isinstance(ref, ValueError):
+            reason = f"{REF_FILE} cannot be read ({_first_line(ref)}): left whole; repair or remove it by hand"
             _keep(fs, folder, folder_usage(fs, folder).bytes, reason, sweep)
             kept_attempts.update(f"{fingerprint}/{name}" for name in _names(fs, folder))
             continue
-        published = ref.builder_path.split("/", 1)[0] if ref is not None else None
+        # A table stored per file publishes no attempt of its own: its ref.json is all it has.
+        published = ref.builder_path.split("/", 1)[0] if ref is not None and ref.builder_path else None
         for name in _names(fs, folder):
             if name in (REF_FILE, published):
                 continue
@@ -143,17 +173,12 @@ def sweep_datasets(
                 fs.rm(folder, recursive=True)  # the empty folder a local disk keeps
             continue
         size = folder_usage(fs, folder).bytes
-        age = now - (modified_at(fs.info(f"{folder}/{REF_FILE}")) or now)
-        kept_attempts.add(f"{fingerprint}/{published}")
-        if fingerprint in used.fingerprints:
-            _keep(fs, folder, size, f"used by {used.fingerprints[fingerprint]}", sweep)
-        elif used.live_trainings:
-            _keep(fs, folder, size, f"unused, but training {used.live_trainings[0]} is in progress", sweep)
-        elif age < keep:
-            _keep(fs, folder, size, f"unused, published {_ago(age)} ago", sweep)
+        if reasons[fingerprint] is not None:
+            if published is not None:
+                kept_attempts.add(f"{fingerprint}/{published}")
+            _keep(fs, folder, size, reasons[fingerprint], sweep)
         else:
-            kept_attempts.discard(f"{fingerprint}/{published}")
-            reason = f"no version or training uses it, published {_ago(age)} ago"
+            reason = f"no version or training uses it, published {_ago(ages[fingerprint])} ago"
             _remove(fs, [f"{folder}/{REF_FILE}", folder], size, reason, sweep)
     if not storage.is_local(root):
         _sweep_mirrored_datasets(root, kept_attempts, grace=grace, now=now, sweep=sweep)

@@ -16,13 +16,36 @@ class _Ref(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class DatasetPart(_Ref):
+    """One stored TFDS dataset a dataset reads: the whole of it, or one partition (file) of a table."""
+
+    fingerprint: str
+    uri: str = Field(description="the part's dataset folder: <root>/datasets/<fingerprint>")
+    builder_path: str = Field(description="the TFDS folder inside it: <attempt>/<name>/<version>")
+    splits: dict[str, int] = Field(description="split name -> rows of this part")
+    class_ids: list[int] | None = Field(
+        None, description="the dataset's class id of each of the part's own label ids; None: the same ids"
+    )
+    slice_ids: dict[str, list[int]] = Field(
+        default_factory=dict, description="slice column -> the dataset's value index of each of the part's values"
+    )
+
+
 class DatasetRef(_Ref):
-    """A materialized dataset in TFDS format under ``<root>/datasets/<fingerprint>/``."""
+    """A materialized dataset in TFDS format under ``<root>/datasets/<fingerprint>/``.
+
+    Stored whole (``builder_path``), or, for a table of several files, as the list of its
+    files' own materializations (``parts``, tasks/ingest/partitions.py), so a new file
+    costs one file's work.
+    """
 
     fingerprint: str
     storage_root: str
     uri: str = Field(description="the dataset folder: <root>/datasets/<fingerprint> (any fsspec URL)")
-    builder_path: str = Field(description="the TFDS folder inside it: <attempt>/<name>/<version>")
+    builder_path: str | None = Field(
+        None, description="the TFDS folder inside it: <attempt>/<name>/<version>; None when stored as parts"
+    )
+    parts: list[DatasetPart] = Field(default_factory=list, description="the partitions read in order, if any")
     num_bytes: int = Field(0, description="size of the stored examples")
     rows_per_example: int = Field(1, description="rows stored per TFDS example (blocks of a table); readers unbatch")
     source: str
@@ -39,6 +62,17 @@ class DatasetRef(_Ref):
     slices: dict[str, list[str]] = Field(
         default_factory=dict, description="slice column -> its values; stored as codes beside the features"
     )
+
+    @property
+    def stored_parts(self) -> list[DatasetPart]:
+        """What to read, in order: the parts, or the dataset itself as its one part."""
+        if self.parts:
+            return list(self.parts)
+        if self.builder_path is None:
+            raise ValueError(f"dataset {self.fingerprint} names neither its TFDS folder nor its parts")
+        return [
+            DatasetPart(fingerprint=self.fingerprint, uri=self.uri, builder_path=self.builder_path, splits=self.splits)
+        ]
 
 
 class TrainedModel(_Ref):

@@ -2,6 +2,8 @@
 
 Unchanged data costs a listing and one GET of the published marker: the source is read
 (and downloaded, concurrently) only when its fingerprint has not been materialized yet.
+A table of several files is materialized file by file, and a file stored before is
+reused (tasks/ingest/partitions.py).
 An unreachable store is transient and retried with backoff; bad data is not retried.
 """
 
@@ -13,7 +15,7 @@ from prefect.tasks import exponential_backoff
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.failures import retry_unless_deterministic
 from kerasflow.tasks.ingest import materialize as materialization
-from kerasflow.tasks.ingest import window
+from kerasflow.tasks.ingest import partitions, window
 from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
 from kerasflow.tasks.refs import DatasetRef
 
@@ -39,7 +41,10 @@ def ingest(data: DataConfig, *, root: str) -> DatasetRef:
     if ref is None:
         files = len(identity.get("files", ()))
         logger.info("materializing %s source%s into %s", data.source, f" ({files} file(s))" if files else "", root)
-        ref = materialization.materialize(load_source(data, identity), root)
+        if partitions.applies(data, identity):  # one materialization per file, reused as files are added
+            ref = partitions.materialize_partitions(data, identity, root, logger=logger)
+        else:
+            ref = materialization.materialize(load_source(data, identity), root)
     else:
         logger.info("dataset %s is materialized already; reusing it", ref.fingerprint)
     splits = ", ".join(f"{k}={v}" for k, v in ref.splits.items())

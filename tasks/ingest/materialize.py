@@ -26,7 +26,7 @@ import numpy as np
 from kerasflow.models.exclusive import create_exclusive
 from kerasflow.tasks import storage
 from kerasflow.tasks.ingest.sources import SourceData
-from kerasflow.tasks.refs import DatasetRef
+from kerasflow.tasks.refs import DatasetPart, DatasetRef
 
 REF_FILE = "ref.json"
 VERSION = "1.0.0"
@@ -60,19 +60,25 @@ def materialize(source: SourceData, root: str) -> DatasetRef:
         ref = _store(source, staging, root=root, url=url, attempt=attempt)
         if not storage.is_local(root):
             storage.upload_dir(staging, storage.join(url, attempt))
-        fs, marker = storage.filesystem(storage.join(url, REF_FILE))
-        with storage.reaching(url):
-            published = create_exclusive(fs, marker, ref.model_dump_json(indent=2).encode())
-        if published:
-            return ref
-        # Another run published the same fingerprint first; its copy is as good as ours.
-        winner = find_materialized(root, source.fingerprint)
-        if winner is None:
-            raise RuntimeError(f"{url}: {REF_FILE} exists but cannot be read")
-        return winner
+        published_ref = publish(ref)
+        published = published_ref is ref
+        return published_ref
     finally:
         if not published:
             _discard(staging, root=root, url=storage.join(url, attempt))
+
+
+def publish(ref: DatasetRef) -> DatasetRef:
+    """Create ``ref``'s marker exclusively: ``ref`` if this call did, else the ref another run published first."""
+    fs, marker = storage.filesystem(storage.join(ref.uri, REF_FILE))
+    with storage.reaching(ref.uri):
+        if create_exclusive(fs, marker, ref.model_dump_json(indent=2).encode()):
+            return ref
+    # Another run published the same fingerprint first; its copy is as good as ours.
+    winner = find_materialized(ref.storage_root, ref.fingerprint)
+    if winner is None:
+        raise RuntimeError(f"{ref.uri}: {REF_FILE} exists but cannot be read")
+    return winner
 
 
 def _store(source: SourceData, staging: Path, *, root: str, url: str, attempt: str) -> DatasetRef:
@@ -89,7 +95,8 @@ def _store(source: SourceData, staging: Path, *, root: str, url: str, attempt: s
             name=source.name,
             version=VERSION,
             features=source.features,
-            split_datasets=source.splits,
+            # TFDS cannot write an empty split; a small file of a table may hold no row of one.
+            split_datasets={k: v for k, v in source.splits.items() if source.counts.get(k, 1) > 0},
             data_dir=os.fspath(staging),
             description=f"kerasflow materialization {source.fingerprint}",
             # Rows keep the source's order, so "row N of split S" in a report can be found again.
@@ -102,7 +109,7 @@ def _store(source: SourceData, staging: Path, *, root: str, url: str, attempt: s
     shape = tuple(feature.shape or ())
     if source.rows_per_example > 1:
         shape = shape[1:]  # blocks of rows: (None, *row shape)
-        splits = {name: int(source.counts[name]) for name in builder.info.splits}
+        splits = {name: int(source.counts[name]) for name in source.splits}
     else:
         splits = {name: int(info.num_examples) for name, info in builder.info.splits.items()}
     return DatasetRef(
@@ -138,9 +145,9 @@ def _discard(staging: Path, *, root: str, url: str) -> None:
             pass
 
 
-def local_builder_dir(ref: DatasetRef) -> Path:
-    """A local folder holding the dataset's TFDS files, downloaded once when the root is remote."""
-    local = storage.local_path(ref.storage_root, ref.uri)
-    attempt = ref.builder_path.split("/", 1)[0]
-    storage.download_dir(storage.join(ref.uri, attempt), local / attempt)
-    return local / ref.builder_path
+def local_builder_dir(part: DatasetPart, root: str) -> Path:
+    """A local folder holding a stored part's TFDS files, downloaded once when the root is remote."""
+    local = storage.local_path(root, part.uri)
+    attempt = part.builder_path.split("/", 1)[0]
+    storage.download_dir(storage.join(part.uri, attempt), local / attempt)
+    return local / part.builder_path

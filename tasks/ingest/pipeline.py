@@ -65,38 +65,94 @@ def load_batches(ref: DatasetRef, split: str, *, batch_size: int, ordered: bool 
 
 
 def _stored_examples(ref: DatasetRef, split: str, *, ordered: bool):
-    """(features, label) of each stored example: a row, or a block of rows for a table."""
+    """(features, label) of each stored example: a row, or a block of rows for a table.
+
+    A dataset stored as parts (one per file of a table) reads them one after another in
+    order; unordered, their shards are interleaved together. A part's own label ids are
+    turned into the dataset's here (``DatasetPart.class_ids``).
+    """
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    builder = tfds.builder_from_directory(os.fspath(local_builder_dir(ref)))
     fk, lk = ref.feature_key, ref.label_key
-    instructions = builder.info.splits[split].file_instructions
+    parts = _parts_of(ref, split)
+    if not parts:  # no file of the table has a row in this split: an empty dataset of the same elements
+        _, builder = _parts_of(ref, None)[0]
+        ds = builder.as_dataset(split=next(iter(builder.info.splits)), shuffle_files=False).take(0)
+        return ds.map(lambda ex: (ex[fk], ex[lk]))
     if ordered:
-        ds = builder.as_dataset(split=split, shuffle_files=False, read_config=tfds.ReadConfig(try_autocache=False))
-        ds = ds.map(lambda ex: (ex[fk], ex[lk]), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    else:
-        files = tf.data.Dataset.from_tensor_slices(
-            (
-                [os.fspath(i.filename) for i in instructions],
-                tf.constant([int(i.skip) for i in instructions], dtype=tf.int64),
-                tf.constant([int(i.take) for i in instructions], dtype=tf.int64),
+        read_config = tfds.ReadConfig(try_autocache=False)
+        datasets = []
+        for part, builder in parts:
+            relabel = _relabel(part.class_ids)
+            ds = builder.as_dataset(split=split, shuffle_files=False, read_config=read_config)
+            datasets.append(
+                ds.map(
+                    lambda ex, r=relabel: (ex[fk], r(ex[lk])), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+                )
             )
-        )
-        records = files.interleave(
-            lambda path, skip, take: tf.data.TFRecordDataset(path).skip(skip).take(take),
-            cycle_length=max(1, min(len(instructions), os.cpu_count() or 1)),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-        decode = builder.info.features.deserialize_example
+        ds = datasets[0]
+        for more in datasets[1:]:
+            ds = ds.concatenate(more)
+        return ds
+    shards = [
+        (os.fspath(i.filename), int(i.skip), int(i.take), number)
+        for number, (_, builder) in enumerate(parts)
+        for i in builder.info.splits[split].file_instructions
+    ]
+    files = tf.data.Dataset.from_tensor_slices(
+        tuple(tf.constant([shard[k] for shard in shards], dtype=tf.string if k == 0 else tf.int64) for k in range(4))
+    )
+    records = files.interleave(
+        lambda path, skip, take, number: (
+            tf.data.TFRecordDataset(path).skip(skip).take(take).map(lambda record: (record, number))
+        ),
+        cycle_length=max(1, min(len(shards), os.cpu_count() or 1)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    decode = parts[0][1].info.features.deserialize_example  # every part of a dataset stores the same features
+    relabel = _relabel_by_part([part.class_ids for part, _ in parts], num_classes=ref.num_classes)
 
-        def pair(record):
-            example = decode(record)
-            return example[fk], example[lk]
+    def pair(record, number):
+        example = decode(record)
+        return example[fk], relabel(number, example[lk])
 
-        ds = records.map(pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds
+    return records.map(pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _parts_of(ref: DatasetRef, split: str | None) -> list[tuple[Any, Any]]:
+    """(part, its TFDS builder) of each stored part holding rows of ``split`` in order; None: the first part."""
+    import tensorflow_datasets as tfds
+
+    stored = ref.stored_parts
+    # TFDS stores no empty split, so a part without rows in ``split`` has nothing to read.
+    holding = stored[:1] if split is None else [part for part in stored if part.splits.get(split, 0) > 0]
+    return [
+        (part, tfds.builder_from_directory(os.fspath(local_builder_dir(part, ref.storage_root)))) for part in holding
+    ]
+
+
+def _relabel(ids: list[int] | None) -> Callable[[Any], Any]:
+    """A part's label ids -> the dataset's (the identity when they are the same)."""
+    import tensorflow as tf
+
+    if ids is None:
+        return lambda label: label
+    table = tf.constant(ids, dtype=tf.int64)
+    return lambda label: tf.gather(table, label)
+
+
+def _relabel_by_part(ids: list[list[int] | None], *, num_classes: int) -> Callable[[Any, Any], Any]:
+    """(part number, a part's label ids) -> the dataset's label ids, for shards of several parts read together."""
+    import tensorflow as tf
+
+    if all(part is None for part in ids):
+        return lambda number, label: label
+    width = max(num_classes, *(len(part or ()) for part in ids))
+    rows = [list(part or range(width)) + [0] * (width - len(part or range(width))) for part in ids]
+    table = tf.constant(rows, dtype=tf.int64)
+    return lambda number, label: tf.gather(table[number], label)
 
 
 def load_slices(ref: DatasetRef, split: str) -> dict[str, np.ndarray]:
@@ -107,13 +163,18 @@ def load_slices(ref: DatasetRef, split: str) -> dict[str, np.ndarray]:
 
     if not ref.slices:
         return {}
-    builder = tfds.builder_from_directory(os.fspath(local_builder_dir(ref)))
     keys = [SLICE_PREFIX + column for column in ref.slices]
-    ds = builder.as_dataset(split=split, shuffle_files=False, read_config=tfds.ReadConfig(try_autocache=False))
-    ds = ds.map(lambda ex: {key: ex[key] for key in keys})
-    ds = ds.rebatch(65536) if ref.rows_per_example > 1 else ds.batch(65536)  # see load_batches
-    rows = list(ds.as_numpy_iterator())
-    return {column: np.concatenate([r[SLICE_PREFIX + column] for r in rows]) for column in ref.slices}
+    codes: dict[str, list[np.ndarray]] = {column: [] for column in ref.slices}
+    for part, builder in _parts_of(ref, split):
+        ds = builder.as_dataset(split=split, shuffle_files=False, read_config=tfds.ReadConfig(try_autocache=False))
+        ds = ds.map(lambda ex: {key: ex[key] for key in keys})
+        ds = ds.rebatch(65536) if ref.rows_per_example > 1 else ds.batch(65536)  # see load_batches
+        for batch in ds.as_numpy_iterator():
+            for column in ref.slices:
+                values = batch[SLICE_PREFIX + column]
+                ids = part.slice_ids.get(column)
+                codes[column].append(np.asarray(ids, dtype=np.int64)[values] if ids is not None else values)
+    return {column: np.concatenate(found) if found else np.zeros(0, dtype=np.int64) for column, found in codes.items()}
 
 
 def should_cache(ref: DatasetRef, policy: str) -> bool:

@@ -20,6 +20,8 @@ from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks import storage
 from kerasflow.tasks.failures import DataValidationError
 from kerasflow.tasks.ingest import ingest
+from kerasflow.tasks.ingest.materialize import find_materialized
+from kerasflow.tasks.ingest.sources import fingerprint, identify
 from tests.tables import write_frame, write_partitions
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -100,7 +102,22 @@ def test_a_corrupt_partition_fails_and_nothing_is_written_past_ingest(s3_root, s
 
     assert str(info.value).startswith(f"{bad}: ")
     assert ModelRegistry(f"{s3_root}/registry").names() == []
-    assert not exists(f"{s3_root}/runs") and not exists(f"{s3_root}/datasets")
+    assert not exists(f"{s3_root}/runs")
+    # The table is not published; the two good files are, each whole, so the run after the
+    # fix materializes the one file that changed (tasks/ingest/partitions.py).
+    data = fraud_recipe(f"{s3_bucket}/events").data
+    assert find_materialized(s3_root, fingerprint(identify(data))) is None
+    fs, datasets = storage.filesystem(f"{s3_root}/datasets")
+    stored = sorted(fs.ls(datasets, detail=False))
+    assert len(stored) == 2
+    published = [find_materialized(s3_root, path.rsplit("/", 1)[-1]) for path in stored]
+    assert sorted(ref.splits["train"] + ref.splits["validation"] + ref.splits["test"] for ref in published) == [
+        200,
+        200,
+    ]
+    for path in stored:
+        names = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(path, detail=False))
+        assert len(names) == 2 and "ref.json" in names, f"one marker and its attempt, found {names}"
 
 
 def test_an_s3_outage_during_ingest_is_retried_until_the_store_is_back(s3_server, s3_root, s3_bucket, monkeypatch):

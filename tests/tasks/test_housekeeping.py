@@ -265,3 +265,65 @@ def test_an_unreadable_record_of_what_is_in_use_stops_the_sweep_before_it_remove
         result = CliRunner().invoke(app, ["runs", "gc", "--root", root, "--retention-days", "0"])
         assert result.exit_code == 1, result.output
         assert "Traceback" not in result.output and "nothing was removed" in result.output
+
+
+def publish_table(root: str, fingerprint: str, parts: list[str]) -> None:
+    """A table stored per file (tasks/ingest/partitions.py): its files' datasets, then its own ref.json."""
+    for part in parts:
+        publish(root, part, f"attempt-{part[0]}")
+    ref = DatasetRef(
+        fingerprint=fingerprint,
+        storage_root=root,
+        uri=f"{root}/datasets/{fingerprint}",
+        parts=[
+            {
+                "fingerprint": p,
+                "uri": f"{root}/datasets/{p}",
+                "builder_path": f"attempt-{p[0]}/digits/1.0.0",
+                "splits": {"train": 1},
+            }
+            for p in parts
+        ],
+        source="files",
+        splits={"train": len(parts)},
+        feature_key="features",
+        label_key="label",
+        feature_shape=(4,),
+        feature_dtype="float32",
+        num_classes=2,
+        class_names=["0", "1"],
+    )
+    put(root, f"datasets/{fingerprint}/ref.json", ref.model_dump_json().encode())
+
+
+def test_the_files_of_a_table_stay_while_the_table_does(storage_root, tmp_path):
+    root = storage_root
+    table, files = "t" * 16, ["p" * 16, "q" * 16]
+    publish_table(root, table, files)
+    publish(root, "z" * 16, "attempt-z")  # a file of no table, unused
+    model = tmp_path / "m.keras"
+    model.write_bytes(KIB)
+    registry = ModelRegistry(f"{root}/registry")
+    registry.register(
+        "digits",
+        model_file=model,
+        metadata={"dataset": {"fingerprint": table}, "status": "registered"},
+        idempotency_key="k",
+    )
+    month = datetime.now(UTC) + timedelta(days=31)
+
+    swept = sweep_datasets(root, grace=GRACE, keep=KEEP, now=month)
+    reasons = {name(entry): entry.reason for entry in swept.kept}
+    assert reasons[f"datasets/{table}"] == "used by digits v1 (registered)"
+    for file in files:
+        assert reasons[f"datasets/{file}"] == f"a file of dataset {table}, which stays"
+        assert exists(root, f"datasets/{file}/attempt-{file[0]}/digits/1.0.0/shard-0")
+    assert names(swept.removed) == [f"datasets/{'z' * 16}"]
+
+    # The version goes (its registry with it): the table and its files go in one sweep.
+    fs, path = fsspec.core.url_to_fs(f"{root}/registry")
+    fs.rm(path, recursive=True)
+    swept = sweep_datasets(root, grace=GRACE, keep=KEEP, now=month)
+    assert names(swept.removed) == sorted(f"datasets/{f}" for f in [table, *files])
+    for gone in (table, *files):
+        assert not exists(root, f"datasets/{gone}/ref.json")

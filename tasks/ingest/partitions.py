@@ -1,0 +1,189 @@
+"""Incremental materialization: a table of several files is stored one file (partition) at a time.
+
+Each file is materialized once, as a dataset of its own keyed by its own identity (URL,
+size, ETag or mtime, and the settings that shape its rows), and the table's dataset is
+the list of those parts (``DatasetRef.parts``) under the table's own fingerprint. A new
+daily file costs that file's work; the others are found by their fingerprints and
+reused. Memory follows the largest file, not the table.
+
+The parts read together are the table read whole, row for row:
+- each row's split is decided by its own hash, so a file's rows fall in the same splits
+  alone as within the table (tasks/ingest/splits.py);
+- the feature columns are the first file's (or ``data.feature_columns``), imposed on the
+  others, as reading the table whole does;
+- class names are the table's: ``data.classes``, else the integers ``0..max`` found, else
+  the sorted text values. A part stores its own ids; ``DatasetPart.class_ids`` maps them.
+  Slice values likewise (``DatasetPart.slice_ids``).
+
+A single file's dataset is its own part: going from one file to two reuses the first.
+A part's identity names its columns; when they are inferred, the first file's part is
+keyed without them (as the table of that one file is), so a new file that sorts before
+the others (not the way dated partitions grow) costs two files' work, not one.
+
+Not partitioned: prepared TFDS folders, and ``data.limit`` (it keeps the lowest hashes of
+the whole table, which no single file knows).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kerasflow.tasks.config import DataConfig
+from kerasflow.tasks.ingest import materialize as materialization
+from kerasflow.tasks.ingest.sources import SPLITS, fingerprint, load_source
+from kerasflow.tasks.refs import DatasetPart, DatasetRef
+
+# Progress reaches the log and the progress artifact at most this often.
+PROGRESS_SECONDS = 5.0
+
+
+def applies(data: DataConfig, identity: dict[str, Any]) -> bool:
+    """Whether the configured source is a table of several files, stored per file."""
+    return data.source == "files" and "tfds_dir" not in identity and data.limit is None and len(identity["files"]) > 1
+
+
+def part_identity(identity: dict[str, Any], file: list[Any], columns: list[str] | None) -> dict[str, Any]:
+    """The identity of one file of the table, read with the feature columns ``columns``."""
+    return {**identity, "files": [file], "columns": columns}
+
+
+@dataclass
+class _Progress:
+    """One log line per file materialized, and a progress artifact, at most every few seconds."""
+
+    logger: Any
+    total: int
+    seconds: float = PROGRESS_SECONDS
+    reused: int = 0
+    done: int = 0
+    _last: float = field(default_factory=time.monotonic)
+    _artifact: Any = None
+
+    def part(self, file: str, *, rows: int, seconds: float | None) -> None:
+        self.done += 1
+        if seconds is None:
+            self.reused += 1
+        else:
+            self.logger.info(
+                "file %d/%d %s: materialized %d row(s) in %.1f s", self.done, self.total, file, rows, seconds
+            )
+        now = time.monotonic()
+        if now - self._last >= self.seconds or self.done == self.total:
+            self._last = now
+            self._report()
+
+    def _report(self) -> None:
+        from prefect.artifacts import create_progress_artifact, update_progress_artifact
+        from prefect.context import TaskRunContext
+
+        if TaskRunContext.get() is None:  # called outside a task run: the log says enough
+            return
+        percent = 100.0 * self.done / self.total
+        if self._artifact is None:
+            self._artifact = create_progress_artifact(
+                progress=percent, key="ingest-progress", description=f"materializing {self.total} file(s)"
+            )
+        else:
+            update_progress_artifact(self._artifact, progress=percent)
+
+
+def materialize_partitions(
+    data: DataConfig,
+    identity: dict[str, Any],
+    root: str,
+    *,
+    logger: Any,
+    materialize: Callable[..., DatasetRef] = materialization.materialize,
+) -> DatasetRef:
+    """Store each file of the table the config names unless stored already, and publish the table as their list."""
+    files = identity["files"]
+    progress = _Progress(logger, total=len(files))
+    refs: list[DatasetRef] = []
+    columns = data.feature_columns
+    for file in files:
+        own = part_identity(identity, file, columns)
+        ref = materialization.find_materialized(root, fingerprint(own))
+        if ref is None:
+            started = time.monotonic()
+            part_data = data.model_copy(update={"window": None, "feature_columns": columns})
+            ref = materialize(load_source(part_data, own), root)
+            progress.part(file[0], rows=sum(ref.splits.values()), seconds=time.monotonic() - started)
+        else:
+            progress.part(file[0], rows=sum(ref.splits.values()), seconds=None)
+        refs.append(ref)
+        columns = refs[0].feature_names  # the table's columns, imposed on the files after the first
+    logger.info("%d file(s): %d materialized, %d reused", len(files), len(files) - progress.reused, progress.reused)
+    return materialization.publish(combine(refs, fingerprint=fingerprint(identity), root=root, classes=data.classes))
+
+
+def combine(refs: list[DatasetRef], *, fingerprint: str, root: str, classes: list[Any] | None) -> DatasetRef:
+    """The table's dataset: the parts ``refs`` in order, their class names and slice values merged."""
+    first = refs[0]
+    class_names, class_ids = _merged_classes([r.class_names for r in refs], configured=classes)
+    slices: dict[str, list[str]] = {}
+    slice_ids: list[dict[str, list[int]]] = [{} for _ in refs]
+    for column in first.slices:
+        values = sorted({value for ref in refs for value in ref.slices[column]})
+        index = {value: i for i, value in enumerate(values)}
+        slices[column] = values
+        for number, ref in enumerate(refs):
+            slice_ids[number][column] = [index[value] for value in ref.slices[column]]
+    parts = [
+        DatasetPart(
+            fingerprint=ref.fingerprint,
+            uri=ref.uri,
+            builder_path=_builder_path(ref),
+            splits=ref.splits,
+            class_ids=class_ids[number],
+            slice_ids=slice_ids[number],
+        )
+        for number, ref in enumerate(refs)
+    ]
+    return DatasetRef(
+        fingerprint=fingerprint,
+        storage_root=root,
+        uri=materialization.dataset_url(root, fingerprint),
+        parts=parts,
+        num_bytes=sum(ref.num_bytes for ref in refs),
+        rows_per_example=first.rows_per_example,
+        source=first.source,
+        splits={split: sum(ref.splits.get(split, 0) for ref in refs) for split in SPLITS},
+        feature_key=first.feature_key,
+        label_key=first.label_key,
+        feature_shape=first.feature_shape,
+        feature_dtype=first.feature_dtype,
+        num_classes=len(class_names),
+        class_names=class_names,
+        labels=first.labels,
+        feature_names=first.feature_names,
+        ignored_columns=sorted({column for ref in refs for column in ref.ignored_columns}),
+        slices=slices,
+    )
+
+
+def _builder_path(ref: DatasetRef) -> str:
+    if ref.builder_path is None:  # a part is one file's dataset, never itself made of parts
+        raise ValueError(f"dataset {ref.fingerprint} is stored as parts and cannot be a part itself")
+    return ref.builder_path
+
+
+def _merged_classes(
+    per_part: list[list[str]], *, configured: list[Any] | None
+) -> tuple[list[str], list[list[int] | None]]:
+    """The table's class names, and each part's ids mapped to them (None: the same ids).
+
+    As :func:`tasks.ingest.tabular.label_class_ids` names the classes of the table read
+    whole: the configured classes; else integer labels ``0..max`` (each part's names are
+    then ``0..its own max``, so its ids are already the table's); else the sorted text values.
+    """
+    if configured is not None or not any(per_part):  # configured (every part holds them), or numbers
+        return list(per_part[0]), [None] * len(per_part)
+    if all(names == [str(i) for i in range(len(names))] for names in per_part):
+        widest = max(per_part, key=len)
+        return list(widest), [None] * len(per_part)
+    names = sorted({name for part in per_part for name in part})
+    index = {name: i for i, name in enumerate(names)}
+    return names, [[index[name] for name in part] for part in per_part]

@@ -1,0 +1,156 @@
+"""Incremental materialization: a table of many files, stored one file at a time, is the table read whole."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from kerasflow.tasks.config import DataConfig
+from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.ingest import materialize as materialization
+from kerasflow.tasks.ingest import partitions
+from kerasflow.tasks.ingest.materialize import find_materialized
+from kerasflow.tasks.ingest.pipeline import load_batches, load_slices, load_split
+from kerasflow.tasks.ingest.sources import SPLITS, fingerprint, identify, load_source
+from tests.tables import event_frame, write_frame
+
+LOG = logging.getLogger("test_partitions")
+
+
+def table(prefix, sizes, *, labels=None, seed=0):
+    """One Parquet file per size, with a text slice column; ``labels`` gives each file's label values."""
+    for number, rows in enumerate(sizes):
+        frame = event_frame(rows, seed=seed + number)
+        frame["country"] = np.array(["de", "fr", "us", f"x{number}"])[np.arange(rows) % 4]
+        if labels is not None:
+            frame["label"] = np.array(labels[number])[np.arange(rows) % len(labels[number])]
+        write_frame(f"{prefix}/day={number:02d}.parquet", frame)
+
+
+class CountingMaterialize:
+    def __init__(self):
+        self.fingerprints = []
+
+    def __call__(self, source, root):
+        self.fingerprints.append(source.fingerprint)
+        return materialization.materialize(source, root)
+
+
+def whole_and_parts(tmp_path, data):
+    identity = identify(data)
+    whole = materialization.materialize(load_source(data, identity), str(tmp_path / "whole"))
+    parts = partitions.materialize_partitions(data, identity, str(tmp_path / "parts"), logger=LOG)
+    return whole, parts
+
+
+def rows_of(ref, split, *, ordered):
+    features, labels = [], []
+    for x, y in load_batches(ref, split, batch_size=100, ordered=ordered).as_numpy_iterator():
+        features.append(x)
+        labels.append(y)
+    return np.concatenate(features), np.concatenate(labels)
+
+
+def as_sorted_rows(features, labels):
+    rows = np.column_stack([features, labels.astype(np.float64)])
+    return rows[np.lexsort(rows.T[::-1])]
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [None, [["cat", "dog"], ["cat"], ["ant", "cat", "eel"], ["dog", "eel"], ["dog"], ["ant"]]],
+    ids=["integer labels", "text labels, new classes in later files"],
+)
+def test_a_table_in_many_files_is_the_table_read_whole(tmp_path, labels):
+    # Sizes include a file too small to have a row in every split.
+    table(str(tmp_path / "events"), [300, 7, 250, 180, 3, 220], labels=labels)
+    data = DataConfig(source="files", url=str(tmp_path / "events" / "*.parquet"), slice_columns=["country"])
+    whole, parts = whole_and_parts(tmp_path, data)
+
+    assert parts.builder_path is None and len(parts.parts) == 6
+    assert parts.fingerprint == whole.fingerprint == fingerprint(identify(data))
+    for field in ("splits", "class_names", "num_classes", "slices", "feature_names", "feature_shape", "labels"):
+        assert getattr(parts, field) == getattr(whole, field), field
+    if labels is not None:
+        assert parts.class_names == ["ant", "cat", "dog", "eel"]
+        assert any(part.class_ids not in (None, [0, 1, 2, 3]) for part in parts.parts), "per-file ids were remapped"
+    assert parts.slices["country"] == ["de", "fr", "us", "x0", "x1", "x2", "x3", "x5"]  # 3 rows: no x4
+    for split in SPLITS:
+        # In order: row for row, as every report counts rows.
+        whole_x, whole_y = rows_of(whole, split, ordered=True)
+        parts_x, parts_y = rows_of(parts, split, ordered=True)
+        assert len(parts_y) == whole.splits[split] > 0
+        np.testing.assert_array_equal(parts_x, whole_x)
+        np.testing.assert_array_equal(parts_y, whole_y)
+        # Interleaved for training: the same rows, in another order.
+        fast_x, fast_y = rows_of(parts, split, ordered=False)
+        np.testing.assert_array_equal(as_sorted_rows(fast_x, fast_y), as_sorted_rows(whole_x, whole_y))
+        for column, codes in load_slices(whole, split).items():
+            np.testing.assert_array_equal(load_slices(parts, split)[column], codes)
+    # What training reads: rows, one at a time, the same count as the split says.
+    assert sum(1 for _ in load_split(parts, "train", ordered=False, cache=True)) == whole.splits["train"]
+
+
+def test_a_new_daily_file_is_the_only_one_materialized(tmp_path):
+    prefix = str(tmp_path / "events")
+    for day in range(3):
+        write_frame(f"{prefix}/day={day:02d}.parquet", event_frame(150, seed=day))
+    data = DataConfig(source="files", url=f"{prefix}/*.parquet")
+    root = str(tmp_path / "root")
+    partitions.materialize_partitions(data, identify(data), root, logger=LOG)
+
+    write_frame(f"{prefix}/day=03.parquet", event_frame(150, seed=3))
+    counting = CountingMaterialize()
+    grown = partitions.materialize_partitions(data, identify(data), root, logger=LOG, materialize=counting)
+
+    assert counting.fingerprints == [grown.parts[3].fingerprint], "one write: the new day's"
+    assert grown.splits == {s: sum(p.splits.get(s, 0) for p in grown.parts) for s in SPLITS}
+    assert sum(grown.splits.values()) == 600
+
+
+def test_one_file_then_two_reuses_the_first(tmp_path):
+    prefix = str(tmp_path / "events")
+    write_frame(f"{prefix}/day=00.parquet", event_frame(150, seed=0))
+    data = DataConfig(source="files", url=f"{prefix}/*.parquet")
+    root = str(tmp_path / "root")
+    single = materialization.materialize(load_source(data), root)  # one file: stored whole, as ever
+
+    write_frame(f"{prefix}/day=01.parquet", event_frame(150, seed=1))
+    counting = CountingMaterialize()
+    two = partitions.materialize_partitions(data, identify(data), root, logger=LOG, materialize=counting)
+
+    assert two.parts[0].fingerprint == single.fingerprint and two.parts[0].builder_path == single.builder_path
+    assert counting.fingerprints == [two.parts[1].fingerprint]
+
+
+def test_a_bad_file_is_named_and_publishes_nothing(tmp_path):
+    prefix = str(tmp_path / "events")
+    write_frame(f"{prefix}/day=00.parquet", event_frame(150, seed=0))
+    bad = event_frame(150, seed=1)
+    bad.loc[17, "f2"] = np.nan
+    write_frame(f"{prefix}/day=01.parquet", bad)
+    data = DataConfig(source="files", url=f"{prefix}/*.parquet")
+    root = str(tmp_path / "root")
+
+    with pytest.raises(DataValidationError, match=r"day=01\.parquet"):
+        partitions.materialize_partitions(data, identify(data), root, logger=LOG)
+    assert find_materialized(root, fingerprint(identify(data))) is None, "no table without all its files"
+    # The good file is kept for the next attempt: fixing the bad one costs that one file.
+    write_frame(f"{prefix}/day=01.parquet", bad.fillna(0.0))
+    counting = CountingMaterialize()
+    fixed = partitions.materialize_partitions(data, identify(data), root, logger=LOG, materialize=counting)
+    assert counting.fingerprints == [fixed.parts[1].fingerprint]
+
+
+def test_columns_of_the_first_file_are_imposed_on_the_others(tmp_path):
+    prefix = str(tmp_path / "events")
+    write_frame(f"{prefix}/day=00.parquet", event_frame(150, seed=0))
+    reordered = event_frame(150, seed=1)
+    write_frame(f"{prefix}/day=01.parquet", reordered[["f3", "label", "f1", "f0", "f2"]])
+    data = DataConfig(source="files", url=f"{prefix}/*.parquet")
+    whole, parts = whole_and_parts(tmp_path, data)
+
+    assert parts.feature_names == whole.feature_names == ["f0", "f1", "f2", "f3"]
+    np.testing.assert_array_equal(rows_of(parts, "train", ordered=True)[0], rows_of(whole, "train", ordered=True)[0])
