@@ -26,13 +26,21 @@ the whole table, which no single file knows).
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import fsspec
+
+from kerasflow.tasks import storage
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.ingest import materialize as materialization
+from kerasflow.tasks.ingest import tabular
 from kerasflow.tasks.ingest.sources import SPLITS, fingerprint, load_source
 from kerasflow.tasks.refs import DatasetPart, DatasetRef
 
@@ -98,25 +106,80 @@ def materialize_partitions(
     logger: Any,
     materialize: Callable[..., DatasetRef] = materialization.materialize,
 ) -> DatasetRef:
-    """Store each file of the table the config names unless stored already, and publish the table as their list."""
+    """Store each file of the table the config names unless stored already, and publish the table as their list.
+
+    The first file goes first: its columns are the table's, and part of the others'
+    identities. The files not stored yet are then downloaded together, by one concurrent
+    get as a whole table is (tasks/ingest/tabular.download_files), and stored one by one.
+    """
     files = identity["files"]
     progress = _Progress(logger, total=len(files))
-    refs: list[DatasetRef] = []
-    columns = data.feature_columns
-    for file in files:
-        own = part_identity(identity, file, columns)
-        ref = materialization.find_materialized(root, fingerprint(own))
-        if ref is None:
-            started = time.monotonic()
-            part_data = data.model_copy(update={"window": None, "feature_columns": columns})
-            ref = materialize(load_source(part_data, own), root)
-            progress.part(file[0], rows=sum(ref.splits.values()), seconds=time.monotonic() - started)
-        else:
-            progress.part(file[0], rows=sum(ref.splits.values()), seconds=None)
-        refs.append(ref)
-        columns = refs[0].feature_names  # the table's columns, imposed on the files after the first
+    first = _stored_or_materialized(data, identity, files[0], data.feature_columns, root, progress, materialize)
+    columns = first.feature_names  # the table's columns, imposed on the files after the first
+    rest = [part_identity(identity, file, columns) for file in files[1:]]
+    found = _find_all(root, [fingerprint(own) for own in rest])
+    missing = [file for file, ref in zip(files[1:], found, strict=True) if ref is None]
+    refs = [first]
+    with _downloaded(missing) as downloaded:
+        for file, ref in zip(files[1:], found, strict=True):
+            if ref is None:
+                ref = _stored_or_materialized(
+                    data, identity, file, columns, root, progress, materialize, downloaded=downloaded, known_new=True
+                )
+            else:
+                progress.part(file[0], rows=sum(ref.splits.values()), seconds=None)
+            refs.append(ref)
     logger.info("%d file(s): %d materialized, %d reused", len(files), len(files) - progress.reused, progress.reused)
     return materialization.publish(combine(refs, fingerprint=fingerprint(identity), root=root, classes=data.classes))
+
+
+def _stored_or_materialized(
+    data: DataConfig,
+    identity: dict[str, Any],
+    file: list[Any],
+    columns: list[str] | None,
+    root: str,
+    progress: _Progress,
+    materialize: Callable[..., DatasetRef],
+    *,
+    downloaded: dict[str, Path] | None = None,
+    known_new: bool = False,
+) -> DatasetRef:
+    """The dataset of one file: found by its fingerprint, else materialized now."""
+    own = part_identity(identity, file, columns)
+    ref = None if known_new else materialization.find_materialized(root, fingerprint(own))
+    if ref is not None:
+        progress.part(file[0], rows=sum(ref.splits.values()), seconds=None)
+        return ref
+    started = time.monotonic()
+    part_data = data.model_copy(update={"window": None, "feature_columns": columns})
+    ref = materialize(load_source(part_data, own, downloaded=downloaded), root)
+    progress.part(file[0], rows=sum(ref.splits.values()), seconds=time.monotonic() - started)
+    return ref
+
+
+def _find_all(root: str, fingerprints: list[str]) -> list[DatasetRef | None]:
+    """The published ref of each fingerprint, or None; a GET each, several at a time (a remote root's latency)."""
+    if not fingerprints:
+        return []
+    with ThreadPoolExecutor(max_workers=min(16, len(fingerprints))) as pool:
+        return list(pool.map(lambda fp: materialization.find_materialized(root, fp), fingerprints))
+
+
+@contextlib.contextmanager
+def _downloaded(files: list[list[Any]]) -> Iterator[dict[str, Path] | None]:
+    """Local copies of the remote ``files`` (identity rows), fetched by one concurrent get, removed after."""
+    remote = [file for file in files if not storage.is_local(file[0])]
+    if not remote:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="kerasflow-files-") as tmp:
+        table_files = [
+            tabular.TableFile(url=url, path=fsspec.core.url_to_fs(url)[1], size=size, version=version)
+            for url, size, version in remote
+        ]
+        paths = tabular.download_files(table_files, Path(tmp))
+        yield {file.url: path for file, path in zip(table_files, paths, strict=True)}
 
 
 def combine(refs: list[DatasetRef], *, fingerprint: str, root: str, classes: list[Any] | None) -> DatasetRef:

@@ -116,15 +116,20 @@ def _label_identity(data: DataConfig) -> dict[str, str]:
     return {"labels": data.labels} if data.labels != "classes" else {}
 
 
-def load_source(data: DataConfig, identity: dict[str, Any] | None = None) -> SourceData:
-    """Read the source the config names; ``identity`` from :func:`identify` if known."""
+def load_source(
+    data: DataConfig, identity: dict[str, Any] | None = None, *, downloaded: dict[str, Path] | None = None
+) -> SourceData:
+    """Read the source the config names; ``identity`` from :func:`identify` if known.
+
+    ``downloaded``: local copies of a table's files fetched beforehand, by URL.
+    """
     identity = identity or identify(data)
     if data.source == "sample":
         return _sample(data, identity)
     if data.source == "files" and "tfds_dir" in identity:
         return _prepared_tfds_dir(data, identity)
     if data.source == "files":
-        return _files(data, identity)
+        return _files(data, identity, downloaded=downloaded)
     return _tfds(data, identity)
 
 
@@ -270,12 +275,12 @@ def _sample(data: DataConfig, identity: dict[str, Any]) -> SourceData:
     )
 
 
-def _files(data: DataConfig, identity: dict[str, Any]) -> SourceData:
+def _files(data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, Path] | None = None) -> SourceData:
     """Parquet or CSV files (one, a folder, or a glob) with feature columns and a label column."""
     files = [
         tabular.TableFile(url=u, path=fsspec.core.url_to_fs(u)[1], size=s, version=v) for u, s, v in identity["files"]
     ]
-    table = tabular.read_table(files, data)
+    table = tabular.read_table(files, data, downloaded=downloaded)
     name = (data.url or "files").rstrip("/").rsplit("/", 1)[-1].split(".")[0].split("*")[0]
     return _from_arrays(
         table.features,

@@ -94,10 +94,17 @@ def identity(files: list[TableFile]) -> list[list[Any]]:
     return [[f.url, f.size, f.version] for f in files]
 
 
-def read_table(files: list[TableFile], data: DataConfig) -> Table:
-    """Download ``files`` (concurrently when remote), read and check them, and stack them."""
+def read_table(files: list[TableFile], data: DataConfig, *, downloaded: dict[str, Path] | None = None) -> Table:
+    """Download ``files`` (concurrently when remote), read and check them, and stack them.
+
+    ``downloaded``: local copies fetched beforehand, by URL (tasks/ingest/partitions.py
+    fetches the new files of a table in one concurrent get, then reads them one by one).
+    """
     with tempfile.TemporaryDirectory(prefix="kerasflow-files-") as tmp:
-        local = download_files(files, Path(tmp))
+        if downloaded is not None and all(f.url in downloaded for f in files):
+            local = [downloaded[f.url] for f in files]
+        else:
+            local = download_files(files, Path(tmp))
         parts, slice_parts, key_parts = [], [], []
         schema: list[str] | None = data.feature_columns
         ignored: set[str] = set()

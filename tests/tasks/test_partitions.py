@@ -10,7 +10,7 @@ import pytest
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.failures import DataValidationError
 from kerasflow.tasks.ingest import materialize as materialization
-from kerasflow.tasks.ingest import partitions
+from kerasflow.tasks.ingest import partitions, tabular
 from kerasflow.tasks.ingest.materialize import find_materialized
 from kerasflow.tasks.ingest.pipeline import load_batches, load_slices, load_split
 from kerasflow.tasks.ingest.sources import SPLITS, fingerprint, identify, load_source
@@ -154,3 +154,29 @@ def test_columns_of_the_first_file_are_imposed_on_the_others(tmp_path):
 
     assert parts.feature_names == whole.feature_names == ["f0", "f1", "f2", "f3"]
     np.testing.assert_array_equal(rows_of(parts, "train", ordered=True)[0], rows_of(whole, "train", ordered=True)[0])
+
+
+def test_on_s3_the_new_files_are_fetched_together_and_a_new_day_alone(s3_root, s3_bucket, monkeypatch):
+    prefix = f"{s3_bucket}/events"
+    for day in range(4):
+        write_frame(f"{prefix}/day={day:02d}.parquet", event_frame(120, seed=day))
+    data = DataConfig(source="files", url=f"{prefix}/*.parquet")
+    fetches = []
+    real_download = tabular.download_files
+
+    def counting_download(files, folder):
+        fetches.append(sorted(f.url.rsplit("/", 1)[-1] for f in files))
+        return real_download(files, folder)
+
+    monkeypatch.setattr(tabular, "download_files", counting_download)
+    first = partitions.materialize_partitions(data, identify(data), s3_root, logger=LOG)
+    # The first file alone (its columns are the table's), then the other three in one concurrent get.
+    assert fetches == [["day=00.parquet"], ["day=01.parquet", "day=02.parquet", "day=03.parquet"]]
+    assert find_materialized(s3_root, first.fingerprint) == first
+
+    write_frame(f"{prefix}/day=04.parquet", event_frame(120, seed=4))
+    fetches.clear()
+    grown = partitions.materialize_partitions(data, identify(data), s3_root, logger=LOG)
+    assert fetches == [["day=04.parquet"]], "a new day downloads that day only"
+    assert [p.fingerprint for p in grown.parts[:4]] == [p.fingerprint for p in first.parts]
+    assert sum(1 for _ in load_split(grown, "train")) == grown.splits["train"]
