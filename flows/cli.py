@@ -8,7 +8,6 @@ message naming the cause and the fix.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Annotated
 
 import typer
@@ -299,9 +298,16 @@ def k8s_render(
     typer.echo(kubernetes.manifests_yaml(manifests), nl=False)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+def main() -> None:
+    """The ``kerasflow`` console script: ends without the interpreter's teardown (tasks/fast_exit.py).
+
+    Importing this module registers no exit handler, so arming here is arming first.
+    """
+    from kerasflow.tasks import fast_exit
+
+    fast_exit.arm()
+    fast_exit.run(app)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+if __name__ == "__main__":  # pragma: no cover - `python -m kerasflow.flows.cli`
+    main()

@@ -52,7 +52,7 @@ def test_every_folder_of_flows_tasks_and_models_installs_under_kerasflow():
         "kerasflow.models": "models",
     }
     assert sorted(SETUPTOOLS["packages"]) == sorted(_package_folders())
-    assert PYPROJECT["project"]["scripts"] == {"kerasflow": "kerasflow.flows.cli:app"}
+    assert PYPROJECT["project"]["scripts"] == {"kerasflow": "kerasflow.flows.cli:main"}
     assert [p.name for p in (ROOT / "kerasflow").iterdir() if p.name != "__pycache__"] == ["__init__.py"]
 
 

@@ -106,4 +106,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from kerasflow.tasks import fast_exit
+
+    fast_exit.arm()  # a worker ends when its result is written, without the interpreter's teardown
+    fast_exit.run(lambda: sys.exit(main(sys.argv[1:])))
