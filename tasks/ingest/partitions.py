@@ -15,10 +15,11 @@ The parts read together are the table read whole, row for row:
   the sorted text values. A part stores its own ids; ``DatasetPart.class_ids`` maps them.
   Slice values likewise (``DatasetPart.slice_ids``).
 
-A single file's dataset is its own part: going from one file to two reuses the first.
-A part's identity names its columns; when they are inferred, the first file's part is
-keyed without them (as the table of that one file is), so a new file that sorts before
-the others (not the way dated partitions grow) costs two files' work, not one.
+A part's identity names the table's columns, read from the first file's schema when not
+configured, so a file's dataset is the same whichever file comes first: a window moving
+on by a day stores the one new day. A single file stored whole (its columns inferred) is
+reused as the first part when its columns are the table's: going from one file to two
+stores the second.
 
 Not partitioned: prepared TFDS folders, and ``data.limit`` (it keeps the lowest hashes of
 the whole table, which no single file knows).
@@ -108,24 +109,27 @@ def materialize_partitions(
 ) -> DatasetRef:
     """Store each file of the table the config names unless stored already, and publish the table as their list.
 
-    The first file goes first: its columns are the table's, and part of the others'
-    identities. The files not stored yet are then downloaded together, by one concurrent
-    get as a whole table is (tasks/ingest/tabular.download_files), and stored one by one.
+    The table's columns come first (``data.feature_columns``, else the first file's schema:
+    a footer or header read), since every file's identity names them. The files not stored
+    yet are then downloaded together, by one concurrent get as a whole table is
+    (tasks/ingest/tabular.download_files), and stored one by one.
     """
     files = identity["files"]
+    columns = data.feature_columns or table_columns(data, files[0][0])
     progress = _Progress(logger, total=len(files))
-    first = _stored_or_materialized(data, identity, files[0], data.feature_columns, root, progress, materialize)
-    columns = first.feature_names  # the table's columns, imposed on the files after the first
-    rest = [part_identity(identity, file, columns) for file in files[1:]]
-    found = _find_all(root, [fingerprint(own) for own in rest])
-    missing = [file for file, ref in zip(files[1:], found, strict=True) if ref is None]
-    refs = [first]
+    found = _find_all(root, [fingerprint(part_identity(identity, file, columns)) for file in files])
+    if found[0] is None and data.feature_columns is None:
+        found[0] = _single_file_dataset(identity, files[0], columns, root)
+    missing = [file for file, ref in zip(files, found, strict=True) if ref is None]
+    refs = []
     with _downloaded(missing) as downloaded:
-        for file, ref in zip(files[1:], found, strict=True):
+        for file, ref in zip(files, found, strict=True):
             if ref is None:
-                ref = _stored_or_materialized(
-                    data, identity, file, columns, root, progress, materialize, downloaded=downloaded, known_new=True
-                )
+                started = time.monotonic()
+                part_data = data.model_copy(update={"window": None, "feature_columns": columns})
+                own = part_identity(identity, file, columns)
+                ref = materialize(load_source(part_data, own, downloaded=downloaded), root)
+                progress.part(file[0], rows=sum(ref.splits.values()), seconds=time.monotonic() - started)
             else:
                 progress.part(file[0], rows=sum(ref.splits.values()), seconds=None)
             refs.append(ref)
@@ -133,29 +137,16 @@ def materialize_partitions(
     return materialization.publish(combine(refs, fingerprint=fingerprint(identity), root=root, classes=data.classes))
 
 
-def _stored_or_materialized(
-    data: DataConfig,
-    identity: dict[str, Any],
-    file: list[Any],
-    columns: list[str] | None,
-    root: str,
-    progress: _Progress,
-    materialize: Callable[..., DatasetRef],
-    *,
-    downloaded: dict[str, Path] | None = None,
-    known_new: bool = False,
-) -> DatasetRef:
-    """The dataset of one file: found by its fingerprint, else materialized now."""
-    own = part_identity(identity, file, columns)
-    ref = None if known_new else materialization.find_materialized(root, fingerprint(own))
-    if ref is not None:
-        progress.part(file[0], rows=sum(ref.splits.values()), seconds=None)
-        return ref
-    started = time.monotonic()
-    part_data = data.model_copy(update={"window": None, "feature_columns": columns})
-    ref = materialize(load_source(part_data, own, downloaded=downloaded), root)
-    progress.part(file[0], rows=sum(ref.splits.values()), seconds=time.monotonic() - started)
-    return ref
+def table_columns(data: DataConfig, url: str) -> list[str]:
+    """The feature columns the table read whole would have: the first file's, but the label and the kept ones."""
+    kept = {data.label_column, *data.slice_columns, *([data.split_key] if data.split_key else [])}
+    return [column for column in tabular.columns_at(url) if column not in kept]
+
+
+def _single_file_dataset(identity: dict[str, Any], file: list[Any], columns: list[str], root: str) -> DatasetRef | None:
+    """The file stored whole earlier, as the table of that one file (its columns inferred), if its columns match."""
+    ref = materialization.find_materialized(root, fingerprint(part_identity(identity, file, None)))
+    return ref if ref is not None and ref.feature_names == columns else None
 
 
 def _find_all(root: str, fingerprints: list[str]) -> list[DatasetRef | None]:

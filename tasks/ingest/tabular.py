@@ -193,8 +193,15 @@ def read_frame(url: str, path: Path):
         raise _unreadable(url, error) from None
 
 
-def columns_of(url: str, path: Path) -> list[str]:
-    """The column names of one Parquet or CSV file, read from its schema or header only."""
+def columns_at(url: str) -> list[str]:
+    """The column names of the Parquet or CSV file at ``url`` (any fsspec URL), from its footer or header alone."""
+    fs, path = storage.filesystem(url)
+    with storage.reaching(url), fs.open(path, "rb") as f:
+        return columns_of(url, f)
+
+
+def columns_of(url: str, path) -> list[str]:
+    """The column names of one Parquet or CSV file (a local path or an open binary file), from its schema or header."""
     import pandas as pd
 
     try:

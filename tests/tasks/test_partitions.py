@@ -14,7 +14,7 @@ from kerasflow.tasks.ingest import partitions, tabular
 from kerasflow.tasks.ingest.materialize import find_materialized
 from kerasflow.tasks.ingest.pipeline import load_batches, load_slices, load_split
 from kerasflow.tasks.ingest.sources import SPLITS, fingerprint, identify, load_source
-from tests.tables import event_frame, write_frame
+from tests.tables import event_frame, write_frame, write_partitions
 
 LOG = logging.getLogger("test_partitions")
 
@@ -170,8 +170,8 @@ def test_on_s3_the_new_files_are_fetched_together_and_a_new_day_alone(s3_root, s
 
     monkeypatch.setattr(tabular, "download_files", counting_download)
     first = partitions.materialize_partitions(data, identify(data), s3_root, logger=LOG)
-    # The first file alone (its columns are the table's), then the other three in one concurrent get.
-    assert fetches == [["day=00.parquet"], ["day=01.parquet", "day=02.parquet", "day=03.parquet"]]
+    # The columns from the first file's footer, then every file in one concurrent get.
+    assert fetches == [["day=00.parquet", "day=01.parquet", "day=02.parquet", "day=03.parquet"]]
     assert find_materialized(s3_root, first.fingerprint) == first
 
     write_frame(f"{prefix}/day=04.parquet", event_frame(120, seed=4))
@@ -180,3 +180,20 @@ def test_on_s3_the_new_files_are_fetched_together_and_a_new_day_alone(s3_root, s
     assert fetches == [["day=04.parquet"]], "a new day downloads that day only"
     assert [p.fingerprint for p in grown.parts[:4]] == [p.fingerprint for p in first.parts]
     assert sum(1 for _ in load_split(grown, "train")) == grown.splits["train"]
+
+
+def test_a_window_moving_on_by_a_day_stores_only_the_new_day(tmp_path):
+    prefix = str(tmp_path / "events")
+    write_partitions(prefix, [f"2026-11-{d:02d}" for d in range(1, 7)], rows=120)
+    root = str(tmp_path / "root")
+    url = f"{prefix}/date=*/part-*.parquet"
+    monday = DataConfig(source="files", url=url, window={"days": 3, "until": "2026-11-04"})
+    first = partitions.materialize_partitions(monday, identify(monday), root, logger=LOG)
+
+    tuesday = DataConfig(source="files", url=url, window={"days": 3, "until": "2026-11-05"})
+    counting = CountingMaterialize()
+    moved = partitions.materialize_partitions(tuesday, identify(tuesday), root, logger=LOG, materialize=counting)
+
+    assert moved.fingerprint != first.fingerprint
+    assert [p.fingerprint for p in moved.parts[:2]] == [p.fingerprint for p in first.parts[1:]], "two days reused"
+    assert counting.fingerprints == [moved.parts[2].fingerprint], "one write: the day the window took on"
