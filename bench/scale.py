@@ -88,6 +88,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 2_000_000])
     parser.add_argument("--large", action="store_true", help="1M, 5M and 20M rows")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--set", dest="settings", action="append", default=[], help="a kerasflow --set, e.g. data.cache=none"
+    )
     args = parser.parse_args()
     sizes = [1_000_000, 5_000_000, 20_000_000] if args.large else args.rows
 
@@ -102,7 +105,7 @@ def main() -> None:
                 env = {**os.environ, "KERASFLOW_ROOT": str(root), "DO_NOT_TRACK": "1"}
                 env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
                 train = [str(BIN / "kerasflow"), "train", "fraud_tabular", "--set", f"data.url={tmp / 'table'}"]
-                for setting in SETTINGS:
+                for setting in (*SETTINGS, *args.settings):
                     train += ["--set", setting]
                 # 0 promoted, 3 rejected by the gate: either way the whole flow ran.
                 ours = measured(train, env, ok=(0, 3))
