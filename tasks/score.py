@@ -28,6 +28,7 @@ from kerasflow.tasks import storage
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.failures import DataValidationError, retry_unless_deterministic
 from kerasflow.tasks.learning_tasks import LearningTask, task_of_metadata
+from kerasflow.tasks.progress import ProgressArtifact
 from kerasflow.tasks.refs import DatasetRef, ScoredTable
 
 __all__ = ["ParquetOutput", "predictions_frame", "score", "score_rows", "write_parquet"]
@@ -286,7 +287,7 @@ class ScoringProgress:
         self.logger, self.total, self.source = logger, total, source
         self.min_update_seconds = min_update_seconds
         self._last = time.monotonic()
-        self._artifact = None
+        self._artifact = ProgressArtifact("scoring-progress", f"scoring {source}")
 
     def scored(self, rows: int) -> None:
         now = time.monotonic()
@@ -296,18 +297,7 @@ class ScoringProgress:
         of_total = f" of {self.total}" if self.total else ""
         self.logger.info("scored %d row(s)%s of %s so far", rows, of_total, self.source)
         if self.total:
-            from prefect.artifacts import create_progress_artifact, update_progress_artifact
-
-            percent = min(100.0, 100.0 * rows / self.total)
-            if self._artifact is None:
-                self._artifact = create_progress_artifact(
-                    progress=percent, key="scoring-progress", description=f"scoring {self.source}"
-                )
-            else:
-                update_progress_artifact(self._artifact, progress=percent)
+            self._artifact.show(100.0 * rows / self.total)
 
     def done(self, rows: int) -> None:
-        if self._artifact is not None:
-            from prefect.artifacts import update_progress_artifact
-
-            update_progress_artifact(self._artifact, progress=100.0)
+        self._artifact.finish()

@@ -32,17 +32,15 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import fsspec
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.ingest import materialize as materialization
 from kerasflow.tasks.ingest import tabular
 from kerasflow.tasks.ingest.sources import SPLITS, fingerprint, load_source
+from kerasflow.tasks.progress import ProgressArtifact
 from kerasflow.tasks.refs import DatasetPart, DatasetRef
 
 # Progress reaches the log and the progress artifact at most this often.
@@ -59,17 +57,14 @@ def part_identity(identity: dict[str, Any], file: list[Any], columns: list[str] 
     return {**identity, "files": [file], "columns": columns}
 
 
-@dataclass
 class _Progress:
     """One log line per file materialized, and a progress artifact, at most every few seconds."""
 
-    logger: Any
-    total: int
-    seconds: float = PROGRESS_SECONDS
-    reused: int = 0
-    done: int = 0
-    _last: float = field(default_factory=time.monotonic)
-    _artifact: Any = None
+    def __init__(self, logger: Any, *, total: int, seconds: float = PROGRESS_SECONDS):
+        self.logger, self.total, self.seconds = logger, total, seconds
+        self.reused = self.done = 0
+        self._last = time.monotonic()
+        self._artifact = ProgressArtifact("ingest-progress", f"materializing {total} file(s)")
 
     def part(self, file: str, *, rows: int, seconds: float | None) -> None:
         self.done += 1
@@ -82,21 +77,10 @@ class _Progress:
         now = time.monotonic()
         if now - self._last >= self.seconds or self.done == self.total:
             self._last = now
-            self._report()
+            from prefect.context import TaskRunContext
 
-    def _report(self) -> None:
-        from prefect.artifacts import create_progress_artifact, update_progress_artifact
-        from prefect.context import TaskRunContext
-
-        if TaskRunContext.get() is None:  # called outside a task run: the log says enough
-            return
-        percent = 100.0 * self.done / self.total
-        if self._artifact is None:
-            self._artifact = create_progress_artifact(
-                progress=percent, key="ingest-progress", description=f"materializing {self.total} file(s)"
-            )
-        else:
-            update_progress_artifact(self._artifact, progress=percent)
+            if TaskRunContext.get() is not None:  # called outside a task run: the log says enough
+                self._artifact.show(100.0 * self.done / self.total)
 
 
 def materialize_partitions(
@@ -165,10 +149,7 @@ def _downloaded(files: list[list[Any]]) -> Iterator[dict[str, Path] | None]:
         yield None
         return
     with tempfile.TemporaryDirectory(prefix="kerasflow-files-") as tmp:
-        table_files = [
-            tabular.TableFile(url=url, path=fsspec.core.url_to_fs(url)[1], size=size, version=version)
-            for url, size, version in remote
-        ]
+        table_files = tabular.from_identity(remote)
         paths = tabular.download_files(table_files, Path(tmp))
         yield {file.url: path for file, path in zip(table_files, paths, strict=True)}
 
@@ -229,7 +210,7 @@ def _merged_classes(
 ) -> tuple[list[str], list[list[int] | None]]:
     """The table's class names, and each part's ids mapped to them (None: the same ids).
 
-    As :func:`tasks.ingest.tabular.label_class_ids` names the classes of the table read
+    As :func:`tasks.ingest.labels.label_class_ids` names the classes of the table read
     whole: the configured classes; else integer labels ``0..max`` (each part's names are
     then ``0..its own max``, so its ids are already the table's); else the sorted text values.
     """

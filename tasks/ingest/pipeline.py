@@ -67,34 +67,15 @@ def load_batches(ref: DatasetRef, split: str, *, batch_size: int, ordered: bool 
 def _stored_examples(ref: DatasetRef, split: str, *, ordered: bool):
     """(features, label) of each stored example: a row, or a block of rows for a table.
 
-    A dataset stored as parts (one per file of a table) reads them one after another in
-    order; unordered, their shards are interleaved together. A part's own label ids are
-    turned into the dataset's here (``DatasetPart.class_ids``).
+    The split's TFRecord shards, of every part in order (one part per file of a table),
+    are read one after another when ``ordered`` (the stored order), else by a parallel,
+    deterministic interleave. A part's own label ids become the dataset's here
+    (``DatasetPart.class_ids``).
     """
     import tensorflow as tf
-    import tensorflow_datasets as tfds
 
     fk, lk = ref.feature_key, ref.label_key
     parts = _parts_of(ref, split)
-    if not parts:  # no file of the table has a row in this split: an empty dataset of the same elements
-        _, builder = _parts_of(ref, None)[0]
-        ds = builder.as_dataset(split=next(iter(builder.info.splits)), shuffle_files=False).take(0)
-        return ds.map(lambda ex: (ex[fk], ex[lk]))
-    if ordered:
-        read_config = tfds.ReadConfig(try_autocache=False)
-        datasets = []
-        for part, builder in parts:
-            relabel = _relabel(part.class_ids)
-            ds = builder.as_dataset(split=split, shuffle_files=False, read_config=read_config)
-            datasets.append(
-                ds.map(
-                    lambda ex, r=relabel: (ex[fk], r(ex[lk])), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-                )
-            )
-        ds = datasets[0]
-        for more in datasets[1:]:
-            ds = ds.concatenate(more)
-        return ds
     shards = [
         (os.fspath(i.filename), int(i.skip), int(i.take), number)
         for number, (_, builder) in enumerate(parts)
@@ -103,15 +84,17 @@ def _stored_examples(ref: DatasetRef, split: str, *, ordered: bool):
     files = tf.data.Dataset.from_tensor_slices(
         tuple(tf.constant([shard[k] for shard in shards], dtype=tf.string if k == 0 else tf.int64) for k in range(4))
     )
-    records = files.interleave(
-        lambda path, skip, take, number: (
-            tf.data.TFRecordDataset(path).skip(skip).take(take).map(lambda record: (record, number))
-        ),
-        cycle_length=max(1, min(len(shards), os.cpu_count() or 1)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
-    decode = parts[0][1].info.features.deserialize_example  # every part of a dataset stores the same features
+
+    def read(path, skip, take, number):
+        return tf.data.TFRecordDataset(path).skip(skip).take(take).map(lambda record: (record, number))
+
+    if ordered:
+        records = files.flat_map(read)
+    else:
+        cycle = max(1, min(len(shards), os.cpu_count() or 1))
+        records = files.interleave(read, cycle_length=cycle, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # Every part of a dataset stores the same features; a split no part holds reads as empty.
+    decode = (parts or _parts_of(ref, None))[0][1].info.features.deserialize_example
     relabel = _relabel_by_part([part.class_ids for part, _ in parts], num_classes=ref.num_classes)
 
     def pair(record, number):
@@ -131,16 +114,6 @@ def _parts_of(ref: DatasetRef, split: str | None) -> list[tuple[Any, Any]]:
     return [
         (part, tfds.builder_from_directory(os.fspath(local_builder_dir(part, ref.storage_root)))) for part in holding
     ]
-
-
-def _relabel(ids: list[int] | None) -> Callable[[Any], Any]:
-    """A part's label ids -> the dataset's (the identity when they are the same)."""
-    import tensorflow as tf
-
-    if ids is None:
-        return lambda label: label
-    table = tf.constant(ids, dtype=tf.int64)
-    return lambda label: tf.gather(table, label)
 
 
 def _relabel_by_part(ids: list[list[int] | None], *, num_classes: int) -> Callable[[Any, Any], Any]:

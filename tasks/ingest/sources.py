@@ -4,61 +4,32 @@ Opening a source is two steps, so that unchanged data costs a listing and no dow
 :func:`identify` names the content cheaply (TFDS name, version, config and splits; the
 files' keys, sizes and ETags; the bundled sample's checksum) and gives the fingerprint;
 :func:`load_source` reads it into a :class:`SourceData` (the splits as tf.data datasets
-of feature dicts and their TFDS feature spec), only when that fingerprint is new.
+of feature dicts and their TFDS feature spec), only when that fingerprint is new. TFDS
+sources are read in tasks/ingest/tfds_source.py, the record in tasks/ingest/source_data.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import fsspec
 import numpy as np
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import ConfigError, DataConfig
 from kerasflow.tasks.failures import DataValidationError
-from kerasflow.tasks.ingest import downloads, tabular, window
 from kerasflow.tasks.ingest import splits as split_rule
+from kerasflow.tasks.ingest import tabular, tfds_source, window
+from kerasflow.tasks.ingest.source_data import SPLITS, SourceData, dataset_name, fingerprint
 
-# Bump when the materialized layout changes, so old materializations are not reused.
-FORMAT_VERSION = 3
+__all__ = ["SLICE_PREFIX", "SPLITS", "SourceData", "fingerprint", "identify", "is_tfds_dir", "load_source"]
+
 # Rows stored per TFDS example for array sources (samples, files). TFDS serializes one
 # example at a time in Python (~200 us each): 200k table rows took 41 s one per example
 # and 0.24 s in blocks of 1024. Readers unbatch, so every consumer still sees rows.
 BLOCK_ROWS = 1024
 SLICE_PREFIX = "slice__"
-SPLITS = ("train", "validation", "test")
-
-
-@dataclass(frozen=True)
-class SourceData:
-    name: str
-    features: Any  # tfds.features.FeaturesDict
-    splits: dict[str, Any]  # split -> tf.data.Dataset of feature dicts, or Blocks of arrays
-    feature_key: str
-    label_key: str
-    class_names: list[str]
-    identity: dict[str, Any]
-    feature_names: list[str] | None = None
-    counts: dict[str, int] = field(default_factory=dict)  # rows per split, when known up front
-    rows_per_example: int = 1
-    slices: dict[str, list[str]] = field(default_factory=dict)  # slice column -> its values (code order)
-    ignored_columns: list[str] = field(default_factory=list)
-    labels: str = "classes"  # data.labels: class ids, or numbers (a regression target)
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.identity)
-
-
-def fingerprint(identity: dict[str, Any]) -> str:
-    payload = json.dumps({"format": FORMAT_VERSION, **identity}, sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def identify(data: DataConfig) -> dict[str, Any]:
@@ -95,7 +66,7 @@ def identify(data: DataConfig) -> dict[str, Any]:
             "classes": data.classes,
             **cut,
         }
-    builder = _tfds_builder(data)
+    builder = tfds_source.tfds_builder(data)
     return {
         "source": "tfds",
         "name": data.name,
@@ -127,10 +98,10 @@ def load_source(
     if data.source == "sample":
         return _sample(data, identity)
     if data.source == "files" and "tfds_dir" in identity:
-        return _prepared_tfds_dir(data, identity)
+        return tfds_source.load_prepared_dir(data, identity)
     if data.source == "files":
         return _files(data, identity, downloaded=downloaded)
-    return _tfds(data, identity)
+    return tfds_source.load_tfds(data, identity)
 
 
 def is_tfds_dir(url: str) -> bool:
@@ -144,12 +115,6 @@ def is_tfds_dir(url: str) -> bool:
 
 def _content_sha256(x: np.ndarray, y: np.ndarray) -> str:
     return hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest()
-
-
-def _dataset_name(text: str) -> str:
-    """A TFDS-legal dataset name (snake_case identifier)."""
-    name = re.sub(r"[^a-z0-9_]", "_", text.lower()).strip("_") or "dataset"
-    return name if name[0].isalpha() else f"d_{name}"
 
 
 def _split_identity(data: DataConfig) -> dict[str, Any]:
@@ -223,7 +188,7 @@ def _from_arrays(
     arrays = {"features": x, "label": y, **slice_codes}
     splits = {k: Blocks(arrays, rows) for k, rows in cut.items()}
     return SourceData(
-        name=_dataset_name(name),
+        name=dataset_name(name),
         features=features,
         splits=splits,
         feature_key="features",
@@ -277,9 +242,7 @@ def _sample(data: DataConfig, identity: dict[str, Any]) -> SourceData:
 
 def _files(data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, Path] | None = None) -> SourceData:
     """Parquet or CSV files (one, a folder, or a glob) with feature columns and a label column."""
-    files = [
-        tabular.TableFile(url=u, path=fsspec.core.url_to_fs(u)[1], size=s, version=v) for u, s, v in identity["files"]
-    ]
+    files = tabular.from_identity(identity["files"])
     table = tabular.read_table(files, data, downloaded=downloaded)
     name = (data.url or "files").rstrip("/").rsplit("/", 1)[-1].split(".")[0].split("*")[0]
     return _from_arrays(
@@ -293,117 +256,4 @@ def _files(data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, 
         ignored_columns=table.ignored_columns,
         slices=table.slices,
         split_keys=table.split_keys,
-    )
-
-
-def _tfds_builder(data: DataConfig):
-    """The TFDS builder of ``data.name``; a remote ``data_dir`` is synced to the local cache first.
-
-    TensorFlow reads only local paths, so a prepared dataset under ``s3://.../tfds`` is
-    downloaded once (concurrently) into ``<cache>/tfds/`` and read from there.
-    """
-    import tensorflow_datasets as tfds
-
-    data_dir = data.data_dir
-    if data_dir and not storage.is_local(data_dir):
-        base = data.name.split(":")[0].split("/")[0]
-        local = storage.cache_dir(data_dir) / "tfds"
-        try:
-            storage.download_dir(storage.join(data_dir, base), local / base)
-        except FileNotFoundError:
-            raise ConfigError(
-                f"received data.data_dir={data_dir!r}: it holds no prepared dataset {base!r}; prepare it with "
-                f"`tfds build {base} --data_dir=<local dir>` and upload that folder there"
-            ) from None
-        data_dir = str(local)
-    try:
-        return tfds.builder(data.name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError as error:
-        raise ConfigError(f"received data.name={data.name!r}: not a TFDS dataset ({error})") from None
-
-
-def _tfds(data: DataConfig, identity: dict[str, Any]) -> SourceData:
-    """A TFDS dataset, prepared under ``data.data_dir`` (downloaded there if local and allowed)."""
-    import requests
-
-    builder = _tfds_builder(data)
-    if not builder.is_prepared():
-        downloads.check_hosts(data.name, (builder.url_infos or {}).keys())  # once, quickly, before TFDS retries
-    try:
-        builder.download_and_prepare()
-    except requests.ConnectionError as error:
-        raise downloads.unreachable(data.name, downloads.host_of(error), error) from None
-    return _from_builder(builder, data, identity, name=data.name.split("/")[0])
-
-
-def _prepared_tfds_dir(data: DataConfig, identity: dict[str, Any]) -> SourceData:
-    """A prepared TFDS dataset folder at a URL, copied to the local cache when remote."""
-    import tensorflow_datasets as tfds
-
-    url = data.url or ""
-    local = Path(url.removeprefix("file://"))
-    if not storage.is_local(url):
-        local = storage.download_dir(url, storage.cache_dir(url) / "tfds-dirs" / fingerprint(identity))
-    builder = tfds.builder_from_directory(str(local))
-    return _from_builder(builder, data, identity, name=builder.info.name)
-
-
-def _from_builder(builder, data: DataConfig, identity: dict[str, Any], *, name: str) -> SourceData:
-    """The configured splits of a prepared TFDS builder, reduced to the feature and the label."""
-    import tensorflow as tf
-    import tensorflow_datasets as tfds
-
-    source_features = builder.info.features
-    feature_key, label_key = data.feature_key, data.label_key
-    for key in (feature_key, label_key):
-        if key not in source_features:
-            raise ConfigError(
-                f"received data.{'feature_key' if key == feature_key else 'label_key'}={key!r}, "
-                f"expected one of the features of {data.name}: {sorted(source_features.keys())}"
-            )
-    feature = source_features[feature_key]
-    label_feature = source_features[label_key]
-    if isinstance(feature, tfds.features.Text):
-        stored_feature = tfds.features.Text()
-    else:
-        # Raw tensors decode far faster than PNG-encoded images in the training pipeline.
-        stored_feature = tfds.features.Tensor(shape=feature.shape, dtype=feature.np_dtype)
-    if data.labels == "numbers":  # a regression target: any scalar numeric feature, stored as float32
-        scalar = tuple(getattr(label_feature, "shape", ()) or ()) == ()
-        if not scalar or not np.issubdtype(label_feature.np_dtype, np.number):
-            raise ConfigError(
-                f"received data.label_key={label_key!r} for a regression, but it is {label_feature!r}; "
-                "expected a scalar number per example"
-            )
-        stored_label, class_names = tfds.features.Tensor(shape=(), dtype=np.float32), []
-    elif isinstance(label_feature, tfds.features.ClassLabel):
-        stored_label, class_names = tfds.features.ClassLabel(names=label_feature.names), list(label_feature.names)
-    else:
-        raise ConfigError(
-            f"received data.label_key={label_key!r}, a {type(label_feature).__name__} and not a ClassLabel; "
-            "a classifier needs class labels (set model.task: regression if it is a number to predict)"
-        )
-    features = tfds.features.FeaturesDict({feature_key: stored_feature, label_key: stored_label})
-    numbers = data.labels == "numbers"
-
-    def reduce(ex):
-        label = tf.cast(ex[label_key], tf.float32) if numbers else ex[label_key]
-        return {feature_key: ex[feature_key], label_key: label}
-
-    splits = {}
-    for role in SPLITS:
-        spec = data.tfds_splits.get(role)
-        if spec is None:
-            continue
-        ds = builder.as_dataset(split=spec).map(reduce)
-        splits[role] = ds.take(data.limit) if data.limit else ds
-    return SourceData(
-        name=_dataset_name(name),
-        features=features,
-        splits=splits,
-        feature_key=feature_key,
-        label_key=label_key,
-        class_names=class_names,
-        identity=identity,
-        labels=data.labels,
     )

@@ -1,0 +1,49 @@
+"""What every source yields to materialization: :class:`SourceData`, named by its fingerprint.
+
+The fingerprint is a hash of the source's identity (tasks/ingest/sources.identify) and of
+the materialized layout's version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+# Bump when the materialized layout changes, so old materializations are not reused.
+FORMAT_VERSION = 3
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class SourceData:
+    name: str
+    features: Any  # tfds.features.FeaturesDict
+    splits: dict[str, Any]  # split -> tf.data.Dataset of feature dicts, or Blocks of arrays
+    feature_key: str
+    label_key: str
+    class_names: list[str]
+    identity: dict[str, Any]
+    feature_names: list[str] | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # rows per split, when known up front
+    rows_per_example: int = 1
+    slices: dict[str, list[str]] = field(default_factory=dict)  # slice column -> its values (code order)
+    ignored_columns: list[str] = field(default_factory=list)
+    labels: str = "classes"  # data.labels: class ids, or numbers (a regression target)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.identity)
+
+
+def fingerprint(identity: dict[str, Any]) -> str:
+    payload = json.dumps({"format": FORMAT_VERSION, **identity}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def dataset_name(text: str) -> str:
+    """A TFDS-legal dataset name (snake_case identifier)."""
+    name = re.sub(r"[^a-z0-9_]", "_", text.lower()).strip("_") or "dataset"
+    return name if name[0].isalpha() else f"d_{name}"
