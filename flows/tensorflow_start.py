@@ -46,6 +46,13 @@ def _load() -> None:
     import tensorflow as tf
 
     tf.config.list_physical_devices()  # the device search is what prints the CUDA lines
+    # TFDS imports its builders inside etils's lazy-import context, which swaps the
+    # process-wide `builtins.__import__` for a while: imported first inside a run, that
+    # window killed Prefect's events thread mid-import (`No module named
+    # 'prefect.settings.PREFECT_LOGGING_INTERNAL_LEVEL'`, "Could not import TFDS dataset
+    # builders", then `'LazyModule' object is not callable`). Imported here, before the
+    # flow starts Prefect's threads, the window has no other thread to catch.
+    import tensorflow_datasets  # noqa: F401
 
 
 class _filtered_stderr:
