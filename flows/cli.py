@@ -301,11 +301,15 @@ def k8s_render(
 def main() -> None:
     """The ``kerasflow`` console script: ends without the interpreter's teardown (tasks/fast_exit.py).
 
-    Importing this module registers no exit handler, so arming here is arming first.
+    Importing this module registers no exit handler, so arming here is arming first; nor
+    does it import Keras, so Keras's unused namespaces can still be deferred
+    (tasks/deferred_keras.py).
     """
     from kerasflow.tasks import fast_exit
+    from kerasflow.tasks.deferred_keras import defer_unused_keras_namespaces
 
     fast_exit.arm()
+    defer_unused_keras_namespaces()
     fast_exit.run(app)
 
 

@@ -107,6 +107,8 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     from kerasflow.tasks import fast_exit
+    from kerasflow.tasks.deferred_keras import defer_unused_keras_namespaces
 
     fast_exit.arm()  # a worker ends when its result is written, without the interpreter's teardown
+    defer_unused_keras_namespaces()  # 2 s of CPU at start-up (tasks/deferred_keras.py)
     fast_exit.run(lambda: sys.exit(main(sys.argv[1:])))

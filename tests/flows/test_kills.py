@@ -41,9 +41,9 @@ def killed(*_, **__):
     os.kill(me, signal.SIGKILL)
 
 setattr(flow_module, step, killed)
-from kerasflow.flows.cli import app
+from kerasflow.flows.cli import main
 sys.argv = ["kerasflow", "train", *args]
-app()
+main()
 """
 
 
