@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from kerasflow.tasks import storage
-from kerasflow.tasks.config import ConfigError, DataConfig
+from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.ingest import samples, tabular, tfds_source, window
 from kerasflow.tasks.ingest import splits as split_rule
-from kerasflow.tasks.ingest import tabular, tfds_source, window
 from kerasflow.tasks.ingest.source_data import SPLITS, SourceData, dataset_name, fingerprint
 
 __all__ = ["SLICE_PREFIX", "SPLITS", "SourceData", "fingerprint", "identify", "is_tfds_dir", "load_source"]
@@ -36,7 +36,7 @@ def identify(data: DataConfig) -> dict[str, Any]:
     """What identifies the content the config names, without reading it all."""
     cut = {"split": _split_identity(data), "limit": data.limit, **_label_identity(data)}
     if data.source == "sample":
-        x, y, _, _ = _sample_arrays(data)
+        x, y, _, _ = samples.sample_arrays(data)
         return {"source": "sample", "name": data.name, "content_sha256": _content_sha256(x, y), **cut}
     if data.source == "files" and is_tfds_dir(data.url or ""):
         if data.window is not None:
@@ -204,37 +204,8 @@ def _from_arrays(
     )
 
 
-# The tables scikit-learn bundles (no download), by whether their target is a class or a number.
-SAMPLE_TABLES: dict[str, str] = {"breast_cancer": "classes", "diabetes": "numbers"}
-
-
-def _sample_arrays(data: DataConfig) -> tuple[np.ndarray, np.ndarray, list[str], list[str] | None]:
-    from sklearn import datasets
-
-    if data.name == "digits":
-        bunch = datasets.load_digits()
-        x = bunch.images.astype("float32")[..., None]  # (n, 8, 8, 1), values 0..16
-        feature_names = None
-    elif data.name in SAMPLE_TABLES:
-        bunch = getattr(datasets, f"load_{data.name}")()
-        x = bunch.data.astype("float32")
-        feature_names = [str(c) for c in bunch.feature_names]
-    else:
-        raise ConfigError(
-            f"received data.name={data.name!r} for source 'sample', expected one of {['digits', *SAMPLE_TABLES]}"
-        )
-    if data.labels == "numbers":
-        return x, bunch.target.astype("float32"), [], feature_names
-    if SAMPLE_TABLES.get(data.name) == "numbers":
-        raise ConfigError(
-            f"received data.name={data.name!r} for a classifier, but its target is a number; "
-            "set model.task: regression (the bundled recipe `diabetes` does)"
-        )
-    return x, bunch.target.astype("int64"), [str(c) for c in bunch.target_names], feature_names
-
-
 def _sample(data: DataConfig, identity: dict[str, Any]) -> SourceData:
-    x, y, class_names, feature_names = _sample_arrays(data)
+    x, y, class_names, feature_names = samples.sample_arrays(data)
     return _from_arrays(
         x, y, data=data, name=data.name, class_names=class_names, identity=identity, feature_names=feature_names
     )
