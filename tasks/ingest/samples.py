@@ -32,7 +32,8 @@ def sample_arrays(data: DataConfig) -> tuple[np.ndarray, np.ndarray, list[str], 
         from sklearn import datasets
 
         bunch = getattr(datasets, f"load_{data.name}")()
-        x, target, target_names = bunch.data.astype("float32"), bunch.target, list(bunch.target_names)
+        x, target = bunch.data.astype("float32"), bunch.target
+        target_names = list(getattr(bunch, "target_names", []))  # diabetes has none: its target is a number
         feature_names = [str(c) for c in bunch.feature_names]
     else:
         raise ConfigError(

@@ -36,7 +36,13 @@ def test_the_digits_fingerprint_does_not_import_scikit_learn():
 
 
 def test_the_other_tables_still_come_from_scikit_learn():
+    # diabetes has no target_names (its target is a number): a classifier on it is refused
+    x, y, class_names, _ = sample_arrays(DataConfig(source="sample", name="diabetes", labels="numbers"))
+    np.testing.assert_array_equal(y, datasets.load_diabetes().target.astype("float32"))
+    assert class_names == [] and x.shape == (442, 10)
+
     x, y, class_names, feature_names = sample_arrays(DataConfig(source="sample", name="breast_cancer"))
     bunch = datasets.load_breast_cancer()
     np.testing.assert_array_equal(x, bunch.data.astype("float32"))
+    np.testing.assert_array_equal(y, bunch.target)
     assert class_names == ["malignant", "benign"] and feature_names == list(bunch.feature_names)
