@@ -216,8 +216,14 @@ def predict(
         typer.Option("--trust", help="a package whose registered Keras classes the model uses (repeatable)"),
     ] = None,
     root: RootOption = None,
+    fail_on_skew: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-skew", help="fail, writing no scores, when a column drifted from the model's training data"
+        ),
+    ] = False,
 ) -> None:
-    """Score data with a registered model and write the predictions as Parquet."""
+    """Score data with a registered model and write the predictions as Parquet (and a skew report beside it)."""
     from kerasflow.flows.embedded_server import prefect_api, start_unless_configured
 
     server = start_unless_configured()
@@ -240,6 +246,7 @@ def predict(
                 key_column=key,
                 root=root,
                 trusted_packages=tuple(trust or ()),
+                fail_on_skew=fail_on_skew,
             )
     except ModelFileError as error:
         raise fail(str(error), EXIT_FAILED) from None

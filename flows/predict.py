@@ -38,6 +38,7 @@ def predict_flow(
     key_column: str | None = None,
     root: str | None = None,
     trusted_packages: tuple[str, ...] = (),
+    fail_on_skew: bool = False,
 ) -> ScoredTable:
     """Score ``data`` with ``model`` (``NAME@ALIAS`` or ``NAME@VERSION``) into Parquet at ``output``.
 
@@ -45,6 +46,8 @@ def predict_flow(
     Without ``output``, the scores go to ``<root>/scores/<name>/<scheduled date>.parquet``,
     so a nightly deployment keeps one file a day. ``trusted_packages``: packages whose
     registered Keras classes the model may use (its recipe's ``model.trusted_packages``).
+    A table's scored columns are compared with the model's training data; the skew report
+    lands beside the output, and ``fail_on_skew`` makes a skewed column fail the scoring.
     """
     root = resolve_root(root)
     if output is None:
@@ -54,7 +57,13 @@ def predict_flow(
     data = window.resolve_until(data, flow_run.scheduled_start_time)  # as for training (flows/train.py)
     if data.source == "files" and not is_tfds_dir(data.url or ""):
         return score(
-            model, root=root, output=output, data=data, key_column=key_column, trusted_packages=trusted_packages
+            model,
+            root=root,
+            output=output,
+            data=data,
+            key_column=key_column,
+            trusted_packages=trusted_packages,
+            fail_on_skew=fail_on_skew,
         )
     # The label column is read as the model's task reads it (a regression target as numbers).
     dataset = ingest(data.model_copy(update={"labels": _labels_of(model, root)}), root=root)

@@ -1,4 +1,4 @@
-"""The retraining flow: ingest -> validate -> train -> evaluate -> gate -> register -> (approve) -> promote.
+"""The retraining flow: ingest -> validate -> (drift) -> train -> evaluate -> gate -> register -> (approve) -> promote.
 
 What runs where: every step is a Prefect task in this flow's process (locally, against
 Prefect's embedded server unless ``PREFECT_API_URL`` names one). With ``runtime.train_on``
@@ -12,7 +12,9 @@ exponential backoff; train retries twice and resumes from its last completed epo
 does the next run of the same training after a kill (tasks/train/state.py); a run
 killed after training finished is resumed after it by the next run: the recorded model is
 evaluated, gated, registered (the version already written is found) and promoted;
-validate and gate never retry. A deterministic failure (bad data, bad config, NaN loss,
+validate and gate never retry. The training data is compared with the production
+model's, column by column (tasks/drift.py): a drift is reported, and fails the run
+under ``validation.drift.action: fail``. A deterministic failure (bad data, bad config, NaN loss,
 gate rejection) is not retried and fails the run with a message naming the cause.
 When the data's fingerprint equals the production model's, the run ends early unless
 ``force`` is set: scheduled retraining on unchanged data wastes a GPU. With
@@ -36,6 +38,7 @@ from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks import events, storage
 from kerasflow.tasks.approval import ApprovalRejected, awaiting_approval, request_approval
 from kerasflow.tasks.config import TrainConfig
+from kerasflow.tasks.drift import check_drift
 from kerasflow.tasks.evaluate import evaluate
 from kerasflow.tasks.gate import GateRejected, gate
 from kerasflow.tasks.ingest import ingest, window
@@ -120,6 +123,7 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
         logger.info("training: %s", reason)
 
     validate(dataset, config)
+    check_drift(dataset, config.validation.drift, name=name, alias=alias)
     if config.runtime.train_on is None:
         trained = train(config, dataset, run_id=run_id, fresh=fresh)
     else:  # on another work pool (GPUs), as a flow run of its own: flows/train_step.py

@@ -28,6 +28,11 @@ class InputSpec:
         target_mean, target_std: a regression target's mean and standard deviation on the
             training split, so a builder can put its output on the target's scale
             (``keras.layers.Rescaling(target_std, offset=target_mean)``); None for classifiers.
+        column_types: for a typed table, its raw columns and their types (``{"amount":
+            "float_normalized", "country": "string_categorical"}``). The builder then receives
+            their encoding, one float vector of ``feature_shape`` whose entries ``columns``
+            names (``amount``, ``country=de``, ``country=(other)`` ...); kerasflow puts the
+            encoding in front of the builder's model, so the saved model takes the raw columns.
     """
 
     feature_shape: tuple[int, ...]
@@ -40,6 +45,7 @@ class InputSpec:
     columns: tuple[str, ...] | None = None
     target_mean: float | None = None
     target_std: float | None = None
+    column_types: tuple[tuple[str, str], ...] | None = None
 
     @property
     def num_classes(self) -> int:

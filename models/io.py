@@ -40,6 +40,10 @@ __all__ = [
 ]
 
 
+# The package of kerasflow's own registered layers (``kerasflow>FillMissing``).
+OWN_PACKAGE = "kerasflow"
+
+
 class ModelIntegrityError(ModelFileError):
     """A model file does not match the checksum recorded when it was written."""
 
@@ -79,10 +83,32 @@ def export_saved_model(model: Any, directory: str | os.PathLike) -> Path:
     directory = Path(directory)
     partial = directory.with_name(f".{directory.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    model.export(os.fspath(partial), format="tf_saved_model", verbose=False)
+    model.export(os.fspath(partial), format="tf_saved_model", verbose=False, input_signature=_serving_signature(model))
     shutil.rmtree(directory, ignore_errors=True)
     os.replace(partial, directory)
     return directory
+
+
+def _serving_signature(model: Any) -> list[dict[str, Any]] | None:
+    """A typed table's model (a dict of columns): its inputs under names a SavedModel signature allows."""
+    try:
+        inputs = model.input
+    except AttributeError:  # a Sequential model Keras has not called yet: one tensor input
+        return None
+    if not isinstance(inputs, dict):
+        return None  # Keras derives the signature itself
+    import tensorflow as tf
+
+    from kerasflow.models.column_types import serving_names
+
+    columns = list(inputs)
+    names = serving_names(columns)
+    return [
+        {
+            column: tf.TensorSpec(shape=inputs[column].shape, dtype=inputs[column].dtype, name=name)
+            for column, name in zip(columns, names, strict=True)
+        }
+    ]
 
 
 def import_trusted_packages(trusted_packages: Iterable[str]) -> tuple[str, ...]:
@@ -126,7 +152,10 @@ def load_model(
                 "recorded when it was registered; the file was changed or corrupted. "
                 "Re-register the model from its training run instead of editing it."
             )
-    trusted = import_trusted_packages(trusted_packages)
+    # kerasflow's own layers (models/layers.py: a typed table's missing-value fill) are always trusted.
+    import kerasflow.models.layers  # noqa: F401 - registers them with Keras
+
+    trusted = (OWN_PACKAGE, *(p for p in import_trusted_packages(trusted_packages) if p != OWN_PACKAGE))
     check_archive(path, trusted_packages=trusted, limits=limits)
     import keras  # deferred: reading the registry must not pay TensorFlow's start-up
 

@@ -2,10 +2,10 @@
 
 Each follows the builder contract of :mod:`builders` (``build(*, input_spec, **params)``),
 exactly as a team's own builder does: the input shape and the number of outputs come from
-the input spec, and learned preprocessing (the tabular model's ``Normalization``, the
-text model's ``TextVectorization``) is left un-adapted for kerasflow to adapt on the
-training split. Each returns an *uncompiled* ``keras.Model`` with its preprocessing
-inside, so a saved ``model.keras`` scores raw inputs. Compilation lives in
+the input spec, and learned preprocessing (the text model's ``TextVectorization``) is
+left un-adapted for kerasflow to adapt on the training split; a table's builders receive
+its columns encoded (kerasflow/models/column_types.py). Each returns an *uncompiled*
+``keras.Model`` with its preprocessing inside, so a saved ``model.keras`` scores raw inputs. Compilation lives in
 :func:`compile_model` so the multi-worker loop can reuse the same optimizer, loss and
 metrics without calling ``fit``; what a task's loss and metrics are is decided in
 kerasflow/tasks/learning_tasks.py.
@@ -118,12 +118,13 @@ def build_imdb_text(
 def build_tabular_mlp(
     *, input_spec: InputSpec, units: int = 64, layers: int = 2, dropout: float = 0.1, api: Api = "functional"
 ) -> keras.Model:
-    """A table's multilayer perceptron for any task: Normalization -> ``layers`` x (Dense, Dropout) -> output.
+    """A table's multilayer perceptron for any task: ``layers`` x (Dense, Dropout) -> output.
 
-    The ``Normalization`` is adapted by kerasflow on the training split, so the saved model
-    scores raw rows; for regression the output is on the target's scale (see ``_output``).
+    It receives the table's encoded columns (numbers normalized, categories one-hot; see
+    kerasflow/models/column_types.py), which kerasflow puts in front of it, so the saved
+    model scores raw rows; for regression the output is on the target's scale (see ``_output``).
     """
-    stack: list = [keras.layers.Normalization()]
+    stack: list = []
     for _ in range(layers):
         stack += [keras.layers.Dense(units, activation="relu"), keras.layers.Dropout(dropout)]
     return _assemble([*stack, *_output(input_spec)], input_shape=input_spec.feature_shape, api=api, name="tabular_mlp")
@@ -133,13 +134,13 @@ def build_tabular_mlp(
 def build_fraud_tabular(
     *, input_spec: InputSpec, units: int = 64, dropout: float = 0.5, api: Api = "functional"
 ) -> keras.Model:
-    """The guide's user-behaviour / fraud classifier: Normalization -> Dense(64) -> Dropout(0.5) -> Dense(1).
+    """The guide's user-behaviour / fraud classifier: Dense(64) -> Dropout(0.5) -> Dense(1).
 
-    The ``Normalization`` is left un-adapted: kerasflow adapts it to the training split's
-    feature statistics, which then live inside the saved model, so it scores raw rows.
+    The guide standardizes the features before training; here the table's encoding does
+    (kerasflow/models/column_types.py: numbers normalized with the training split's mean
+    and deviation, categories one-hot), inside the saved model, so it scores raw rows.
     """
     layers = [
-        keras.layers.Normalization(),
         keras.layers.Dense(units, activation="relu"),
         keras.layers.Dropout(dropout),
         *_output(input_spec),

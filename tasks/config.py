@@ -96,10 +96,33 @@ class WindowConfig(_Section):
     )
 
 
+class ColumnConfig(_Section):
+    """A table column's type (a Keras FeatureSpace type name, models/column_types.py) and its params."""
+
+    type: str = Field(
+        description="float, float_normalized, float_rescaled, float_discretized, integer_categorical, "
+        "string_categorical, string_hashed, integer_hashed, or a type registered with register_column_type"
+    )
+    num_bins: int | None = Field(None, gt=1, description="float_discretized, string_hashed, integer_hashed")
+    max_tokens: int | None = Field(None, gt=0, description="categorical: keep the most frequent values, the rest OOV")
+    scale: float | None = Field(None, description="float_rescaled: value * scale + offset")
+    offset: float | None = Field(None, description="float_rescaled")
+
+    def params(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump(exclude={"type"}).items() if v is not None}
+
+
+class CrossConfig(_Section):
+    """A hashed feature cross of categorical columns, one-hot over ``num_bins`` (keras.layers.HashedCrossing)."""
+
+    columns: list[str] = Field(min_length=2, description="two or more categorical columns of data.columns")
+    num_bins: int = Field(64, gt=1)
+
+
 class DataConfig(_Section):
     """Where the examples come from and how they are split."""
 
-    source: Literal["sample", "tfds", "files"] = "sample"
+    source: Literal["sample", "tfds", "files", "images"] = "sample"
     name: str = "digits"
     # tfds: split spec per role in TFDS slicing syntax; data_dir of prepared datasets.
     tfds_splits: dict[Literal["train", "validation", "test"], str] = Field(
@@ -108,12 +131,31 @@ class DataConfig(_Section):
     data_dir: str | None = None
     feature_key: str = "image"
     label_key: str = "label"
-    # files: CSV or Parquet files (a file, folder or glob URL) with feature columns and a label column.
+    # files: CSV or Parquet files (a file, folder or glob URL) with feature columns and a label column;
+    # images: a folder or prefix with one subfolder of images per class.
     url: str | None = None
     window: WindowConfig | None = Field(
         None, description="source files: train on the last N days of date=YYYY-MM-DD partitions only"
     )
+    image_size: tuple[int, int] = Field(
+        (256, 256), description="images: height and width every image is resized to in the input pipeline"
+    )
+    color_mode: Literal["rgb", "grayscale"] = Field("rgb", description="images: 3 channels or 1")
     feature_columns: list[str] | None = None
+    columns: dict[str, str | ColumnConfig] | None = Field(
+        None,
+        description="tables: feature column -> type (float_normalized, string_categorical, ... or {type, num_bins, "
+        "max_tokens, scale, offset}); the columns in this order are the features. Default: every column but the "
+        "label, numbers float_normalized and text string_categorical",
+    )
+    crosses: list[CrossConfig] = Field(
+        default_factory=list, description="tables: hashed crosses of categorical columns"
+    )
+    missing: Literal["error", "fill"] = Field(
+        "error",
+        description="tables: a missing number fails ingestion (error), or is filled with the training mean beside a "
+        "0/1 indicator inside the model (fill); a missing category is always a category of its own",
+    )
     label_column: str = "label"
     labels: Literal["classes", "numbers"] = Field(
         "classes",
@@ -149,6 +191,25 @@ class DataConfig(_Section):
     def _no_credentials(cls, value: str | None) -> str | None:
         return refuse_credentials(value)
 
+    @field_validator("columns")
+    @classmethod
+    def _known_types(cls, value: dict[str, str | ColumnConfig] | None) -> dict[str, ColumnConfig] | None:
+        if value is None:
+            return None
+        from kerasflow.models import column_types
+
+        if not value:
+            raise ValueError("received an empty data.columns, expected column: type pairs (or leave it out)")
+        typed = {}
+        for column, spec in value.items():
+            spec = spec if isinstance(spec, ColumnConfig) else ColumnConfig(type=spec)
+            if "/" in column:
+                raise ValueError(f"received column {column!r}, expected a name without '/' (a Keras input name)")
+            column_types.column_type(spec.type)  # "received column type ..., expected one of ..."
+            column_types.check_params(column, spec.type, spec.params())
+            typed[column] = spec
+        return typed
+
     @model_validator(mode="after")
     def _source_fields(self) -> DataConfig:
         if self.source == "files" and not self.url:
@@ -156,6 +217,13 @@ class DataConfig(_Section):
                 "received source='files' without data.url, "
                 "expected the URL (file, folder or glob) of CSV or Parquet files"
             )
+        if self.source == "images" and not self.url:
+            raise ValueError(
+                "received source='images' without data.url, expected the folder or prefix (local or s3://) that "
+                "holds one subfolder of images per class"
+            )
+        if min(self.image_size) < 1:
+            raise ValueError(f"received data.image_size={list(self.image_size)}, expected a height and width of 1+")
         if self.window is not None and self.source != "files":
             raise ValueError(
                 f"received data.window for source {self.source!r}, expected it only with source 'files' "
@@ -170,9 +238,54 @@ class DataConfig(_Section):
             raise ValueError(
                 "received data.classes for a regression target, expected classes only when the task is a classifier"
             )
+        _typed_columns_check(self)
         if self.source == "tfds" and "train" not in self.tfds_splits:
             raise ValueError("received data.tfds_splits without 'train', expected train, validation and test")
         return self
+
+
+def _typed_columns_check(data: DataConfig) -> None:
+    if (data.columns is not None or data.crosses or data.missing != "error") and data.source != "files":
+        raise ValueError(
+            f"received data.columns, data.crosses or data.missing for source {data.source!r}, expected them only "
+            "with source 'files' (tables)"
+        )
+    if data.columns is not None and data.feature_columns is not None:
+        raise ValueError(
+            "received both data.columns and data.feature_columns, expected one: data.columns names the feature "
+            "columns with their types"
+        )
+    if data.columns is not None and data.label_column in data.columns:
+        raise ValueError(
+            f"received the label column {data.label_column!r} in data.columns, expected feature columns only"
+        )
+    if data.columns is not None:
+        from kerasflow.models import column_types
+
+        for cross in data.crosses:
+            for column in cross.columns:
+                spec = data.columns.get(column)
+                if spec is None or not column_types.column_type(spec.type).categorical:
+                    raise ValueError(
+                        f"received data.crosses over {cross.columns}, expected categorical columns of data.columns "
+                        f"({column!r} is {'not there' if spec is None else spec.type})"
+                    )
+
+
+class DriftConfig(_Section):
+    """How the training data is compared with the production model's (tasks/drift.py), as TFDV does."""
+
+    enabled: bool = True
+    numeric_threshold: float = Field(
+        0.1, gt=0, le=1, description="Jensen-Shannon divergence (base 2) of a number column's histograms that drifts"
+    )
+    categorical_threshold: float = Field(
+        0.1, gt=0, le=1, description="L-infinity distance of a categorical column's value shares that drifts"
+    )
+    columns: dict[str, float] = Field(default_factory=dict, description="column (or 'label') -> its own threshold")
+    action: Literal["fail", "warn"] = Field(
+        "warn", description="a drifted column fails the run before training (fail) or is reported (warn)"
+    )
 
 
 class ValidationConfig(_Section):
@@ -184,6 +297,9 @@ class ValidationConfig(_Section):
     warn_class_imbalance: float = Field(10.0, gt=1, description="majority/minority ratio reported as a warning")
     max_class_imbalance: float | None = Field(
         1000.0, gt=1, description="majority/minority ratio that fails validation; null: never"
+    )
+    drift: DriftConfig = Field(
+        default_factory=DriftConfig, description="the training data against the production model's (tables)"
     )
 
 

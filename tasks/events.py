@@ -5,7 +5,9 @@ Prefect UI's event feed shows them on the flow run that caused them:
 
 - ``kerasflow.model.promoted``: a version took the alias;
 - ``kerasflow.gate.rejected``: a candidate failed its gate or its reviewer's approval;
-- ``kerasflow.training.skipped``: the data was unchanged since the production model.
+- ``kerasflow.training.skipped``: the data was unchanged since the production model;
+- ``kerasflow.data.drifted``: columns of the training data drifted from the production
+  model's (tasks/drift.py), with each drifted column's distance.
 
 The resource id is ``kerasflow.model.<name>``, so one automation can follow one model.
 """
@@ -17,6 +19,7 @@ from typing import Any
 MODEL_PROMOTED = "kerasflow.model.promoted"
 GATE_REJECTED = "kerasflow.gate.rejected"
 TRAINING_SKIPPED = "kerasflow.training.skipped"
+DATA_DRIFTED = "kerasflow.data.drifted"
 
 
 def model_resource(name: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ tasks in kerasflow/tasks/learning_tasks.py; here names are only checked, without
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -15,6 +15,14 @@ from kerasflow.models.builders import REFERENCE as BUILDER_REFERENCE
 from kerasflow.models.families import FAMILIES
 from kerasflow.models.registry import validate_name
 from kerasflow.tasks.runtime_config import ConfigSection as _Section
+
+
+class Augmentation(_Section):
+    """The Keras guide's image augmentation, as layers in front of the model (inactive at inference)."""
+
+    flip: Literal["horizontal", "vertical", "horizontal_and_vertical"] | None = "horizontal"
+    rotation: float = Field(0.1, ge=0, le=1, description="a fraction of a full turn, either way (RandomRotation)")
+    zoom: float = Field(0.1, ge=0, lt=1, description="a fraction of the size, in or out (RandomZoom)")
 
 
 class ModelConfig(_Section):
@@ -39,6 +47,9 @@ class ModelConfig(_Section):
         None, ge=2, description="classes the model predicts; default: the classes found in the data"
     )
     params: dict[str, Any] = Field(default_factory=dict)
+    augmentation: Augmentation | None = Field(
+        None, description="images: random flips, rotations and zooms in front of the model, active in training only"
+    )
     trusted_packages: tuple[str, ...] = Field(
         (),
         description="packages whose Keras classes (registered with keras.saving.register_keras_serializable"

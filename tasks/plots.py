@@ -1,4 +1,4 @@
-"""The run's figures as PNG: learning curves, the confusion matrix, predicted versus actual, residuals.
+"""The run's figures as PNG: learning curves, the confusion matrix, predicted versus actual, residuals, drift.
 
 Drawn with matplotlib's object API on an Agg canvas (never ``pyplot``): no global figure
 state, no display, safe in a worker thread. The PNGs are saved with the run and copied
@@ -18,6 +18,7 @@ import numpy as np
 __all__ = [
     "confusion_matrix",
     "confusion_matrix_png",
+    "distributions_png",
     "embed_png",
     "learning_curves_png",
     "predicted_vs_actual_png",
@@ -125,6 +126,23 @@ def residuals_png(y_true: np.ndarray, y_pred: np.ndarray, *, title: str = "") ->
     axes.set_ylabel("examples")
     axes.grid(alpha=0.3)
     axes.set_title(title or "residuals", fontsize="medium")
+    return _png(figure, canvas)
+
+
+def distributions_png(
+    bins: Sequence[str], baseline: Sequence[float], current: Sequence[float], *, labels: tuple[str, str], title: str
+) -> bytes:
+    """Two distributions of one column side by side: each bin's (or value's) share of the rows."""
+    figure, canvas = _figure(size=(7.0, 3.4))
+    axes = figure.subplots()
+    positions = np.arange(len(bins))
+    axes.bar(positions - 0.2, baseline, width=0.4, label=labels[0], alpha=0.8)
+    axes.bar(positions + 0.2, current, width=0.4, label=labels[1], alpha=0.8)
+    axes.set_xticks(positions, [b if len(b) <= 18 else b[:17] + "…" for b in bins], rotation=60, fontsize="x-small")
+    axes.set_ylabel("share of rows")
+    axes.legend(fontsize="small")
+    axes.grid(alpha=0.3, axis="y")
+    axes.set_title(title, fontsize="medium")
     return _png(figure, canvas)
 
 

@@ -29,6 +29,7 @@ class DatasetPart(_Ref):
     slice_ids: dict[str, list[int]] = Field(
         default_factory=dict, description="slice column -> the dataset's value index of each of the part's values"
     )
+    statistics_path: str | None = Field(None, description="the part's statistics.json inside its dataset folder")
 
 
 class DatasetRef(_Ref):
@@ -62,6 +63,24 @@ class DatasetRef(_Ref):
     slices: dict[str, list[str]] = Field(
         default_factory=dict, description="slice column -> its values; stored as codes beside the features"
     )
+    column_types: dict[str, str] | None = Field(
+        None,
+        description="a table's feature columns and their types, in order (models/column_types.py); the model takes "
+        "one input per column. None: the features are one tensor (images, text)",
+    )
+    statistics_path: str | None = Field(
+        None, description="statistics.json inside the dataset folder (tasks/statistics.py); parts have their own"
+    )
+    image_size: tuple[int, int] | None = Field(
+        None,
+        description="images stored encoded, decoded and resized to (height, width) as they are read; the channels "
+        "are feature_shape's last axis",
+    )
+
+    @property
+    def typed(self) -> bool:
+        """Whether the model's input is a dict of typed columns (a table)."""
+        return self.column_types is not None
 
     @property
     def stored_parts(self) -> list[DatasetPart]:
@@ -71,7 +90,13 @@ class DatasetRef(_Ref):
         if self.builder_path is None:
             raise ValueError(f"dataset {self.fingerprint} names neither its TFDS folder nor its parts")
         return [
-            DatasetPart(fingerprint=self.fingerprint, uri=self.uri, builder_path=self.builder_path, splits=self.splits)
+            DatasetPart(
+                fingerprint=self.fingerprint,
+                uri=self.uri,
+                builder_path=self.builder_path,
+                splits=self.splits,
+                statistics_path=self.statistics_path,
+            )
         ]
 
 

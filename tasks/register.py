@@ -27,6 +27,15 @@ class PromotionRefused(DeterministicFailure):
     """A caller asked to promote a candidate whose gate did not pass."""
 
 
+def statistics_summary(dataset: DatasetRef) -> dict | None:
+    """The dataset's statistics in short, per split (None for a dataset stored without them)."""
+    from kerasflow.tasks.ingest.materialize import read_statistics
+    from kerasflow.tasks.statistics import summary
+
+    statistics = read_statistics(dataset)
+    return summary(statistics) if statistics is not None else None
+
+
 def build_metadata(
     *,
     config: TrainConfig,
@@ -66,7 +75,11 @@ def build_metadata(
             "feature_shape": list(dataset.feature_shape),
             "feature_dtype": dataset.feature_dtype,
             "feature_names": dataset.feature_names,
+            "column_types": dataset.column_types,
+            "missing": config.data.missing,
             "class_names": dataset.class_names,
+            # The training split's statistics, in short (the whole of them stay beside the dataset).
+            "statistics": statistics_summary(dataset),
         },
         "training": trained.model_dump(exclude={"history"}),
         "warm_started_from": trained.warm_started_from,

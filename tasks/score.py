@@ -20,16 +20,19 @@ from typing import Any
 
 import numpy as np
 from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from kerasflow.models.registry import ModelRegistry, RegistryError, parse_model_ref
 from kerasflow.tasks import storage
-from kerasflow.tasks.config import DataConfig
+from kerasflow.tasks.config import DataConfig, DriftConfig
 from kerasflow.tasks.failures import DataValidationError, retry_unless_deterministic
+from kerasflow.tasks.ingest import typed_columns
 from kerasflow.tasks.learning_tasks import LearningTask, task_of_metadata
 from kerasflow.tasks.progress import ProgressArtifact
 from kerasflow.tasks.refs import DatasetRef, ScoredTable
+from kerasflow.tasks.statistics import SplitStatistics
 
 __all__ = ["ParquetOutput", "predictions_frame", "score", "score_rows", "write_parquet"]
 
@@ -43,12 +46,23 @@ def signature_of(metadata: dict[str, Any]) -> dict[str, Any]:
         "shape": list(dataset.get("feature_shape") or []),
         "dtype": dataset.get("feature_dtype"),
         "columns": dataset.get("feature_names"),
+        # A typed table's columns and types (models registered before typed tables have none).
+        "column_types": dataset.get("column_types"),
+        "missing": dataset.get("missing", "error"),
         "classes": dataset.get("class_names"),
     }
 
 
-def check_signature(metadata: dict[str, Any], features: np.ndarray, *, source: str) -> None:
+def check_signature(metadata: dict[str, Any], features: np.ndarray | dict[str, np.ndarray], *, source: str) -> None:
     """Refuse data whose examples are not what the model was trained on, before scoring."""
+    if isinstance(features, dict):  # a typed table's columns: read by name and type from the signature
+        expected_columns = sorted(signature_of(metadata)["column_types"] or {})
+        if sorted(features) != expected_columns:
+            raise DataValidationError(
+                f"{source}: check 'input signature' failed: columns {sorted(features)}, {metadata['name']} "
+                f"v{metadata['version']} expects {expected_columns}"
+            )
+        return
     expected = tuple(signature_of(metadata)["shape"])
     if expected and tuple(features.shape[1:]) != expected:
         raise DataValidationError(
@@ -59,9 +73,21 @@ def check_signature(metadata: dict[str, Any], features: np.ndarray, *, source: s
 
 
 def table_batches(
-    files: list, paths: list[Path], *, columns: list[str], key_column: str | None, rows: int
-) -> Iterator[tuple[np.ndarray, Any, str]]:
-    """(features, keys, file URL) of ``files`` batch by batch, feature and key columns only; labels not needed."""
+    files: list,
+    paths: list[Path],
+    *,
+    columns: list[str],
+    key_column: str | None,
+    rows: int,
+    column_types: dict[str, str] | None = None,
+    missing: str = "error",
+) -> Iterator[tuple[np.ndarray | dict[str, np.ndarray], Any, str]]:
+    """(features, keys, file URL) of ``files`` batch by batch, feature and key columns only; labels not needed.
+
+    ``column_types``: a typed table's columns and types as recorded at registration; each
+    column is then read as ingestion read it (tasks/ingest/typed_columns.py), its values
+    checked against its type, and fed by name. ``missing``: the model's ``data.missing``.
+    """
     from kerasflow.tasks.ingest import tabular
 
     wanted = [*columns, *([key_column] if key_column and key_column not in columns else [])]
@@ -69,16 +95,30 @@ def table_batches(
     # scoring before any row is scored, not after the files before it.
     for file, path in zip(files, paths, strict=True):
         present = tabular.columns_of(file.url, path)
-        missing = [c for c in wanted if c not in present]
-        if missing:
+        absent = [c for c in wanted if c not in present]
+        if absent:
             raise DataValidationError(
-                f"{file.url}: check 'input signature' failed: missing column(s) {missing} the model was "
+                f"{file.url}: check 'input signature' failed: missing column(s) {absent} the model was "
                 f"trained on; the file has {present}"
             )
     for file, path in zip(files, paths, strict=True):
         for first_row, frame in tabular.iter_frames(file.url, path, columns=wanted, rows=rows):
-            features = tabular.numeric_features(file.url, frame, columns, first_row=first_row)
+            if column_types is not None:
+                arrays = typed_columns.read_columns(file.url, frame, column_types, missing=missing, first_row=first_row)
+                features: Any = arrays.columns(column_types)
+            else:
+                features = tabular.numeric_features(file.url, frame, columns, first_row=first_row)
             yield features, (frame[key_column].to_numpy() if key_column else None), file.url
+
+
+def one_row(signature: dict[str, Any], feature_shape: tuple[int, ...]) -> np.ndarray | dict[str, np.ndarray]:
+    """A placeholder row the model accepts (scored to learn the output's columns when there are no rows)."""
+    if signature["column_types"] is None:
+        return np.zeros((1, *feature_shape), dtype="float32")
+    from kerasflow.models.column_types import column_type
+
+    blank = {"float": np.zeros(1, "float32"), "integer": np.zeros(1, "int64"), "string": np.array([""], object)}
+    return {name: blank[column_type(t).storage] for name, t in signature["column_types"].items()}
 
 
 def split_batches(ref: DatasetRef, split: str, *, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -210,13 +250,17 @@ def score(
     key_column: str | None = None,
     trusted_packages: tuple[str, ...] = (),
     rows: int = SCORE_ROWS,
+    fail_on_skew: bool = False,
 ) -> ScoredTable:
     """Score a table (``data``, files) or a materialized split (``dataset``) and write Parquet.
 
     ``trusted_packages`` are the packages whose registered Keras classes the model may use;
     they come from whoever runs the scoring, never from the version's metadata. ``rows``:
     rows read, scored and written at a time (one Parquet row group each), so memory holds
-    one batch whatever the size of the input.
+    one batch whatever the size of the input. A typed table's columns are compared with
+    the model's training data (tasks/drift.py): the skew report is written beside the
+    output (``<output>.skew.json``) and shown as an artifact; with ``fail_on_skew`` a
+    skewed column fails the scoring and no output is written.
     """
     logger = get_run_logger()
     name, selector = parse_model_ref(model_ref)
@@ -255,13 +299,24 @@ def score(
             paths = tabular.download_files(files, Path(tmp))
             batches = (
                 (x, keys, None, url)
-                for x, keys, url in table_batches(files, paths, columns=columns, key_column=key_column, rows=rows)
+                for x, keys, url in table_batches(
+                    files,
+                    paths,
+                    columns=columns,
+                    key_column=key_column,
+                    rows=rows,
+                    column_types=signature["column_types"],
+                    missing=signature["missing"],
+                )
             )
         model = None
         progress = ScoringProgress(logger, total=total, source=source)
+        observed = SplitStatistics() if dataset is None and signature["column_types"] else None
         with ParquetOutput(output) as written:
             for features, keys, labels, batch_source in batches:
                 check_signature(metadata, features, source=batch_source)
+                if observed is not None:
+                    observed.merge(typed_columns.statistics_of(features, signature["column_types"]))
                 if model is None:
                     # Verified against its sha256, inspected, in safe mode; a refused file is not retried.
                     model = registry.load(name, metadata["version"], trusted_packages=trusted_packages)
@@ -272,12 +327,59 @@ def score(
                 progress.scored(written.rows)
             if written.rows == 0:  # empty files: an empty table with the columns, typed as one row's
                 model = model or registry.load(name, metadata["version"], trusted_packages=trusted_packages)
-                one_row = np.zeros((1, *feature_shape), dtype="float32")
-                empty = score_rows(model, one_row)[:0]
+                empty = score_rows(model, one_row(signature, feature_shape))[:0]
                 written.write(frame_of(empty, keys=np.array([]) if key_column else None), source=source)
+            if observed is not None and written.rows:
+                check_skew(observed, metadata, root=root, output=output, source=source, fail=fail_on_skew)
         progress.done(written.rows)
     logger.info("scored %d row(s) of %s with %s v%d into %s", written.rows, source, name, metadata["version"], output)
     return ScoredTable(model_name=name, model_version=metadata["version"], rows=written.rows, output=output)
+
+
+def skew_url(output: str) -> str:
+    """Where the skew report of the scores at ``output`` goes: beside them, ``<stem>.skew.json``."""
+    return f"{output.removesuffix('.parquet')}.skew.json"
+
+
+def check_skew(
+    observed: SplitStatistics, metadata: dict[str, Any], *, root: str, output: str, source: str, fail: bool
+) -> None:
+    """Compare the scored columns with the model's training data; write the report; raise when asked to fail.
+
+    The thresholds are the model's own (its recipe's ``validation.drift``).
+    """
+    from kerasflow.tasks import drift
+
+    logger = get_run_logger()
+    baseline = drift.training_statistics(root, metadata)
+    if baseline is None:
+        logger.info(
+            "skew: not checked (the training data of %s v%s has no statistics)", metadata["name"], metadata["version"]
+        )
+        return
+    thresholds = DriftConfig.model_validate(metadata.get("config", {}).get("validation", {}).get("drift", {}))
+    report = drift.compare(
+        baseline[0],
+        observed,
+        numeric_threshold=thresholds.numeric_threshold,
+        categorical_threshold=thresholds.categorical_threshold,
+        thresholds=thresholds.columns,
+        baseline_name=baseline[1],
+        current_name=f"the scored rows of {source}",
+        label=False,
+    )
+    storage.write_file(skew_url(output), report.model_dump_json(indent=2).encode())
+    create_markdown_artifact(
+        key="scoring-skew",
+        markdown=drift.report_markdown(report, title="Training/serving skew", labels=("training data", "scored rows")),
+        description="the scored table against the model's training data, column by column",
+    )
+    if report.drifted() and fail:
+        raise drift.DataDrifted(
+            f"skew: {report.summary()}. The scores were not written (asked to fail on skew); the report is at "
+            f"{skew_url(output)}. Check the input, or score without --fail-on-skew"
+        )
+    (logger.warning if report.drifted() else logger.info)("skew: %s (report: %s)", report.summary(), skew_url(output))
 
 
 class ScoringProgress:

@@ -107,8 +107,17 @@ class _SplitScan:
 # this one reads the raw bytes, so rows are equal here only when they are bit for bit.
 
 
-def _row_hashes(features: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of every row's bytes, vectorized over the rows (text: one digest per example)."""
+def _row_hashes(features: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+    """A 64-bit hash of every row's bytes, vectorized over the rows (text: one digest per example).
+
+    A typed table's row (one array per column) hashes its columns' hashes in column order.
+    """
+    if isinstance(features, dict):
+        columns = list(features.values())
+        hashes = np.full(len(columns[0]) if columns else 0, np.uint64(len(columns)), dtype=np.uint64)
+        for values in columns:
+            hashes = mix64(hashes ^ _row_hashes(values))
+        return hashes
     if features.dtype.kind in "OSU":  # text: one byte string per example
         digests = (hashlib.blake2b(bytes(row), digest_size=8).digest() for row in features.reshape(len(features)))
         return np.fromiter((int.from_bytes(d, "little") for d in digests), dtype=np.uint64, count=len(features))
@@ -130,7 +139,11 @@ def _scan(ref: DatasetRef, split: str, num_classes: int, batch_size: int) -> _Sp
     offset = 0
     numbers = ref.labels == "numbers"
     for features, labels in load_batches(ref, split, batch_size=batch_size).as_numpy_iterator():
-        if features.dtype.kind == "f":
+        if isinstance(features, dict):  # a typed table: a number may be missing (NaN, data.missing: fill), not infinite
+            floats = [values for values in features.values() if values.dtype.kind == "f"]
+            if floats:
+                scan.nonfinite.add(np.isinf(np.stack(floats, axis=1)).any(axis=1), offset, labels)
+        elif features.dtype.kind == "f":
             scan.nonfinite.add(~np.isfinite(features.reshape(len(features), -1)).all(axis=1), offset, labels)
         if numbers:
             scan.out_of_range.add(~np.isfinite(labels), offset, labels)
@@ -150,6 +163,7 @@ def check_dataset(
     replicas: int = 1,
     rules: ValidationConfig | None = None,
     batch_size: int = 1024,
+    declared_types: bool = False,
 ) -> ValidationReport:
     """Run every check over every split and report each; never raises for bad data."""
     rules = rules or ValidationConfig()
@@ -162,7 +176,16 @@ def check_dataset(
 
     # The builder sizes the model from this shape (its input spec), so there is nothing to
     # mismatch; the row records what the model will be fed.
-    record("feature shape", None, f"{tuple(ref.feature_shape)} {ref.feature_dtype}")
+    if ref.typed:
+        described = ", ".join(f"{column}: {type_name}" for column, type_name in (ref.column_types or {}).items())
+        how = (
+            "as data.columns declares"
+            if declared_types
+            else "inferred (numbers float_normalized, text string_categorical; data.columns sets them)"
+        )
+        record("column types", None, f"{described} ({how})")
+    else:
+        record("feature shape", None, f"{tuple(ref.feature_shape)} {ref.feature_dtype}")
     if ref.ignored_columns:
         record("columns", f"ignored, outside the recipe's schema: {', '.join(ref.ignored_columns)}", "", warning=True)
 
@@ -302,6 +325,7 @@ def validate(dataset: DatasetRef, config: TrainConfig) -> ValidationReport:
         global_batch_size=config.training.batch_size * devices,
         replicas=devices,
         rules=config.validation,
+        declared_types=config.data.columns is not None,
     )
     create_markdown_artifact(
         key="validation-report", markdown=report.markdown(), description="data checks run before training"

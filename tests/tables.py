@@ -32,3 +32,83 @@ def write_frame(url: str, frame: pd.DataFrame) -> str:
 def write_partitions(prefix: str, days: list[str], *, rows: int = 200) -> list[str]:
     """One Parquet partition per day: ``<prefix>/date=<day>/part-0.parquet``."""
     return [write_frame(f"{prefix}/date={day}/part-0.parquet", event_frame(rows, seed=i)) for i, day in enumerate(days)]
+
+
+COUNTRIES = ["de", "fr", "gb", "us", "es", "it", "nl", "ng", "br"]
+MERCHANT_CATEGORIES = ["grocery", "fuel", "restaurants", "travel", "electronics", "gambling", "fashion", "pharmacy"]
+CHANNELS = ["pos", "web", "mobile"]
+
+
+def transactions_frame(rows: int = 5000, *, seed: int = 0, fraud_rate: float = 0.015) -> pd.DataFrame:
+    """Card transactions as a fraud team has them: numbers, text categories, missing values, 1-2 % fraud.
+
+    Fraud is likelier for large amounts at night, in some countries and merchant categories,
+    and on the web; a missing country is itself a signal. ``customer_age`` and ``country``
+    are missing for some rows, ``merchant_category`` for a few. Labels are drawn from that
+    risk, the intercept set so that about ``fraud_rate`` of the rows are fraud.
+    """
+    rng = np.random.default_rng(seed)
+    amount = np.round(rng.lognormal(3.5, 1.0, rows), 2)
+    hour = rng.integers(0, 24, rows).astype(float)
+    country = rng.choice(COUNTRIES, rows, p=[0.25, 0.2, 0.15, 0.15, 0.08, 0.07, 0.05, 0.03, 0.02]).astype(object)
+    category = rng.choice(MERCHANT_CATEGORIES, rows).astype(object)
+    channel = rng.choice(CHANNELS, rows, p=[0.5, 0.3, 0.2]).astype(object)
+    age = rng.integers(18, 90, rows).astype(float)
+    risk = (
+        1.2 * (np.log(amount) - 3.5)
+        + 1.5 * ((hour < 5) | (hour > 22))
+        + 2.0 * np.isin(country, ["ng", "br"])
+        + 1.8 * np.isin(category, ["gambling", "electronics"])
+        + 1.0 * (channel == "web")
+    )
+    country_missing = rng.random(rows) < 0.04
+    risk = risk + 1.5 * country_missing
+    country[country_missing] = None
+    age[rng.random(rows) < 0.05] = np.nan
+    category[rng.random(rows) < 0.01] = None
+    # The intercept that gives about fraud_rate positives, found by bisection on the expected rate.
+    low, high = -30.0, 10.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        if (1 / (1 + np.exp(-(risk + middle)))).mean() > fraud_rate:
+            high = middle
+        else:
+            low = middle
+    label = (rng.random(rows) < 1 / (1 + np.exp(-(risk + low)))).astype(int)
+    return pd.DataFrame(
+        {
+            "amount": amount,
+            "hour": hour,
+            "country": country,
+            "merchant_category": category,
+            "channel": channel,
+            "customer_age": age,
+            "label": label,
+        }
+    )
+
+
+IMAGE_CLASSES = {"cat": (200, 60, 40), "dog": (40, 70, 200), "eel": (50, 180, 60)}
+
+
+def write_image_folders(url: str, *, per_class: int = 24, seed: int = 0) -> dict[str, list[str]]:
+    """PNGs (and a few JPEGs) in one folder per class under ``url``: each class has its own colour, sizes vary.
+
+    Returns the written keys by class.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    written: dict[str, list[str]] = {}
+    for name, colour in IMAGE_CLASSES.items():
+        for i in range(per_class):
+            height, width = int(rng.integers(24, 48)), int(rng.integers(24, 48))
+            pixels = np.clip(np.array(colour) + rng.normal(0, 40, (height, width, 3)), 0, 255).astype("uint8")
+            suffix, kind = (".jpg", "JPEG") if i % 5 == 4 else (".png", "PNG")
+            buffer = io.BytesIO()
+            Image.fromarray(pixels).save(buffer, format=kind)
+            key = f"{url}/{name}/{i:04d}{suffix}"
+            with fsspec.open(key, "wb") as f:
+                f.write(buffer.getvalue())
+            written.setdefault(name, []).append(key)
+    return written

@@ -15,11 +15,13 @@ and returns the winner's ref. Readers look for the marker only, so reuse costs o
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,7 +30,11 @@ from kerasflow.tasks import storage
 from kerasflow.tasks.ingest.sources import SourceData
 from kerasflow.tasks.refs import DatasetPart, DatasetRef
 
+if TYPE_CHECKING:
+    from kerasflow.tasks.statistics import DatasetStatistics
+
 REF_FILE = "ref.json"
+STATISTICS_FILE = "statistics.json"
 VERSION = "1.0.0"
 
 
@@ -45,6 +51,22 @@ def find_materialized(root: str, fingerprint: str) -> DatasetRef | None:
             return DatasetRef.model_validate_json(f.read())
     except FileNotFoundError:
         return None
+
+
+def read_statistics(ref: DatasetRef) -> DatasetStatistics | None:
+    """The dataset's statistics (its parts' merged), or None when a part has none (stored before they were kept)."""
+    from kerasflow.tasks.statistics import DatasetStatistics, merged
+
+    parts = ref.stored_parts
+    if any(part.statistics_path is None for part in parts):
+        return None
+    found = []
+    for part in parts:
+        url = storage.join(part.uri, part.statistics_path)
+        fs, path = storage.filesystem(url)
+        with storage.reaching(url), fs.open(path, "rb") as f:
+            found.append(DatasetStatistics.from_json(json.loads(f.read())))
+    return merged(found)
 
 
 def materialize(source: SourceData, root: str) -> DatasetRef:
@@ -105,13 +127,21 @@ def _store(source: SourceData, staging: Path, *, root: str, url: str, attempt: s
     finally:
         absl.setLevel(level)
     shutil.rmtree(staging / "downloads", ignore_errors=True)
-    feature = builder.info.features[source.feature_key]
-    shape = tuple(feature.shape or ())
+    statistics_path = None
+    if source.statistics is not None:  # written into the attempt, so published (or discarded) with it
+        statistics_path = f"{attempt}/{STATISTICS_FILE}"
+        (staging / STATISTICS_FILE).write_text(json.dumps(source.statistics.to_json()))
+    stored = builder.info.features
+    # A typed table of categories alone stores no float columns.
+    feature = stored[source.feature_key] if source.feature_key in stored.keys() else None  # noqa: SIM118 - not a dict
+    shape = tuple(feature.shape or ()) if feature is not None else (None, 0)
     if source.rows_per_example > 1:
         shape = shape[1:]  # blocks of rows: (None, *row shape)
         splits = {name: int(source.counts[name]) for name in source.splits}
     else:
         splits = {name: int(info.num_examples) for name, info in builder.info.splits.items()}
+    if source.image_size is not None:  # stored encoded; decoded and resized as they are read
+        shape = (*source.image_size, source.channels)
     return DatasetRef(
         fingerprint=source.fingerprint,
         storage_root=root,
@@ -124,13 +154,16 @@ def _store(source: SourceData, staging: Path, *, root: str, url: str, attempt: s
         feature_key=source.feature_key,
         label_key=source.label_key,
         feature_shape=tuple(int(d) for d in shape),
-        feature_dtype=np.dtype(feature.np_dtype).name,
+        feature_dtype="float32" if feature is None or source.image_size else np.dtype(feature.np_dtype).name,
         num_classes=len(source.class_names),
         class_names=source.class_names,
         labels=source.labels,
         feature_names=source.feature_names,
         ignored_columns=source.ignored_columns,
         slices=source.slices,
+        column_types=source.column_types,
+        statistics_path=statistics_path,
+        image_size=source.image_size,
     )
 
 

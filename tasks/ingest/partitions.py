@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from kerasflow.tasks import storage
-from kerasflow.tasks.config import DataConfig
+from kerasflow.tasks.config import ColumnConfig, DataConfig
 from kerasflow.tasks.ingest import materialize as materialization
-from kerasflow.tasks.ingest import tabular
+from kerasflow.tasks.ingest import tabular, typed_columns
 from kerasflow.tasks.ingest.sources import SPLITS, fingerprint, load_source
 from kerasflow.tasks.progress import ProgressArtifact
 from kerasflow.tasks.refs import DatasetPart, DatasetRef
@@ -52,9 +52,11 @@ def applies(data: DataConfig, identity: dict[str, Any]) -> bool:
     return data.source == "files" and "tfds_dir" not in identity and data.limit is None and len(identity["files"]) > 1
 
 
-def part_identity(identity: dict[str, Any], file: list[Any], columns: list[str] | None) -> dict[str, Any]:
-    """The identity of one file of the table, read with the feature columns ``columns``."""
-    return {**identity, "files": [file], "columns": columns}
+def part_identity(identity: dict[str, Any], file: list[Any], types: dict[str, str] | None) -> dict[str, Any]:
+    """The identity of one file of the table, read with the feature columns and types ``types``."""
+    if types is None:  # the file read alone, its columns and types its own
+        return {**identity, "files": [file], "columns": None}
+    return {**identity, "files": [file], "columns": list(types), "types": dict(types)}
 
 
 class _Progress:
@@ -99,19 +101,21 @@ def materialize_partitions(
     (tasks/ingest/tabular.download_files), and stored one by one.
     """
     files = identity["files"]
-    columns = data.feature_columns or table_columns(data, files[0][0])
+    types = table_types(data, files[0][0])
     progress = _Progress(logger, total=len(files))
-    found = _find_all(root, [fingerprint(part_identity(identity, file, columns)) for file in files])
-    if found[0] is None and data.feature_columns is None:
-        found[0] = _single_file_dataset(identity, files[0], columns, root)
+    found = _find_all(root, [fingerprint(part_identity(identity, file, types)) for file in files])
+    if found[0] is None and data.feature_columns is None and data.columns is None:
+        found[0] = _single_file_dataset(identity, files[0], types, root)
     missing = [file for file, ref in zip(files, found, strict=True) if ref is None]
     refs = []
     with _downloaded(missing) as downloaded:
         for file, ref in zip(files, found, strict=True):
             if ref is None:
                 started = time.monotonic()
-                part_data = data.model_copy(update={"window": None, "feature_columns": columns})
-                own = part_identity(identity, file, columns)
+                part_data = data.model_copy(
+                    update={"window": None, "feature_columns": None, "columns": _column_configs(data, types)}
+                )
+                own = part_identity(identity, file, types)
                 ref = materialize(load_source(part_data, own, downloaded=downloaded), root)
                 progress.part(file[0], rows=sum(ref.splits.values()), seconds=time.monotonic() - started)
             else:
@@ -121,16 +125,28 @@ def materialize_partitions(
     return materialization.publish(combine(refs, fingerprint=fingerprint(identity), root=root, classes=data.classes))
 
 
-def table_columns(data: DataConfig, url: str) -> list[str]:
-    """The feature columns the table read whole would have: the first file's, but the label and the kept ones."""
-    kept = {data.label_column, *data.slice_columns, *([data.split_key] if data.split_key else [])}
-    return [column for column in tabular.columns_at(url) if column not in kept]
+def table_types(data: DataConfig, url: str) -> dict[str, str]:
+    """The feature columns and types the table read whole would have: the first file's (tasks/ingest/typed_columns.py).
+
+    Without ``data.columns``, types are inferred from the file's first rows (one batch read).
+    """
+    if data.columns is not None:
+        return {name: spec.type for name, spec in data.columns.items()}  # type: ignore[union-attr]
+    return typed_columns.resolve_types(data, tabular.first_rows(url))
 
 
-def _single_file_dataset(identity: dict[str, Any], file: list[Any], columns: list[str], root: str) -> DatasetRef | None:
+def _column_configs(data: DataConfig, types: dict[str, str]) -> dict[str, ColumnConfig]:
+    if data.columns is not None:
+        return dict(data.columns)  # type: ignore[arg-type]
+    return {name: ColumnConfig(type=type_name) for name, type_name in types.items()}
+
+
+def _single_file_dataset(
+    identity: dict[str, Any], file: list[Any], types: dict[str, str], root: str
+) -> DatasetRef | None:
     """The file stored whole earlier, as the table of that one file (its columns inferred), if its columns match."""
     ref = materialization.find_materialized(root, fingerprint(part_identity(identity, file, None)))
-    return ref if ref is not None and ref.feature_names == columns else None
+    return ref if ref is not None and ref.column_types == types else None
 
 
 def _find_all(root: str, fingerprints: list[str]) -> list[DatasetRef | None]:
@@ -174,6 +190,7 @@ def combine(refs: list[DatasetRef], *, fingerprint: str, root: str, classes: lis
             splits=ref.splits,
             class_ids=class_ids[number],
             slice_ids=slice_ids[number],
+            statistics_path=ref.statistics_path,
         )
         for number, ref in enumerate(refs)
     ]
@@ -196,6 +213,7 @@ def combine(refs: list[DatasetRef], *, fingerprint: str, root: str, classes: lis
         feature_names=first.feature_names,
         ignored_columns=sorted({column for ref in refs for column in ref.ignored_columns}),
         slices=slices,
+        column_types=first.column_types,
     )
 
 

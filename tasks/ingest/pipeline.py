@@ -28,6 +28,8 @@ CACHE_MEMORY_SHARE = 0.25
 # label, whose data is 128 B). Stored sizes say nothing of it: a table's rows take 121 B
 # on disk and 4.6 times that once cached (issue 14).
 CACHED_TENSOR_OVERHEAD = 224
+# What one cached text value of a typed table is taken to hold (a tf.string's header and a short category).
+TEXT_BYTES = 40
 
 
 def load_split(ref: DatasetRef, split: str, *, ordered: bool = True, cache: bool = False):
@@ -48,6 +50,8 @@ def load_split(ref: DatasetRef, split: str, *, ordered: bool = True, cache: bool
         ds = ds.cache()
     if ref.rows_per_example > 1:
         ds = ds.unbatch()  # stored in blocks of rows (see tasks/ingest/sources.py)
+    if ref.image_size is not None:
+        ds = ds.map(_image_decoder(ref), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     # A known size lets Keras count steps per epoch instead of running into the end of
     # the data every epoch, and it carries through shard, cache, shuffle and batch.
     return ds.apply(tf.data.experimental.assert_cardinality(int(ref.splits[split])))
@@ -60,8 +64,32 @@ def load_batches(ref: DatasetRef, split: str, *, batch_size: int, ordered: bool 
     stored in blocks is re-cut from blocks to batches (``Dataset.rebatch``) instead of into
     rows and back: 0.06 s against 0.87 s for 700k rows of 30 float32 here.
     """
+    import tensorflow as tf
+
     ds = _stored_examples(ref, split, ordered=ordered)
+    if ref.image_size is not None:  # encoded: each image decoded on its own
+        ds = ds.unbatch().map(_image_decoder(ref), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.batch(batch_size)
     return ds.rebatch(batch_size) if ref.rows_per_example > 1 else ds.batch(batch_size)
+
+
+def _image_decoder(ref: DatasetRef) -> Callable[[Any, Any], Any]:
+    """(encoded image, label) -> (float32 pixels of ``ref.image_size``, 0 to 255, label).
+
+    As ``keras.utils.image_dataset_from_directory`` reads a file: decoded (a GIF's first
+    frame) to the configured channels and resized bilinearly, without keeping the aspect.
+    """
+    import tensorflow as tf
+
+    height, width = ref.image_size or (0, 0)
+    channels = int(ref.feature_shape[-1])
+
+    def decode(encoded, label):
+        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+        image = tf.image.resize(image, (height, width), method="bilinear")
+        return tf.ensure_shape(image, (height, width, channels)), label
+
+    return decode
 
 
 def _stored_examples(ref: DatasetRef, split: str, *, ordered: bool):
@@ -96,12 +124,27 @@ def _stored_examples(ref: DatasetRef, split: str, *, ordered: bool):
     # Every part of a dataset stores the same features; a split no part holds reads as empty.
     decode = (parts or _parts_of(ref, None))[0][1].info.features.deserialize_example
     relabel = _relabel_by_part([part.class_ids for part, _ in parts], num_classes=ref.num_classes)
+    features_of = _typed_columns(ref) if ref.typed else (lambda example: example[fk])
 
     def pair(record, number):
         example = decode(record)
-        return example[fk], relabel(number, example[lk])
+        return features_of(example), relabel(number, example[lk])
 
     return records.map(pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _typed_columns(ref: DatasetRef) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A stored example of a typed table (its columns in groups by storage) -> one tensor per column, by name."""
+    from kerasflow.tasks.ingest.typed_columns import GROUP_KEYS, groups
+
+    places = [
+        (name, GROUP_KEYS[storage], j)
+        for storage, names in groups(ref.column_types or {}).items()
+        for j, name in enumerate(names)
+    ]
+    order = {name: i for i, name in enumerate(ref.column_types or {})}
+    places.sort(key=lambda place: order[place[0]])
+    return lambda example: {name: example[key][..., j] for name, key, j in places}
 
 
 def _parts_of(ref: DatasetRef, split: str | None) -> list[tuple[Any, Any]]:
@@ -171,11 +214,18 @@ def cached_bytes(ref: DatasetRef) -> int:
     import numpy as np
 
     rows = sum(ref.splits.values())
-    try:
-        feature = int(np.prod(ref.feature_shape, dtype=np.int64)) * np.dtype(ref.feature_dtype).itemsize
-    except TypeError:  # a string feature: its stored size is the best estimate
-        feature = 0
-    tensors = 2 + len(ref.slices)  # features, label, one code per slice column
+    if ref.typed:  # one tensor per column; text at its stored size (the floor below)
+        from kerasflow.models.column_types import column_type
+
+        sizes = {"float": 4, "integer": 8, "string": TEXT_BYTES}
+        feature = sum(sizes[column_type(t).storage] for t in (ref.column_types or {}).values())
+        tensors = 1 + len(ref.column_types or {}) + len(ref.slices)
+    else:
+        try:
+            feature = int(np.prod(ref.feature_shape, dtype=np.int64)) * np.dtype(ref.feature_dtype).itemsize
+        except TypeError:  # a string feature: its stored size is the best estimate
+            feature = 0
+        tensors = 2 + len(ref.slices)  # features, label, one code per slice column
     per_row = feature + 8 * (1 + len(ref.slices)) + CACHED_TENSOR_OVERHEAD * tensors / max(ref.rows_per_example, 1)
     return max(ref.num_bytes, int(rows * per_row))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Bump when the materialized layout changes, so old materializations are not reused.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 SPLITS = ("train", "validation", "test")
 
 
@@ -32,6 +32,10 @@ class SourceData:
     slices: dict[str, list[str]] = field(default_factory=dict)  # slice column -> its values (code order)
     ignored_columns: list[str] = field(default_factory=list)
     labels: str = "classes"  # data.labels: class ids, or numbers (a regression target)
+    column_types: dict[str, str] | None = None  # a table's feature columns and their types, in order
+    statistics: Any = None  # tasks/statistics.DatasetStatistics, when the source computes them as it reads
+    image_size: tuple[int, int] | None = None  # images stored encoded: (height, width) they are resized to
+    channels: int = 3  # images stored encoded: channels they are decoded to
 
     @property
     def fingerprint(self) -> str:

@@ -19,9 +19,11 @@ import numpy as np
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.failures import DataValidationError
-from kerasflow.tasks.ingest import samples, tabular, tfds_source, window
+from kerasflow.tasks.ingest import images, samples, tabular, tfds_source, typed_columns, window
 from kerasflow.tasks.ingest import splits as split_rule
 from kerasflow.tasks.ingest.source_data import SPLITS, SourceData, dataset_name, fingerprint
+from kerasflow.tasks.ingest.typed_columns import TypedArrays
+from kerasflow.tasks.statistics import DatasetStatistics
 
 __all__ = ["SLICE_PREFIX", "SPLITS", "SourceData", "fingerprint", "identify", "is_tfds_dir", "load_source"]
 
@@ -38,6 +40,16 @@ def identify(data: DataConfig) -> dict[str, Any]:
     if data.source == "sample":
         x, y, _, _ = samples.sample_arrays(data)
         return {"source": "sample", "name": data.name, "content_sha256": _content_sha256(x, y), **cut}
+    if data.source == "images":
+        files, classes = images.list_images(data.url or "")
+        return {
+            "source": "images",
+            "files": tabular.identity(files),
+            "classes": classes,
+            "image_size": list(data.image_size),
+            "color_mode": data.color_mode,
+            **cut,
+        }
     if data.source == "files" and is_tfds_dir(data.url or ""):
         if data.window is not None:
             raise DataValidationError(
@@ -61,6 +73,8 @@ def identify(data: DataConfig) -> dict[str, Any]:
             "source": "files",
             "files": tabular.identity(files),
             "columns": data.feature_columns,
+            "types": {name: spec.type for name, spec in data.columns.items()} if data.columns else None,  # type: ignore[union-attr]
+            "missing": data.missing,
             "label": data.label_column,
             "slice_columns": data.slice_columns,
             "classes": data.classes,
@@ -97,6 +111,8 @@ def load_source(
     identity = identity or identify(data)
     if data.source == "sample":
         return _sample(data, identity)
+    if data.source == "images":
+        return images.load_images(data, identity)
     if data.source == "files" and "tfds_dir" in identity:
         return tfds_source.load_prepared_dir(data, identity)
     if data.source == "files":
@@ -122,13 +138,15 @@ def _split_identity(data: DataConfig) -> dict[str, Any]:
 
 
 def _split_indices(
-    x: np.ndarray, y: np.ndarray, class_names: list[str], data: DataConfig, keys: np.ndarray | None = None
+    arrays: TypedArrays, y: np.ndarray, class_names: list[str], data: DataConfig, keys: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
     """Rows per split, each row's split decided by its own hash (tasks/ingest/splits.py)."""
     if keys is not None:
         hashes = split_rule.key_hashes(keys, seed=data.seed)
     else:
-        hashes = split_rule.content_hashes(x, y, class_names, seed=data.seed)
+        hashes = split_rule.content_hashes(
+            arrays.floats, y, class_names, seed=data.seed, integers=arrays.integers, strings=arrays.strings
+        )
     fractions = data.fractions
     return split_rule.assign(hashes, validation=fractions.validation, test=fractions.test, limit=data.limit)
 
@@ -142,28 +160,34 @@ class Blocks:
     the block numbers; with shuffling disabled TFDS writes the blocks in that order.
     """
 
-    def __init__(self, arrays: dict[str, np.ndarray], rows: np.ndarray):
-        self.arrays, self.rows = arrays, rows
+    def __init__(self, arrays: dict[str, np.ndarray], rows: np.ndarray, *, rows_per_block: int = BLOCK_ROWS):
+        self.arrays, self.rows, self.rows_per_block = arrays, rows, rows_per_block
 
     def __iter__(self):
-        for number, start in enumerate(range(0, len(self.rows), BLOCK_ROWS)):
-            take = self.rows[start : start + BLOCK_ROWS]
+        for number, start in enumerate(range(0, len(self.rows), self.rows_per_block)):
+            take = self.rows[start : start + self.rows_per_block]
             yield number, {key: values[take] for key, values in self.arrays.items()}
 
 
 def _from_arrays(
-    x: np.ndarray,
+    arrays: TypedArrays,
     y: np.ndarray,
     *,
     data: DataConfig,
     name: str,
     class_names: list[str],
     identity: dict[str, Any],
-    feature_names: list[str] | None = None,
+    column_types: dict[str, str] | None = None,
     ignored_columns: list[str] | None = None,
     slices: dict[str, np.ndarray] | None = None,
     split_keys: np.ndarray | None = None,
 ) -> SourceData:
+    """A source of rows held as arrays (a sample, a table): split by row hashes, stored in blocks.
+
+    ``column_types``: a table's feature columns and their types; its columns are stored by
+    storage (floats, integers, text: :class:`TypedArrays`). Without it (an image sample)
+    ``arrays.floats`` holds whole examples.
+    """
     import tensorflow_datasets as tfds
 
     # Slice columns are stored as codes into their sorted values, beside the features.
@@ -172,11 +196,20 @@ def _from_arrays(
         slice_values[column], codes = np.unique(values, return_inverse=True)
         slice_codes[SLICE_PREFIX + column] = codes.astype("int64")
     # Blocks are stored as raw bytes: TFDS's default encoding makes every number a protobuf
-    # value of its own, 20-40 times slower to write a block of a table (issue 14).
+    # value of its own, 20-40 times slower to write a block of a table (issue 14). Text
+    # has no raw encoding.
     raw = tfds.features.Encoding.BYTES
+    stored = arrays.stored() if column_types is not None else {"features": arrays.floats}
+    dtypes = {"features": np.float32, "integers": np.int64, "strings": np.str_}
+    encodings = {"features": raw, "integers": raw, "strings": tfds.features.Encoding.NONE}
     features = tfds.features.FeaturesDict(
         {
-            "features": tfds.features.Tensor(shape=(None, *x.shape[1:]), dtype=np.float32, encoding=raw),
+            **{
+                key: tfds.features.Tensor(
+                    shape=(None, *values.shape[1:]), dtype=dtypes[key], encoding=encodings[key]
+                )
+                for key, values in stored.items()
+            },
             # Class ids, or a regression target's numbers.
             "label": tfds.features.Tensor(
                 shape=(None,), dtype=np.float32 if y.dtype.kind == "f" else np.int64, encoding=raw
@@ -184,9 +217,8 @@ def _from_arrays(
             **{key: tfds.features.Tensor(shape=(None,), dtype=np.int64, encoding=raw) for key in slice_codes},
         }
     )
-    cut = _split_indices(x, y, class_names, data, split_keys)
-    arrays = {"features": x, "label": y, **slice_codes}
-    splits = {k: Blocks(arrays, rows) for k, rows in cut.items()}
+    cut = _split_indices(arrays, y, class_names, data, split_keys)
+    splits = {k: Blocks({**stored, "label": y, **slice_codes}, rows) for k, rows in cut.items()}
     return SourceData(
         name=dataset_name(name),
         features=features,
@@ -195,20 +227,48 @@ def _from_arrays(
         label_key="label",
         class_names=class_names,
         identity=identity,
-        feature_names=feature_names,
+        feature_names=list(column_types) if column_types is not None else None,
+        column_types=column_types,
         counts={k: len(i) for k, i in cut.items()},
         rows_per_example=BLOCK_ROWS,
         ignored_columns=list(ignored_columns or []),
         slices={column: [str(v) for v in values] for column, values in slice_values.items()},
         labels=data.labels,
+        statistics=_statistics(arrays, y, cut, column_types=column_types, class_names=class_names),
+    )
+
+
+def _statistics(
+    arrays: TypedArrays,
+    y: np.ndarray,
+    cut: dict[str, np.ndarray],
+    *,
+    column_types: dict[str, str] | None,
+    class_names: list[str],
+) -> DatasetStatistics:
+    """Each split's statistics: its rows, every column of a table, and its labels."""
+    types = column_types or {}
+    columns = arrays.columns(types) if column_types is not None else {}
+    return DatasetStatistics(
+        {
+            split: typed_columns.statistics_of(columns, types, labels=y, class_names=class_names, rows=rows)
+            for split, rows in cut.items()
+        }
     )
 
 
 def _sample(data: DataConfig, identity: dict[str, Any]) -> SourceData:
     x, y, class_names, feature_names = samples.sample_arrays(data)
+    # A sample table (diabetes, breast cancer) is a typed table of numbers; digits is images.
+    types = {name: "float_normalized" for name in feature_names} if feature_names else None
     return _from_arrays(
-        x, y, data=data, name=data.name, class_names=class_names, identity=identity, feature_names=feature_names
+        _floats(x), y, data=data, name=data.name, class_names=class_names, identity=identity, column_types=types
     )
+
+
+def _floats(x: np.ndarray) -> TypedArrays:
+    empty = np.zeros((len(x), 0))
+    return TypedArrays(floats=x, integers=empty.astype(np.int64), strings=empty.astype(object))
 
 
 def _files(data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, Path] | None = None) -> SourceData:
@@ -217,13 +277,13 @@ def _files(data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, 
     table = tabular.read_table(files, data, downloaded=downloaded)
     name = (data.url or "files").rstrip("/").rsplit("/", 1)[-1].split(".")[0].split("*")[0]
     return _from_arrays(
-        table.features,
+        table.arrays,
         table.labels,
         data=data,
         name=name or "files",
         class_names=table.class_names,
         identity=identity,
-        feature_names=table.columns,
+        column_types=table.column_types,
         ignored_columns=table.ignored_columns,
         slices=table.slices,
         split_keys=table.split_keys,

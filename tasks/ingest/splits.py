@@ -34,14 +34,28 @@ def describe(*, key: str | None, seed: int, fractions: dict[str, float]) -> dict
 HASH_CHUNK_ROWS = 65_536
 
 
-def content_hashes(features: np.ndarray, labels: np.ndarray, class_names: list[str], *, seed: int) -> np.ndarray:
-    """One uint64 per row from its feature values and its class name (not its class id), or its target number."""
+def content_hashes(
+    features: np.ndarray,
+    labels: np.ndarray,
+    class_names: list[str],
+    *,
+    seed: int,
+    integers: np.ndarray | None = None,
+    strings: np.ndarray | None = None,
+) -> np.ndarray:
+    """One uint64 per row from its values and its class name (not its class id), or its target number.
+
+    ``features``: the float columns (or whole examples); a typed table's ``integers`` and
+    ``strings`` columns are mixed in after them (text by a digest of each distinct value),
+    so a table of numbers alone hashes as it always did.
+    """
     flat = features.reshape(len(features), -1)
     if labels.dtype.kind == "f":  # a regression target: its float32 bits, as the features'
         target = np.ascontiguousarray(labels, dtype=np.float32) + np.float32(0)
         label_words = mix64(target.view(np.uint32).astype(np.uint64) ^ np.uint64(seed))
     else:
         label_words = text_hashes(np.asarray(class_names, dtype=str), seed=seed)[labels]
+    extra = _column_words(integers, strings, seed=seed)
     hashes = np.empty(len(flat), dtype=np.uint64)
     start_value = mix64(np.uint64(seed) ^ _GOLDEN)
     for start in range(0, len(flat), HASH_CHUNK_ROWS):
@@ -52,8 +66,20 @@ def content_hashes(features: np.ndarray, labels: np.ndarray, class_names: list[s
         with np.errstate(over="ignore"):
             for column in range(words.shape[1]):
                 h = mix64(h ^ (words[:, column] + np.uint64(column + 1) * _GOLDEN))
+            for number, column_words in enumerate(extra, start=words.shape[1] + 1):
+                h = mix64(h ^ (column_words[chunk] + np.uint64(number) * _GOLDEN))
             hashes[chunk] = mix64(h ^ label_words[chunk])
     return hashes
+
+
+def _column_words(integers: np.ndarray | None, strings: np.ndarray | None, *, seed: int) -> list[np.ndarray]:
+    """One uint64 per row for each integer column (its bits) and each text column (a digest of its value)."""
+    words = []
+    if integers is not None:
+        words += [np.ascontiguousarray(integers[:, j]).view(np.uint64) for j in range(integers.shape[1])]
+    if strings is not None:
+        words += [key_hashes(strings[:, j], seed=seed) for j in range(strings.shape[1])]
+    return words
 
 
 def key_hashes(keys: np.ndarray, *, seed: int) -> np.ndarray:

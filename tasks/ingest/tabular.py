@@ -25,6 +25,8 @@ from kerasflow.tasks import storage
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.failures import DataValidationError
 from kerasflow.tasks.ingest import labels as label_rule
+from kerasflow.tasks.ingest import typed_columns
+from kerasflow.tasks.ingest.typed_columns import TypedArrays
 
 SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
 
@@ -39,9 +41,10 @@ class TableFile:
 
 @dataclass(frozen=True)
 class Table:
-    features: np.ndarray  # (rows, columns) float32
+    arrays: TypedArrays  # the feature columns by storage: floats, integers, text
     labels: np.ndarray  # (rows,) int64 class ids, or float32 targets when data.labels is "numbers"
     columns: list[str]
+    column_types: dict[str, str]  # feature column -> type (models/column_types.py), in feature order
     class_names: list[str]
     ignored_columns: list[str]
     slices: dict[str, np.ndarray]  # slice column -> value of each row, as text
@@ -113,21 +116,21 @@ def read_table(files: list[TableFile], data: DataConfig, *, downloaded: dict[str
         else:
             local = download_files(files, Path(tmp))
         parts, slice_parts, key_parts = [], [], []
-        schema: list[str] | None = data.feature_columns
+        types: dict[str, str] | None = None
         ignored: set[str] = set()
         kept = [*data.slice_columns, *([data.split_key] if data.split_key else [])]  # read, not features
         for file, path in zip(files, local, strict=True):
             frame = read_frame(file.url, path)
-            if schema is None:
-                schema = [c for c in frame.columns if c not in (data.label_column, *kept)]
-            ignored |= _check_columns(file.url, frame, [*schema, *kept], data)
-            parts.append(_check_rows(file.url, frame, schema, data))
+            if types is None:  # the first file's columns and their types are the table's
+                types = typed_columns.resolve_types(data, frame.head(INFER_ROWS))
+            ignored |= _check_columns(file.url, frame, [*types, *kept], data)
+            parts.append(_check_rows(file.url, frame, types, data))
             slice_parts.append({c: frame[c].fillna("(missing)").astype(str).to_numpy() for c in data.slice_columns})
             if data.split_key:
                 key_parts.append(_split_key_values(file.url, frame, data.split_key))
             del frame  # one file's frame at a time, not the last one beside the stacked table
     # One file (each file of a table stored per file, tasks/ingest/partitions.py) is not copied.
-    features = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
+    arrays = parts[0][0] if len(parts) == 1 else _stack([p[0] for p in parts])
     raw_labels = parts[0][1] if len(parts) == 1 else np.concatenate([p[1] for p in parts])
     lengths = [len(p[1]) for p in parts]
     del parts  # the per-file copies go before the labels are read: one copy of the table, not two
@@ -138,7 +141,16 @@ def read_table(files: list[TableFile], data: DataConfig, *, downloaded: dict[str
         labels, class_names = label_rule.label_class_ids(raw_labels, classes=data.classes, locate=locate)
     slices = {c: np.concatenate([s[c] for s in slice_parts]) for c in data.slice_columns}
     keys = np.concatenate(key_parts) if key_parts else None
-    return Table(features, labels, list(schema or []), class_names, sorted(ignored), slices, keys)
+    types = types or {}
+    return Table(arrays, labels, list(types), dict(types), class_names, sorted(ignored), slices, keys)
+
+
+def _stack(parts: list[TypedArrays]) -> TypedArrays:
+    return TypedArrays(
+        floats=np.concatenate([p.floats for p in parts]),
+        integers=np.concatenate([p.integers for p in parts]),
+        strings=np.concatenate([p.strings for p in parts]),
+    )
 
 
 def _split_key_values(url: str, frame, column: str) -> np.ndarray:
@@ -229,6 +241,21 @@ def columns_of(url: str, path) -> list[str]:
         raise _unreadable(url, error) from None
 
 
+# Rows read to infer a table's column types (numbers or text) from its first file.
+INFER_ROWS = 10_000
+
+
+def first_rows(url: str, *, rows: int = INFER_ROWS):
+    """The first ``rows`` rows of the Parquet or CSV file at ``url`` (any fsspec URL), as a DataFrame."""
+    import pandas as pd
+
+    fs, path = storage.filesystem(url)
+    with storage.reaching(url), fs.open(path, "rb") as f:
+        for _, frame in iter_frames(url, f, rows=rows):
+            return frame
+    return pd.DataFrame({name: [] for name in columns_at(url)})
+
+
 def iter_frames(url: str, path: Path, *, columns: list[str] | None = None, rows: int = FRAME_ROWS) -> Iterator:
     """One Parquet or CSV file as DataFrames of at most ``rows`` rows: (first row in the file, frame).
 
@@ -261,19 +288,19 @@ def _check_columns(url: str, frame, schema: list[str], data: DataConfig) -> set[
     if missing:
         raise DataValidationError(
             f"{url}: check 'columns' failed: missing column(s) {missing}; the file has "
-            f"{list(frame.columns)}. Fix data.feature_columns / data.label_column or the file."
+            f"{list(frame.columns)}. Fix data.columns (or data.feature_columns) / data.label_column or the file."
         )
     extra = {c for c in frame.columns if c not in schema and c != data.label_column}
     if extra and data.extra_columns == "error":
         raise DataValidationError(
             f"{url}: check 'columns' failed: extra column(s) {sorted(extra)} outside the recipe's schema "
-            f"{schema}; add them to data.feature_columns, or set data.extra_columns=ignore"
+            f"{schema}; add them to data.columns (or data.feature_columns), or set data.extra_columns=ignore"
         )
     return extra
 
 
-def _check_rows(url: str, frame, schema: list[str], data: DataConfig) -> tuple[np.ndarray, Any]:
-    features = numeric_features(url, frame, schema)
+def _check_rows(url: str, frame, types: dict[str, str], data: DataConfig) -> tuple[TypedArrays, Any]:
+    features = typed_columns.read_columns(url, frame, types, missing=data.missing)
     labels = frame[data.label_column]
     if labels.isna().any():
         missing = labels.isna().to_numpy()
@@ -284,11 +311,14 @@ def _check_rows(url: str, frame, schema: list[str], data: DataConfig) -> tuple[n
     return features, labels.to_numpy()
 
 
-def numeric_features(url: str, frame, schema: list[str], *, first_row: int = 0) -> np.ndarray:
-    """The ``schema`` columns as float32, refusing non-numeric, missing or infinite values.
+def numeric_features(
+    url: str, frame, schema: list[str], *, first_row: int = 0, allow_missing: bool = False
+) -> np.ndarray:
+    """The ``schema`` columns as float32, refusing non-numeric, infinite and (unless ``allow_missing``) missing values.
 
     ``first_row``: the row of the file ``frame`` starts at (when a file is read in batches),
-    so an error names the row of the file. Filled column by column into one array: the
+    so an error names the row of the file. ``allow_missing`` (``data.missing: fill``): a
+    missing value is NaN, which the model fills with the training mean. Filled column by column into one array: the
     frame-wide coercion and masks this replaced took four copies of the columns beside the
     frame (a 2M-row file of 30 floats peaked at 1.94 GiB in ingest, issue 14).
     """
@@ -310,14 +340,22 @@ def numeric_features(url: str, frame, schema: list[str], *, first_row: int = 0) 
                 )
             values = coerced
         features[:, j] = values.to_numpy(dtype=np.float32, na_value=np.nan)
-        nonfinite |= ~np.isfinite(features[:, j])
+        nonfinite |= np.isinf(features[:, j]) if allow_missing else ~np.isfinite(features[:, j])
+    if nonfinite.any() and allow_missing:
+        row = int(nonfinite.argmax())
+        column = schema[int(np.isinf(features[row]).argmax())]
+        raise DataValidationError(
+            f"{url}: check 'finite features' failed: {int(nonfinite.sum())} row(s) have infinite features, first "
+            f"at row {first_row + row} (column {column!r}); fix or drop those rows at the source (missing values "
+            "are filled under data.missing: fill, infinite ones are not)"
+        )
     if nonfinite.any():
         row = int(nonfinite.argmax())
         column = schema[int((~np.isfinite(features[row])).argmax())]
         raise DataValidationError(
             f"{url}: check 'finite features' failed: {int(nonfinite.sum())} row(s) have missing, NaN or "
             f"infinite features, first at row {first_row + row} (column {column!r}); impute or drop those rows "
-            "at the source"
+            "at the source, or set data.missing: fill to fill missing ones with the training mean"
         )
     return features
 

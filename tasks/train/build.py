@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from kerasflow.models import builders
+from kerasflow.models.column_types import Encoder
 from kerasflow.models.input_spec import InputSpec
 from kerasflow.tasks.config import ConfigError, ModelConfig, TrainConfig
 from kerasflow.tasks.learning_tasks import LearningTask, choose_task
 from kerasflow.tasks.refs import DatasetRef
+from kerasflow.tasks.train import table_encoding
 from kerasflow.tasks.train.plan import TrainingPlan, make_plan
 
 
@@ -41,15 +43,20 @@ def class_names_of(model: ModelConfig, ref: DatasetRef) -> tuple[str, ...]:
     return tuple(ref.class_names[:num_classes]) + tuple(str(i) for i in range(len(ref.class_names), num_classes))
 
 
-def input_spec_of(ref: DatasetRef, model: ModelConfig) -> InputSpec:
-    """The builder's view of the data, and of the output its task asks for."""
+def input_spec_of(ref: DatasetRef, model: ModelConfig, *, encoder: Encoder | None = None) -> InputSpec:
+    """The builder's view of the data, and of the output its task asks for.
+
+    ``encoder``: a typed table's encoding (tasks/train/table_encoding.py); the builder then
+    receives the encoded vector, and the spec names its entries and the raw columns.
+    """
     return make_input_spec(
-        feature_shape=tuple(ref.feature_shape),
-        feature_dtype=ref.feature_dtype,
+        feature_shape=(encoder.width,) if encoder is not None else tuple(ref.feature_shape),
+        feature_dtype="float32" if encoder is not None else ref.feature_dtype,
         class_names=class_names_of(model, ref),
         task=task_of(model, ref),
-        columns=tuple(ref.feature_names) if ref.feature_names else None,
+        columns=tuple(encoder.names) if encoder is not None else tuple(ref.feature_names or ()) or None,
         target_stats=train_target_stats(ref) if ref.labels == "numbers" else None,
+        column_types=tuple((ref.column_types or {}).items()) if ref.typed else None,
     )
 
 
@@ -61,6 +68,7 @@ def make_input_spec(
     task: LearningTask,
     columns: tuple[str, ...] | None = None,
     target_stats: tuple[float, float] | None = None,
+    column_types: tuple[tuple[str, str], ...] | None = None,
 ) -> InputSpec:
     """An input spec for ``task``: what a builder is called with (also to test a builder without data)."""
     units, activation = task.output(len(class_names))
@@ -76,6 +84,7 @@ def make_input_spec(
         output_widths=task.output_widths(len(class_names)),
         target_mean=mean,
         target_std=std,
+        column_types=column_types,
     )
 
 
@@ -125,10 +134,15 @@ def check_definition(config: TrainConfig) -> None:
 
 
 def build_model(config: TrainConfig, ref: DatasetRef) -> Any:
-    """Call the builder with the input spec and the recipe's params; check what it returned."""
+    """Call the builder with the input spec and the recipe's params; check what it returned; adapt it.
+
+    A typed table's model is its encoding (made from the training statistics) in front of
+    the builder's model, whose own preprocessing is adapted on the encoded training split.
+    """
     reference = config.model.builder_reference
     builder = resolve_builder(config.model)
-    spec = input_spec_of(ref, config.model)
+    encoder = table_encoding.encoder_for(config.data, ref) if ref.typed else None
+    spec = input_spec_of(ref, config.model, encoder=encoder)
     try:
         model = builder(input_spec=spec, **config.model.params)
     except TypeError as error:
@@ -137,15 +151,52 @@ def build_model(config: TrainConfig, ref: DatasetRef) -> Any:
         builders.check_model(reference, model, spec)
     except builders.BuilderError as error:
         raise ConfigError(str(error)) from None
-    return model
+    if encoder is None:
+        adapt_preprocessing(model, ref)
+        return augmented(model, config.model, feature_shape=tuple(ref.feature_shape))
+    encoding = table_encoding.encoding_model(encoder)
+    adapt_preprocessing(model, ref, encode=encoding)
+    return table_encoding.assemble(encoder, model)
 
 
-def adapt_preprocessing(model: Any, ref: DatasetRef, *, batch_size: int = 4096) -> list[str]:
+def augmented(body: Any, model: ModelConfig, *, feature_shape: tuple[int, ...]) -> Any:
+    """``body`` behind the Keras guide's image augmentation (``model.augmentation``), or ``body`` alone.
+
+    ``RandomFlip``, ``RandomRotation`` and ``RandomZoom`` act only in training: the saved
+    model scores an image as it is.
+    """
+    if model.augmentation is None:
+        return body
+    if len(feature_shape) != 3:
+        raise ConfigError(
+            f"received model.augmentation for examples of shape {feature_shape}, expected images "
+            "(height, width, channels); leave model.augmentation out for this data"
+        )
+    import keras
+
+    spec = model.augmentation
+    layers = [
+        *([keras.layers.RandomFlip(spec.flip)] if spec.flip else []),
+        *([keras.layers.RandomRotation(spec.rotation)] if spec.rotation else []),
+        *([keras.layers.RandomZoom(spec.zoom)] if spec.zoom else []),
+    ]
+    inputs = keras.Input(shape=feature_shape, name="image")
+    x = inputs
+    for layer in layers:
+        x = layer(x)
+    wrapped = keras.Model(inputs, body(x), name=body.name)
+    if getattr(body, "compiled", False):
+        wrapped.compile_from_config(body.get_compile_config())
+    return wrapped
+
+
+def adapt_preprocessing(model: Any, ref: DatasetRef, *, batch_size: int = 4096, encode: Any = None) -> list[str]:
     """Adapt every un-adapted preprocessing layer fed straight by a model input, on the training split.
 
     Returns the names of the layers adapted. This is how a builder gets learned
     preprocessing (feature statistics, a vocabulary) without reading data; the result is
-    inside the saved model, so it scores raw inputs.
+    inside the saved model, so it scores raw inputs. ``encode``: a typed table's encoding,
+    through which the split is fed to ``model`` (the builder's, which takes it encoded).
     """
     from kerasflow.tasks.ingest.pipeline import load_batches
 
@@ -159,7 +210,8 @@ def adapt_preprocessing(model: Any, ref: DatasetRef, *, batch_size: int = 4096) 
         ]
         if not fed:
             continue
-        layer.adapt(load_batches(ref, "train", batch_size=batch_size).map(lambda x, y: x))
+        batches = load_batches(ref, "train", batch_size=batch_size).map(lambda x, y: x)
+        layer.adapt(batches.map(encode) if encode is not None else batches)
         adapted.append(layer.name)
     return adapted
 
@@ -189,7 +241,6 @@ def build_compiled_model(
         model = warm_start_model(config, warm_start_version, feature_shape=tuple(ref.feature_shape))
     else:
         model = build_model(config, ref)
-        adapt_preprocessing(model, ref)
     if getattr(model, "compiled", False):
         return model
     training = config.training

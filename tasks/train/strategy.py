@@ -11,6 +11,7 @@ machine without a GPU they are refused with the reason, not silently slow.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from collections.abc import Iterator
 
@@ -37,14 +38,31 @@ def build_strategy(runtime: RuntimeConfig, *, env: dict[str, str] | None = None)
                 f"expected some of {sorted(available)}"
             )
         if len(runtime.devices) > 1 or runtime.strategy == "mirrored":
-            return tf.distribute.MirroredStrategy(devices=list(runtime.devices))
+            return mirrored_strategy(list(runtime.devices))
         return tf.distribute.OneDeviceStrategy(runtime.devices[0])
     if runtime.strategy == "mirrored" or (runtime.strategy == "auto" and len(gpus) > 1):
-        return tf.distribute.MirroredStrategy(devices=gpus or None)
+        return mirrored_strategy(gpus or None)
     # One device: TensorFlow's default strategy already places work on the first GPU (or
     # the CPU). OneDeviceStrategy would route every step through the distribution
     # machinery: measured here at 3.2x the epoch time of the same fit on digits.
     return tf.distribute.get_strategy()
+
+
+# Collective group keys per MirroredStrategy: every strategy of a process counts its keys from
+# the same start, so a second strategy's all-reduce of another model's gradients met the first
+# one's cached collective instance and aborted ("Shape mismatch in the collective instance 100",
+# seen when a process trained two models one after the other: `kerasflow serve`, tests).
+# TensorFlow's own tests give each strategy a base of its own the same way.
+_KEY_SPAN = 100_000
+_strategies = itertools.count()
+
+
+def mirrored_strategy(devices: list[str] | None):
+    """A MirroredStrategy over ``devices`` whose collectives cannot meet an earlier strategy's."""
+    import tensorflow as tf
+
+    tf.distribute.MirroredStrategy._collective_key_base = next(_strategies) * _KEY_SPAN
+    return tf.distribute.MirroredStrategy(devices=devices)
 
 
 def multi_worker_strategy(runtime: RuntimeConfig, env: dict[str, str]):

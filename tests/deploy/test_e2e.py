@@ -36,7 +36,7 @@ from tests.deploy.processes import ROOT, free_port, started
 pytestmark = pytest.mark.e2e
 
 PREFECT = [sys.executable, "-m", "prefect"]
-STEPS = {"ingest", "validate", "train", "evaluate", "gate", "register", "promote"}
+STEPS = {"ingest", "validate", "check-drift", "train", "evaluate", "gate", "register", "promote"}
 JOB_VARIABLES = {"env": {"KERASFLOW_E2E_POOL": "train-step"}}
 
 
@@ -343,7 +343,7 @@ def _check_the_ui(deployed_run) -> None:
         page_text = "document.body && document.body.innerText"
         browser.wait_for(
             f"{page_text}.includes({flow_run.name!r}) && {page_text}.includes('Completed') "
-            f"&& {page_text}.includes('7 Task runs')",
+            f"&& {page_text}.includes('{len(STEPS)} Task runs')",
             what="the run's name, state and task count",
         )
         # The task graph is drawn on a canvas once the run's graph data has arrived.

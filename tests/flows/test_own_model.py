@@ -51,10 +51,19 @@ def test_a_teams_builder_and_custom_layer_train_register_and_score(root, tmp_pat
     with pytest.raises(io.UnsafeModelError, match="'clinic_models>GatedResidual' from a package the recipe does not"):
         registry.load("clinic-screening", 1)
     model = registry.load("clinic-screening", 1, trusted_packages=["clinic_models"])
-    assert any(type(layer).__name__ == "GatedResidual" for layer in model.layers)
-    # kerasflow adapted the builder's Normalization on the training split: it is inside the model.
-    normalization = next(layer for layer in model.layers if type(layer).__name__ == "Normalization")
-    assert np.asarray(normalization.mean).std() > 1.0  # the raw columns' means differ by orders of magnitude
+    # The saved model is the table's encoding (one input per column) in front of the team's model.
+    assert sorted(model.input) == sorted(metadata["dataset"]["column_types"]) and len(model.input) == 30
+    body = next(layer for layer in model.layers if layer.name == "clinic_screening")
+    assert any(type(layer).__name__ == "GatedResidual" for layer in body.layers)
+    # The encoding holds the training split's statistics: the raw columns' means differ by orders of magnitude.
+    encoded_means = [
+        float(np.asarray(layer.mean).ravel()[0]) for layer in model.layers if type(layer).__name__ == "Normalization"
+    ]
+    assert len(encoded_means) == 30 and np.std(encoded_means) > 1.0
+    # kerasflow adapted the builder's own Normalization, on the encoded (standardized) training split.
+    normalization = next(layer for layer in body.layers if type(layer).__name__ == "Normalization")
+    assert np.abs(np.asarray(normalization.mean)).max() < 0.2
+    assert np.asarray(normalization.variance).ravel() == pytest.approx(np.ones(30), abs=0.2)
 
     scored = predict_flow(
         model="clinic-screening@production",

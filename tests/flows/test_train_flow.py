@@ -23,7 +23,7 @@ from tests.flows.helpers import flow_run_record, model_events
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
-STEPS = ["ingest", "validate", "train", "evaluate", "gate", "register", "promote"]
+STEPS = ["ingest", "validate", "check-drift", "train", "evaluate", "gate", "register", "promote"]
 
 
 def smoke(root, **overrides) -> TrainConfig:

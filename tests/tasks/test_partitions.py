@@ -46,9 +46,10 @@ def whole_and_parts(tmp_path, data):
 
 
 def rows_of(ref, split, *, ordered):
+    """The split's features (a table's columns side by side, in feature order) and labels."""
     features, labels = [], []
     for x, y in load_batches(ref, split, batch_size=100, ordered=ordered).as_numpy_iterator():
-        features.append(x)
+        features.append(np.column_stack([x[name] for name in ref.feature_names]) if isinstance(x, dict) else x)
         labels.append(y)
     return np.concatenate(features), np.concatenate(labels)
 
@@ -71,7 +72,9 @@ def test_a_table_in_many_files_is_the_table_read_whole(tmp_path, labels):
 
     assert parts.builder_path is None and len(parts.parts) == 6
     assert parts.fingerprint == whole.fingerprint == fingerprint(identify(data))
-    for field in ("splits", "class_names", "num_classes", "slices", "feature_names", "feature_shape", "labels"):
+    for field in (
+        "splits", "class_names", "num_classes", "slices", "feature_names", "column_types", "feature_shape", "labels"
+    ):
         assert getattr(parts, field) == getattr(whole, field), field
     if labels is not None:
         assert parts.class_names == ["ant", "cat", "dog", "eel"]

@@ -18,6 +18,7 @@ from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.train.launchers import WorkerDeterministicError
 from tests.flows.helpers import assert_the_retry_resumed, train_interrupted
+from tests.tables import transactions_frame, write_frame
 from tests.tasks.train.test_loop import DEFINED
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -64,6 +65,34 @@ def test_two_worker_processes_train_what_one_process_with_two_replicas_trains(tm
     assert abs(multi["metrics"]["values"]["accuracy"] - single["metrics"]["values"]["accuracy"]) < 1e-3
     # Only the chief kept anything: the workers' private backup folders are gone.
     assert not list((two / "training").glob("*/scratch/backup-*"))
+
+
+def test_two_workers_train_a_typed_table_of_dict_inputs_as_one_process_does(tmp_path):
+    # keras-team/keras issue 20329: `fit` fails on dict inputs under MultiWorkerMirroredStrategy;
+    # the project's loop takes a typed table's columns (numbers, text, gaps) as they come.
+    url = write_frame(str(tmp_path / "transactions.parquet"), transactions_frame(1500, seed=4, fraud_rate=0.1))
+
+    def typed(root, **runtime) -> TrainConfig:
+        return TrainConfig.model_validate(
+            {
+                "data": {"source": "files", "url": url, "missing": "fill"},
+                "model": {"name": "fraud", "family": "fraud_tabular", "num_classes": 2, "params": {"dropout": 0.0}},
+                "training": {"epochs": 2, "batch_size": 32, "early_stopping": {"enabled": False}},
+                "gate": {"value": {}},
+                "storage": {"root": str(root)},
+                "runtime": runtime,
+            }
+        )
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    train_flow(config=typed(one, devices=["/cpu:0", "/cpu:1"]))
+    train_flow(config=typed(two, launcher={"kind": "local_processes", "workers": 2}))
+    models = [ModelRegistry(str(root / "registry")).load("fraud", 1) for root in (one, two)]
+    assert isinstance(models[1].input, dict) and "country" in models[1].input
+    for a, b in zip(models[0].get_weights(), models[1].get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
+    multi = ModelRegistry(str(two / "registry")).get("fraud", 1)
+    assert multi["training"]["strategy"] == "MultiWorkerMirroredStrategy x2"
 
 
 def worker_pids(root) -> dict[int, int]:

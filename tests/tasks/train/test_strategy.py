@@ -96,3 +96,22 @@ def test_the_flow_refuses_mixed_precision_without_a_gpu_before_any_work(root, pr
     with pytest.raises(ConfigError, match=r"runtime\.mixed_precision='mixed_float16', but this machine has no GPU"):
         train_flow(config=config)
     assert not root.exists(), "nothing was ingested or written"
+
+
+def test_one_process_trains_two_models_one_after_the_other_under_mirrored_strategy():
+    # Every MirroredStrategy counted its collective keys from the same start: the second
+    # model's all-reduce met the first's cached collective instance ("Shape mismatch in the
+    # collective instance"), as in `kerasflow serve` training recipe after recipe.
+    import keras
+    import numpy as np
+
+    runtime = RuntimeConfig(devices=["/cpu:0", "/cpu:1"])
+    for units, width in ((64, 30), (8, 5), (200, 7)):
+        strategy = build_strategy(runtime)
+        assert strategy.num_replicas_in_sync == 2
+        with strategy.scope():
+            model = keras.Sequential([keras.Input((width,)), keras.layers.Dense(units), keras.layers.Dense(1)])
+            model.compile("adam", "mse")
+        data = tf.data.Dataset.from_tensor_slices((np.ones((64, width), "float32"), np.ones(64))).batch(16)
+        history = model.fit(data, epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])

@@ -1,0 +1,104 @@
+"""Images in class folders on S3 (moto's server over HTTP): train the CIFAR-style CNN, and refuse bad folders."""
+
+from __future__ import annotations
+
+import fsspec
+import numpy as np
+import pytest
+
+from kerasflow.flows.recipes import load_recipe
+from kerasflow.flows.train import train_flow
+from kerasflow.models.registry import ModelRegistry
+from kerasflow.tasks.config import DataConfig
+from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.ingest import materialize as materialization
+from kerasflow.tasks.ingest.pipeline import load_batches
+from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
+from tests.tables import IMAGE_CLASSES, write_image_folders
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+IMAGES = ["data.source=images", "data.image_size=[32, 32]"]
+
+
+def test_an_image_folder_on_s3_trains_the_cifar_cnn_with_augmentation(s3_root, s3_bucket):
+    write_image_folders(f"{s3_bucket}/photos", per_class=24)
+    config = load_recipe(
+        "cifar10_cnn",
+        [
+            *IMAGES,
+            f"data.url={s3_bucket}/photos",
+            "training.epochs=6",
+            "training.batch_size=16",
+            "training.learning_rate=0.002",
+            "training.early_stopping.enabled=false",
+            "model.augmentation={flip: horizontal, rotation: 0.05, zoom: 0.1}",
+            "gate.value={accuracy: {min: 0.6}}",
+        ],
+    )
+    summary = train_flow(config=config)
+    assert summary.outcome == "promoted", summary.message
+    metadata = ModelRegistry(f"{s3_root}/registry").get("cifar10-cnn", 1)
+    dataset = metadata["dataset"]
+    assert dataset["class_names"] == sorted(IMAGE_CLASSES) and dataset["feature_shape"] == [32, 32, 3]
+    assert sum(dataset["splits"].values()) == 72
+    # Statistics: the classes and the sizes the images came in (24 to 47 pixels a side).
+    train = dataset["statistics"]["train"]
+    assert {name for name, _ in train["label"]["top"]} == set(IMAGE_CLASSES)
+    assert train["columns"]["image_size"]["unique"] > 5
+    model = ModelRegistry(f"{s3_root}/registry").load("cifar10-cnn", 1)
+    assert [type(layer).__name__ for layer in model.layers[1:4]] == ["RandomFlip", "RandomRotation", "RandomZoom"]
+    # The augmentation acts in training only: the saved model scores an image the same way twice.
+    image = np.full((1, 32, 32, 3), 128.0, dtype="float32")
+    np.testing.assert_allclose(model.predict(image, verbose=0), model.predict(image, verbose=0))
+
+
+def test_images_are_stored_encoded_and_decoded_to_the_configured_size(tmp_path):
+    written = write_image_folders(str(tmp_path / "photos"), per_class=5)
+    data = DataConfig(source="images", url=str(tmp_path / "photos"), image_size=(20, 30), color_mode="grayscale")
+    ref = materialization.materialize(load_source(data), str(tmp_path / "root"))
+    assert ref.feature_shape == (20, 30, 1) and ref.image_size == (20, 30)
+    images, labels = [], []
+    for split in ("train", "validation", "test"):
+        for x, y in load_batches(ref, split, batch_size=4).as_numpy_iterator():
+            images.append(x)
+            labels.append(y)
+    pixels, labels = np.concatenate(images), np.concatenate(labels)
+    assert pixels.shape == (15, 20, 30, 1) and pixels.dtype == np.float32 and 0 <= pixels.min() <= pixels.max() <= 255
+    assert sorted(labels.tolist()) == [0] * 5 + [1] * 5 + [2] * 5
+    # Stored as they came: the dataset holds about the files' bytes, not decoded pixels.
+    files = sum(len(fsspec.open(key, "rb").open().read()) for keys in written.values() for key in keys)
+    assert ref.num_bytes < 2 * files
+    # The same folder listed again is the same dataset; one new image is a new one.
+    before = fingerprint(identify(data))
+    assert fingerprint(identify(data)) == before == ref.fingerprint
+    (tmp_path / "photos" / "eel" / "extra.png").write_bytes((tmp_path / "photos" / "eel" / "0000.png").read_bytes())
+    assert fingerprint(identify(data)) != before
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            lambda url: fsspec.open(f"{url}/dog/0003.png", "wb").open().write(b"\x89PNG\r\n\x1a\n garbage"),
+            r"dog/0003.png: check 'image' failed: cannot be decoded",
+        ),
+        (
+            lambda url: fsspec.open(f"{url}/cat/notes.txt", "wb").open().write(b"hello"),
+            r"cat/notes.txt: check 'format' failed: not an image file",
+        ),
+        (
+            lambda url: fsspec.open(f"{url}/owl/", "wb").open().write(b""),
+            r"check 'class folders' failed: class folder\(s\) \['owl'\] hold no image",
+        ),
+    ],
+    ids=["corrupt image", "not an image", "empty class folder"],
+)
+def test_a_bad_image_folder_is_one_error_naming_the_key_and_nothing_is_stored(s3_root, s3_bucket, damage, message):
+    url = f"{s3_bucket}/photos"
+    write_image_folders(url, per_class=4)
+    damage(url)
+    data = DataConfig(source="images", url=url, image_size=(16, 16))
+    with pytest.raises(DataValidationError, match=message):
+        materialization.materialize(load_source(data), s3_root)
+    assert not fsspec.filesystem("s3").glob(f"{s3_root}/datasets/*/ref.json")

@@ -1,0 +1,158 @@
+"""A typed table's encoding: every column type, missing values, unseen categories, saved and loaded safely."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+from kerasflow.models import io
+from kerasflow.models.column_types import (
+    COLUMN_TYPES,
+    MISSING_INTEGER,
+    MISSING_TEXT,
+    ColumnFacts,
+    Cross,
+    TypedColumn,
+    build_encoder,
+    check_params,
+    quantile_boundaries,
+    register_column_type,
+    serving_names,
+)
+
+COLUMNS = [
+    TypedColumn("amount", "float_normalized"),
+    TypedColumn("raw", "float"),
+    TypedColumn("scaled", "float_rescaled", {"scale": 0.5, "offset": 1.0}),
+    TypedColumn("hour", "float_discretized", {"num_bins": 4}),
+    TypedColumn("country", "string_categorical"),
+    TypedColumn("mcc", "integer_categorical"),
+    TypedColumn("device", "string_hashed", {"num_bins": 8}),
+    TypedColumn("shop", "integer_hashed", {"num_bins": 4}),
+]
+FACTS = {
+    "amount": ColumnFacts(mean=100.0, std=10.0, missing=3),
+    "hour": ColumnFacts(quantiles=tuple(np.linspace(0, 24, 101))),
+    "country": ColumnFacts(vocabulary=("de", "fr", MISSING_TEXT)),
+    "mcc": ColumnFacts(vocabulary=(5411, -1, MISSING_INTEGER)),
+}
+ROWS = {
+    "amount": np.array([110.0, np.nan, 90.0, 100.0], "float32"),
+    "raw": np.array([1.0, 2.0, 3.0, 4.0], "float32"),
+    "scaled": np.array([2.0, 4.0, 6.0, 8.0], "float32"),
+    "hour": np.array([1.0, 7.0, 13.0, 23.0], "float32"),
+    # "zz" and 7 were never seen in training: out of vocabulary, not an error.
+    "country": np.array(["de", "zz", MISSING_TEXT, "fr"], dtype=object),
+    "mcc": np.array([5411, -1, 7, MISSING_INTEGER], "int64"),
+    "device": np.array(["ios", "web", "web", "pos"], dtype=object),
+    "shop": np.array([1, 2, 3, 4], "int64"),
+}
+
+
+def encoding_model(**kwargs):
+    encoder = build_encoder(COLUMNS, FACTS, **kwargs)
+    return keras.Model(encoder.inputs, encoder.encoded), encoder
+
+
+def test_every_type_encodes_its_column_as_the_training_statistics_say():
+    model, encoder = encoding_model(fill_missing=True, crosses=[Cross(("country", "mcc"), 16)])
+    encoded = np.asarray(model.predict(ROWS, verbose=0))
+    assert encoded.shape == (4, encoder.width) and np.isfinite(encoded).all()
+    column = {name: encoded[:, i] for i, name in enumerate(encoder.names)}
+    # A missing number is the training mean (0 once normalized), with its indicator set.
+    np.testing.assert_allclose(column["amount"], [1.0, 0.0, -1.0, 0.0], atol=1e-5)
+    np.testing.assert_array_equal(column["amount[missing]"], [0, 1, 0, 0])
+    assert "raw[missing]" not in column, "no indicator for a column never missing in training"
+    np.testing.assert_allclose(column["raw"], ROWS["raw"])
+    np.testing.assert_allclose(column["scaled"], ROWS["scaled"] * 0.5 + 1.0)
+    # Four bins at the quartiles of 0..24.
+    hour_bins = encoded[:, [encoder.names.index(f"hour[bin {i}]") for i in range(4)]]
+    np.testing.assert_array_equal(hour_bins.argmax(axis=1), [0, 1, 2, 3])
+    # Categories one-hot over their vocabulary; unseen ones are "(other)", a missing one its own token.
+    assert column["country=de"].tolist() == [1, 0, 0, 0]
+    assert column["country=(other)"].tolist() == [0, 1, 0, 0]
+    assert column[f"country={MISSING_TEXT}"].tolist() == [0, 0, 1, 0]
+    assert column["mcc=-1"].tolist() == [0, 1, 0, 0], "-1 is a real value, not the out-of-vocabulary token"
+    assert column["mcc=(other)"].tolist() == [0, 0, 1, 0]
+    assert column["mcc=(missing)"].tolist() == [0, 0, 0, 1]
+    for prefix, bins in (("device[hash", 8), ("shop[hash", 4), ("country x mcc[hash", 16)):
+        one_hot = encoded[:, [i for i, name in enumerate(encoder.names) if name.startswith(prefix)]]
+        assert one_hot.shape[1] == bins and (one_hot.sum(axis=1) == 1).all()
+
+
+def test_a_saved_encoding_scores_raw_rows_the_same_in_a_clean_process_under_safe_mode(tmp_path):
+    _, encoder = encoding_model(fill_missing=True, crosses=[Cross(("country", "device"), 8)])
+    outputs = keras.layers.Dense(1, activation="sigmoid")(encoder.encoded)
+    model = keras.Model(encoder.inputs, outputs)
+    expected = model.predict(ROWS, verbose=0)
+    path = tmp_path / "typed.keras"
+    sha = io.save_model(model, path)
+    rows = {name: values.tolist() for name, values in ROWS.items()}
+    script = f"""
+import json, sys
+import numpy as np
+from kerasflow.models import io
+model = io.load_model({str(path)!r}, expected_sha256={sha!r})
+rows = json.loads(sys.stdin.read())
+feed = {{k: np.array(v, dtype=object if isinstance(v[0], str) else None) for k, v in rows.items()}}
+feed = {{k: v.astype("float32") if v.dtype.kind == "f" else v for k, v in feed.items()}}
+print(json.dumps(model.predict(feed, verbose=0).tolist()))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps(rows), capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = np.array(json.loads(done.stdout.strip().splitlines()[-1]))
+    np.testing.assert_allclose(loaded, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_only_kerasflows_own_registered_layers_are_trusted_and_the_other_checks_still_hold(tmp_path):
+    _, encoder = encoding_model(fill_missing=True)
+    model = keras.Model(encoder.inputs, keras.layers.Dense(1)(encoder.encoded))
+    path = tmp_path / "typed.keras"
+    io.save_model(model, path)
+    # Another class claiming kerasflow's package is refused: only the registered ones load.
+    forged = tmp_path / "forged.keras"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(forged, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "config.json":
+                data = data.replace(b'"kerasflow>FillMissing"', b'"kerasflow>Evil"')
+            target.writestr(item, data)
+    with pytest.raises(io.UnsafeModelError, match="kerasflow>Evil"):
+        io.load_model(forged)
+    # A Lambda beside the encoding is refused as before.
+    lambda_model = keras.Model(encoder.inputs, keras.layers.Lambda(lambda t: t * 2)(encoder.encoded))
+    lambda_path = tmp_path / "lambda.keras"
+    lambda_model.save(lambda_path)
+    with pytest.raises(io.UnsafeModelError, match="lambda"):
+        io.load_model(lambda_path)
+
+
+def test_the_registry_of_types_is_open_and_checks_params():
+    assert {"float", "string_categorical", "integer_hashed"} <= set(COLUMN_TYPES)
+    with pytest.raises(ValueError, match=r"received \['bins'\] for column 'hour' of type 'float_discretized'"):
+        check_params("hour", "float_discretized", {"bins": 3})
+    assert check_params("hour", "float_discretized", {}) == {"num_bins": 10}
+
+    @register_column_type("float_log", storage="float")
+    def log_encoding(x, *, column, facts):
+        return keras.layers.Reshape((1,))(keras.layers.Rescaling(1.0)(x)), [column]
+
+    try:
+        encoder = build_encoder([TypedColumn("amount", "float_log")], {})
+        assert encoder.names == ["amount"]
+    finally:
+        COLUMN_TYPES.pop("float_log")
+
+
+def test_cut_points_and_serving_names():
+    assert quantile_boundaries(list(np.linspace(0, 100, 101)), 4) == [25.0, 50.0, 75.0]
+    assert quantile_boundaries([5.0] * 101, 4) == [5.0], "a constant column has one cut, not three equal ones"
+    assert serving_names(["area error", "area_error", "f/1", "ok"]) == ["area_error", "area_error_2", "f_1", "ok"]
