@@ -11,7 +11,6 @@ machine without a GPU they are refused with the reason, not silently slow.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 from collections.abc import Iterator
 
@@ -49,20 +48,25 @@ def build_strategy(runtime: RuntimeConfig, *, env: dict[str, str] | None = None)
 
 
 # Collective group keys per MirroredStrategy: every strategy of a process counts its keys from
-# the same start, so a second strategy's all-reduce of another model's gradients met the first
-# one's cached collective instance and aborted ("Shape mismatch in the collective instance 100",
-# seen when a process trained two models one after the other: `kerasflow serve`, tests).
-# TensorFlow's own tests give each strategy a base of its own the same way.
+# the class's `_collective_key_base`, so a second strategy's all-reduce of another model's
+# gradients met the first one's cached collective instance and aborted ("Shape mismatch in the
+# collective instance 100", seen when a process trained two models one after the other:
+# `kerasflow serve`, tests). TensorFlow's own tests give each strategy a base of its own the
+# same way. The base is moved on after each strategy too, so one a caller builds directly
+# afterwards (a notebook, a test comparing with plain Keras) cannot meet ours either.
 _KEY_SPAN = 100_000
-_strategies = itertools.count()
 
 
 def mirrored_strategy(devices: list[str] | None):
-    """A MirroredStrategy over ``devices`` whose collectives cannot meet an earlier strategy's."""
+    """A MirroredStrategy over ``devices`` whose collectives cannot meet another strategy's."""
     import tensorflow as tf
 
-    tf.distribute.MirroredStrategy._collective_key_base = next(_strategies) * _KEY_SPAN
-    return tf.distribute.MirroredStrategy(devices=devices)
+    cls = tf.distribute.MirroredStrategy
+    base = cls._collective_key_base + _KEY_SPAN
+    cls._collective_key_base = base
+    strategy = cls(devices=devices)
+    cls._collective_key_base = base + _KEY_SPAN
+    return strategy
 
 
 def multi_worker_strategy(runtime: RuntimeConfig, env: dict[str, str]):
