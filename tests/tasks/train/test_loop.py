@@ -5,7 +5,6 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.ingest import materialize
@@ -13,6 +12,7 @@ from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
 from kerasflow.tasks.train import fit
 from kerasflow.tasks.train.callbacks import TerminateOnNaN, TrainingDivergedError
 from kerasflow.tasks.train.plan import make_plan
+from kerasflow.tasks.train.strategy import mirrored_strategy
 
 GLOBAL_BATCH = 64  # 32 per replica on two logical CPUs
 
@@ -28,7 +28,8 @@ def digits(root, **overrides) -> tuple[TrainConfig, object]:
 
 def mirrored_model(config, ref):
     keras.utils.set_random_seed(config.training.seed)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    # kerasflow's MirroredStrategy: its collectives keyed apart from the other tests' models.
+    strategy = mirrored_strategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         model = fit.build_compiled_model(config, ref, replicas=2)
     return strategy, model
