@@ -7,7 +7,7 @@ compiled with.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from prefect import get_run_logger, task
@@ -19,56 +19,89 @@ from kerasflow.models.registry import ModelRegistry, RegistryError
 from kerasflow.tasks import plots, storage
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.ingest.pipeline import load_slices, make_dataset
-from kerasflow.tasks.learning_tasks import LearningTask
+from kerasflow.tasks.learning_tasks import LearningTask, Measurer
 from kerasflow.tasks.refs import DatasetRef, Evaluation, Metrics, TrainedModel
 from kerasflow.tasks.train.build import class_names_of, task_of
 
-__all__ = ["compute_metrics", "evaluate", "evaluate_model"]
+__all__ = ["compute_metrics", "evaluate", "evaluate_model", "predicted_chunks"]
+
+# Rows handed to the task's measurers at a time: each update runs a few Keras ops, so
+# chunks of 256-row predictions keep that cost off the per-batch path.
+CHUNK_ROWS = 8192
+PREDICT_BATCH = 256
 
 
 def compute_metrics(
     y_true: np.ndarray, y_pred: np.ndarray, *, task: LearningTask, class_names: Sequence[str], split: str
 ) -> Metrics:
     """The task's metrics of one set of predictions (kerasflow/tasks/learning_tasks.py)."""
-    measured = task.measure(y_true, y_pred, class_names=class_names)
+    measurer = task.measurer(class_names)
+    measurer.update(y_true, y_pred)
+    return _metrics(measurer, split=split)
+
+
+def _metrics(measurer: Measurer, *, split: str) -> Metrics:
+    measured = measurer.result()
     return Metrics(
         split=split,
-        num_examples=len(y_true),
+        num_examples=measurer.rows,
         values=measured.values,
         per_class=measured.per_class,
         confusion=measured.confusion,
     )
 
 
-def predict_split(
-    model, ref: DatasetRef, *, split: str = "test", batch_size: int = 256
-) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, the model's outputs) of ``split``, in stored order."""
-    labels, outputs = [], []
-    for x, y in make_dataset(ref, split, batch_size=batch_size, cache=False):
+def predicted_chunks(model, ref: DatasetRef, *, split: str = "test") -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(labels, the model's outputs) of ``split`` in stored order, about CHUNK_ROWS rows at a time."""
+    labels: list[np.ndarray] = []
+    outputs: list[np.ndarray] = []
+    pending = 0
+    for x, y in make_dataset(ref, split, batch_size=PREDICT_BATCH, cache=False):
         outputs.append(np.asarray(model.predict_on_batch(x)))
         labels.append(y.numpy())
-    return np.concatenate(labels), np.concatenate(outputs)
+        pending += len(labels[-1])
+        if pending >= CHUNK_ROWS:
+            yield np.concatenate(labels), np.concatenate(outputs)
+            labels, outputs, pending = [], [], 0
+    if labels:
+        yield np.concatenate(labels), np.concatenate(outputs)
 
 
 def evaluate_model(
     model, ref: DatasetRef, *, task: LearningTask, class_names: Sequence[str], split: str = "test"
-) -> tuple[Metrics, np.ndarray, np.ndarray]:
-    """(metrics of ``model`` on ``split``, overall and per slice; the labels; the model's outputs)."""
-    y_true, y_pred = predict_split(model, ref, split=split)
-    metrics = compute_metrics(y_true, y_pred, task=task, class_names=class_names, split=split)
+) -> tuple[Metrics, Measurer]:
+    """(metrics of ``model`` on ``split``, overall and per slice; the measurer, to draw its figures).
+
+    Batch by batch: the split is never held, only the task's counts and sums (a bounded
+    sample for figures), so a test split larger than memory is evaluated like a small one.
+    """
+    overall = task.measurer(class_names)
     # Sliced by the values of each slice column (TFX's slicing specs): same metrics, subsets.
+    slice_codes = load_slices(ref, split)
+    by_slice: dict[tuple[str, int], Measurer] = {}
+    seen = 0
+    for y_true, y_pred in predicted_chunks(model, ref, split=split):
+        overall.update(y_true, y_pred)
+        for column, codes in slice_codes.items():
+            chunk = codes[seen : seen + len(y_true)]
+            for i in np.unique(chunk).tolist():
+                rows = chunk == i
+                if (column, i) not in by_slice:
+                    by_slice[(column, i)] = task.measurer(class_names)
+                by_slice[(column, i)].update(y_true[rows], y_pred[rows])
+        seen += len(y_true)
+    metrics = _metrics(overall, split=split)
     per_slice = {
         column: {
-            value: task.measure(y_true[codes == i], y_pred[codes == i], class_names=class_names).values
+            value: by_slice[(column, i)].result().values
             for i, value in enumerate(ref.slices[column])
-            if (codes == i).any()
+            if (column, i) in by_slice
         }
-        for column, codes in load_slices(ref, split).items()
+        for column in slice_codes
     }
     if per_slice:
         metrics = metrics.model_copy(update={"per_slice": per_slice})
-    return metrics, y_true, y_pred
+    return metrics, overall
 
 
 @task(name="evaluate", cache_policy=NO_CACHE)
@@ -76,7 +109,7 @@ def evaluate(trained: TrainedModel, dataset: DatasetRef, config: TrainConfig) ->
     """Metrics of the candidate and, when the alias has a model, of that baseline."""
     logger = get_run_logger()
     task, class_names = task_of(config.model, dataset), class_names_of(config.model, dataset)
-    candidate, y_true, y_pred = evaluate_model(
+    candidate, measured = evaluate_model(
         io.load_model(
             storage.fetch_file(config.storage.root, trained.model_uri),
             expected_sha256=trained.sha256,
@@ -141,11 +174,8 @@ def evaluate(trained: TrainedModel, dataset: DatasetRef, config: TrainConfig) ->
         baseline_error=error,
         plots=save_plots(
             trained,
-            task.figures(
-                y_true,
-                y_pred,
-                class_names=class_names,
-                title=f"{config.model.name} candidate, {candidate.split} split ({candidate.num_examples} examples)",
+            measured.figures(
+                title=f"{config.model.name} candidate, {candidate.split} split ({candidate.num_examples} examples)"
             ),
             config,
         ),
@@ -171,7 +201,7 @@ def evaluate_baseline(
         return None, None, f"no model under alias {alias!r} yet: first run", None
     try:
         model = registry.load(name, version, trusted_packages=config.model.trusted_packages)
-        metrics, _, _ = evaluate_model(model, dataset, task=task, class_names=class_names)
+        metrics, _ = evaluate_model(model, dataset, task=task, class_names=class_names)
         return metrics, version, None, None
     except Exception as error:  # noqa: BLE001 - any failure of the baseline goes to the gate, by name
         cause = str(error) if isinstance(error, io.ModelFileError) else f"{type(error).__name__}: {error}"

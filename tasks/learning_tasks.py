@@ -3,10 +3,11 @@
 A task owns everything that depends on what the model predicts: how the label column is
 read (class ids or numbers), the output layer the zoo builds and the widths a builder's
 output may have, the default loss and training metrics, the evaluation metrics computed
-from predictions, the figures drawn of them, the direction of its metrics for the gate,
-and the columns batch scoring writes. Nothing else branches on the task's name: the
-rest of kerasflow asks the task object. A team adds a task with :func:`register_task`
-(for instance an ordinal or a multi-output one) and names it in ``model.task``.
+from predictions (batch by batch, :class:`Measurer`), the figures drawn of them, the
+direction of its metrics for the gate, and the columns batch scoring writes. Nothing else
+branches on the task's name: the rest of kerasflow asks the task object. A team adds a
+task with :func:`register_task` (for instance an ordinal or a multi-output one) and names
+it in ``model.task``.
 
 The recipe's ``model.task`` picks one; without it, a classifier is chosen from the
 number of classes (two: ``binary``, more: ``multiclass``). Regression is never guessed
@@ -26,6 +27,7 @@ __all__ = [
     "LabelKind",
     "LearningTask",
     "Measured",
+    "Measurer",
     "choose_task",
     "register_task",
     "task_of_metadata",
@@ -68,9 +70,22 @@ class LearningTask:
         """(default loss, metrics tracked in training) as Keras objects, for a model of that output width."""
         raise NotImplementedError
 
+    def measurer(self, class_names: Sequence[str]) -> Measurer:
+        """An accumulator of evaluation metrics, fed batch by batch (evaluation never holds a split).
+
+        The default keeps every prediction and calls :meth:`measure` once at the end, so a
+        task that only implements ``measure`` is right, with memory growing with the split;
+        override this to stream, as the built-in tasks do.
+        """
+        return Measurer(self, class_names)
+
     def measure(self, y_true: np.ndarray, y_pred: np.ndarray, *, class_names: Sequence[str]) -> Measured:
-        """Evaluation metrics from labels and the model's raw outputs."""
-        raise NotImplementedError
+        """Evaluation metrics from labels and the model's raw outputs (implement this, or :meth:`measurer`)."""
+        if type(self).measurer is LearningTask.measurer:
+            raise NotImplementedError(f"learning task {self.name!r} implements neither measure() nor measurer()")
+        measurer = self.measurer(class_names)
+        measurer.update(y_true, y_pred)
+        return measurer.result()
 
     def figures(
         self, y_true: np.ndarray, y_pred: np.ndarray, *, class_names: Sequence[str], title: str
@@ -123,6 +138,59 @@ def choose_task(name: str | None, *, num_classes: int, labels: LabelKind = "clas
     return task
 
 
+class Measurer:
+    """One model's evaluation, accumulated batch by batch like a Keras metric (``update`` then ``result``).
+
+    This one keeps every prediction for the task's ``measure`` and ``figures``; the built-in
+    tasks' own keep counts and sums (and a bounded sample to draw), so memory stays flat.
+    """
+
+    def __init__(self, task: LearningTask, class_names: Sequence[str]):
+        self.task, self.class_names = task, list(class_names)
+        self.rows = 0  # examples seen
+        self._true: list[np.ndarray] = []
+        self._pred: list[np.ndarray] = []
+
+    def update(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:
+        self._true.append(np.asarray(y_true))
+        self._pred.append(np.asarray(y_pred))
+        self.rows += len(self._true[-1])
+
+    def _all(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self._true:
+            return np.zeros(0), np.zeros((0, 1))
+        return np.concatenate(self._true), np.concatenate(self._pred)
+
+    def result(self) -> Measured:
+        return self.task.measure(*self._all(), class_names=self.class_names)
+
+    def figures(self, *, title: str) -> dict[str, bytes]:
+        """PNG file name -> figure of the predictions seen (:meth:`LearningTask.figures`)."""
+        return self.task.figures(*self._all(), class_names=self.class_names, title=title)
+
+
+class Sample:
+    """A uniform random sample of at most ``limit`` rows of a stream, in arrival order (for figures)."""
+
+    def __init__(self, limit: int, *, seed: int = 0):
+        self.limit, self._rng = limit, np.random.default_rng(seed)
+        self._keys = np.zeros(0)
+        self._columns: list[np.ndarray] | None = None
+
+    def add(self, *columns: np.ndarray) -> None:
+        keys = np.concatenate([self._keys, self._rng.random(len(columns[0]))])
+        kept = list(columns)
+        if self._columns is not None:
+            kept = [np.concatenate(pair) for pair in zip(self._columns, columns, strict=True)]
+        if len(keys) > self.limit:  # keep the rows of the smallest keys: a uniform sample of all seen
+            chosen = np.sort(np.argpartition(keys, self.limit)[: self.limit])
+            keys, kept = keys[chosen], [c[chosen] for c in kept]
+        self._keys, self._columns = keys, list(kept)
+
+    def columns(self) -> list[np.ndarray]:
+        return self._columns or []
+
+
 # ---------------------------------------------------------------- classification
 
 
@@ -130,28 +198,82 @@ def _class_ids(y_true: np.ndarray) -> np.ndarray:
     return np.asarray(y_true).astype("int64").reshape(-1)
 
 
-def _per_class(y_true: np.ndarray, pred: np.ndarray, class_names: Sequence[str]) -> dict[str, dict[str, float]]:
+def _per_class(confusion: np.ndarray, class_names: Sequence[str]) -> dict[str, dict[str, float]]:
     """Recall (the share of the class found) and precision of every class present, by name."""
-    present = [c for c in range(len(class_names)) if (y_true == c).any()]
-    recall = {class_names[c]: float((pred[y_true == c] == c).mean()) for c in present}
-    precision = {class_names[c]: float((y_true[pred == c] == c).mean()) if (pred == c).any() else 0.0 for c in present}
+    found, truth, predicted = np.diag(confusion), confusion.sum(axis=1), confusion.sum(axis=0)
+    present = [c for c in range(len(class_names)) if truth[c]]
+    recall = {class_names[c]: float(found[c] / truth[c]) for c in present}
+    precision = {class_names[c]: float(found[c] / predicted[c]) if predicted[c] else 0.0 for c in present}
     return {"recall": recall, "precision": precision}
+
+
+class _ClassificationMeasurer(Measurer):
+    """Confusion counts and the summed loss; a binary task's precision, recall and AUC as Keras metrics."""
+
+    def __init__(self, task: _Classification, class_names: Sequence[str]):
+        super().__init__(task, class_names)
+        width = len(self.class_names)
+        self.confusion = np.zeros((width, width), dtype=np.int64)
+        self.loss_sum = 0.0
+        self.metrics = task.streaming_metrics()
+
+    def update(self, y_true, y_pred):
+        y_true, y_pred = _class_ids(y_true), np.asarray(y_pred)
+        if not len(y_true):
+            return
+        width = len(self.confusion)
+        pred = self.task.predicted_classes(y_pred)
+        if max(int(y_true.max()), int(pred.max())) >= width or min(int(y_true.min()), int(pred.min())) < 0:
+            raise ValueError(f"received a class id outside 0..{width - 1} (class names: {self.class_names})")
+        self.confusion += np.bincount(y_true * width + pred, minlength=width * width).reshape(width, width)
+        self.loss_sum += self.task.loss_sum(y_true, y_pred)
+        self.rows += len(y_true)
+        for metric in self.metrics.values():
+            metric.update_state(y_true, self.task.positive(y_pred))
+
+    def result(self):
+        rows = self.rows
+        values = {
+            "loss": self.loss_sum / rows if rows else 0.0,
+            "accuracy": float(np.trace(self.confusion) / rows) if rows else 0.0,
+        }
+        values.update({name: float(metric.result()) for name, metric in self.metrics.items()})
+        per_class = _per_class(self.confusion, self.class_names)
+        if isinstance(self.task, MulticlassTask):  # a class's accuracy is its recall; kept by that name too
+            per_class["accuracy"] = dict(per_class["recall"])
+        return Measured(values=values, per_class=per_class, confusion=self.confusion.tolist())
+
+    def figures(self, *, title):
+        from kerasflow.tasks import plots
+
+        png = plots.confusion_matrix_png(self.confusion.tolist(), self.class_names, title=title)
+        return {plots.CONFUSION_MATRIX: png}
 
 
 class _Classification(LearningTask):
     labels: LabelKind = "classes"
+
+    def measurer(self, class_names):
+        return _ClassificationMeasurer(self, class_names)
+
+    def loss_sum(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        """The evaluation loss summed over a batch (class ids, raw outputs)."""
+        import keras
+
+        return float(keras.losses.SparseCategoricalCrossentropy(reduction="sum")(y_true, y_pred))
+
+    def streaming_metrics(self) -> dict[str, Any]:
+        """Keras metrics of the positive class's probability, updated batch by batch (none for multiclass)."""
+        return {}
 
     def predicted_classes(self, y_pred: np.ndarray) -> np.ndarray:
         """The class id each output predicts (the most probable class)."""
         return self.probabilities(y_pred).argmax(axis=1)
 
     def figures(self, y_true, y_pred, *, class_names, title):
-        from kerasflow.tasks import plots
-
-        confusion = plots.confusion_matrix(
-            _class_ids(y_true), self.predicted_classes(y_pred), num_classes=len(class_names)
-        )
-        return {plots.CONFUSION_MATRIX: plots.confusion_matrix_png(confusion, class_names, title=title)}
+        measurer = self.measurer(class_names)
+        measurer.update(y_true, y_pred)
+        return measurer.figures(title=title)
 
     def probabilities(self, y_pred: np.ndarray) -> np.ndarray:
         """(rows, classes) probabilities; a single sigmoid output becomes two columns."""
@@ -195,22 +317,6 @@ class MulticlassTask(_Classification):
             ]
         return keras.losses.SparseCategoricalCrossentropy(), [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
-    def measure(self, y_true, y_pred, *, class_names):
-        import keras
-
-        from kerasflow.tasks import plots
-
-        y_true = _class_ids(y_true)
-        pred = self.predicted_classes(y_pred)
-        values = {
-            "loss": float(keras.losses.SparseCategoricalCrossentropy()(y_true, y_pred)),
-            "accuracy": float((pred == y_true).mean()) if len(y_true) else 0.0,
-        }
-        per_class = _per_class(y_true, pred, class_names)
-        per_class["accuracy"] = dict(per_class["recall"])  # a class's accuracy is its recall; kept by that name too
-        confusion = plots.confusion_matrix(y_true, pred, num_classes=len(class_names))
-        return Measured(values=values, per_class=per_class, confusion=confusion)
-
 
 class BinaryTask(_Classification):
     """Two classes: a sigmoid probability of the second, binary cross-entropy, precision, recall and AUC."""
@@ -245,29 +351,21 @@ class BinaryTask(_Classification):
             keras.metrics.AUC(name="auc"),
         ]
 
-    def measure(self, y_true, y_pred, *, class_names):
+    def loss_sum(self, y_true, y_pred):
         import keras
 
-        from kerasflow.tasks import plots
-
-        y_true = _class_ids(y_true)
         y_pred = np.asarray(y_pred)
-        positive = self.positive(y_pred)
         if y_pred.ndim > 1 and y_pred.shape[-1] == 2:  # a softmax over the two classes
-            loss = float(keras.losses.SparseCategoricalCrossentropy()(y_true, y_pred))
-        else:
-            loss = float(keras.losses.BinaryCrossentropy()(y_true.astype("float32"), positive))
-        pred = self.predicted_classes(y_pred)
-        values = {"loss": loss, "accuracy": float((pred == y_true).mean()) if len(y_true) else 0.0}
-        for name, metric in {
-            "precision": keras.metrics.Precision(),
-            "recall": keras.metrics.Recall(),
-            "auc": keras.metrics.AUC(),
-        }.items():
-            metric.update_state(y_true, positive)
-            values[name] = float(metric.result())
-        confusion = plots.confusion_matrix(y_true, pred, num_classes=2)
-        return Measured(values=values, per_class=_per_class(y_true, pred, class_names), confusion=confusion)
+            return super().loss_sum(y_true, y_pred)
+        # (rows, 1): Keras averages the last axis first, so a flat vector would be one "row".
+        loss = keras.losses.BinaryCrossentropy(reduction="sum")
+        return float(loss(y_true.astype("float32")[:, None], self.positive(y_pred)[:, None]))
+
+    def streaming_metrics(self):
+        import keras
+
+        # Keras's own: AUC over fixed thresholds, so batch by batch is the same as all at once.
+        return {"precision": keras.metrics.Precision(), "recall": keras.metrics.Recall(), "auc": keras.metrics.AUC()}
 
 
 # ---------------------------------------------------------------- regression
@@ -291,19 +389,8 @@ class RegressionTask(LearningTask):
             keras.metrics.RootMeanSquaredError(name="rmse"),
         ]
 
-    def measure(self, y_true, y_pred, *, class_names):
-        y_true = np.asarray(y_true, dtype="float64").reshape(-1)
-        y_pred = np.asarray(y_pred, dtype="float64").reshape(-1)
-        if not len(y_true):
-            return Measured(values={"loss": 0.0, "mse": 0.0, "mae": 0.0, "rmse": 0.0, "r2": 0.0})
-        residuals = y_pred - y_true
-        mse = float(np.mean(residuals**2))
-        # R² as keras.metrics.R2Score defines it (1 - SS_res / SS_tot); computed in float64
-        # here, so a slice of a few rows is exact; a constant target has no R² (0 by Keras's rule).
-        total = float(np.sum((y_true - y_true.mean()) ** 2))
-        r2 = 1.0 - float(np.sum(residuals**2)) / total if total > 0 else 0.0
-        values = {"loss": mse, "mse": mse, "mae": float(np.mean(np.abs(residuals))), "rmse": mse**0.5, "r2": r2}
-        return Measured(values=values)
+    def measurer(self, class_names):
+        return _RegressionMeasurer(self, class_names)
 
     def figures(self, y_true, y_pred, *, class_names, title):
         from kerasflow.tasks import plots
@@ -317,6 +404,48 @@ class RegressionTask(LearningTask):
 
     def prediction_columns(self, y_pred, *, class_names):
         return {"prediction": np.asarray(y_pred, dtype="float64").reshape(len(y_pred), -1)[:, 0]}
+
+
+class _RegressionMeasurer(Measurer):
+    """Sums of the residuals' squares and sizes, the target's mean and spread (Chan's merge), a sample to draw."""
+
+    def __init__(self, task: RegressionTask, class_names: Sequence[str]):
+        super().__init__(task, class_names)
+        self.squared, self.absolute = 0.0, 0.0
+        self.mean, self.m2 = 0.0, 0.0  # the target's: R² compares the residuals with its spread
+        from kerasflow.tasks import plots
+
+        self.sample = Sample(plots.MAX_POINTS)
+
+    def update(self, y_true, y_pred):
+        y_true = np.asarray(y_true, dtype="float64").reshape(-1)
+        y_pred = np.asarray(y_pred, dtype="float64").reshape(len(y_true), -1)[:, 0] if len(y_true) else np.zeros(0)
+        if not len(y_true):
+            return
+        residuals = y_pred - y_true
+        self.squared += float(np.sum(residuals**2))
+        self.absolute += float(np.sum(np.abs(residuals)))
+        rows, mean = len(y_true), float(y_true.mean())
+        m2 = float(np.sum((y_true - mean) ** 2))
+        total = self.rows + rows
+        delta = mean - self.mean
+        self.m2 += m2 + delta**2 * self.rows * rows / total
+        self.mean += delta * rows / total
+        self.rows = total
+        self.sample.add(y_true, y_pred)
+
+    def result(self):
+        if not self.rows:
+            return Measured(values={"loss": 0.0, "mse": 0.0, "mae": 0.0, "rmse": 0.0, "r2": 0.0})
+        mse = self.squared / self.rows
+        # R² as keras.metrics.R2Score defines it (1 - SS_res / SS_tot); in float64 here, so a
+        # slice of a few rows is exact; a constant target has no R² (0 by Keras's rule).
+        r2 = 1.0 - self.squared / self.m2 if self.m2 > 0 else 0.0
+        values = {"loss": mse, "mse": mse, "mae": self.absolute / self.rows, "rmse": mse**0.5, "r2": r2}
+        return Measured(values=values)
+
+    def figures(self, *, title):
+        return self.task.figures(*self.sample.columns(), class_names=self.class_names, title=title)
 
 
 for _task in (MulticlassTask(), BinaryTask(), RegressionTask()):

@@ -18,6 +18,7 @@ import numpy as np
 __all__ = [
     "confusion_matrix",
     "confusion_matrix_png",
+    "distribution_grid_png",
     "distributions_png",
     "embed_png",
     "learning_curves_png",
@@ -31,7 +32,7 @@ CONFUSION_MATRIX = "confusion_matrix.png"
 PREDICTED_VS_ACTUAL = "predicted_vs_actual.png"
 RESIDUALS = "residuals.png"
 # Points drawn in a scatter: beyond this a random (seeded) subset, so a million-row test split draws in a second.
-_MAX_POINTS = 20_000
+MAX_POINTS = 20_000
 
 # Wide enough to read epoch ticks in the artifact pane; small enough to embed (about 30 KB).
 _SIZE_INCHES, _DPI = (7.0, 3.2), 96
@@ -146,12 +147,33 @@ def distributions_png(
     return _png(figure, canvas)
 
 
+def distribution_grid_png(panels: Sequence[tuple[str, Sequence[str], Sequence[float]]], *, columns: int = 3) -> bytes:
+    """Small bar charts side by side, one per ``(title, bins, shares)``: a dataset's columns at a glance."""
+    rows = max(1, -(-len(panels) // columns))
+    figure, canvas = _figure(size=(3.0 * columns, 2.2 * rows))
+    for i, (title, bins, shares) in enumerate(panels):
+        axes = figure.add_subplot(rows, columns, i + 1)
+        positions = np.arange(len(bins))
+        axes.bar(positions, shares, width=0.85, alpha=0.85)
+        # Every bin labelled would overlap: the first, middle and last tell the range.
+        ticks = sorted({0, len(bins) // 2, len(bins) - 1}) if len(bins) > 6 else list(positions)
+        axes.set_xticks(ticks, [_short(bins[t]) for t in ticks], fontsize="x-small", rotation=30)
+        axes.tick_params(axis="y", labelsize="x-small")
+        axes.grid(alpha=0.3, axis="y")
+        axes.set_title(title, fontsize="small")
+    return _png(figure, canvas)
+
+
+def _short(label: str, width: int = 14) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
 def _subset(*columns: np.ndarray) -> tuple[np.ndarray, ...]:
     columns = tuple(c.reshape(-1) for c in columns)
     rows = len(columns[0])
-    if rows <= _MAX_POINTS:
+    if rows <= MAX_POINTS:
         return columns
-    keep = np.sort(np.random.default_rng(0).choice(rows, _MAX_POINTS, replace=False))
+    keep = np.sort(np.random.default_rng(0).choice(rows, MAX_POINTS, replace=False))
     return tuple(c[keep] for c in columns)
 
 

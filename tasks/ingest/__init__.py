@@ -10,8 +10,10 @@ An unreachable store is transient and retried with backoff; bad data is not retr
 from __future__ import annotations
 
 from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.tasks import exponential_backoff
 
+from kerasflow.tasks import statistics_report
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.failures import retry_unless_deterministic
 from kerasflow.tasks.ingest import materialize as materialization
@@ -51,4 +53,11 @@ def ingest(data: DataConfig, *, root: str) -> DatasetRef:
     logger.info("dataset %s (%s) at %s: %s", ref.fingerprint, data.source, ref.uri, splits)
     if ref.ignored_columns:
         logger.warning("columns outside the recipe's schema, ignored: %s", ", ".join(ref.ignored_columns))
+    statistics = materialization.read_statistics(ref)
+    if statistics is not None:  # a dataset stored before statistics were kept has none
+        create_markdown_artifact(
+            key="dataset-statistics",
+            markdown=statistics_report.markdown(ref.fingerprint, statistics),
+            description="rows, missing values, distributions and labels of every split",
+        )
     return ref

@@ -127,10 +127,17 @@ def _store(source: SourceData, staging: Path, *, root: str, url: str, attempt: s
     finally:
         absl.setLevel(level)
     shutil.rmtree(staging / "downloads", ignore_errors=True)
+    statistics = source.statistics
+    if statistics is None and source.rows_per_example == 1:  # a TFDS stream: counted from what was stored
+        from kerasflow.tasks.ingest.stored_statistics import stored_statistics
+
+        statistics = stored_statistics(
+            builder, feature_key=source.feature_key, label_key=source.label_key, class_names=source.class_names
+        )
     statistics_path = None
-    if source.statistics is not None:  # written into the attempt, so published (or discarded) with it
+    if statistics is not None:  # written into the attempt, so published (or discarded) with it
         statistics_path = f"{attempt}/{STATISTICS_FILE}"
-        (staging / STATISTICS_FILE).write_text(json.dumps(source.statistics.to_json()))
+        (staging / STATISTICS_FILE).write_text(json.dumps(statistics.to_json()))
     stored = builder.info.features
     # A typed table of categories alone stores no float columns.
     feature = stored[source.feature_key] if source.feature_key in stored.keys() else None  # noqa: SIM118 - not a dict

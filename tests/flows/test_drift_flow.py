@@ -40,6 +40,12 @@ def test_drift_is_reported_with_an_event_and_fails_the_run_when_asked(root, tmp_
     flow_run_record(registry.get("fraud-tabular", 2)["flow_run_id"], artifacts_by_key=artifacts)
     assert summary.version.version == 2
     assert "Data drift: 0 of 7 column(s) drifted" in artifacts["data-drift"].data
+    # What the run trained on, on its page: every split's rows, the label, each column.
+    shown = artifacts["dataset-statistics"].data
+    train_rows = registry.get("fraud-tabular", 2)["dataset"]["splits"]["train"]
+    assert f"#### train: {train_rows} rows" in shown and re.search(r"\| amount \| 0 \| mean \d", shown)
+    assert re.search(r"\| country \| [1-9]\d* \(\d\.\d%\) \| 9 value\(s\): ", shown), "4 % missing, 9 countries"
+    assert "Label: 2 value(s): " in shown and shown.count("data:image/png;base64,") == 1
 
     # A drifted week: reported (warn is the default), an event with the columns' distances, trained anyway.
     since = datetime.now(UTC)

@@ -70,6 +70,7 @@ def test_digits_flow_registers_promotes_and_records_everything(root):
     assert sorted(task_runs) == sorted(STEPS)
     assert all(run.state.is_completed() for runs in task_runs.values() for run in runs)
     assert {
+        "dataset-statistics",
         "validation-report",
         "training-progress",
         "evaluation",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from pathlib import Path
 
 import fsspec
@@ -349,3 +350,35 @@ def test_a_tfds_download_that_cannot_reach_its_host_fails_once_quickly_naming_it
             raise info.value
 
     assert retry_unless_deterministic(None, None, Failed()) is False, "Prefect does not retry it"
+
+
+@pytest.mark.parametrize("name", ["mnist", "imdb_reviews"])
+def test_a_tfds_dataset_is_stored_with_the_statistics_of_what_was_stored(root, tmp_path, name):
+    import tensorflow_datasets as tfds
+
+    prepare_fake_tfds(name, tmp_path / "tfds", splits={"train": 40, "test": 20})
+    data = DataConfig(
+        source="tfds",
+        name=name,
+        data_dir=str(tmp_path / "tfds"),
+        feature_key="image" if name == "mnist" else "text",
+        tfds_splits={"train": "train[:75%]", "validation": "train[75%:]", "test": "test"},
+    )
+    ref = materialize(load_source(data), str(root))
+
+    statistics = materialize_module.read_statistics(ref)
+    assert statistics is not None and set(statistics.splits) == {"train", "validation", "test"}
+    source = tfds.builder(name, data_dir=str(tmp_path / "tfds"))
+    for split, spec in data.tfds_splits.items():
+        rows = list(tfds.as_numpy(source.as_dataset(split=spec, shuffle_files=False)))
+        stats = statistics.splits[split]
+        assert stats.rows == ref.splits[split] == len(rows)
+        names = source.info.features["label"].names
+        assert dict(stats.label.values) == dict(Counter(names[int(r["label"])] for r in rows))
+        if name == "mnist":
+            assert dict(stats.columns["image_size"].values) == {"28x28": len(rows)}
+        else:
+            lengths = [len(r["text"].decode()) for r in rows]
+            column = stats.columns["text_length"]
+            assert (column.count, column.min, column.max) == (len(rows), min(lengths), max(lengths))
+            assert column.mean == pytest.approx(np.mean(lengths))

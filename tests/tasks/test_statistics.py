@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from kerasflow.tasks.statistics import (
     MAX_VALUES,
@@ -72,3 +73,29 @@ def test_a_column_of_many_values_keeps_the_most_frequent():
     assert stats.unique == MAX_VALUES and stats.other == 502
     assert stats.top(2) == [("common-1", 100), ("common-2", 100)]
     assert stats.count == 200 + MAX_VALUES + 500 == sum(stats.values.values()) + stats.other
+
+
+def test_the_statistics_report_lists_every_split_and_draws_the_training_split_once():
+    from kerasflow.tasks import statistics_report
+
+    amounts = rng.normal(50, 10, 1000)
+    amounts[:30] = np.nan
+    countries = np.array(["de"] * 700 + ["fr"] * 300, dtype=object)
+    labels = np.array([0] * 990 + [1] * 10)
+    split = split_statistics(
+        {"amount": amounts, "country": countries, "constant": np.ones(1000)},
+        categorical=["country"],
+        labels=labels,
+        class_names=["legit", "fraud"],
+    )
+    wide = split_statistics({f"c{i}": np.arange(10.0) for i in range(60)})
+    report = statistics_report.markdown("abc", DatasetStatistics({"train": split, "test": wide}))
+
+    assert "#### train: 1000 rows" in report and "Label: 2 value(s): legit 99.0%, fraud 1.0%" in report
+    assert "| amount | 30 (3.0%) | mean 50" in report and "| country | 0 | 2 value(s): de 70.0%, fr 30.0% |" in report
+    assert "#### test: 10 rows" in report and "| c49 |" in report and "| c50 |" not in report
+    assert "(10 more not shown" in report
+    assert report.count("data:image/png;base64,") == 1, "one figure of the training split, not one per column"
+    bins, shares = statistics_report.distribution(split.columns["amount"])
+    assert len(bins) == statistics_report.HISTOGRAM_BINS and sum(shares) == pytest.approx(1.0)
+    assert statistics_report.distribution(split.columns["constant"]) == (["1"], [1.0])
