@@ -292,7 +292,14 @@ def _check_the_run_through_the_api(deployed_run) -> None:
 
     # Artifacts: progress where training ran; reports, figures and the version link on the run.
     artifacts = {a.key: a for a in client.read_artifacts(flow_run_filter=this_run)}
-    assert {"dataset-statistics", "validation-report", "evaluation", "gate-report", "gate-summary", "registered-version"} <= set(artifacts)
+    assert {
+        "dataset-statistics",
+        "validation-report",
+        "evaluation",
+        "gate-report",
+        "gate-summary",
+        "registered-version",
+    } <= set(artifacts)
     assert artifacts["training-plots"].data.count("data:image/png;base64,") == 2
     [progress] = [a for a in client.read_artifacts(flow_run_filter=step_filter) if a.key == "training-progress"]
     assert progress.data == 100.0
