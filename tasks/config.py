@@ -84,7 +84,7 @@ class SplitFractions(_Section):
 
 
 class WindowConfig(_Section):
-    """A rolling window over day partitions (tasks/ingest/window.py): the last ``days`` up to ``until``."""
+    """A rolling window (tasks/ingest/window.py): the last ``days`` up to ``until``, of partitions or a time column."""
 
     days: int = Field(gt=0, description="train on the partitions of this many days, ending on `until`")
     until: date | None = Field(
@@ -93,6 +93,12 @@ class WindowConfig(_Section):
     )
     partition_key: str = Field(
         "date", min_length=1, description="the path key that holds the day: .../date=2026-11-03/part-0.parquet"
+    )
+    column: str | None = Field(
+        None,
+        min_length=1,
+        description="a timestamp column: keep the rows whose time (UTC) falls on the window's days, in files "
+        "laid out any way (then partition_key is not used)",
     )
 
 
@@ -135,7 +141,9 @@ class DataConfig(_Section):
     # images: a folder or prefix with one subfolder of images per class.
     url: str | None = None
     window: WindowConfig | None = Field(
-        None, description="source files: train on the last N days of date=YYYY-MM-DD partitions only"
+        None,
+        description="source files: train on the last N days only, of date=YYYY-MM-DD partitions or of a "
+        "timestamp column",
     )
     image_size: tuple[int, int] = Field(
         (256, 256), description="images: height and width every image is resized to in the input pipeline"
@@ -229,6 +237,12 @@ class DataConfig(_Section):
                 f"received data.window for source {self.source!r}, expected it only with source 'files' "
                 "(tables in day partitions such as s3://bucket/events/date=2026-11-03/part-0.parquet)"
             )
+        time_column = self.window.column if self.window is not None else None
+        if time_column and (time_column == self.label_column or time_column in (self.columns or {})):
+            raise ValueError(
+                f"received data.window.column={time_column!r}, which is also the label or a feature column; "
+                "a window's timestamp column selects rows and is not learned from"
+            )
         if self.split_key and self.source != "files":
             raise ValueError(
                 f"received data.split_key={self.split_key!r} for source {self.source!r}, expected it only with "
@@ -242,6 +256,13 @@ class DataConfig(_Section):
         if self.source == "tfds" and "train" not in self.tfds_splits:
             raise ValueError("received data.tfds_splits without 'train', expected train, validation and test")
         return self
+
+    @property
+    def kept_columns(self) -> list[str]:
+        """Columns a table is read with that are not features: slices, the split key, the window's time."""
+        time_column = self.window.column if self.window is not None else None
+        split_key = [self.split_key] if self.split_key else []
+        return [*self.slice_columns, *split_key, *([time_column] if time_column else [])]
 
 
 def _typed_columns_check(data: DataConfig) -> None:

@@ -26,7 +26,7 @@ from prefect.tasks import exponential_backoff
 
 from kerasflow.models.registry import ModelRegistry, RegistryError, parse_model_ref
 from kerasflow.tasks import storage
-from kerasflow.tasks.config import DataConfig, DriftConfig
+from kerasflow.tasks.config import DataConfig, DriftConfig, WindowConfig
 from kerasflow.tasks.failures import DataValidationError, retry_unless_deterministic
 from kerasflow.tasks.ingest import typed_columns
 from kerasflow.tasks.learning_tasks import LearningTask, task_of_metadata
@@ -81,16 +81,19 @@ def table_batches(
     rows: int,
     column_types: dict[str, str] | None = None,
     missing: str = "error",
+    time_window: WindowConfig | None = None,
 ) -> Iterator[tuple[np.ndarray | dict[str, np.ndarray], Any, str]]:
     """(features, keys, file URL) of ``files`` batch by batch, feature and key columns only; labels not needed.
 
     ``column_types``: a typed table's columns and types as recorded at registration; each
     column is then read as ingestion read it (tasks/ingest/typed_columns.py), its values
     checked against its type, and fed by name. ``missing``: the model's ``data.missing``.
+    ``time_window``: a window over a timestamp column; only its rows are scored.
     """
-    from kerasflow.tasks.ingest import tabular
+    from kerasflow.tasks.ingest import tabular, window
 
-    wanted = [*columns, *([key_column] if key_column and key_column not in columns else [])]
+    kept = [c for c in (key_column, time_window.column if time_window else None) if c and c not in columns]
+    wanted = [*columns, *dict.fromkeys(kept)]
     # Every file's columns first, from its schema or header: a file that lacks one fails the
     # scoring before any row is scored, not after the files before it.
     for file, path in zip(files, paths, strict=True):
@@ -103,6 +106,10 @@ def table_batches(
             )
     for file, path in zip(files, paths, strict=True):
         for first_row, frame in tabular.iter_frames(file.url, path, columns=wanted, rows=rows):
+            if time_window is not None:
+                frame = window.rows_in_window(file.url, frame, time_window)
+                if frame.empty:
+                    continue
             if column_types is not None:
                 arrays = typed_columns.read_columns(file.url, frame, column_types, missing=missing, first_row=first_row)
                 features: Any = arrays.columns(column_types)
@@ -292,7 +299,10 @@ def score(
                 raise DataValidationError(f"{model_ref}: its metadata names no feature columns to read from a table")
             source = data.url or ""
             files = tabular.list_files(source)
-            if data.window is not None:
+            time_window = data.window if data.window is not None and data.window.column else None
+            if time_window is not None:
+                files = window.files_for_time_window(files, time_window, url=source)
+            elif data.window is not None:
                 files = window.in_window(files, data.window, url=source)
             total = None
             feature_shape = (len(columns),)
@@ -307,6 +317,7 @@ def score(
                     rows=rows,
                     column_types=signature["column_types"],
                     missing=signature["missing"],
+                    time_window=time_window,
                 )
             )
         model = None

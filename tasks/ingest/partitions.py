@@ -48,8 +48,19 @@ PROGRESS_SECONDS = 5.0
 
 
 def applies(data: DataConfig, identity: dict[str, Any]) -> bool:
-    """Whether the configured source is a table of several files, stored per file."""
-    return data.source == "files" and "tfds_dir" not in identity and data.limit is None and len(identity["files"]) > 1
+    """Whether the configured source is a table of several files, stored per file.
+
+    Not with a time-column window: a file's rows in the window change as it moves, so no
+    stored file could be reused; day partitions are what makes a new day cost one day.
+    """
+    time_window = data.window is not None and data.window.column is not None
+    return (
+        data.source == "files"
+        and "tfds_dir" not in identity
+        and data.limit is None
+        and not time_window
+        and len(identity["files"]) > 1
+    )
 
 
 def part_identity(identity: dict[str, Any], file: list[Any], types: dict[str, str] | None) -> dict[str, Any]:

@@ -67,7 +67,12 @@ def identify(data: DataConfig) -> dict[str, Any]:
         }
     if data.source == "files":
         files = tabular.list_files(data.url or "")
-        if data.window is not None:  # the fingerprint covers the window's files only
+        time_window = None
+        if data.window is not None and data.window.column:  # the files that may hold the window's rows
+            files = window.files_for_time_window(files, data.window, url=data.url or "")
+            start, end = window.bounds(data.window)
+            time_window = {"column": data.window.column, "from": start.isoformat(), "to": end.isoformat()}
+        elif data.window is not None:  # the fingerprint covers the window's files only
             files = window.in_window(files, data.window, url=data.url or "")
         return {
             "source": "files",
@@ -78,6 +83,7 @@ def identify(data: DataConfig) -> dict[str, Any]:
             "label": data.label_column,
             "slice_columns": data.slice_columns,
             "classes": data.classes,
+            **({"time_window": time_window} if time_window else {}),  # absent: fingerprints as before
             **cut,
         }
     builder = tfds_source.tfds_builder(data)

@@ -25,7 +25,7 @@ from kerasflow.tasks import storage
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.failures import DataValidationError
 from kerasflow.tasks.ingest import labels as label_rule
-from kerasflow.tasks.ingest import typed_columns
+from kerasflow.tasks.ingest import typed_columns, window
 from kerasflow.tasks.ingest.typed_columns import TypedArrays
 
 SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
@@ -118,9 +118,11 @@ def read_table(files: list[TableFile], data: DataConfig, *, downloaded: dict[str
         parts, slice_parts, key_parts = [], [], []
         types: dict[str, str] | None = None
         ignored: set[str] = set()
-        kept = [*data.slice_columns, *([data.split_key] if data.split_key else [])]  # read, not features
+        kept = data.kept_columns  # read, not features
         for file, path in zip(files, local, strict=True):
             frame = read_frame(file.url, path)
+            if data.window is not None and data.window.column:
+                frame = window.rows_in_window(file.url, frame, data.window)
             if types is None:  # the first file's columns and their types are the table's
                 types = typed_columns.resolve_types(data, frame.head(INFER_ROWS))
             ignored |= _check_columns(file.url, frame, [*types, *kept], data)
@@ -129,6 +131,12 @@ def read_table(files: list[TableFile], data: DataConfig, *, downloaded: dict[str
             if data.split_key:
                 key_parts.append(_split_key_values(file.url, frame, data.split_key))
             del frame  # one file's frame at a time, not the last one beside the stacked table
+    if data.window is not None and data.window.column and not sum(len(p[1]) for p in parts):
+        start, end = window.bounds(data.window)
+        raise DataValidationError(
+            f"{data.url}: check 'window' failed: no row has a {data.window.column!r} time from {start} to {end} "
+            f"(data.window.days={data.window.days}); widen data.window.days or set data.window.until"
+        )
     # One file (each file of a table stored per file, tasks/ingest/partitions.py) is not copied.
     arrays = parts[0][0] if len(parts) == 1 else _stack([p[0] for p in parts])
     raw_labels = parts[0][1] if len(parts) == 1 else np.concatenate([p[1] for p in parts])

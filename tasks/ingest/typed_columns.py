@@ -57,7 +57,7 @@ def feature_names(data: DataConfig, columns: list[str]) -> list[str]:
         return list(data.columns)
     if data.feature_columns is not None:
         return list(data.feature_columns)
-    kept = {data.label_column, *data.slice_columns, *([data.split_key] if data.split_key else [])}
+    kept = {data.label_column, *data.kept_columns}
     return [c for c in columns if c not in kept]
 
 

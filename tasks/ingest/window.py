@@ -1,10 +1,16 @@
-"""Rolling windows: train on the last N days of hive-style ``date=YYYY-MM-DD`` partitions.
+"""Rolling windows: train on the last N days of hive-style ``date=YYYY-MM-DD`` partitions, or of a time column.
 
 A table that grows one partition a day (``s3://bucket/events/date=2026-11-03/part-0.parquet``)
 is retrained on the days ``data.window`` names, not on all history. The window is chosen
 from the listing alone, before anything is read, so the dataset's fingerprint covers only
 the files inside it: a partition that leaves the window or an old one rewritten changes
 nothing, a new day inside it makes a new dataset.
+
+With ``data.window.column`` the days are those of a timestamp column instead, in files laid
+out any way: each file's rows outside the window are dropped as it is read. A Parquet
+file whose footer statistics put every row outside the window is left out of the
+fingerprint unread (a CSV has no footer: it is always in), and the fingerprint names the
+window's days, so the same files make a new dataset when the window moves.
 
 The window ends on ``data.window.until`` (inclusive). Left unset it is resolved once per
 run (``resolve_until``) to the day before the run's scheduled start in UTC, the last
@@ -51,10 +57,15 @@ def resolve_until(data: DataConfig, scheduled: datetime | None) -> DataConfig:
     return data.model_copy(update={"window": window})
 
 
+def bounds(window: WindowConfig) -> tuple[date, date]:
+    """The window's first and last day, inclusive."""
+    end = window.until or last_complete_day()
+    return end - timedelta(days=window.days - 1), end
+
+
 def in_window(files: list[TableFile], window: WindowConfig, *, url: str) -> list[TableFile]:
     """The files of the window's days, in order; one clear error for undated files or an empty window."""
-    end = window.until or last_complete_day()
-    start = end - timedelta(days=window.days - 1)
+    start, end = bounds(window)
     days = {f.url: partition_day(f.url, window.partition_key) for f in files}
     undated = [u for u, day in days.items() if day is None]
     if undated:
@@ -72,3 +83,86 @@ def in_window(files: list[TableFile], window: WindowConfig, *, url: str) -> list
             "data.window.days or set data.window.until"
         )
     return selected
+
+
+def rows_in_window(url: str, frame, window: WindowConfig):
+    """``frame``'s rows whose ``window.column`` time (UTC) falls on the window's days; bad times named by row."""
+    import pandas as pd
+
+    column = window.column or ""
+    if column not in frame.columns:
+        raise DataValidationError(
+            f"{url}: check 'window' failed: no column {column!r} (data.window.column); the file has "
+            f"{list(frame.columns)}"
+        )
+    values = frame[column]
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_datetime64_any_dtype(values):
+        raise DataValidationError(
+            f"{url}: check 'window' failed: column {column!r} holds numbers ({values.dtype}), not times; "
+            "store timestamps (Parquet) or ISO 8601 text such as 2026-11-03T14:05:00Z"
+        )
+    times = pd.to_datetime(values, utc=True, errors="coerce", format="mixed" if values.dtype == object else None)
+    bad = times.isna().to_numpy()
+    if bad.any():
+        row = int(bad.argmax())
+        raise DataValidationError(
+            f"{url}: check 'window' failed: {int(bad.sum())} row(s) of column {column!r} have no readable time, "
+            f"first at row {row} ({values.iloc[row]!r}); fill or drop them, or write ISO 8601 times"
+        )
+    start, end = bounds(window)
+    low = pd.Timestamp(start, tz="UTC")
+    high = pd.Timestamp(end + timedelta(days=1), tz="UTC")
+    inside = ((times >= low) & (times < high)).to_numpy()
+    return frame if inside.all() else frame[inside].reset_index(drop=True)
+
+
+def may_hold_window(path, window: WindowConfig) -> bool:
+    """False when a Parquet file's footer statistics put every row of ``window.column`` outside the window.
+
+    Unknown (no statistics, not a timestamp column, a CSV): True, so the file is read and
+    its rows are filtered one by one.
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.ParquetFile(path).metadata
+        index = metadata.schema.to_arrow_schema().get_field_index(window.column or "")
+    except Exception:  # noqa: BLE001 - any doubt: read the file
+        return True
+    if index < 0:
+        return True
+    start, end = bounds(window)
+    low = datetime.combine(start, datetime.min.time(), tzinfo=UTC)
+    high = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(index).statistics
+        if stats is None or not stats.has_min_max or not isinstance(stats.min, datetime):
+            return True
+        smallest, largest = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (stats.min, stats.max))
+        if largest >= low and smallest < high:
+            return True
+    return False
+
+
+def files_for_time_window(files: list[TableFile], window: WindowConfig, *, url: str) -> list[TableFile]:
+    """``files`` less the Parquet files whose footers put every row outside the window (read concurrently)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kerasflow.tasks import storage
+
+    def may_hold(file: TableFile) -> bool:
+        if not file.url.endswith(".parquet"):
+            return True
+        fs, path = storage.filesystem(file.url)
+        with storage.reaching(file.url), fs.open(path, "rb") as f:
+            return may_hold_window(f, window)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        kept = [f for f, keep in zip(files, pool.map(may_hold, files), strict=True) if keep]
+    if not kept:
+        start, end = bounds(window)
+        raise DataValidationError(
+            f"{url}: check 'window' failed: no file holds a {window.column!r} time from {start} to {end} "
+            f"(data.window.days={window.days}, until {end}); widen data.window.days or set data.window.until"
+        )
+    return kept

@@ -135,3 +135,106 @@ def test_the_windows_end_is_not_part_of_the_training_definition():
     )
     assert today == tomorrow, "which files the window holds is the dataset's fingerprint, not the definition's"
     assert definition("data.window.days=4", "data.window.until=2026-11-07") != today
+
+
+def timed_frame(first_day: str, days: int, *, rows_per_day: int = 10, seed: int = 0):
+    """Events with a ``time`` column, ``rows_per_day`` spread over each of ``days`` days."""
+    import pandas as pd
+
+    frame = event_frame(days * rows_per_day, seed=seed)
+    start = pd.Timestamp(first_day)
+    frame["time"] = [
+        start + pd.Timedelta(days=d, minutes=h * (24 * 60 // rows_per_day))
+        for d in range(days)
+        for h in range(rows_per_day)
+    ]
+    return frame
+
+
+def test_a_time_column_window_keeps_its_days_rows_from_files_laid_out_any_way(root, tmp_path):
+    from kerasflow.tasks.ingest.materialize import materialize
+    from kerasflow.tasks.ingest.sources import load_source
+
+    old = write_frame(f"{tmp_path}/events/old.parquet", timed_frame("2026-11-01", 2))  # all before the window
+    write_frame(f"{tmp_path}/events/mid.parquet", timed_frame("2026-11-03", 6, seed=1))  # 3rd to 8th
+    late = timed_frame("2026-11-06", 4, seed=2)
+    late["time"] = late["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")  # ISO text in a CSV
+    write_frame(f"{tmp_path}/events/late.csv", late)
+    data = windowed(f"{tmp_path}/events/", days=3, until="2026-11-07", column="time")
+
+    identity = identify(data)
+    # The old file's footer puts it outside: not read, not in the fingerprint.
+    assert sorted(url.rsplit("/", 1)[-1] for url, _, _ in identity["files"]) == ["late.csv", "mid.parquet"]
+    assert identity["time_window"] == {"column": "time", "from": "2026-11-05", "to": "2026-11-07"}
+    ref = materialize(load_source(data, identity), str(root))
+    # mid: the 5th, 6th and 7th; late: the 6th and 7th, ten rows a day.
+    assert sum(ref.splits.values()) == 50
+    assert "time" not in ref.feature_names, "the window's column selects rows, it is not learned from"
+    # The old file rewritten, still before the window: the same dataset; the window moved: another.
+    write_frame(old, timed_frame("2026-10-01", 3, seed=5))
+    assert fingerprint(identify(data)) == ref.fingerprint
+    moved = windowed(f"{tmp_path}/events/", days=3, until="2026-11-08", column="time")
+    assert fingerprint(identify(moved)) != ref.fingerprint
+
+
+def test_a_time_column_window_refuses_what_is_not_a_time_by_file_and_row(tmp_path):
+    from kerasflow.tasks.config import ConfigError
+    from kerasflow.tasks.ingest.sources import load_source
+
+    def load(frame, name="events.csv", **window):
+        url = write_frame(f"{tmp_path}/{name}", frame)
+        data = windowed(url, days=3, until="2026-11-07", column="time", **window)
+        return load_source(data, identify(data))
+
+    numbers = timed_frame("2026-11-05", 2)
+    numbers["time"] = range(len(numbers))
+    with pytest.raises(DataValidationError, match=r"events.csv: check 'window' failed: column 'time' holds numbers"):
+        load(numbers)
+    garbled = timed_frame("2026-11-05", 2).astype({"time": str})
+    garbled.loc[7, "time"] = "yesterday"
+    with pytest.raises(
+        DataValidationError, match=r"1 row\(s\) of column 'time' have no readable time, first at row 7 \('yesterday'\)"
+    ):
+        load(garbled)
+    with pytest.raises(DataValidationError, match=r"no row has a 'time' time from 2026-11-05 to 2026-11-07"):
+        load(timed_frame("2026-12-01", 2).astype({"time": str}))
+    with pytest.raises(DataValidationError, match=r"no file holds a 'time' time from 2026-11-05 to 2026-11-07"):
+        load(timed_frame("2026-12-01", 2), name="events.parquet")
+    with pytest.raises(DataValidationError, match=r"no column 'time' \(data.window.column\)"):
+        load(event_frame(20))
+    with pytest.raises((ConfigError, ValueError), match=r"data.window.column='label', which is also the label"):
+        windowed("x.csv", days=3, column="label")
+
+
+def test_a_model_trained_on_a_time_window_scores_the_rows_of_a_time_window(root, tmp_path):
+    from kerasflow.flows.predict import predict_flow
+    from kerasflow.flows.recipes import load_recipe
+    from kerasflow.flows.train import train_flow
+    from kerasflow.models.registry import ModelRegistry
+
+    write_frame(f"{tmp_path}/events/a.parquet", timed_frame("2026-11-01", 6, rows_per_day=60))
+    write_frame(f"{tmp_path}/events/b.parquet", timed_frame("2026-11-04", 6, rows_per_day=60, seed=1))
+    config = load_recipe(
+        "fraud_tabular",
+        [
+            f"data.url={tmp_path}/events/",
+            "data.window={days: 4, until: 2026-11-07, column: time}",
+            "training.epochs=1",
+            "gate.value={}",
+            "gate.change={}",
+        ],
+    )
+    summary = train_flow(config=config)
+
+    metadata = ModelRegistry(str(root / "registry")).get(summary.model_name, summary.version.version)
+    # a: the 4th to 6th; b: the 4th to 7th; 60 rows a day.
+    assert sum(metadata["dataset"]["splits"].values()) == 7 * 60
+    assert "time" not in metadata["dataset"]["feature_names"]
+    scored = predict_flow(
+        model=f"{summary.model_name}@{summary.version.version}",
+        output=str(tmp_path / "scores.parquet"),
+        data=DataConfig(
+            source="files", url=f"{tmp_path}/events/", window={"days": 1, "until": "2026-11-05", "column": "time"}
+        ),
+    )
+    assert scored.rows == 2 * 60, "the 5th of both files"
