@@ -10,10 +10,8 @@ appears whole or not at all (row groups written aside, then moved or PUT).
 from __future__ import annotations
 
 import functools
-import os
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,11 +28,12 @@ from kerasflow.tasks.config import DataConfig, DriftConfig, WindowConfig
 from kerasflow.tasks.failures import DataValidationError, retry_unless_deterministic
 from kerasflow.tasks.ingest import typed_columns
 from kerasflow.tasks.learning_tasks import LearningTask, task_of_metadata
+from kerasflow.tasks.parquet_output import ParquetOutput
 from kerasflow.tasks.progress import ProgressArtifact
 from kerasflow.tasks.refs import DatasetRef, ScoredTable
 from kerasflow.tasks.statistics import SplitStatistics
 
-__all__ = ["ParquetOutput", "predictions_frame", "score", "score_rows", "write_parquet"]
+__all__ = ["predictions_frame", "score", "score_rows"]
 
 # Rows read, scored and written at a time; see tabular.FRAME_ROWS.
 SCORE_ROWS = 65_536
@@ -107,7 +106,7 @@ def table_batches(
     for file, path in zip(files, paths, strict=True):
         for first_row, frame in tabular.iter_frames(file.url, path, columns=wanted, rows=rows):
             if time_window is not None:
-                frame = window.rows_in_window(file.url, frame, time_window)
+                frame = window.rows_in_window(file.url, frame, time_window, first_row=first_row)
                 if frame.empty:
                     continue
             if column_types is not None:
@@ -164,79 +163,6 @@ def predictions_frame(
     columns["model_name"] = name
     columns["model_version"] = int(version)
     return pd.DataFrame(columns)
-
-
-class ParquetOutput:
-    """A Parquet file written row group by row group that appears whole at ``url`` or not at all.
-
-    The row groups go to a file aside (beside the target on a disk, in a temporary folder
-    for an object store); on a clean exit it is renamed over the target or PUT in one
-    call, on an error it is removed. Memory holds one row group, not the table.
-    """
-
-    def __init__(self, url: str):
-        self.url = url
-        self.rows = 0
-        self._writer = None
-        self._schema = None
-
-    def __enter__(self) -> ParquetOutput:
-        if storage.is_local(self.url):
-            self._target = Path(self.url.removeprefix("file://"))
-            self._target.parent.mkdir(parents=True, exist_ok=True)
-            self._scratch = None
-            self._partial = self._target.with_name(f".{self._target.name}.{uuid.uuid4().hex[:8]}.partial")
-        else:
-            self._scratch = tempfile.TemporaryDirectory(prefix="kerasflow-score-")
-            self._partial = Path(self._scratch.name) / "scores.parquet"
-        return self
-
-    def write(self, frame, *, source: str) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self._writer is None:
-            self._schema = table.schema
-            self._writer = pq.ParquetWriter(self._partial, self._schema)
-        elif not table.schema.equals(self._schema):
-            try:
-                table = table.cast(self._schema)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as error:
-                changed = [f.name for f in table.schema if f not in self._schema]
-                raise DataValidationError(
-                    f"{source}: check 'consistent columns' failed: column(s) {changed} have types "
-                    f"{[str(table.schema.field(n).type) for n in changed]} where earlier rows had "
-                    f"{[str(self._schema.field(n).type) for n in changed if n in self._schema.names]} "
-                    f"({error}); give the column one type in every file"
-                ) from None
-        self._writer.write_table(table)
-        self.rows += len(frame)
-
-    def __exit__(self, kind, error, traceback) -> None:
-        try:
-            if self._writer is not None:
-                self._writer.close()
-            if kind is None:
-                if self._writer is None:
-                    raise RuntimeError("ParquetOutput closed without a single write")
-                if self._scratch is None:
-                    os.replace(self._partial, self._target)
-                else:
-                    fs, path = storage.filesystem(self.url)
-                    with storage.reaching(self.url):
-                        fs.put_file(os.fspath(self._partial), path)
-        finally:
-            if self._scratch is None:
-                self._partial.unlink(missing_ok=True)
-            else:
-                self._scratch.cleanup()
-
-
-def write_parquet(frame, url: str) -> None:
-    """Write ``frame`` to ``url`` whole: aside and renamed on a disk, one PUT on object stores."""
-    with ParquetOutput(url) as output:
-        output.write(frame, source=url)
 
 
 @task(

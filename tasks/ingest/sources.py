@@ -211,9 +211,7 @@ def _from_arrays(
     features = tfds.features.FeaturesDict(
         {
             **{
-                key: tfds.features.Tensor(
-                    shape=(None, *values.shape[1:]), dtype=dtypes[key], encoding=encodings[key]
-                )
+                key: tfds.features.Tensor(shape=(None, *values.shape[1:]), dtype=dtypes[key], encoding=encodings[key])
                 for key, values in stored.items()
             },
             # Class ids, or a regression target's numbers.

@@ -67,7 +67,9 @@ def resolve_types(data: DataConfig, frame) -> dict[str, str]:
         return {name: spec.type for name, spec in data.columns.items()}  # type: ignore[union-attr]
     names = feature_names(data, list(frame.columns))
     return infer_types(frame, [n for n in names if n in frame.columns]) | {
-        n: "float_normalized" for n in names if n not in frame.columns  # missing: refused by the column check
+        n: "float_normalized"
+        for n in names
+        if n not in frame.columns  # missing: refused by the column check
     }
 
 
@@ -150,9 +152,7 @@ def text_values(frame, columns: list[str]) -> np.ndarray:
 def missing_tokens(types: Mapping[str, str]) -> dict[str, Any]:
     """The value that stands for a missing category, per categorical column (for statistics)."""
     tokens = {"integer": MISSING_INTEGER, "string": MISSING_TEXT}
-    return {
-        name: tokens[column_type(t).storage] for name, t in types.items() if column_type(t).storage in tokens
-    }
+    return {name: tokens[column_type(t).storage] for name, t in types.items() if column_type(t).storage in tokens}
 
 
 def statistics_of(

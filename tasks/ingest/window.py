@@ -63,6 +63,15 @@ def bounds(window: WindowConfig) -> tuple[date, date]:
     return end - timedelta(days=window.days - 1), end
 
 
+def time_range(window: WindowConfig) -> tuple[datetime, datetime]:
+    """The window's days as UTC times: from its first midnight, up to (not including) the one after its last day."""
+    start, end = bounds(window)
+    return (
+        datetime.combine(start, datetime.min.time(), tzinfo=UTC),
+        datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=UTC),
+    )
+
+
 def in_window(files: list[TableFile], window: WindowConfig, *, url: str) -> list[TableFile]:
     """The files of the window's days, in order; one clear error for undated files or an empty window."""
     start, end = bounds(window)
@@ -85,8 +94,11 @@ def in_window(files: list[TableFile], window: WindowConfig, *, url: str) -> list
     return selected
 
 
-def rows_in_window(url: str, frame, window: WindowConfig):
-    """``frame``'s rows whose ``window.column`` time (UTC) falls on the window's days; bad times named by row."""
+def rows_in_window(url: str, frame, window: WindowConfig, *, first_row: int = 0):
+    """``frame``'s rows whose ``window.column`` time (UTC) falls on the window's days; bad times named by row.
+
+    ``first_row``: the file's row number of the frame's first row (a file read in batches).
+    """
     import pandas as pd
 
     column = window.column or ""
@@ -107,33 +119,29 @@ def rows_in_window(url: str, frame, window: WindowConfig):
         row = int(bad.argmax())
         raise DataValidationError(
             f"{url}: check 'window' failed: {int(bad.sum())} row(s) of column {column!r} have no readable time, "
-            f"first at row {row} ({values.iloc[row]!r}); fill or drop them, or write ISO 8601 times"
+            f"first at row {first_row + row} ({values.iloc[row]!r}); fill or drop them, or write ISO 8601 times"
         )
-    start, end = bounds(window)
-    low = pd.Timestamp(start, tz="UTC")
-    high = pd.Timestamp(end + timedelta(days=1), tz="UTC")
+    low, high = time_range(window)
     inside = ((times >= low) & (times < high)).to_numpy()
     return frame if inside.all() else frame[inside].reset_index(drop=True)
 
 
-def may_hold_window(path, window: WindowConfig) -> bool:
+def may_hold_window(source, window: WindowConfig) -> bool:
     """False when a Parquet file's footer statistics put every row of ``window.column`` outside the window.
 
     Unknown (no statistics, not a timestamp column, a CSV): True, so the file is read and
-    its rows are filtered one by one.
+    its rows are filtered one by one. ``source``: a local path or an open file.
     """
     import pyarrow.parquet as pq
 
     try:
-        metadata = pq.ParquetFile(path).metadata
+        metadata = pq.ParquetFile(source).metadata
         index = metadata.schema.to_arrow_schema().get_field_index(window.column or "")
     except Exception:  # noqa: BLE001 - any doubt: read the file
         return True
     if index < 0:
         return True
-    start, end = bounds(window)
-    low = datetime.combine(start, datetime.min.time(), tzinfo=UTC)
-    high = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    low, high = time_range(window)
     for group in range(metadata.num_row_groups):
         stats = metadata.row_group(group).column(index).statistics
         if stats is None or not stats.has_min_max or not isinstance(stats.min, datetime):

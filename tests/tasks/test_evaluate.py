@@ -13,7 +13,8 @@ from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.ingest.materialize import materialize
 from kerasflow.tasks.ingest.pipeline import load_slices, make_dataset
 from kerasflow.tasks.ingest.sources import load_source
-from kerasflow.tasks.learning_tasks import TASKS, LearningTask, Measured, Sample
+from kerasflow.tasks.learning_tasks import TASKS, LearningTask, Measured
+from kerasflow.tasks.measurers import Sample
 from tests.tables import event_frame, write_frame
 
 rng = np.random.default_rng(0)

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from kerasflow.tasks.failures import DataValidationError
-from kerasflow.tasks.score import ParquetOutput
+from kerasflow.tasks.parquet_output import ParquetOutput
 
 
 def rows(first: int, count: int, **columns) -> pd.DataFrame:

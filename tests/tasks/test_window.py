@@ -196,6 +196,11 @@ def test_a_time_column_window_refuses_what_is_not_a_time_by_file_and_row(tmp_pat
         DataValidationError, match=r"1 row\(s\) of column 'time' have no readable time, first at row 7 \('yesterday'\)"
     ):
         load(garbled)
+    # Read in batches (scoring), a row is named by its place in the file, not in its batch.
+    from kerasflow.tasks.ingest.window import rows_in_window
+
+    with pytest.raises(DataValidationError, match=r"first at row 1007 \('yesterday'\)"):
+        rows_in_window("events.csv", garbled, windowed("x.csv", days=3, column="time").window, first_row=1000)
     with pytest.raises(DataValidationError, match=r"no row has a 'time' time from 2026-11-05 to 2026-11-07"):
         load(timed_frame("2026-12-01", 2).astype({"time": str}))
     with pytest.raises(DataValidationError, match=r"no file holds a 'time' time from 2026-11-05 to 2026-11-07"):
