@@ -141,14 +141,16 @@ def sweep_datasets(
             return f"unused, published {_ago(ages[fingerprint])} ago"
         return None
 
-    # A table stored per file (tasks/ingest/partitions.py) reads its files' datasets: while
-    # the table stays, they do, whatever their own age.
+    # A table stored per file (tasks/ingest/partitions.py) reads its files' datasets, and a
+    # large file's rows are parts of their own (tasks/ingest/file_parts.py): while the table
+    # stays, they do, and so does the large file's own dataset, whatever their own age.
     reasons = {fingerprint: own_reason(fingerprint) for fingerprint in ages}
     for fingerprint, ref in refs.items():
         if isinstance(ref, DatasetRef) and reasons[fingerprint] is not None:
             for part in ref.parts:
-                if part.fingerprint in reasons and reasons[part.fingerprint] is None:
-                    reasons[part.fingerprint] = f"a file of dataset {fingerprint}, which stays"
+                for held in (part.fingerprint, part.file_fingerprint):
+                    if held in reasons and reasons[held] is None:
+                        reasons[held] = f"a file of dataset {fingerprint}, which stays"
     kept_attempts: set[str] = set()  # <fingerprint>/<attempt> of every dataset left published
     for fingerprint, ref in refs.items():
         folder = f"{base}/{fingerprint}"

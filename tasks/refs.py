@@ -17,7 +17,7 @@ class _Ref(BaseModel):
 
 
 class DatasetPart(_Ref):
-    """One stored TFDS dataset a dataset reads: the whole of it, or one partition (file) of a table."""
+    """One stored TFDS dataset a dataset reads: the whole of it, one partition (file) of a table, or rows of a file."""
 
     fingerprint: str
     uri: str = Field(description="the part's dataset folder: <root>/datasets/<fingerprint>")
@@ -30,6 +30,11 @@ class DatasetPart(_Ref):
         default_factory=dict, description="slice column -> the dataset's value index of each of the part's values"
     )
     statistics_path: str | None = Field(None, description="the part's statistics.json inside its dataset folder")
+    file_fingerprint: str | None = Field(
+        None,
+        description="the dataset of the file whose rows the part is one range of (a file too large for one part, "
+        "tasks/ingest/file_parts.py); it stays while the part does",
+    )
 
 
 class DatasetRef(_Ref):

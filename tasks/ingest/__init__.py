@@ -3,7 +3,8 @@
 Unchanged data costs a listing and one GET of the published marker: the source is read
 (and downloaded, concurrently) only when its fingerprint has not been materialized yet.
 A table of several files is materialized file by file, and a file stored before is
-reused (tasks/ingest/partitions.py).
+reused (tasks/ingest/partitions.py); a file is read in record batches and, when large,
+stored in parts of rows (tasks/ingest/file_parts.py), so memory follows a part.
 An unreachable store is transient and retried with backoff; bad data is not retried.
 """
 
@@ -16,8 +17,8 @@ from prefect.tasks import exponential_backoff
 from kerasflow.tasks import statistics_report
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.failures import retry_unless_deterministic
+from kerasflow.tasks.ingest import file_parts, partitions, window
 from kerasflow.tasks.ingest import materialize as materialization
-from kerasflow.tasks.ingest import partitions, window
 from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
 from kerasflow.tasks.refs import DatasetRef
 
@@ -45,6 +46,8 @@ def ingest(data: DataConfig, *, root: str) -> DatasetRef:
         logger.info("materializing %s source%s into %s", data.source, f" ({files} file(s))" if files else "", root)
         if partitions.applies(data, identity):  # one materialization per file, reused as files are added
             ref = partitions.materialize_partitions(data, identity, root, logger=logger)
+        elif file_parts.applies(data, identity):  # one file, read in batches and stored in parts if large
+            ref = file_parts.materialize_file(data, identity, root, logger=logger)
         else:
             ref = materialization.materialize(load_source(data, identity), root)
     else:

@@ -37,11 +37,12 @@ from typing import Any
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import ColumnConfig, DataConfig
+from kerasflow.tasks.ingest import file_parts, tabular, typed_columns
 from kerasflow.tasks.ingest import materialize as materialization
-from kerasflow.tasks.ingest import tabular, typed_columns
-from kerasflow.tasks.ingest.sources import SPLITS, fingerprint, load_source
+from kerasflow.tasks.ingest.combined import combine
+from kerasflow.tasks.ingest.sources import fingerprint
 from kerasflow.tasks.progress import ProgressArtifact
-from kerasflow.tasks.refs import DatasetPart, DatasetRef
+from kerasflow.tasks.refs import DatasetRef
 
 # Progress reaches the log and the progress artifact at most this often.
 PROGRESS_SECONDS = 5.0
@@ -127,7 +128,9 @@ def materialize_partitions(
                     update={"window": None, "feature_columns": None, "columns": _column_configs(data, types)}
                 )
                 own = part_identity(identity, file, types)
-                ref = materialize(load_source(part_data, own, downloaded=downloaded), root)
+                ref = file_parts.materialize_file(
+                    part_data, own, root, downloaded=downloaded, materialize=materialize, logger=logger
+                )
                 progress.part(file[0], rows=sum(ref.splits.values()), seconds=time.monotonic() - started)
             else:
                 progress.part(file[0], rows=sum(ref.splits.values()), seconds=None)
@@ -179,75 +182,3 @@ def _downloaded(files: list[list[Any]]) -> Iterator[dict[str, Path] | None]:
         table_files = tabular.from_identity(remote)
         paths = tabular.download_files(table_files, Path(tmp))
         yield {file.url: path for file, path in zip(table_files, paths, strict=True)}
-
-
-def combine(refs: list[DatasetRef], *, fingerprint: str, root: str, classes: list[Any] | None) -> DatasetRef:
-    """The table's dataset: the parts ``refs`` in order, their class names and slice values merged."""
-    first = refs[0]
-    class_names, class_ids = _merged_classes([r.class_names for r in refs], configured=classes)
-    slices: dict[str, list[str]] = {}
-    slice_ids: list[dict[str, list[int]]] = [{} for _ in refs]
-    for column in first.slices:
-        values = sorted({value for ref in refs for value in ref.slices[column]})
-        index = {value: i for i, value in enumerate(values)}
-        slices[column] = values
-        for number, ref in enumerate(refs):
-            slice_ids[number][column] = [index[value] for value in ref.slices[column]]
-    parts = [
-        DatasetPart(
-            fingerprint=ref.fingerprint,
-            uri=ref.uri,
-            builder_path=_builder_path(ref),
-            splits=ref.splits,
-            class_ids=class_ids[number],
-            slice_ids=slice_ids[number],
-            statistics_path=ref.statistics_path,
-        )
-        for number, ref in enumerate(refs)
-    ]
-    return DatasetRef(
-        fingerprint=fingerprint,
-        storage_root=root,
-        uri=materialization.dataset_url(root, fingerprint),
-        parts=parts,
-        num_bytes=sum(ref.num_bytes for ref in refs),
-        rows_per_example=first.rows_per_example,
-        source=first.source,
-        splits={split: sum(ref.splits.get(split, 0) for ref in refs) for split in SPLITS},
-        feature_key=first.feature_key,
-        label_key=first.label_key,
-        feature_shape=first.feature_shape,
-        feature_dtype=first.feature_dtype,
-        num_classes=len(class_names),
-        class_names=class_names,
-        labels=first.labels,
-        feature_names=first.feature_names,
-        ignored_columns=sorted({column for ref in refs for column in ref.ignored_columns}),
-        slices=slices,
-        column_types=first.column_types,
-    )
-
-
-def _builder_path(ref: DatasetRef) -> str:
-    if ref.builder_path is None:  # a part is one file's dataset, never itself made of parts
-        raise ValueError(f"dataset {ref.fingerprint} is stored as parts and cannot be a part itself")
-    return ref.builder_path
-
-
-def _merged_classes(
-    per_part: list[list[str]], *, configured: list[Any] | None
-) -> tuple[list[str], list[list[int] | None]]:
-    """The table's class names, and each part's ids mapped to them (None: the same ids).
-
-    As :func:`tasks.ingest.labels.label_class_ids` names the classes of the table read
-    whole: the configured classes; else integer labels ``0..max`` (each part's names are
-    then ``0..its own max``, so its ids are already the table's); else the sorted text values.
-    """
-    if configured is not None or not any(per_part):  # configured (every part holds them), or numbers
-        return list(per_part[0]), [None] * len(per_part)
-    if all(names == [str(i) for i in range(len(names))] for names in per_part):
-        widest = max(per_part, key=len)
-        return list(widest), [None] * len(per_part)
-    names = sorted({name for part in per_part for name in part})
-    index = {name: i for i, name in enumerate(names)}
-    return names, [[index[name] for name in part] for part in per_part]

@@ -19,13 +19,23 @@ import numpy as np
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.failures import DataValidationError
-from kerasflow.tasks.ingest import images, samples, tabular, tfds_source, typed_columns, window
+from kerasflow.tasks.ingest import images, samples, table_reading, tabular, tfds_source, typed_columns, window
 from kerasflow.tasks.ingest import splits as split_rule
 from kerasflow.tasks.ingest.source_data import SPLITS, SourceData, dataset_name, fingerprint
+from kerasflow.tasks.ingest.table_reading import Table
 from kerasflow.tasks.ingest.typed_columns import TypedArrays
 from kerasflow.tasks.statistics import DatasetStatistics
 
-__all__ = ["SLICE_PREFIX", "SPLITS", "SourceData", "fingerprint", "identify", "is_tfds_dir", "load_source"]
+__all__ = [
+    "SLICE_PREFIX",
+    "SPLITS",
+    "SourceData",
+    "fingerprint",
+    "identify",
+    "is_tfds_dir",
+    "load_source",
+    "table_source",
+]
 
 # Rows stored per TFDS example for array sources (samples, files). TFDS serializes one
 # example at a time in Python (~200 us each): 200k table rows took 41 s one per example
@@ -278,7 +288,11 @@ def _floats(x: np.ndarray) -> TypedArrays:
 def _files(data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, Path] | None = None) -> SourceData:
     """Parquet or CSV files (one, a folder, or a glob) with feature columns and a label column."""
     files = tabular.from_identity(identity["files"])
-    table = tabular.read_table(files, data, downloaded=downloaded)
+    return table_source(table_reading.read_table(files, data, downloaded=downloaded), data, identity)
+
+
+def table_source(table: Table, data: DataConfig, identity: dict[str, Any]) -> SourceData:
+    """Rows read from files (a table, or a part of one file), split and stored in blocks under ``identity``."""
     name = (data.url or "files").rstrip("/").rsplit("/", 1)[-1].split(".")[0].split("*")[0]
     return _from_arrays(
         table.arrays,

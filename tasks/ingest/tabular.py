@@ -1,15 +1,17 @@
-"""Tabular files on any fsspec URL: list, fingerprint, download in bulk, read and check.
+"""Tabular files on any fsspec URL: list, fingerprint, download in bulk, and read in record batches.
 
 ``data.url`` is one file, a folder, or a glob (``s3://bucket/events/date=*/part-*.parquet``)
 of Parquet or CSV files. Listing is cheap and names the content: the sorted (key, size,
 ETag or mtime) of every file, so one new partition is a new fingerprint and the files
 are downloaded only when that fingerprint has not been materialized yet. Downloads are
-one concurrent s3fs call. Every problem found while reading names the file, the check,
-the count, the first bad row (within that file) and the fix.
+one concurrent s3fs call. A file is read record batch by record batch
+(:func:`iter_frames`); what becomes of the rows, checked and labelled, is
+tasks/ingest/table_reading.py. A damaged file is one clear error naming it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import zlib
@@ -22,11 +24,7 @@ import fsspec
 import numpy as np
 
 from kerasflow.tasks import storage
-from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.failures import DataValidationError
-from kerasflow.tasks.ingest import labels as label_rule
-from kerasflow.tasks.ingest import typed_columns, window
-from kerasflow.tasks.ingest.typed_columns import TypedArrays
 
 SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
 
@@ -37,18 +35,6 @@ class TableFile:
     path: str  # path within its filesystem
     size: int
     version: str  # ETag on object stores, mtime on disks
-
-
-@dataclass(frozen=True)
-class Table:
-    arrays: TypedArrays  # the feature columns by storage: floats, integers, text
-    labels: np.ndarray  # (rows,) int64 class ids, or float32 targets when data.labels is "numbers"
-    columns: list[str]
-    column_types: dict[str, str]  # feature column -> type (models/column_types.py), in feature order
-    class_names: list[str]
-    ignored_columns: list[str]
-    slices: dict[str, np.ndarray]  # slice column -> value of each row, as text
-    split_keys: np.ndarray | None = None  # data.split_key's value of each row, when the recipe names one
 
 
 def list_files(url: str, *, suffixes: tuple[str, ...] | None = SUFFIXES) -> list[TableFile]:
@@ -104,74 +90,14 @@ def from_identity(rows: list[list[Any]]) -> list[TableFile]:
     return [TableFile(url=url, path=fsspec.core.url_to_fs(url)[1], size=size, version=v) for url, size, v in rows]
 
 
-def read_table(files: list[TableFile], data: DataConfig, *, downloaded: dict[str, Path] | None = None) -> Table:
-    """Download ``files`` (concurrently when remote), read and check them, and stack them.
-
-    ``downloaded``: local copies fetched beforehand, by URL (tasks/ingest/partitions.py
-    fetches the new files of a table in one concurrent get, then reads them one by one).
-    """
+@contextlib.contextmanager
+def local_copies(files: list[TableFile], downloaded: dict[str, Path] | None = None) -> Iterator[list[Path]]:
+    """Local paths of ``files``: ``downloaded`` (copies fetched beforehand, by URL), else fetched now, removed after."""
+    if downloaded is not None and all(f.url in downloaded for f in files):
+        yield [downloaded[f.url] for f in files]
+        return
     with tempfile.TemporaryDirectory(prefix="kerasflow-files-") as tmp:
-        if downloaded is not None and all(f.url in downloaded for f in files):
-            local = [downloaded[f.url] for f in files]
-        else:
-            local = download_files(files, Path(tmp))
-        parts, slice_parts, key_parts = [], [], []
-        types: dict[str, str] | None = None
-        ignored: set[str] = set()
-        kept = data.kept_columns  # read, not features
-        for file, path in zip(files, local, strict=True):
-            frame = read_frame(file.url, path)
-            if data.window is not None and data.window.column:
-                frame = window.rows_in_window(file.url, frame, data.window)
-            if types is None:  # the first file's columns and their types are the table's
-                types = typed_columns.resolve_types(data, frame.head(INFER_ROWS))
-            ignored |= _check_columns(file.url, frame, [*types, *kept], data)
-            parts.append(_check_rows(file.url, frame, types, data))
-            slice_parts.append({c: frame[c].fillna("(missing)").astype(str).to_numpy() for c in data.slice_columns})
-            if data.split_key:
-                key_parts.append(_split_key_values(file.url, frame, data.split_key))
-            del frame  # one file's frame at a time, not the last one beside the stacked table
-    if data.window is not None and data.window.column and not sum(len(p[1]) for p in parts):
-        start, end = window.bounds(data.window)
-        raise DataValidationError(
-            f"{data.url}: check 'window' failed: no row has a {data.window.column!r} time from {start} to {end} "
-            f"(data.window.days={data.window.days}); widen data.window.days or set data.window.until"
-        )
-    # One file (each file of a table stored per file, tasks/ingest/partitions.py) is not copied.
-    arrays = parts[0][0] if len(parts) == 1 else _stack([p[0] for p in parts])
-    raw_labels = parts[0][1] if len(parts) == 1 else np.concatenate([p[1] for p in parts])
-    lengths = [len(p[1]) for p in parts]
-    del parts  # the per-file copies go before the labels are read: one copy of the table, not two
-    locate = lambda row: _locate(row, lengths, files)  # noqa: E731 - one line, used twice
-    if data.labels == "numbers":
-        labels, class_names = label_rule.label_numbers(raw_labels, locate=locate, column=data.label_column), []
-    else:
-        labels, class_names = label_rule.label_class_ids(raw_labels, classes=data.classes, locate=locate)
-    slices = {c: np.concatenate([s[c] for s in slice_parts]) for c in data.slice_columns}
-    keys = np.concatenate(key_parts) if key_parts else None
-    types = types or {}
-    return Table(arrays, labels, list(types), dict(types), class_names, sorted(ignored), slices, keys)
-
-
-def _stack(parts: list[TypedArrays]) -> TypedArrays:
-    return TypedArrays(
-        floats=np.concatenate([p.floats for p in parts]),
-        integers=np.concatenate([p.integers for p in parts]),
-        strings=np.concatenate([p.strings for p in parts]),
-    )
-
-
-def _split_key_values(url: str, frame, column: str) -> np.ndarray:
-    """The split key of every row, as text; a row without one has no split."""
-    values = frame[column]
-    if values.isna().any():
-        missing = values.isna().to_numpy()
-        raise DataValidationError(
-            f"{url}: check 'split key present' failed: {int(missing.sum())} row(s) have no value in "
-            f"data.split_key column {column!r}, first at row {int(missing.argmax())}; fill the key at the source "
-            "or drop those rows"
-        )
-    return values.astype(str).to_numpy()
+        yield download_files(files, Path(tmp))
 
 
 def download_files(files: list[TableFile], folder: Path) -> list[Path]:
@@ -291,34 +217,6 @@ def iter_frames(url: str, path: Path, *, columns: list[str] | None = None, rows:
         raise _unreadable(url, error) from None
 
 
-def _check_columns(url: str, frame, schema: list[str], data: DataConfig) -> set[str]:
-    missing = [c for c in [*schema, data.label_column] if c not in frame.columns]
-    if missing:
-        raise DataValidationError(
-            f"{url}: check 'columns' failed: missing column(s) {missing}; the file has "
-            f"{list(frame.columns)}. Fix data.columns (or data.feature_columns) / data.label_column or the file."
-        )
-    extra = {c for c in frame.columns if c not in schema and c != data.label_column}
-    if extra and data.extra_columns == "error":
-        raise DataValidationError(
-            f"{url}: check 'columns' failed: extra column(s) {sorted(extra)} outside the recipe's schema "
-            f"{schema}; add them to data.columns (or data.feature_columns), or set data.extra_columns=ignore"
-        )
-    return extra
-
-
-def _check_rows(url: str, frame, types: dict[str, str], data: DataConfig) -> tuple[TypedArrays, Any]:
-    features = typed_columns.read_columns(url, frame, types, missing=data.missing)
-    labels = frame[data.label_column]
-    if labels.isna().any():
-        missing = labels.isna().to_numpy()
-        raise DataValidationError(
-            f"{url}: check 'label present' failed: {int(missing.sum())} row(s) have no label in column "
-            f"{data.label_column!r}, first at row {int(missing.argmax())}; drop or label those rows"
-        )
-    return features, labels.to_numpy()
-
-
 def numeric_features(
     url: str, frame, schema: list[str], *, first_row: int = 0, allow_missing: bool = False
 ) -> np.ndarray:
@@ -366,12 +264,3 @@ def numeric_features(
             "at the source, or set data.missing: fill to fill missing ones with the training mean"
         )
     return features
-
-
-def _locate(row: int, lengths: list[int], files: list[TableFile]) -> tuple[int, str]:
-    """The file and the row within it of row ``row`` of the stacked table (``lengths``: rows per file)."""
-    for length, file in zip(lengths, files, strict=True):
-        if row < length:
-            return row, file.url
-        row -= length
-    raise IndexError(row)

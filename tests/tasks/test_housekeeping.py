@@ -267,8 +267,11 @@ def test_an_unreadable_record_of_what_is_in_use_stops_the_sweep_before_it_remove
         assert "Traceback" not in result.output and "nothing was removed" in result.output
 
 
-def publish_table(root: str, fingerprint: str, parts: list[str]) -> None:
-    """A table stored per file (tasks/ingest/partitions.py): its files' datasets, then its own ref.json."""
+def publish_table(root: str, fingerprint: str, parts: list[str], *, files: dict[str, str] | None = None) -> None:
+    """A table stored per file (tasks/ingest/partitions.py): its files' datasets, then its own ref.json.
+
+    ``files``: part -> the large file's dataset it is a row range of (tasks/ingest/file_parts.py).
+    """
     for part in parts:
         publish(root, part, f"attempt-{part[0]}")
     ref = DatasetRef(
@@ -281,6 +284,7 @@ def publish_table(root: str, fingerprint: str, parts: list[str]) -> None:
                 "uri": f"{root}/datasets/{p}",
                 "builder_path": f"attempt-{p[0]}/digits/1.0.0",
                 "splits": {"train": 1},
+                "file_fingerprint": (files or {}).get(p),
             }
             for p in parts
         ],
@@ -327,3 +331,32 @@ def test_the_files_of_a_table_stay_while_the_table_does(storage_root, tmp_path):
     assert names(swept.removed) == sorted(f"datasets/{f}" for f in [table, *files])
     for gone in (table, *files):
         assert not exists(root, f"datasets/{gone}/ref.json")
+
+
+def test_a_large_file_of_a_table_stays_with_its_rows_while_the_table_does(storage_root, tmp_path):
+    # The table reads a small file and two row ranges of a large one; the large file's own
+    # dataset (a ref.json listing the ranges) is what the next ingest finds it by.
+    root = storage_root
+    table, large, small, ranges = "t" * 16, "f" * 16, "p" * 16, ["r" * 16, "s" * 16]
+    publish_table(root, large, ranges)
+    publish_table(root, table, [small, *ranges], files=dict.fromkeys(ranges, large))
+    model = tmp_path / "m.keras"
+    model.write_bytes(KIB)
+    registry = ModelRegistry(f"{root}/registry")
+    registry.register(
+        "digits",
+        model_file=model,
+        metadata={"dataset": {"fingerprint": table}, "status": "registered"},
+        idempotency_key="k",
+    )
+    month = datetime.now(UTC) + timedelta(days=31)
+
+    reasons = {name(entry): entry.reason for entry in sweep_datasets(root, grace=GRACE, keep=KEEP, now=month).kept}
+    for held in (large, small, *ranges):
+        assert reasons[f"datasets/{held}"] == f"a file of dataset {table}, which stays", held
+    assert exists(root, f"datasets/{large}/ref.json")
+
+    fs, path = fsspec.core.url_to_fs(f"{root}/registry")
+    fs.rm(path, recursive=True)
+    swept = sweep_datasets(root, grace=GRACE, keep=KEEP, now=month)
+    assert names(swept.removed) == sorted(f"datasets/{f}" for f in [table, large, small, *ranges])

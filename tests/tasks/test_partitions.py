@@ -12,8 +12,9 @@ from kerasflow.tasks.failures import DataValidationError
 from kerasflow.tasks.ingest import materialize as materialization
 from kerasflow.tasks.ingest import partitions, tabular
 from kerasflow.tasks.ingest.materialize import find_materialized
-from kerasflow.tasks.ingest.pipeline import load_batches, load_slices, load_split
+from kerasflow.tasks.ingest.pipeline import load_slices, load_split
 from kerasflow.tasks.ingest.sources import SPLITS, fingerprint, identify, load_source
+from tests.stored import CountingMaterialize, as_sorted_rows, rows_of
 from tests.tables import event_frame, write_frame, write_partitions
 
 LOG = logging.getLogger("test_partitions")
@@ -29,34 +30,11 @@ def table(prefix, sizes, *, labels=None, seed=0):
         write_frame(f"{prefix}/day={number:02d}.parquet", frame)
 
 
-class CountingMaterialize:
-    def __init__(self):
-        self.fingerprints = []
-
-    def __call__(self, source, root):
-        self.fingerprints.append(source.fingerprint)
-        return materialization.materialize(source, root)
-
-
 def whole_and_parts(tmp_path, data):
     identity = identify(data)
     whole = materialization.materialize(load_source(data, identity), str(tmp_path / "whole"))
     parts = partitions.materialize_partitions(data, identity, str(tmp_path / "parts"), logger=LOG)
     return whole, parts
-
-
-def rows_of(ref, split, *, ordered):
-    """The split's features (a table's columns side by side, in feature order) and labels."""
-    features, labels = [], []
-    for x, y in load_batches(ref, split, batch_size=100, ordered=ordered).as_numpy_iterator():
-        features.append(np.column_stack([x[name] for name in ref.feature_names]) if isinstance(x, dict) else x)
-        labels.append(y)
-    return np.concatenate(features), np.concatenate(labels)
-
-
-def as_sorted_rows(features, labels):
-    rows = np.column_stack([features, labels.astype(np.float64)])
-    return rows[np.lexsort(rows.T[::-1])]
 
 
 @pytest.mark.parametrize(
@@ -73,7 +51,14 @@ def test_a_table_in_many_files_is_the_table_read_whole(tmp_path, labels):
     assert parts.builder_path is None and len(parts.parts) == 6
     assert parts.fingerprint == whole.fingerprint == fingerprint(identify(data))
     for field in (
-        "splits", "class_names", "num_classes", "slices", "feature_names", "column_types", "feature_shape", "labels"
+        "splits",
+        "class_names",
+        "num_classes",
+        "slices",
+        "feature_names",
+        "column_types",
+        "feature_shape",
+        "labels",
     ):
         assert getattr(parts, field) == getattr(whole, field), field
     if labels is not None:

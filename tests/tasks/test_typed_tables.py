@@ -145,9 +145,10 @@ def test_a_typed_table_in_many_files_is_the_table_read_whole(tmp_path):
         for name in whole.column_types:
             np.testing.assert_array_equal(found[name], expected[name])
     whole_stats = materialization.read_statistics(whole).to_json()
-    assert materialization.read_statistics(parts).to_json()["splits"]["train"]["rows"] == whole_stats["splits"][
-        "train"
-    ]["rows"]
+    assert (
+        materialization.read_statistics(parts).to_json()["splits"]["train"]["rows"]
+        == whole_stats["splits"]["train"]["rows"]
+    )
     parts_train = materialization.read_statistics(parts).splits["train"]
     whole_train = materialization.read_statistics(whole).splits["train"]
     assert parts_train.columns["country"].values == whole_train.columns["country"].values

@@ -1,0 +1,80 @@
+"""One file of any size stored with bounded memory: in parts of about ``PART_ROWS`` rows, read batch by batch.
+
+A file whose rows fit in one part is stored whole under its own identity, as it always
+was. A larger file is stored as consecutive parts, each a dataset of its own keyed by
+the file's identity and its row range, and the file's dataset is their list
+(``DatasetRef.parts``, tasks/ingest/combined.py) under the file's identity, so the next
+run finds it with one GET. Memory follows a part, not the file: a 20M-row file is read
+one record batch at a time and stored 2^20 rows at a time.
+
+The parts are the file read whole, row for row: a row's split is decided by its own
+hash (tasks/ingest/splits.py), each part's class names and slice values are merged as a
+table's files' are, and the feature columns are the file's first batch's (or the
+recipe's). A run that dies half-way leaves the parts it published: the next run reads
+the file again but stores only the parts not found.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kerasflow.tasks.config import DataConfig
+from kerasflow.tasks.ingest import materialize as materialization
+from kerasflow.tasks.ingest import table_reading, tabular
+from kerasflow.tasks.ingest.combined import combine
+from kerasflow.tasks.ingest.sources import fingerprint, table_source
+from kerasflow.tasks.refs import DatasetRef
+
+
+def applies(data: DataConfig, identity: dict[str, Any]) -> bool:
+    """Whether the configured source is one table file whose rows can be stored in parts.
+
+    Not ``data.limit`` (it keeps the lowest hashes of the whole file), nor a time-column
+    window (its rows are read from every file that may hold them, tasks/ingest/window.py).
+    """
+    return (
+        data.source == "files"
+        and "tfds_dir" not in identity
+        and data.limit is None
+        and not (data.window is not None and data.window.column)
+        and len(identity.get("files", ())) == 1
+    )
+
+
+def materialize_file(
+    data: DataConfig,
+    identity: dict[str, Any],
+    root: str,
+    *,
+    downloaded: dict[str, Path] | None = None,
+    materialize: Callable[..., DatasetRef] = materialization.materialize,
+    logger: Any = None,
+    part_rows: int | None = None,
+) -> DatasetRef:
+    """Store the one file ``identity`` names, whole or in parts of ``part_rows`` rows (``PART_ROWS``)."""
+    (file,) = tabular.from_identity(identity["files"])
+    refs: list[DatasetRef] = []
+    with tabular.local_copies([file], downloaded) as (path,):
+        started = time.monotonic()
+        for part in table_reading.read_parts(file, path, data, rows=part_rows):
+            if part.first_row == 0 and part.last:  # one part: the file stored whole, as before parts
+                return materialize(table_source(part.table, data, identity), root)
+            end = part.first_row + part.rows
+            own = {**identity, "rows": [part.first_row, end]}
+            ref = materialization.find_materialized(root, fingerprint(own))
+            if ref is None:
+                ref = materialize(table_source(part.table, data, own), root)
+            refs.append(ref)
+            if logger is not None:
+                logger.info(
+                    "%s: rows %d-%d stored (part %d), %.0f rows/s",
+                    file.url,
+                    part.first_row,
+                    end - 1,
+                    len(refs),
+                    end / max(time.monotonic() - started, 1e-9),
+                )
+    return materialization.publish(combine(refs, fingerprint=fingerprint(identity), root=root, classes=data.classes))
