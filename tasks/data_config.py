@@ -148,7 +148,9 @@ class DataConfig(_Section):
         "ignore", description="columns outside feature_columns: ignored (and listed in the report) or an error"
     )
     cache: Literal["auto", "memory", "none"] = Field(
-        "auto", description="keep decoded examples in memory after the first epoch; auto: when under 1/4 of RAM"
+        "auto",
+        description="keep decoded examples in memory after the first epoch; auto: when training runs more than one "
+        "epoch and they take under 1/4 of RAM",
     )
     # sample and files: fractions cut from the one table they provide, row by row by a hash.
     fractions: SplitFractions = SplitFractions()

@@ -52,7 +52,7 @@ def dataset_fn(
         shuffle=training,
         seed=config.training.seed,
         shuffle_buffer=config.training.shuffle_buffer,
-        cache=config.data.cache,
+        cache=pipeline.should_cache(ref, config.data.cache, epochs=config.training.epochs),
         drop_remainder=replicas > 1,
     )
     if plan is None or (plan.one_hot_classes is None and (plan.class_weights is None or not training)):

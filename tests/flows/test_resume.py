@@ -26,6 +26,8 @@ SIX_EPOCHS = [
     "--set", "training.batch_size=8",
     "--set", "training.early_stopping.enabled=false",
     "--set", "gate.value.accuracy.min=0.2",
+    # Not the subject: the per-class recall gate of 0.85 on 20 test rows a digit is a seed's luck at batch 8.
+    "--set", "gate.per_class.recall.min=0.2",
 ]  # fmt: skip
 
 

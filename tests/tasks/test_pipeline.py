@@ -83,6 +83,8 @@ def test_without_a_context_the_batches_are_global_and_sharded_by_data(ref):
 def test_cache_policy(ref):
     assert should_cache(ref, "memory") and not should_cache(ref, "none")
     assert should_cache(ref, "auto"), "a few kilobytes fit in memory"
+    assert should_cache(ref, "auto", epochs=2) and not should_cache(ref, "auto", epochs=1), "one pass: no cache"
+    assert should_cache(ref, "memory", epochs=1), "asked for, cached"
     assert not should_cache(ref.model_copy(update={"num_bytes": 1 << 60}), "auto")
 
 
@@ -145,3 +147,56 @@ def test_batches_for_one_pass_hold_the_rows_of_the_split_in_order(ref, root, sto
     for (x, y), (x_rows, y_rows) in zip(batches, rows, strict=True):
         np.testing.assert_array_equal(x, x_rows)
         np.testing.assert_array_equal(y, y_rows)
+
+
+@pytest.fixture
+def blocks_ref(root):
+    """A typed table of 5,000 rows stored in blocks of 1024, each row's id in column ``rid``."""
+    import pandas as pd
+
+    from kerasflow.tasks.config import DataConfig
+    from kerasflow.tasks.ingest.materialize import materialize
+    from kerasflow.tasks.ingest.sources import load_source
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"rid": np.arange(5000, dtype=np.float64), "f": rng.normal(size=5000)})
+    frame["label"] = (frame["f"] > 0).astype(int)
+    root.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(root / "rows.parquet", index=False)
+    ref = materialize(load_source(DataConfig(source="files", url=str(root / "rows.parquet"))), str(root))
+    assert ref.rows_per_example == 1024 and ref.splits["train"] > 3 * 1024
+    return ref
+
+
+def rids(ds) -> np.ndarray:
+    return np.concatenate([x["rid"] for x, _ in ds.as_numpy_iterator()]).astype(int)
+
+
+def test_rows_stored_in_blocks_are_shuffled_across_blocks_anew_each_epoch_and_alike_for_a_seed(blocks_ref):
+    stored = rids(load_batches(blocks_ref, "train", batch_size=1000))
+    ds = make_dataset(blocks_ref, "train", batch_size=256, shuffle=True, seed=5, shuffle_buffer=2048)
+    epochs = [rids(ds) for _ in range(2)]
+    for epoch in epochs:
+        assert sorted(epoch) == sorted(stored), "every row once"
+    assert not np.array_equal(epochs[0], epochs[1]), "each epoch is shuffled anew"
+    again = make_dataset(blocks_ref, "train", batch_size=256, shuffle=True, seed=5, shuffle_buffer=2048)
+    np.testing.assert_array_equal(rids(again), epochs[0])
+    # Rows of several stored blocks meet in a batch, out of their stored order.
+    block_of = {rid: position // 1024 for position, rid in enumerate(stored)}
+    first = epochs[0][:256]
+    assert len({block_of[rid] for rid in first}) >= 2
+    assert list(first) != sorted(first)
+    assert len(ds) == -(-len(stored) // 256), "Keras knows the steps of an epoch"
+
+
+def test_workers_form_the_global_batches_of_one_process_from_rows_stored_in_blocks(blocks_ref):
+    settings = {"batch_size": 200, "shuffle": True, "seed": 3, "drop_remainder": True}
+    single = [
+        x["rid"].astype(int).tolist() for x, _ in make_dataset(blocks_ref, "train", **settings).as_numpy_iterator()
+    ]
+    per_worker = []
+    for pipeline in range(2):
+        context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pipeline, num_replicas_in_sync=2)
+        ds = dataset_fn(blocks_ref, "train", **settings)(context)
+        per_worker.append([x["rid"].astype(int).tolist() for x, _ in ds.as_numpy_iterator()])
+    assert [a + b for a, b in zip(*per_worker, strict=True)] == single
