@@ -161,3 +161,9 @@ def test_row_hashes_tell_rows_apart_by_every_byte_and_agree_on_equal_rows():
     assert _row_hashes(np.zeros((1, 1), "uint8"))[0] != _row_hashes(np.zeros((1, 2), "uint8"))[0], "width counts"
     text = np.array([b"a film", b"a film", b"another"], dtype=object)
     assert _row_hashes(text)[0] == _row_hashes(text)[1] != _row_hashes(text)[2]
+    # A typed table's text group: rows of several text values, equal only when every value is.
+    texts = np.array(
+        [[b"de", b"web"], [b"de", b"web"], [b"de", b"pos"], [b"fr", b"web"], [b"dew", b"eb"]], dtype=object
+    )
+    grouped = _row_hashes({"strings": texts, "features": np.ones((5, 2), "float32")})
+    assert grouped[0] == grouped[1] and len(np.unique(grouped[1:])) == 4
