@@ -116,7 +116,8 @@ def test_evaluating_a_split_chunk_by_chunk_equals_the_whole_of_it(root, tmp_path
 
     # Many chunks, each slice's rows spread over them.
     monkeypatch.setattr(evaluate, "CHUNK_ROWS", 40)
-    monkeypatch.setattr(evaluate, "PREDICT_BATCH", 16)
+    monkeypatch.setattr(evaluate, "PREDICT_BYTES", 1)
+    monkeypatch.setattr(evaluate, "MIN_PREDICT_BATCH", 16)  # predicted 16 rows at a time
     assert len(list(evaluate.predicted_chunks(model, ref))) > 3
     chunked, _ = evaluate.evaluate_model(model, ref, task=task, class_names=ref.class_names)
     y_true = np.concatenate([y for y, _ in evaluate.predicted_chunks(model, ref)])
