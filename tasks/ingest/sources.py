@@ -179,6 +179,10 @@ class Blocks:
     def __init__(self, arrays: dict[str, np.ndarray], rows: np.ndarray, *, rows_per_block: int = BLOCK_ROWS):
         self.arrays, self.rows, self.rows_per_block = arrays, rows, rows_per_block
 
+    def release(self) -> None:
+        """Let go of the arrays once written: TFDS's ad hoc builder keeps the split's iterable alive."""
+        self.arrays, self.rows = {}, self.rows[:0]
+
     def __iter__(self):
         for number, start in enumerate(range(0, len(self.rows), self.rows_per_block)):
             take = self.rows[start : start + self.rows_per_block]

@@ -166,3 +166,18 @@ def test_a_large_file_of_a_table_is_stored_in_parts_and_a_new_file_alone(tmp_pat
     counting = CountingMaterialize()
     grown = partitions.materialize_partitions(data, identify(data), root, logger=LOG, materialize=counting)
     assert counting.fingerprints == [grown.parts[-1].fingerprint], "one write: the new file's"
+
+
+def test_a_stored_file_is_not_kept_in_memory_once_written(tmp_path):
+    # TFDS keeps what it writes from reachable after writing; an ingest of many files
+    # held every one of them until the process ended.
+    import gc
+    import weakref
+
+    data = DataConfig(source="files", url=write_frame(str(tmp_path / "events.parquet"), events(300)))
+    source = load_source(data)
+    features = weakref.ref(source.splits["train"].arrays["features"])
+    materialization.materialize(source, str(tmp_path / "root"))
+    del source
+    gc.collect()
+    assert features() is None, "the file's rows are still referenced after they were stored"
