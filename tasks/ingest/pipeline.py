@@ -28,6 +28,8 @@ CACHE_MEMORY_SHARE = 0.25
 # label, whose data is 128 B). Stored sizes say nothing of it: a table's rows take 121 B
 # on disk and 4.6 times that once cached (issue 14).
 CACHED_TENSOR_OVERHEAD = 224
+# Decoded blocks a shuffled table's training pipeline holds at most (shuffled_rows).
+SHUFFLE_BYTES = 64 << 20
 # What one cached text value of a typed table is taken to hold (a tf.string's header and a short category).
 TEXT_BYTES = 40
 
@@ -80,22 +82,23 @@ def load_batches(ref: DatasetRef, split: str, *, batch_size: int, ordered: bool 
 def shuffled_rows(ref: DatasetRef, split: str, *, seed: int, rows_mixed: int, cache: bool = False):
     """The rows of a split stored in blocks, shuffled anew every epoch without a row-by-row shuffle buffer.
 
-    The blocks are shuffled (all of them: a few hundred per million rows), then re-cut
-    into windows of ``rows_mixed`` rows and each window permuted at once, then cut into
-    rows: every row can land anywhere in the epoch's order at block granularity, and rows
-    of ``rows_mixed // rows_per_example`` blocks are mixed together, where tf.data's
-    shuffle buffer of the same size only mixed neighbouring rows. One permutation per
-    window instead of a buffer operation per row: 3.8 ms a batch of 1024 rows of 30
-    floats took 1.4 here (issue 14). Deterministic for a seed, so every worker of a
-    multi-worker run forms the same global batches.
+    Three levels, all deterministic for a seed (every worker of a multi-worker run forms
+    the same global batches): the shards are read in a new order each epoch (interleaved),
+    the decoded blocks pass a shuffle buffer of at most ``SHUFFLE_BYTES``, and then windows
+    of ``rows_mixed`` rows are each permuted at once. One permutation per window instead
+    of a buffer operation per row: a batch of 1024 rows of 30 floats took 3.8 ms through
+    tf.data's row buffer, 2.3 ms this way (issue 14). A buffer of every block held the
+    whole split in memory (0.45 GiB at 5M rows): the bound keeps memory flat.
     """
     import tensorflow as tf
 
-    blocks = _stored_examples(ref, split, ordered=True, by_column=False)
+    blocks = _stored_examples(ref, split, ordered=False, by_column=False, shard_seed=seed)
     if cache:
         blocks = blocks.cache()
     stored = sum(-(-part.splits.get(split, 0) // ref.rows_per_example) for part in ref.stored_parts)
-    blocks = blocks.shuffle(max(1, stored), seed=seed, reshuffle_each_iteration=True)
+    block_bytes = ref.rows_per_example * (feature_bytes(ref) + 8 * (1 + len(ref.slices)))
+    buffered = max(1, min(stored, SHUFFLE_BYTES // max(block_bytes, 1)))
+    blocks = blocks.shuffle(buffered, seed=seed, reshuffle_each_iteration=True)
     windows = blocks.rebatch(max(rows_mixed, ref.rows_per_example))
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
@@ -129,13 +132,15 @@ def _image_decoder(ref: DatasetRef) -> Callable[[Any, Any], Any]:
     return decode
 
 
-def _stored_examples(ref: DatasetRef, split: str, *, ordered: bool, by_column: bool = True):
+def _stored_examples(
+    ref: DatasetRef, split: str, *, ordered: bool, by_column: bool = True, shard_seed: int | None = None
+):
     """(features, label) of each stored example: a row, or a block of rows for a table.
 
     The split's TFRecord shards, of every part in order (one part per file of a table),
     are read one after another when ``ordered`` (the stored order), else by a parallel,
-    deterministic interleave. A part's own label ids become the dataset's here
-    (``DatasetPart.class_ids``).
+    deterministic interleave; with ``shard_seed``, in an order shuffled anew each epoch.
+    A part's own label ids become the dataset's here (``DatasetPart.class_ids``).
     """
     import tensorflow as tf
 
@@ -149,6 +154,8 @@ def _stored_examples(ref: DatasetRef, split: str, *, ordered: bool, by_column: b
     files = tf.data.Dataset.from_tensor_slices(
         tuple(tf.constant([shard[k] for shard in shards], dtype=tf.string if k == 0 else tf.int64) for k in range(4))
     )
+    if shard_seed is not None:  # the shards in a new order each epoch, the same for a seed
+        files = files.shuffle(max(1, len(shards)), seed=shard_seed, reshuffle_each_iteration=True)
 
     def read(path, skip, take, number):
         return tf.data.TFRecordDataset(path).skip(skip).take(take).map(lambda record: (record, number))
