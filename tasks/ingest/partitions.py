@@ -4,7 +4,7 @@ Each file is materialized once, as a dataset of its own keyed by its own identit
 size, ETag or mtime, and the settings that shape its rows), and the table's dataset is
 the list of those parts (``DatasetRef.parts``) under the table's own fingerprint. A new
 daily file costs that file's work; the others are found by their fingerprints and
-reused. Memory follows the largest file, not the table.
+reused. Memory follows a part of a file (tasks/ingest/file_parts.py), not the table.
 
 The parts read together are the table read whole, row for row:
 - each row's split is decided by its own hash, so a file's rows fall in the same splits

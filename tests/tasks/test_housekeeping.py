@@ -300,20 +300,24 @@ def publish_table(root: str, fingerprint: str, parts: list[str], *, files: dict[
     put(root, f"datasets/{fingerprint}/ref.json", ref.model_dump_json().encode())
 
 
+def register_version_of(root: str, dataset: str, tmp_path) -> None:
+    """digits v1, trained on ``dataset``: what keeps a dataset in use."""
+    model = tmp_path / "m.keras"
+    model.write_bytes(KIB)
+    ModelRegistry(f"{root}/registry").register(
+        "digits",
+        model_file=model,
+        metadata={"dataset": {"fingerprint": dataset}, "status": "registered"},
+        idempotency_key="k",
+    )
+
+
 def test_the_files_of_a_table_stay_while_the_table_does(storage_root, tmp_path):
     root = storage_root
     table, files = "t" * 16, ["p" * 16, "q" * 16]
     publish_table(root, table, files)
     publish(root, "z" * 16, "attempt-z")  # a file of no table, unused
-    model = tmp_path / "m.keras"
-    model.write_bytes(KIB)
-    registry = ModelRegistry(f"{root}/registry")
-    registry.register(
-        "digits",
-        model_file=model,
-        metadata={"dataset": {"fingerprint": table}, "status": "registered"},
-        idempotency_key="k",
-    )
+    register_version_of(root, table, tmp_path)
     month = datetime.now(UTC) + timedelta(days=31)
 
     swept = sweep_datasets(root, grace=GRACE, keep=KEEP, now=month)
@@ -340,15 +344,7 @@ def test_a_large_file_of_a_table_stays_with_its_rows_while_the_table_does(storag
     table, large, small, ranges = "t" * 16, "f" * 16, "p" * 16, ["r" * 16, "s" * 16]
     publish_table(root, large, ranges)
     publish_table(root, table, [small, *ranges], files=dict.fromkeys(ranges, large))
-    model = tmp_path / "m.keras"
-    model.write_bytes(KIB)
-    registry = ModelRegistry(f"{root}/registry")
-    registry.register(
-        "digits",
-        model_file=model,
-        metadata={"dataset": {"fingerprint": table}, "status": "registered"},
-        idempotency_key="k",
-    )
+    register_version_of(root, table, tmp_path)
     month = datetime.now(UTC) + timedelta(days=31)
 
     reasons = {name(entry): entry.reason for entry in sweep_datasets(root, grace=GRACE, keep=KEEP, now=month).kept}
