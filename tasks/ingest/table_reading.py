@@ -87,18 +87,16 @@ def read_table(files: list[TableFile], data: DataConfig, *, downloaded: dict[str
     return _stacked(batches, data, types or {})
 
 
-def read_parts(
-    file: TableFile, path: Path, data: DataConfig, *, types: dict[str, str] | None = None, rows: int | None = None
-) -> Iterator[Part]:
+def read_parts(file: TableFile, path: Path, data: DataConfig, *, rows: int | None = None) -> Iterator[Part]:
     """The file at ``path`` as parts of ``rows`` rows (``PART_ROWS``) or a little more: whole record batches.
 
-    ``types``: the feature columns and their types; None: the file's own, inferred from its
-    first batch. A part is checked and labelled on its own (its class ids its own), and
-    the next batch is read before a part is handed on, so a part knows whether it is the last.
+    The feature columns and their types are the recipe's, else the file's first batch's. A
+    part is checked and labelled on its own (its class ids its own), and the next batch is
+    read before a part is handed on, so a part knows whether it is the last.
     """
     rows = rows or PART_ROWS
     pending: list[_Batch] = []
-    read = iter(_batches(file.url, path, data, types))
+    read = iter(_batches(file.url, path, data, None))
     following = next(read, None)
     while following is not None:
         batch, types = following
@@ -106,7 +104,8 @@ def read_parts(
         following = next(read, None)
         covered = sum(b.rows for b in pending)
         if covered >= rows or following is None:
-            yield Part(_stacked(pending, data, types), pending[0].first_row, covered, last=following is None)
+            first_row = pending[0].first_row
+            yield Part(_stacked(pending, data, types), first_row, covered, last=following is None)
             pending = []
 
 
@@ -152,14 +151,18 @@ def _checked(url: str, first_row: int, frame, data: DataConfig, types: dict[str,
 
 
 def _stacked(batches: list[_Batch], data: DataConfig, types: dict[str, str]) -> Table:
-    """The batches as one table: labelled together (class names from all of them), each row locatable in its file."""
+    """The batches as one table: labelled together (class names from all of them), each row locatable in its file.
+
+    Consumes ``batches`` (the list is emptied once they are stacked), so the batches and
+    the stacked table are not both held while the labels are read.
+    """
     arrays = batches[0].arrays if len(batches) == 1 else _stack([b.arrays for b in batches])
     raw_labels = np.concatenate([b.labels for b in batches]) if len(batches) > 1 else batches[0].labels
     locate = _locator(batches)
     slices = {c: np.concatenate([b.slices[c] for b in batches]) for c in data.slice_columns}
     keys = np.concatenate([b.keys for b in batches]) if data.split_key else None  # type: ignore[misc]
     ignored = sorted(set().union(*(b.ignored for b in batches)))
-    del batches  # the batches' labels go before the labels are read: one copy, not two
+    batches.clear()  # the caller's list too: one copy of the rows from here, not two
     if data.labels == "numbers":
         labels, class_names = label_rule.label_numbers(raw_labels, locate=locate, column=data.label_column), []
     else:
