@@ -14,20 +14,32 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 
-def flow_run_record(flow_run_id: str, *, artifacts_by_key: dict | None = None):
+def flow_run_record(
+    flow_run_id: str, *, artifacts_by_key: dict | None = None, tasks: tuple[str, ...] = (), timeout: float = 120
+):
     """(flow run, task runs by name, artifact keys) for one flow run.
 
-    ``artifacts_by_key``, when given, is filled with the artifacts themselves.
+    ``artifacts_by_key``, when given, is filled with the artifacts themselves. ``tasks``:
+    names whose task runs must be recorded in a final state: the server records task runs
+    from events, after the flow run returns, so on a busy machine they may not be there yet.
     """
-    with get_client(sync_client=True) as client:
-        flow_run = client.read_flow_run(flow_run_id)
-        run_filter = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id]))
-        task_runs = client.read_task_runs(flow_run_filter=run_filter)
-        artifacts = client.read_artifacts(flow_run_filter=run_filter)
-    by_name: dict[str, list] = {}
-    for task_run in task_runs:
-        # Task run names are "<task name>-<suffix>".
-        by_name.setdefault(task_run.name.rsplit("-", 1)[0], []).append(task_run)
+    deadline = time.monotonic() + timeout
+    while True:
+        with get_client(sync_client=True) as client:
+            flow_run = client.read_flow_run(flow_run_id)
+            run_filter = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id]))
+            task_runs = client.read_task_runs(flow_run_filter=run_filter)
+            artifacts = client.read_artifacts(flow_run_filter=run_filter)
+        by_name: dict[str, list] = {}
+        for task_run in task_runs:
+            # Task run names are "<task name>-<suffix>".
+            by_name.setdefault(task_run.name.rsplit("-", 1)[0], []).append(task_run)
+        recorded = all(
+            any(run.state is not None and run.state.is_final() for run in by_name.get(name, ())) for name in tasks
+        )
+        if recorded or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     if artifacts_by_key is not None:
         artifacts_by_key.update({a.key: a for a in artifacts if a.key})
     return flow_run, by_name, {a.key for a in artifacts if a.key}
@@ -66,7 +78,7 @@ def assert_the_retry_resumed(root: Path, log_text: str, *, after_at_least: int, 
     registry = ModelRegistry(str(root / "registry"))
     training = registry.get("digits", 1)["training"]
     assert training["initial_epoch"] == int(resumed.group(1)) and training["epochs_completed"] == epochs
-    _, task_runs, _ = flow_run_record(registry.get("digits", 1)["flow_run_id"])
+    _, task_runs, _ = flow_run_record(registry.get("digits", 1)["flow_run_id"], tasks=("train",))
     assert task_runs["train"][0].run_count == 2
 
 

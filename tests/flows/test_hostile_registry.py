@@ -121,7 +121,7 @@ def test_a_planted_production_model_is_refused_once_and_fails_the_gate(root, tmp
     assert state.is_failed()
     with pytest.raises(io.UnsafeModelError, match=r"the function os.system, which is not a Keras activation"):
         state.result()
-    _, task_runs, _ = flow_run_record(state.state_details.flow_run_id)
+    _, task_runs, _ = flow_run_record(state.state_details.flow_run_id, tasks=("score",))
     assert [t.run_count for t in task_runs["score"]] == [1]
 
     # Retraining: the production model exists but cannot be evaluated, so the gate fails by name,

@@ -198,7 +198,7 @@ def test_a_retried_training_resumes_from_the_last_completed_epoch(root, monkeypa
     assert epochs_begun == [0, 1, 2, 2, 3, 4]
     training = registry_of(root).get("digits", summary.version.version)["training"]
     assert (training["initial_epoch"], training["epochs_completed"]) == (2, 5)
-    _, task_runs, _ = flow_run_record(registry_of(root).get("digits", 1)["flow_run_id"])
+    _, task_runs, _ = flow_run_record(registry_of(root).get("digits", 1)["flow_run_id"], tasks=("train",))
     assert task_runs["train"][0].run_count == 2
 
 
@@ -265,7 +265,7 @@ def test_a_diverged_loss_fails_at_once_without_retry(root):
         state.result()
     assert "lower training.learning_rate (now 1e+30)" in str(info.value)
     assert registry_of(root).names() == []
-    _, task_runs, _ = flow_run_record(state.state_details.flow_run_id)
+    _, task_runs, _ = flow_run_record(state.state_details.flow_run_id, tasks=("train",))
     assert task_runs["train"][0].run_count == 1, "a NaN loss is deterministic: no retry"
 
 
