@@ -18,7 +18,8 @@ from kerasflow.models import io
 from kerasflow.models.registry import ModelRegistry, RegistryError
 from kerasflow.tasks import plots, storage
 from kerasflow.tasks.config import TrainConfig
-from kerasflow.tasks.ingest.pipeline import feature_bytes, load_batches, load_slices
+from kerasflow.tasks.ingest.pipeline import load_batches, load_slices
+from kerasflow.tasks.ingest.row_memory import feature_bytes
 from kerasflow.tasks.learning_tasks import LearningTask, Measurer
 from kerasflow.tasks.refs import DatasetRef, Evaluation, Metrics, TrainedModel
 from kerasflow.tasks.train.build import class_names_of, task_of

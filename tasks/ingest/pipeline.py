@@ -19,19 +19,11 @@ from typing import Any
 import numpy as np
 
 from kerasflow.tasks.ingest.materialize import local_builder_dir
+from kerasflow.tasks.ingest.row_memory import feature_bytes, should_cache
 from kerasflow.tasks.refs import DatasetRef
 
-# Cache in memory when the decoded examples take less than this share of the RAM.
-CACHE_MEMORY_SHARE = 0.25
-# What tf.data's in-memory cache holds per tensor of an element beyond its data: 212 B
-# measured on TensorFlow 2.21 (552 B a row for a table row of 30 float32 and an int64
-# label, whose data is 128 B). Stored sizes say nothing of it: a table's rows take 121 B
-# on disk and 4.6 times that once cached (issue 14).
-CACHED_TENSOR_OVERHEAD = 224
-# Decoded blocks a shuffled table's training pipeline holds at most (shuffled_rows).
+# Decoded blocks a shuffled table's training pipeline holds at most (shuffled_windows).
 SHUFFLE_BYTES = 64 << 20
-# What one cached text value of a typed table is taken to hold (a tf.string's header and a short category).
-TEXT_BYTES = 40
 
 
 def load_split(ref: DatasetRef, split: str, *, ordered: bool = True, cache: bool = False, by_column: bool = True):
@@ -82,6 +74,19 @@ def load_batches(ref: DatasetRef, split: str, *, batch_size: int, ordered: bool 
 def shuffled_rows(ref: DatasetRef, split: str, *, seed: int, rows_mixed: int, cache: bool = False):
     """The rows of a split stored in blocks, shuffled anew every epoch without a row-by-row shuffle buffer.
 
+    The rows of :func:`shuffled_windows`, one by one (an image decoded once shuffled).
+    """
+    import tensorflow as tf
+
+    rows = shuffled_windows(ref, split, seed=seed, rows_mixed=rows_mixed, cache=cache).unbatch()
+    if ref.image_size is not None:  # stored encoded: decoded once shuffled, as load_split does
+        rows = rows.map(_image_decoder(ref), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return rows.apply(tf.data.experimental.assert_cardinality(int(ref.splits[split])))
+
+
+def shuffled_windows(ref: DatasetRef, split: str, *, seed: int, rows_mixed: int, cache: bool = False):
+    """Windows of ``rows_mixed`` rows of a split stored in blocks, each permuted, anew every epoch.
+
     Three levels, all deterministic for a seed (every worker of a multi-worker run forms
     the same global batches): the shards are read in a new order each epoch (interleaved),
     the decoded blocks pass a shuffle buffer of at most ``SHUFFLE_BYTES``, and then windows
@@ -107,10 +112,7 @@ def shuffled_rows(ref: DatasetRef, split: str, *, seed: int, rows_mixed: int, ca
         order = tf.argsort(tf.random.stateless_uniform(tf.shape(labels)[:1], seed=pair))
         return tf.nest.map_structure(lambda t: tf.gather(t, order), (features, labels))
 
-    rows = tf.data.Dataset.zip((windows, seeds)).map(permuted, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
-    if ref.image_size is not None:  # stored encoded: decoded once shuffled, as load_split does
-        rows = rows.map(_image_decoder(ref), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return rows.apply(tf.data.experimental.assert_cardinality(int(ref.splits[split])))
+    return tf.data.Dataset.zip((windows, seeds)).map(permuted, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _image_decoder(ref: DatasetRef) -> Callable[[Any, Any], Any]:
@@ -263,53 +265,6 @@ def load_slices(ref: DatasetRef, split: str) -> dict[str, np.ndarray]:
     return {column: np.concatenate(found) if found else np.zeros(0, dtype=np.int64) for column, found in codes.items()}
 
 
-def should_cache(ref: DatasetRef, policy: str, *, epochs: int | None = None) -> bool:
-    """Whether to cache decoded examples in memory: ``memory``, ``none``, or ``auto``.
-
-    ``auto``: when the data is read more than once (``epochs``; None: unknown) and fits in
-    RAM. One pass fills a cache that is never read, and holds the split in memory for
-    nothing: 142 B a row of 30 floats, 2.8 GB at 20M rows (issue 14).
-    """
-    if policy != "auto":
-        return policy == "memory"
-    if epochs is not None and epochs <= 1:
-        return False
-    try:
-        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return False
-    return cached_bytes(ref) < CACHE_MEMORY_SHARE * ram
-
-
-def cached_bytes(ref: DatasetRef) -> int:
-    """What caching every split's decoded examples takes in memory: data plus tf.data's per-tensor cost.
-
-    Examples are cached as stored (blocks of ``rows_per_example`` rows for a table), so
-    the per-tensor cost is shared by a block's rows. Never less than the stored size
-    (text, whose decoded length the ref does not record).
-    """
-    rows = sum(ref.splits.values())
-    feature = feature_bytes(ref)
-    # Cached tensors: a typed table's one per column (text at its stored size, the floor
-    # below), else the features; then the label and one code per slice column.
-    tensors = (len(ref.column_types or {}) if ref.typed else 1) + 1 + len(ref.slices)
-    per_row = feature + 8 * (1 + len(ref.slices)) + CACHED_TENSOR_OVERHEAD * tensors / max(ref.rows_per_example, 1)
-    return max(ref.num_bytes, int(rows * per_row))
-
-
-def feature_bytes(ref: DatasetRef) -> int:
-    """The decoded features of one row, in bytes (text of a typed table at ``TEXT_BYTES``; other text: 0)."""
-    if ref.typed:
-        from kerasflow.models.column_types import column_type
-
-        sizes = {"float": 4, "integer": 8, "string": TEXT_BYTES}
-        return sum(sizes[column_type(t).storage] for t in (ref.column_types or {}).values())
-    try:
-        return int(np.prod(ref.feature_shape, dtype=np.int64)) * np.dtype(ref.feature_dtype).itemsize
-    except TypeError:  # a string feature (text): its length is not recorded
-        return 0
-
-
 def make_dataset(
     ref: DatasetRef,
     split: str,
@@ -334,7 +289,17 @@ def make_dataset(
     import tensorflow as tf
 
     cache = cache if isinstance(cache, bool) else should_cache(ref, cache)
-    if shuffle and ref.rows_per_example > 1:
+    # A table stored in blocks is re-cut from blocks (or shuffled windows) straight into
+    # batches (``rebatch``), never into rows and back: 0.5 ms against 1.9 ms a batch of
+    # 1024 rows of 30 floats, with the same rows in the same order (issue 14).
+    blocked = ref.rows_per_example > 1 and ref.image_size is None
+    if blocked:
+        if shuffle:
+            ds = shuffled_windows(ref, split, seed=seed, rows_mixed=shuffle_buffer, cache=cache)
+        else:
+            ds = _stored_examples(ref, split, ordered=True, by_column=False)
+            ds = ds.cache() if cache else ds
+    elif shuffle and ref.rows_per_example > 1:
         ds = shuffled_rows(ref, split, seed=seed, rows_mixed=shuffle_buffer, cache=cache)
     else:  # cut into columns once batched (columns_of_batches)
         ds = load_split(ref, split, ordered=not shuffle, cache=cache, by_column=False)
@@ -342,6 +307,7 @@ def make_dataset(
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     pipelines = input_context.num_input_pipelines if input_context is not None else 1
     per_replica = input_context.get_per_replica_batch_size(batch_size) if input_context else batch_size
+    rows = int(ref.splits[split])
     if pipelines > 1 and drop_remainder:
         # Every pipeline shuffles the same way (same seed), forms the same global batch,
         # and takes its contiguous slice of it: pipeline i gets rows [i*b, (i+1)*b) of every
@@ -352,7 +318,7 @@ def make_dataset(
         # (tests/tasks/train/test_multiworker.py). Each worker reads the whole split; a
         # split by shard file would read less but give workers unequal step counts, which
         # collectives cannot tolerate.
-        ds = ds.batch(batch_size, drop_remainder=True)
+        ds = _batched(ds, batch_size, drop_remainder=True, rows=rows if blocked else None)
         share = batch_size // pipelines
         start = input_context.input_pipeline_id * share
         ds = ds.map(
@@ -361,11 +327,14 @@ def make_dataset(
             deterministic=True,
         )
         if per_replica < share:  # several replicas per worker: consecutive per-replica batches of the slice
-            ds = ds.unbatch().batch(per_replica, drop_remainder=True)
+            ds = ds.rebatch(per_replica, drop_remainder=True)
+            ds = ds.apply(tf.data.experimental.assert_cardinality(rows // batch_size * (share // per_replica)))
     else:
         if pipelines > 1:  # a partial last batch cannot be cut alike on every pipeline: deal rows out
+            if blocked:
+                ds, blocked = ds.unbatch().apply(tf.data.experimental.assert_cardinality(rows)), False
             ds = ds.shard(pipelines, input_context.input_pipeline_id)
-        ds = ds.batch(per_replica, drop_remainder=drop_remainder)
+        ds = _batched(ds, per_replica, drop_remainder=drop_remainder, rows=rows if blocked else None)
     ds = columns_of_batches(ref, ds)
     options = tf.data.Options()
     # Sharded above when an input context is given; otherwise tf.distribute shards the
@@ -373,6 +342,20 @@ def make_dataset(
     policy = tf.data.experimental.AutoShardPolicy
     options.experimental_distribute.auto_shard_policy = policy.OFF if input_context is not None else policy.DATA
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _batched(ds, size: int, *, drop_remainder: bool, rows: int | None):
+    """Rows into batches of ``size``, or, given the split's ``rows``, batches of rows re-cut to ``size``.
+
+    A re-cut dataset's size is unknown to tf.data, so it is asserted: Keras counts the
+    steps of an epoch from it instead of running into the end of the data every epoch.
+    """
+    import tensorflow as tf
+
+    if rows is None:
+        return ds.batch(size, drop_remainder=drop_remainder)
+    batches = rows // size if drop_remainder else -(-rows // size)
+    return ds.rebatch(size, drop_remainder=drop_remainder).apply(tf.data.experimental.assert_cardinality(batches))
 
 
 def dataset_fn(ref: DatasetRef, split: str, **kwargs: Any) -> Callable[[Any], Any]:

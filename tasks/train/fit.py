@@ -15,6 +15,7 @@ from typing import Any
 from kerasflow.models import io
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.ingest import pipeline
+from kerasflow.tasks.ingest.row_memory import should_cache
 from kerasflow.tasks.refs import DatasetRef, TrainedModel
 from kerasflow.tasks.train.build import build_compiled_model
 from kerasflow.tasks.train.plan import TrainingPlan, learning_rate, make_plan
@@ -52,7 +53,7 @@ def dataset_fn(
         shuffle=training,
         seed=config.training.seed,
         shuffle_buffer=config.training.shuffle_buffer,
-        cache=pipeline.should_cache(ref, config.data.cache, epochs=config.training.epochs),
+        cache=should_cache(ref, config.data.cache, epochs=config.training.epochs),
         drop_remainder=replicas > 1,
     )
     if plan is None or (plan.one_hot_classes is None and (plan.class_weights is None or not training)):

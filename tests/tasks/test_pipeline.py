@@ -6,14 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasflow.tasks.ingest.pipeline import (
-    cached_bytes,
-    dataset_fn,
-    load_batches,
-    load_split,
-    make_dataset,
-    should_cache,
-)
+from kerasflow.tasks.ingest.pipeline import dataset_fn, load_batches, load_split, make_dataset
+from kerasflow.tasks.ingest.row_memory import cached_bytes, should_cache
 from tests.tasks.test_validate import make_ref, table
 
 
@@ -200,3 +194,26 @@ def test_workers_form_the_global_batches_of_one_process_from_rows_stored_in_bloc
         ds = dataset_fn(blocks_ref, "train", **settings)(context)
         per_worker.append([x["rid"].astype(int).tolist() for x, _ in ds.as_numpy_iterator()])
     assert [a + b for a, b in zip(*per_worker, strict=True)] == single
+
+
+@pytest.mark.parametrize("drop_remainder", [False, True], ids=["every-row", "full-batches"])
+def test_rows_stored_in_blocks_are_batched_in_stored_order_without_a_shuffle(blocks_ref, drop_remainder):
+    stored = rids(load_batches(blocks_ref, "train", batch_size=1000))
+    ds = make_dataset(blocks_ref, "train", batch_size=300, drop_remainder=drop_remainder)
+    sizes = [len(x["rid"]) for x, _ in ds.as_numpy_iterator()]
+    kept = len(stored) // 300 * 300 if drop_remainder else len(stored)
+    np.testing.assert_array_equal(rids(ds), stored[:kept])
+    assert set(sizes[:-1]) == {300} and len(ds) == len(sizes), "Keras knows the steps of an epoch"
+
+
+def test_pipelines_deal_out_the_rows_of_blocks_when_a_partial_batch_is_kept(blocks_ref):
+    shares = []
+    for pipeline in range(2):
+        context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pipeline, num_replicas_in_sync=2)
+        ds = dataset_fn(blocks_ref, "validation", batch_size=200)(context)
+        batches = [x["rid"] for x, _ in ds.as_numpy_iterator()]
+        assert {len(b) for b in batches[:-1]} == {100} and len(ds) == len(batches)
+        shares.append(np.concatenate(batches).astype(int))
+    stored = rids(load_batches(blocks_ref, "validation", batch_size=1000))
+    np.testing.assert_array_equal(np.sort(np.concatenate(shares)), np.sort(stored))
+    np.testing.assert_array_equal(shares[0], stored[0::2])
