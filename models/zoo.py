@@ -186,13 +186,21 @@ def compile_model(
     optimizer: str | keras.optimizers.Optimizer = "adam",
     learning_rate: float = 1e-3,
     jit_compile: bool | str = "auto",
+    steps_per_execution: int = 1,
 ) -> keras.Model:
     """Compile ``model`` with a loss and metrics (the task's defaults come from kerasflow/tasks/learning_tasks.py).
 
-    ``optimizer`` is a Keras optimizer or its name (then at ``learning_rate``). One place,
+    ``optimizer`` is a Keras optimizer or its name (then at ``learning_rate``);
+    ``steps_per_execution`` training steps run per call into TensorFlow. One place,
     so single-host ``fit`` and the multi-worker loop compile the same way.
     """
     if isinstance(optimizer, str):
         optimizer = keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": learning_rate}})
-    model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics), jit_compile=jit_compile)
+    model.compile(
+        optimizer=optimizer,
+        loss=loss,
+        metrics=list(metrics),
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
     return model

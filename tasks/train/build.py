@@ -259,4 +259,5 @@ def build_compiled_model(
         loss=default_loss if (custom := recipe_objects.custom_loss(training)) is None else custom,
         metrics=[*metrics, *recipe_objects.extra_metrics(training)],
         jit_compile=config.runtime.jit_compile,
+        steps_per_execution=plan.steps_per_execution,
     )

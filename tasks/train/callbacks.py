@@ -38,7 +38,7 @@ class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
         except RuntimeError as error:
             raise TrainingDivergedError(
                 f"training diverged: loss is {(logs or {}).get('loss')} at epoch {self.epoch + 1}, "
-                f"batch {batch}; lower training.learning_rate (now {self.learning_rate}) or check "
+                f"by batch {batch + 1}; lower training.learning_rate (now {self.learning_rate}) or check "
                 "the data for extreme values"
             ) from error
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from kerasflow.tasks.config import ConfigError, TrainConfig
 from kerasflow.tasks.refs import DatasetRef
+from kerasflow.tasks.training_config import AUTO_STEPS_PER_EXECUTION
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class TrainingPlan:
     learning_rate: the recipe's, scaled by the replicas when runtime.scale_learning_rate.
     class_weights: one weight per class id for the training batches, or None.
     one_hot_classes: labels are fed one-hot over this many classes (label smoothing), or None.
+    steps_per_execution: training steps per call of Keras's train function.
     """
 
     replicas: int
@@ -31,6 +33,7 @@ class TrainingPlan:
     learning_rate: float
     class_weights: tuple[float, ...] | None = None
     one_hot_classes: int | None = None
+    steps_per_execution: int = 1
 
 
 def make_plan(config: TrainConfig, ref: DatasetRef, *, replicas: int) -> TrainingPlan:
@@ -48,7 +51,29 @@ def make_plan(config: TrainConfig, ref: DatasetRef, *, replicas: int) -> Trainin
         learning_rate=learning_rate(config, replicas),
         class_weights=class_weights(config, ref, num_classes=num_classes),
         one_hot_classes=one_hot,
+        steps_per_execution=steps_per_execution(
+            training.steps_per_execution, steps_per_epoch=max(1, steps), replicas=replicas
+        ),
     )
+
+
+def steps_per_execution(setting: int | str, *, steps_per_epoch: int, replicas: int) -> int:
+    """training.steps_per_execution as a number: ``auto`` is AUTO_STEPS_PER_EXECUTION, at most an epoch.
+
+    Several replicas run one step a call: Keras 3.15's multi-step train function fails
+    under MirroredStrategy ("You must feed a value for placeholder tensor
+    'while/cond/Placeholder_1'"), and a replica's step on a GPU is long enough that the
+    call costs little beside it.
+    """
+    if replicas > 1:
+        if setting not in ("auto", 1):
+            raise ConfigError(
+                f"received training.steps_per_execution={setting} with {replicas} replicas, expected 'auto' or 1: "
+                "Keras runs one step a call under MirroredStrategy"
+            )
+        return 1
+    wanted = AUTO_STEPS_PER_EXECUTION if setting == "auto" else int(setting)
+    return max(1, min(wanted, steps_per_epoch))
 
 
 def learning_rate(config: TrainConfig, replicas: int) -> float:
