@@ -18,6 +18,12 @@ fill``). A category never seen in training is out of vocabulary, never an error.
 The registry is open: ``register_column_type(name, storage=...)`` adds a type whose
 encoding is any function of the column's input, its facts and its params. Nothing here
 imports Keras until a model is built, so a recipe's types are checked without it.
+
+A number type whose encoding is the same function of every column (a mean and a
+deviation each, a scale) can also encode all its columns of a table at once
+(``register_stacked_encoding``): the table's numbers are stacked into one tensor, filled
+and normalized by one layer each, instead of five layers per column. A table of 30
+float columns took 182 layers and 4.2 ms a training step of 1024 rows (issue 14).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Storage = Literal["float", "integer", "string"]
@@ -74,6 +80,8 @@ class Cross:
 
 # encode(column input (batch,), *, column, facts, **params) -> (encoded (batch, width) tensor, width names)
 Encode = Callable[..., tuple[Any, list[str]]]
+# encode_stacked(columns (batch, k), *, columns, facts (one per column), **params) -> (batch, k): column by column
+EncodeStacked = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,7 @@ class ColumnType:
     encode: Encode
     params: Mapping[str, Any]  # the params the type takes, with their defaults
     categorical: bool = False  # its values are categories (may be crossed; counted as values in statistics)
+    encode_stacked: EncodeStacked | None = None  # encodes the type's columns of a table at once (numbers only)
 
 
 COLUMN_TYPES: dict[str, ColumnType] = {}
@@ -99,6 +108,24 @@ def register_column_type(
             raise ValueError(f"received a second column type {name!r}, expected one encoding per name")
         COLUMN_TYPES[name] = ColumnType(name, storage, encode, dict(params or {}), categorical)
         return encode
+
+    return register
+
+
+def register_stacked_encoding(name: str) -> Callable[[EncodeStacked], EncodeStacked]:
+    """Register ``encode_stacked`` for the number type ``name``: its columns of a table encoded as one tensor.
+
+    It receives the columns stacked ``(batch, k)`` (missing values already filled), their
+    names and facts, and the params they share (columns of other params form another
+    stack), and returns ``(batch, k)``: column i encoded as the type's ``encode`` would.
+    """
+
+    def register(encode_stacked: EncodeStacked) -> EncodeStacked:
+        kind = column_type(name)
+        if kind.storage != "float":
+            raise ValueError(f"received a stacked encoding for {name!r}, a {kind.storage} type; expected a number type")
+        COLUMN_TYPES[name] = replace(kind, encode_stacked=encode_stacked)
+        return encode_stacked
 
     return register
 
@@ -145,6 +172,26 @@ def _float_rescaled(x, *, column: str, facts: ColumnFacts, scale: float, offset:
     import keras
 
     return keras.layers.Rescaling(scale, offset=offset)(_as_column(x)), [column]
+
+
+@register_stacked_encoding("float")
+def _floats(x, *, columns: list[str], facts: list[ColumnFacts]) -> Any:
+    return x
+
+
+@register_stacked_encoding("float_normalized")
+def _floats_normalized(x, *, columns: list[str], facts: list[ColumnFacts]) -> Any:
+    import keras
+
+    variances = [max(f.std, 1e-12) ** 2 for f in facts]
+    return keras.layers.Normalization(mean=[f.mean for f in facts], variance=variances)(x)
+
+
+@register_stacked_encoding("float_rescaled")
+def _floats_rescaled(x, *, columns: list[str], facts: list[ColumnFacts], scale: float, offset: float) -> Any:
+    import keras
+
+    return keras.layers.Rescaling(scale, offset=offset)(x)
 
 
 @register_column_type("float_discretized", storage="float", params={"num_bins": 10})
@@ -257,39 +304,74 @@ def build_encoder(
     crosses: Sequence[Cross] = (),
     fill_missing: bool = False,
 ) -> Encoder:
-    """One ``keras.Input`` per column and the concatenation of their encodings.
+    """One ``keras.Input`` per column and the concatenation of their encodings, in the columns' order.
 
     ``fill_missing``: a number's NaN becomes its training mean (``FillMissing``), and for a
     column with missing values in training a ``MissingIndicator`` column says where one was
     (a column always present in training has no indicator: its weight could not be learnt);
     otherwise numbers are fed as they are (ingestion refused missing ones, scoring refuses
-    them too).
+    them too). The numbers of a type with a stacked encoding are encoded together, and one
+    ``TakeColumns`` puts every entry back in the columns' order: the builder sees
+    ``[amount[missing], amount, country=..., ...]`` whichever way each was computed.
     """
     import keras
 
-    from kerasflow.models.layers import FillMissing, MissingIndicator
+    from kerasflow.models.layers import FillMissing, MissingIndicator, StackColumns, TakeColumns
 
     inputs = {
         c.name: keras.Input(shape=(), dtype=input_dtype(column_type(c.type).storage), name=c.name) for c in columns
     }
-    parts, names = [], []
+    facts_of = {c.name: facts.get(c.name, ColumnFacts()) for c in columns}
+    blocks: list[Any] = []  # encoded tensors (batch, width), concatenated in this order
+    keys: list[tuple] = []  # what each entry of the concatenation is, by (column, slot)
+    wanted: list[tuple] = []  # those keys in the columns' order, and their names
+    names: list[str] = []
+    stacks: dict[tuple, list[TypedColumn]] = {}
     for c in columns:
         kind = column_type(c.type)
+        params = check_params(c.name, c.type, c.params)
+        column_facts = facts_of[c.name]
+        indicated = kind.storage == "float" and fill_missing and column_facts.missing > 0
+        if indicated:
+            wanted.append((c.name, "missing"))
+            names.append(f"{c.name}[missing]")
+        if kind.encode_stacked is not None:
+            stacks.setdefault((c.type, tuple(sorted(params.items()))), []).append(c)
+            wanted.append((c.name, 0))
+            names.append(c.name)
+            continue
         x = inputs[c.name]
-        column_facts = facts.get(c.name, ColumnFacts())
         if kind.storage == "float" and fill_missing:
             raw = _as_column(x)
-            if column_facts.missing:
-                parts.append(MissingIndicator()(raw))
-                names.append(f"{c.name}[missing]")
+            if indicated:
+                blocks.append(MissingIndicator()(raw))
+                keys.append((c.name, "missing"))
             x = keras.layers.Reshape(())(FillMissing([column_facts.mean])(raw))
-        params = check_params(c.name, c.type, c.params)
         encoded, encoded_names = kind.encode(x, column=c.name, facts=column_facts, **params)
-        parts.append(encoded)
+        blocks.append(encoded)
+        keys.extend((c.name, j) for j in range(len(encoded_names)))
+        wanted.extend((c.name, j) for j in range(len(encoded_names)))
         names.extend(encoded_names)
-    for cross in crosses:
+    for (type_name, params), stacked in stacks.items():
+        x = StackColumns()([inputs[c.name] for c in stacked])
+        if fill_missing:
+            if any(facts_of[c.name].missing for c in stacked):
+                blocks.append(MissingIndicator()(x))
+                keys.extend((c.name, "missing") for c in stacked)
+            x = FillMissing([facts_of[c.name].mean for c in stacked])(x)
+        encode = column_type(type_name).encode_stacked
+        stacked_facts = [facts_of[c.name] for c in stacked]
+        blocks.append(encode(x, columns=[c.name for c in stacked], facts=stacked_facts, **dict(params)))
+        keys.extend((c.name, 0) for c in stacked)
+    for i, cross in enumerate(crosses):
         layer = keras.layers.HashedCrossing(cross.num_bins, output_mode="one_hot")
-        parts.append(layer(tuple(inputs[name] for name in cross.columns)))
-        names.extend(f"{' x '.join(cross.columns)}[hash {i}]" for i in range(cross.num_bins))
-    encoded = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="encoded_features")(parts)
+        blocks.append(layer(tuple(inputs[name] for name in cross.columns)))
+        keys.extend(("cross", i, j) for j in range(cross.num_bins))
+        wanted.extend(("cross", i, j) for j in range(cross.num_bins))
+        names.extend(f"{' x '.join(cross.columns)}[hash {j}]" for j in range(cross.num_bins))
+    encoded = blocks[0] if len(blocks) == 1 else keras.layers.Concatenate(name="encoded_features")(blocks)
+    position = {key: i for i, key in enumerate(keys)}
+    order = [position[key] for key in wanted]
+    if order != list(range(len(keys))):
+        encoded = TakeColumns(order, name="encoded_in_column_order")(encoded)
     return Encoder(inputs=inputs, encoded=encoded, names=names)

@@ -2,7 +2,7 @@
 
 Registered with Keras's serialization registry under the package ``kerasflow``, which the
 model loader always trusts (models/io.py), so a saved model that uses them loads under
-``safe_mode=True``. Their state is their config (plain floats): no weights, no code.
+``safe_mode=True``. Their state is their config (plain numbers): no weights, no code.
 """
 
 from __future__ import annotations
@@ -44,3 +44,32 @@ class MissingIndicator(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package="kerasflow")
+class StackColumns(keras.layers.Layer):
+    """Several columns, each ``(batch,)``, as one ``(batch, k)`` tensor: one op, not a reshape per column."""
+
+    def call(self, inputs):
+        return ops.stack([ops.cast(column, "float32") for column in inputs], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], len(input_shape))
+
+
+@keras.saving.register_keras_serializable(package="kerasflow")
+class TakeColumns(keras.layers.Layer):
+    """The columns ``indices`` of a ``(batch, n)`` tensor, in that order (what a table's encoding keeps)."""
+
+    def __init__(self, indices: list[int], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.indices = [int(i) for i in indices]
+
+    def call(self, inputs):
+        return ops.take(inputs, self.indices, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], len(self.indices))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "indices": self.indices}

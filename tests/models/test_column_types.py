@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -23,6 +24,7 @@ from kerasflow.models.column_types import (
     check_params,
     quantile_boundaries,
     register_column_type,
+    register_stacked_encoding,
     serving_names,
 )
 
@@ -156,3 +158,76 @@ def test_cut_points_and_serving_names():
     assert quantile_boundaries(list(np.linspace(0, 100, 101)), 4) == [25.0, 50.0, 75.0]
     assert quantile_boundaries([5.0] * 101, 4) == [5.0], "a constant column has one cut, not three equal ones"
     assert serving_names(["area error", "area_error", "f/1", "ok"]) == ["area_error", "area_error_2", "f_1", "ok"]
+
+
+def per_column_only(monkeypatch) -> None:
+    """Every type encodes its columns one by one, as before stacked encodings (the reference)."""
+    for name, kind in list(COLUMN_TYPES.items()):
+        monkeypatch.setitem(COLUMN_TYPES, name, replace(kind, encode_stacked=None))
+
+
+def test_numbers_encoded_as_one_stack_equal_their_encoding_column_by_column(monkeypatch):
+    # Numbers of three stacked types between categories, two columns with gaps, a second
+    # float_rescaled column of other params (its own stack), a cross at the end.
+    columns = [
+        TypedColumn("amount", "float_normalized"),
+        TypedColumn("country", "string_categorical"),
+        TypedColumn("raw", "float"),
+        TypedColumn("scaled", "float_rescaled", {"scale": 0.5, "offset": 1.0}),
+        TypedColumn("hour", "float_discretized", {"num_bins": 4}),
+        TypedColumn("halved", "float_rescaled", {"scale": 0.5, "offset": 0.0}),
+        TypedColumn("age", "float_normalized"),
+        TypedColumn("mcc", "integer_categorical"),
+    ]
+    facts = {**FACTS, "age": ColumnFacts(mean=40.0, std=12.0, missing=1), "raw": ColumnFacts(mean=2.5)}
+    rows = {**ROWS, "halved": np.array([1.0, np.nan, 3.0, 4.0], "float32"), "age": np.array([30, 50, np.nan, 41], "f")}
+    rows["raw"] = np.array([1.0, 2.0, np.nan, 4.0], "float32")  # missing though never missing in training
+    rows = {c.name: rows[c.name] for c in columns}
+    cross = [Cross(("country", "mcc"), 8)]
+
+    stacked = build_encoder(columns, facts, crosses=cross, fill_missing=True)
+    per_column_only(monkeypatch)
+    reference = build_encoder(columns, facts, crosses=cross, fill_missing=True)
+
+    assert stacked.names == reference.names
+    assert stacked.names[:3] == ["amount[missing]", "amount", "country=(other)"], "the columns' order"
+    assert "age[missing]" in stacked.names and "raw[missing]" not in stacked.names
+    expected = keras.Model(reference.inputs, reference.encoded).predict(rows, verbose=0)
+    encoded = keras.Model(stacked.inputs, stacked.encoded).predict(rows, verbose=0)
+    np.testing.assert_allclose(encoded, expected, rtol=1e-6, atol=1e-6)
+    assert np.isfinite(encoded).all()
+
+
+def test_a_table_of_many_numbers_is_encoded_by_a_few_layers_not_several_per_column():
+    columns = [TypedColumn(f"f{i}", "float_normalized") for i in range(30)]
+    facts = {f"f{i}": ColumnFacts(mean=float(i), std=2.0, missing=i % 2) for i in range(30)}
+    encoder = build_encoder(columns, facts, fill_missing=True)
+    model = keras.Model(encoder.inputs, encoder.encoded)
+    assert len(model.layers) - 30 <= 6, [layer.name for layer in model.layers if "input" not in layer.name]
+    assert encoder.names[:3] == ["f0", "f1[missing]", "f1"]
+    row = {f"f{i}": np.array([float(i) + 2.0, np.nan], "float32") for i in range(30)}
+    encoded = model.predict(row, verbose=0)
+    np.testing.assert_allclose(encoded[0, [encoder.names.index(f"f{i}") for i in range(30)]], 1.0, rtol=1e-5)
+    np.testing.assert_allclose(encoded[1, [encoder.names.index(f"f{i}") for i in range(30)]], 0.0, atol=1e-6)
+
+
+def test_a_teams_number_type_can_encode_its_columns_as_one_stack():
+    @register_column_type("float_clipped", storage="float", params={"limit": 1.0})
+    def clipped(x, *, column, facts, limit):
+        return keras.layers.Reshape((1,))(keras.layers.ReLU(max_value=limit)(x)), [column]
+
+    @register_stacked_encoding("float_clipped")
+    def clipped_together(x, *, columns, facts, limit):
+        return keras.layers.ReLU(max_value=limit)(x)
+
+    try:
+        columns = [TypedColumn("a", "float_clipped", {"limit": 2.0}), TypedColumn("b", "float_clipped")]
+        encoder = build_encoder(columns, {})
+        model = keras.Model(encoder.inputs, encoder.encoded)
+        assert sum(isinstance(layer, keras.layers.ReLU) for layer in model.layers) == 2, "one stack per params"
+        encoded = model.predict({"a": np.array([5.0, -1.0], "f"), "b": np.array([5.0, 0.5], "f")}, verbose=0)
+        np.testing.assert_allclose(encoded, [[2.0, 1.0], [0.0, 0.5]])
+    finally:
+        COLUMN_TYPES.pop("float_clipped")
+    with pytest.raises(ValueError, match="a string type; expected a number type"):
+        register_stacked_encoding("string_categorical")(lambda x, **_: x)
