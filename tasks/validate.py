@@ -307,14 +307,18 @@ def _check_classes(ref: DatasetRef, scans: dict[str, _SplitScan], num_classes: i
 
 def _check_leakage(scans: dict[str, _SplitScan], rules, record) -> None:
     # Sorted and searched: np.unique and np.isin took 2.1 s per million rows here, this 0.1 s.
+    # The split's hashes are searched in sorted order too: looked up in row order, each
+    # search lands far from the last (0.46 s for 750k rows in 3.5M, 0.10 s sorted).
     seen = np.sort(scans["train"].hashes)
     for split in ("validation", "test"):
         scan = scans.get(split)
         if scan is None:
             continue
         hashes = scan.hashes
-        found = np.minimum(np.searchsorted(seen, hashes), max(len(seen) - 1, 0))
-        shared = np.flatnonzero(seen[found] == hashes) if len(seen) else np.zeros(0, dtype=np.int64)
+        order = np.argsort(hashes, kind="stable")
+        ordered = hashes[order]
+        found = np.minimum(np.searchsorted(seen, ordered), max(len(seen) - 1, 0))
+        shared = np.sort(order[seen[found] == ordered]) if len(seen) else np.zeros(0, dtype=np.int64)
         if len(shared) > rules.max_shared_fraction * len(hashes):
             record(
                 f"no train/{split} leakage",
