@@ -16,8 +16,9 @@ the file again but stores only the parts not found.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.ingest import materialize as materialization
 from kerasflow.tasks.ingest import table_reading, tabular
 from kerasflow.tasks.ingest.combined import combine
+from kerasflow.tasks.ingest.read_ahead import read_ahead
 from kerasflow.tasks.ingest.sources import fingerprint, table_source
+from kerasflow.tasks.ingest.table_reading import Part
 from kerasflow.tasks.refs import DatasetRef
 
 
@@ -53,28 +56,51 @@ def materialize_file(
     materialize: Callable[..., DatasetRef] = materialization.materialize,
     logger: Any = None,
     part_rows: int | None = None,
+    parts: Iterable[Part] | None = None,
 ) -> DatasetRef:
-    """Store the one file ``identity`` names, whole or in parts of ``part_rows`` rows (``PART_ROWS``)."""
+    """Store the one file ``identity`` names, whole or in parts of ``part_rows`` rows (``PART_ROWS``).
+
+    ``parts``: the file's parts as read already (a table's files read ahead, tasks/ingest/partitions.py);
+    otherwise the file is read here, its next part while the last one is stored (tasks/ingest/read_ahead.py).
+    """
     (file,) = tabular.from_identity(identity["files"])
+    if parts is not None:
+        return _store(file, parts, data, identity, root, materialize=materialize, logger=logger)
+    with (
+        tabular.local_copies([file], downloaded) as (path,),
+        contextlib.closing(read_ahead(table_reading.read_parts(file, path, data, rows=part_rows))) as read,
+    ):
+        return _store(file, read, data, identity, root, materialize=materialize, logger=logger)
+
+
+def _store(
+    file: Any,
+    parts: Iterable[Part],
+    data: DataConfig,
+    identity: dict[str, Any],
+    root: str,
+    *,
+    materialize: Callable[..., DatasetRef],
+    logger: Any,
+) -> DatasetRef:
     refs: list[DatasetRef] = []
-    with tabular.local_copies([file], downloaded) as (path,):
-        started = time.monotonic()
-        for part in table_reading.read_parts(file, path, data, rows=part_rows):
-            if part.first_row == 0 and part.last:  # one part: the file stored whole, as before parts
-                return materialize(table_source(part.table, data, identity), root)
-            end = part.first_row + part.rows
-            own = {**identity, "rows": [part.first_row, end]}
-            ref = materialization.find_materialized(root, fingerprint(own))
-            if ref is None:
-                ref = materialize(table_source(part.table, data, own), root)
-            refs.append(ref)
-            if logger is not None:
-                logger.info(
-                    "%s: rows %d-%d stored (part %d), %.0f rows/s",
-                    file.url,
-                    part.first_row,
-                    end - 1,
-                    len(refs),
-                    end / max(time.monotonic() - started, 1e-9),
-                )
+    started = time.monotonic()
+    for part in parts:
+        if part.first_row == 0 and part.last:  # one part: the file stored whole, as before parts
+            return materialize(table_source(part.table, data, identity), root)
+        end = part.first_row + part.rows
+        own = {**identity, "rows": [part.first_row, end]}
+        ref = materialization.find_materialized(root, fingerprint(own))
+        if ref is None:
+            ref = materialize(table_source(part.table, data, own), root)
+        refs.append(ref)
+        if logger is not None:
+            logger.info(
+                "%s: rows %d-%d stored (part %d), %.0f rows/s",
+                file.url,
+                part.first_row,
+                end - 1,
+                len(refs),
+                end / max(time.monotonic() - started, 1e-9),
+            )
     return materialization.publish(combine(refs, fingerprint=fingerprint(identity), root=root, classes=data.classes))

@@ -28,6 +28,7 @@ the whole table, which no single file knows).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -37,9 +38,10 @@ from typing import Any
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import ColumnConfig, DataConfig
-from kerasflow.tasks.ingest import file_parts, tabular, typed_columns
+from kerasflow.tasks.ingest import file_parts, table_reading, tabular, typed_columns
 from kerasflow.tasks.ingest import materialize as materialization
 from kerasflow.tasks.ingest.combined import combine
+from kerasflow.tasks.ingest.read_ahead import read_ahead
 from kerasflow.tasks.ingest.sources import fingerprint
 from kerasflow.tasks.progress import ProgressArtifact
 from kerasflow.tasks.refs import DatasetRef
@@ -110,7 +112,8 @@ def materialize_partitions(
     The table's columns come first (``data.feature_columns``, else the first file's schema:
     a footer or header read), since every file's identity names them. The files not stored
     yet are then downloaded together, by one concurrent get as a whole table is
-    (tasks/ingest/tabular.download_files), and stored one by one.
+    (tasks/ingest/tabular.download_files), and stored one by one, the next one read while
+    the last is stored (tasks/ingest/read_ahead.py).
     """
     files = identity["files"]
     types = table_types(data, files[0][0])
@@ -119,17 +122,22 @@ def materialize_partitions(
     if found[0] is None and data.feature_columns is None and data.columns is None:
         found[0] = _single_file_dataset(identity, files[0], types, root)
     missing = [file for file, ref in zip(files, found, strict=True) if ref is None]
+    columns = _column_configs(data, types)
+    part_data = data.model_copy(update={"window": None, "feature_columns": None, "columns": columns})
     refs = []
-    with _downloaded(missing) as downloaded:
+    with (
+        _downloaded(missing) as downloaded,
+        contextlib.closing(read_ahead(_read_files(missing, part_data, downloaded))) as read,
+    ):
+        # The reader runs through ``missing`` in order, so its files come as the loop needs them.
+        parts_by_file = itertools.groupby(read, key=lambda item: item[0])
         for file, ref in zip(files, found, strict=True):
             if ref is None:
                 started = time.monotonic()
-                part_data = data.model_copy(
-                    update={"window": None, "feature_columns": None, "columns": _column_configs(data, types)}
-                )
+                _, parts = next(parts_by_file)
                 own = part_identity(identity, file, types)
                 ref = file_parts.materialize_file(
-                    part_data, own, root, downloaded=downloaded, materialize=materialize, logger=logger
+                    part_data, own, root, materialize=materialize, logger=logger, parts=(p for _, p in parts)
                 )
                 progress.part(file[0], rows=sum(ref.splits.values()), seconds=time.monotonic() - started)
             else:
@@ -137,6 +145,16 @@ def materialize_partitions(
             refs.append(ref)
     logger.info("%d file(s): %d materialized, %d reused", len(files), len(files) - progress.reused, progress.reused)
     return materialization.publish(combine(refs, fingerprint=fingerprint(identity), root=root, classes=data.classes))
+
+
+def _read_files(
+    files: list[list[Any]], data: DataConfig, downloaded: dict[str, Path] | None
+) -> Iterator[tuple[str, table_reading.Part]]:
+    """(file URL, part) of every part of ``files`` in turn: what the reader thread runs ahead on."""
+    for file in tabular.from_identity(files):
+        with tabular.local_copies([file], downloaded) as (path,):
+            for part in table_reading.read_parts(file, path, data):
+                yield file.url, part
 
 
 def table_types(data: DataConfig, url: str) -> dict[str, str]:
