@@ -45,11 +45,11 @@ def digits_split(folder: Path) -> Path:
 
     from kerasflow.flows.recipes import load_recipe
     from kerasflow.tasks.ingest.samples import sample_arrays
-    from kerasflow.tasks.ingest.sources import _split_indices
+    from kerasflow.tasks.ingest.sources import _floats, _split_indices
 
     data = load_recipe("digits", []).data
     x, y, class_names, _ = sample_arrays(data)
-    cut = _split_indices(x, y, class_names, data)
+    cut = _split_indices(_floats(x), y, class_names, data)
     path = folder / "digits-split.npz"
     np.savez(path, **{name: np.sort(rows) for name, rows in cut.items()})
     print("split " + " / ".join(f"{name} {len(rows)}" for name, rows in cut.items()))
