@@ -63,6 +63,8 @@ class _Batch:
     slices: dict[str, np.ndarray]
     keys: np.ndarray | None
     ignored: set[str]
+    # Under a time window: the places in the batch of the rows it kept (None: every row).
+    kept_rows: np.ndarray | None = None
 
 
 def read_table(files: list[TableFile], data: DataConfig, *, downloaded: dict[str, Path] | None = None) -> Table:
@@ -127,8 +129,10 @@ def _batches(
 
 def _checked(url: str, first_row: int, frame, data: DataConfig, types: dict[str, str]) -> _Batch:
     rows = len(frame)
+    kept_rows = None
     if data.window is not None and data.window.column:
         frame = window.rows_in_window(url, frame, data.window, first_row=first_row)
+        kept_rows = frame.index.to_numpy() if len(frame) < rows else None
     ignored = _check_columns(url, frame, [*types, *data.kept_columns], data)
     arrays = typed_columns.read_columns(url, frame, types, missing=data.missing, first_row=first_row)
     labels = frame[data.label_column]
@@ -136,7 +140,8 @@ def _checked(url: str, first_row: int, frame, data: DataConfig, types: dict[str,
         missing = labels.isna().to_numpy()
         raise DataValidationError(
             f"{url}: check 'label present' failed: {int(missing.sum())} row(s) have no label in column "
-            f"{data.label_column!r}, first at row {first_row + int(missing.argmax())}; drop or label those rows"
+            f"{data.label_column!r}, first at row {tabular.file_row(frame, int(missing.argmax()), first_row)}; drop "
+            "or label those rows"
         )
     return _Batch(
         url=url,
@@ -147,6 +152,7 @@ def _checked(url: str, first_row: int, frame, data: DataConfig, types: dict[str,
         slices={c: frame[c].fillna("(missing)").astype(str).to_numpy() for c in data.slice_columns},
         keys=_split_key_values(url, frame, data.split_key, first_row=first_row) if data.split_key else None,
         ignored=ignored,
+        kept_rows=kept_rows,
     )
 
 
@@ -173,13 +179,14 @@ def _stacked(batches: list[_Batch], data: DataConfig, types: dict[str, str]) -> 
 def _locator(batches: list[_Batch]) -> Callable[[int], tuple[int, str]]:
     """Row of the stacked batches -> (row within its file, file URL). Under a time window: the window's rows."""
     kept = np.cumsum([len(b.labels) for b in batches])
-    starts = [(b.first_row, b.url) for b in batches]
+    starts = [(b.first_row, b.url, b.kept_rows) for b in batches]
 
     def locate(row: int) -> tuple[int, str]:
         number = int(np.searchsorted(kept, row, side="right"))
         before = int(kept[number - 1]) if number else 0
-        first_row, url = starts[number]
-        return first_row + row - before, url
+        first_row, url, kept_rows = starts[number]
+        place = row - before
+        return first_row + (int(kept_rows[place]) if kept_rows is not None else place), url
 
     return locate
 
@@ -197,10 +204,10 @@ def _split_key_values(url: str, frame, column: str, *, first_row: int) -> np.nda
     values = frame[column]
     if values.isna().any():
         missing = values.isna().to_numpy()
+        row = tabular.file_row(frame, int(missing.argmax()), first_row)
         raise DataValidationError(
             f"{url}: check 'split key present' failed: {int(missing.sum())} row(s) have no value in "
-            f"data.split_key column {column!r}, first at row {first_row + int(missing.argmax())}; fill the key at "
-            "the source or drop those rows"
+            f"data.split_key column {column!r}, first at row {row}; fill the key at the source or drop those rows"
         )
     return values.astype(str).to_numpy()
 

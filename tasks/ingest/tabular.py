@@ -195,6 +195,7 @@ def iter_frames(url: str, path: Path, *, columns: list[str] | None = None, rows:
 
     Parquet is read record batch by record batch (only ``columns``), CSV chunk by chunk, so
     memory holds one batch, not the file. A damaged file is one clear error naming it.
+    Each frame's index is its rows' places in the batch, 0 up (see :func:`file_row`).
     """
     import pandas as pd
 
@@ -211,10 +212,21 @@ def iter_frames(url: str, path: Path, *, columns: list[str] | None = None, rows:
             )
         first = 0
         for frame in frames:
+            frame.index = pd.RangeIndex(len(frame))  # a CSV chunk's index goes on from the last chunk's
             yield first, frame
             first += len(frame)
     except _read_errors() as error:
         raise _unreadable(url, error) from None
+
+
+def file_row(frame, position: int, first_row: int) -> int:
+    """The row of the file that ``frame``'s row at ``position`` is, for an error to name.
+
+    A frame's index is its rows' places in the batch read from the file, which starts at
+    row ``first_row``; a time window keeps that index on the rows it keeps
+    (tasks/ingest/window.py), so a row is named by its place in the file, not in the window.
+    """
+    return first_row + int(frame.index[position])
 
 
 def numeric_features(
@@ -241,7 +253,7 @@ def numeric_features(
                 row = int(bad.argmax())
                 raise DataValidationError(
                     f"{url}: check 'numeric' failed: column {column!r} has {int(bad.sum())} "
-                    f"non-numeric value(s), first at row {first_row + row} ({values.iloc[row]!r}); "
+                    f"non-numeric value(s), first at row {file_row(frame, row, first_row)} ({values.iloc[row]!r}); "
                     "clean the column or leave it out of data.feature_columns"
                 )
             values = coerced
@@ -252,7 +264,8 @@ def numeric_features(
         column = schema[int(np.isinf(features[row]).argmax())]
         raise DataValidationError(
             f"{url}: check 'finite features' failed: {int(nonfinite.sum())} row(s) have infinite features, first "
-            f"at row {first_row + row} (column {column!r}); fix or drop those rows at the source (missing values "
+            f"at row {file_row(frame, row, first_row)} (column {column!r}); fix or drop those rows at the source "
+            "(missing values "
             "are filled under data.missing: fill, infinite ones are not)"
         )
     if nonfinite.any():
@@ -260,7 +273,8 @@ def numeric_features(
         column = schema[int((~np.isfinite(features[row])).argmax())]
         raise DataValidationError(
             f"{url}: check 'finite features' failed: {int(nonfinite.sum())} row(s) have missing, NaN or "
-            f"infinite features, first at row {first_row + row} (column {column!r}); impute or drop those rows "
+            f"infinite features, first at row {file_row(frame, row, first_row)} (column {column!r}); impute or drop "
+            "those rows "
             "at the source, or set data.missing: fill to fill missing ones with the training mean"
         )
     return features

@@ -115,6 +115,8 @@ def integer_values(url: str, frame, columns: list[str], *, first_row: int = 0) -
     """Integer category columns as int64; a missing value is :data:`MISSING_INTEGER`, a non-integer refused."""
     import pandas as pd
 
+    from kerasflow.tasks.ingest.tabular import file_row
+
     out = np.empty((len(frame), len(columns)), dtype=np.int64)
     for j, column in enumerate(columns):
         values = frame[column]
@@ -126,7 +128,7 @@ def integer_values(url: str, frame, columns: list[str], *, first_row: int = 0) -
             value = values.iloc[row]
             raise DataValidationError(
                 f"{url}: check 'integer' failed: column {column!r} (integer_categorical/integer_hashed) has "
-                f"{int(bad.sum())} value(s) that are not integers, first at row {first_row + row} "
+                f"{int(bad.sum())} value(s) that are not integers, first at row {file_row(frame, row, first_row)} "
                 f"({value.item() if hasattr(value, 'item') else value!r}); give it a string type in data.columns, "
                 "or clean the column"
             )

@@ -123,7 +123,9 @@ def rows_in_window(url: str, frame, window: WindowConfig, *, first_row: int = 0)
         )
     low, high = time_range(window)
     inside = ((times >= low) & (times < high)).to_numpy()
-    return frame if inside.all() else frame[inside].reset_index(drop=True)
+    # The rows kept keep their index, their places in the batch: an error found in a kept row
+    # names its row in the file (tasks/ingest/tabular.file_row).
+    return frame if inside.all() else frame[inside]
 
 
 def may_hold_window(source, window: WindowConfig) -> bool:

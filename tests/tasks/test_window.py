@@ -211,6 +211,24 @@ def test_a_time_column_window_refuses_what_is_not_a_time_by_file_and_row(tmp_pat
         windowed("x.csv", days=3, column="label")
 
 
+@pytest.mark.parametrize("bad", ["text in a number column", "no label"])
+def test_a_bad_row_kept_by_a_time_window_is_named_by_its_row_in_the_file(tmp_path, bad):
+    from kerasflow.tasks.ingest.sources import load_source
+
+    # Ten rows a day, the 1st to the 6th: the window (the 5th to the 7th) keeps rows 40 to 59.
+    frame = timed_frame("2026-11-01", 6).astype({"f0": object, "label": "Int64"})
+    if bad == "no label":
+        frame.loc[47, "label"] = None
+        expected = r"check 'label present' failed: 1 row\(s\) have no label in column 'label', first at row 47;"
+    else:
+        frame.loc[42, "f0"] = "abc"
+        expected = r"column 'f0' has 1 non-numeric value\(s\), first at row 42 \('abc'\)"
+    url = write_frame(f"{tmp_path}/events.csv", frame.astype({"time": str}))
+    data = windowed(url, days=3, until="2026-11-07", column="time")
+    with pytest.raises(DataValidationError, match=expected):
+        load_source(data, identify(data))
+
+
 def test_a_model_trained_on_a_time_window_scores_the_rows_of_a_time_window(root, tmp_path):
     from kerasflow.flows.predict import predict_flow
     from kerasflow.flows.recipes import load_recipe
