@@ -20,8 +20,9 @@ def flow_run_record(
     """(flow run, task runs by name, artifact keys) for one flow run.
 
     ``artifacts_by_key``, when given, is filled with the artifacts themselves. ``tasks``:
-    names whose task runs must be recorded in a final state: the server records task runs
-    from events, after the flow run returns, so on a busy machine they may not be there yet.
+    names whose task runs must all be recorded, in a final state: the server records task
+    runs and their states from events, after the flow run returns, so on a busy machine a
+    run may not be there yet, or still be Running there (seen for one of nine steps).
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -35,7 +36,8 @@ def flow_run_record(
             # Task run names are "<task name>-<suffix>".
             by_name.setdefault(task_run.name.rsplit("-", 1)[0], []).append(task_run)
         recorded = all(
-            any(run.state is not None and run.state.is_final() for run in by_name.get(name, ())) for name in tasks
+            by_name.get(name) and all(run.state is not None and run.state.is_final() for run in by_name[name])
+            for name in tasks
         )
         if recorded or time.monotonic() > deadline:
             break

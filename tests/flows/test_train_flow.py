@@ -64,7 +64,9 @@ def test_digits_flow_registers_promotes_and_records_everything(root):
     )
 
     artifacts = {}
-    flow_run, task_runs, artifact_keys = flow_run_record(metadata["flow_run_id"], artifacts_by_key=artifacts)
+    flow_run, task_runs, artifact_keys = flow_run_record(
+        metadata["flow_run_id"], artifacts_by_key=artifacts, tasks=tuple(STEPS)
+    )
     assert flow_run.state.is_completed()
     assert flow_run.name == f"digits-{summary.dataset_fingerprint[:12]}"  # named after the model and its data
     assert sorted(task_runs) == sorted(STEPS)
