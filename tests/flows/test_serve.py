@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import subprocess
@@ -231,7 +232,11 @@ def test_serve_registers_a_schedule_runs_a_retraining_and_stops_cleanly(root, tm
         assert registry.alias_target("digits", "production") == 1
         assert registry.get("digits", 1)["flow_run_id"] == str(first.id)
 
-        second = client.create_flow_run_from_deployment(served_one.id, parameters={"force": True})
+        # Long enough to be training when serving stops, however fast the machine: with the
+        # served 3 epochs, a quick run had registered v2 before the cancel reached it.
+        long_run = copy.deepcopy(served_one.parameters["config"])
+        long_run["training"]["epochs"] = 1000
+        second = client.create_flow_run_from_deployment(served_one.id, parameters={"force": True, "config": long_run})
         _wait_for(lambda: client.read_flow_run(second.id).state.is_running(), "the second run starting", log)
         assert _stopped(served, signal.SIGTERM, log) == 0, log.read_text()[-5000:]
         assert "stopped serving" in log.read_text()
