@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +66,19 @@ def materialize_file(
     (file,) = tabular.from_identity(identity["files"])
     if parts is not None:
         return _store(file, parts, data, identity, root, materialize=materialize, logger=logger)
-    with (
-        tabular.local_copies([file], downloaded) as (path,),
-        contextlib.closing(read_ahead(table_reading.read_parts(file, path, data, rows=part_rows))) as read,
-    ):
+    with contextlib.closing(read_ahead(read_file(file, data, downloaded=downloaded, rows=part_rows))) as read:
         return _store(file, read, data, identity, root, materialize=materialize, logger=logger)
+
+
+def read_file(
+    file: tabular.TableFile, data: DataConfig, *, downloaded: dict[str, Path] | None = None, rows: int | None = None
+) -> Iterator[Part]:
+    """The parts of ``file`` as :func:`table_reading.read_parts` reads them, from its local copy.
+
+    A generator holding the local copy open: closed, in whichever thread reads it, it lets go.
+    """
+    with tabular.local_copies([file], downloaded) as (path,):
+        yield from table_reading.read_parts(file, path, data, rows=rows)
 
 
 def _store(

@@ -152,9 +152,8 @@ def _read_files(
 ) -> Iterator[tuple[str, table_reading.Part]]:
     """(file URL, part) of every part of ``files`` in turn: what the reader thread runs ahead on."""
     for file in tabular.from_identity(files):
-        with tabular.local_copies([file], downloaded) as (path,):
-            for part in table_reading.read_parts(file, path, data):
-                yield file.url, part
+        for part in file_parts.read_file(file, data, downloaded=downloaded):
+            yield file.url, part
 
 
 def table_types(data: DataConfig, url: str) -> dict[str, str]:

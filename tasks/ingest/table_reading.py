@@ -177,7 +177,7 @@ def _stacked(batches: list[_Batch], data: DataConfig, types: dict[str, str]) -> 
 
 
 def _locator(batches: list[_Batch]) -> Callable[[int], tuple[int, str]]:
-    """Row of the stacked batches -> (row within its file, file URL). Under a time window: the window's rows."""
+    """Row of the stacked batches -> (row within its file, file URL), through a time window's kept rows."""
     kept = np.cumsum([len(b.labels) for b in batches])
     starts = [(b.first_row, b.url, b.kept_rows) for b in batches]
 

@@ -265,8 +265,7 @@ def numeric_features(
         raise DataValidationError(
             f"{url}: check 'finite features' failed: {int(nonfinite.sum())} row(s) have infinite features, first "
             f"at row {file_row(frame, row, first_row)} (column {column!r}); fix or drop those rows at the source "
-            "(missing values "
-            "are filled under data.missing: fill, infinite ones are not)"
+            "(missing values are filled under data.missing: fill, infinite ones are not)"
         )
     if nonfinite.any():
         row = int(nonfinite.argmax())
@@ -274,7 +273,6 @@ def numeric_features(
         raise DataValidationError(
             f"{url}: check 'finite features' failed: {int(nonfinite.sum())} row(s) have missing, NaN or "
             f"infinite features, first at row {file_row(frame, row, first_row)} (column {column!r}); impute or drop "
-            "those rows "
-            "at the source, or set data.missing: fill to fill missing ones with the training mean"
+            "those rows at the source, or set data.missing: fill to fill missing ones with the training mean"
         )
     return features
