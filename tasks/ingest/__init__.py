@@ -17,7 +17,7 @@ from prefect.tasks import exponential_backoff
 from kerasflow.tasks import statistics_report
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.failures import retry_unless_deterministic
-from kerasflow.tasks.ingest import file_parts, partitions, window
+from kerasflow.tasks.ingest import file_parts, partitions, table_reading, window
 from kerasflow.tasks.ingest import materialize as materialization
 from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
 from kerasflow.tasks.refs import DatasetRef
@@ -48,6 +48,8 @@ def ingest(data: DataConfig, *, root: str) -> DatasetRef:
             ref = partitions.materialize_partitions(data, identity, root, logger=logger)
         elif file_parts.applies(data, identity):  # one file, read in batches and stored in parts if large
             ref = file_parts.materialize_file(data, identity, root, logger=logger)
+            if ref is None:
+                raise table_reading.no_rows(data)
         else:
             ref = materialization.materialize(load_source(data, identity), root)
     else:

@@ -35,14 +35,12 @@ from kerasflow.tasks.refs import DatasetRef
 def applies(data: DataConfig, identity: dict[str, Any]) -> bool:
     """Whether the configured source is one table file whose rows can be stored in parts.
 
-    Not ``data.limit`` (it keeps the lowest hashes of the whole file), nor a time-column
-    window (its rows are read from every file that may hold them, tasks/ingest/window.py).
+    Not ``data.limit``: it keeps the lowest hashes of the whole file.
     """
     return (
         data.source == "files"
         and "tfds_dir" not in identity
         and data.limit is None
-        and not (data.window is not None and data.window.column)
         and len(identity.get("files", ())) == 1
     )
 
@@ -57,8 +55,11 @@ def materialize_file(
     logger: Any = None,
     part_rows: int | None = None,
     parts: Iterable[Part] | None = None,
-) -> DatasetRef:
+) -> DatasetRef | None:
     """Store the one file ``identity`` names, whole or in parts of ``part_rows`` rows (``PART_ROWS``).
+
+    None when the file holds no row, or none a time window keeps: there is nothing to store
+    (TFDS cannot store a dataset without rows), and a table leaves the file out.
 
     ``parts``: the file's parts as read already (a table's files read ahead, tasks/ingest/partitions.py);
     otherwise the file is read here, its next part while the last one is stored (tasks/ingest/read_ahead.py).
@@ -90,10 +91,12 @@ def _store(
     *,
     materialize: Callable[..., DatasetRef],
     logger: Any,
-) -> DatasetRef:
+) -> DatasetRef | None:
     refs: list[DatasetRef] = []
     started = time.monotonic()
     for part in parts:
+        if not len(part.table.labels):  # no row, or none in a time window: nothing to store
+            continue
         if part.first_row == 0 and part.last:  # one part: the file stored whole, as before parts
             return materialize(table_source(part.table, data, identity), root)
         end = part.first_row + part.rows
@@ -111,4 +114,6 @@ def _store(
                 len(refs),
                 end / max(time.monotonic() - started, 1e-9),
             )
+    if not refs:
+        return None
     return materialization.publish(combine(refs, fingerprint=fingerprint(identity), root=root, classes=data.classes))

@@ -44,13 +44,13 @@ def label_class_ids(
     if classes is not None:
         class_names = [str(c) for c in classes]
     elif labels.dtype.kind in "iu":
-        if distinct.min() < 0:
+        if distinct.size and distinct.min() < 0:
             row, file = locate(int((labels < 0).argmax()))
             raise DataValidationError(
                 f"{file}: check 'label range' failed: {int((labels < 0).sum())} row(s) have negative labels, "
                 f"first at row {row}; labels must be class ids 0..N-1"
             )
-        class_names = [str(i) for i in range(max(2, int(distinct.max()) + 1))]
+        class_names = [str(i) for i in range(max(2, int(distinct.max(initial=0)) + 1))]
     else:
         class_names = sorted(text.tolist())
     index = {name: i for i, name in enumerate(class_names)}

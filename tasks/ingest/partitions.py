@@ -21,6 +21,11 @@ on by a day stores the one new day. A single file stored whole (its columns infe
 reused as the first part when its columns are the table's: going from one file to two
 stores the second.
 
+Under a time-column window (tasks/ingest/window.py) each file keeps the rows of the
+window's days as it is read; a file whose footer puts every row inside the window is
+keyed without the window's days, so it is reused as the window moves, and a file with no
+row in the window stores nothing.
+
 Not partitioned: prepared TFDS folders, and ``data.limit`` (it keeps the lowest hashes of
 the whole table, which no single file knows).
 """
@@ -38,7 +43,7 @@ from typing import Any
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import ColumnConfig, DataConfig
-from kerasflow.tasks.ingest import file_parts, table_reading, tabular, typed_columns
+from kerasflow.tasks.ingest import file_parts, table_reading, tabular, typed_columns, window
 from kerasflow.tasks.ingest import materialize as materialization
 from kerasflow.tasks.ingest.combined import combine
 from kerasflow.tasks.ingest.read_ahead import read_ahead
@@ -51,26 +56,25 @@ PROGRESS_SECONDS = 5.0
 
 
 def applies(data: DataConfig, identity: dict[str, Any]) -> bool:
-    """Whether the configured source is a table of several files, stored per file.
+    """Whether the configured source is a table of several files, stored per file."""
+    return data.source == "files" and "tfds_dir" not in identity and data.limit is None and len(identity["files"]) > 1
 
-    Not with a time-column window: a file's rows in the window change as it moves, so no
-    stored file could be reused; day partitions are what makes a new day cost one day.
+
+def part_identity(
+    identity: dict[str, Any], file: list[Any], types: dict[str, str] | None, *, whole: bool = False
+) -> dict[str, Any]:
+    """The identity of one file of the table, read with the feature columns and types ``types``.
+
+    ``whole``: every row of the file lies in the table's time window (tasks/ingest/window.py),
+    so the file reads the same under any window holding it, and its identity names the
+    window's column, not its days: a window moving on by a day reuses it.
     """
-    time_window = data.window is not None and data.window.column is not None
-    return (
-        data.source == "files"
-        and "tfds_dir" not in identity
-        and data.limit is None
-        and not time_window
-        and len(identity["files"]) > 1
-    )
-
-
-def part_identity(identity: dict[str, Any], file: list[Any], types: dict[str, str] | None) -> dict[str, Any]:
-    """The identity of one file of the table, read with the feature columns and types ``types``."""
+    own = {**identity, "files": [file]}
+    if whole:
+        own["time_window"] = {"column": identity["time_window"]["column"], "rows": "all"}
     if types is None:  # the file read alone, its columns and types its own
-        return {**identity, "files": [file], "columns": None}
-    return {**identity, "files": [file], "columns": list(types), "types": dict(types)}
+        return {**own, "columns": None}
+    return {**own, "columns": list(types), "types": dict(types)}
 
 
 class _Progress:
@@ -118,12 +122,16 @@ def materialize_partitions(
     files = identity["files"]
     types = table_types(data, files[0][0])
     progress = _Progress(logger, total=len(files))
-    found = _find_all(root, [fingerprint(part_identity(identity, file, types)) for file in files])
-    if found[0] is None and data.feature_columns is None and data.columns is None:
+    time_window = data.window if data.window is not None and data.window.column else None
+    whole = window.files_whole_in_window(tabular.from_identity(files), time_window) if time_window else set()
+    own_identities = [part_identity(identity, file, types, whole=file[0] in whole) for file in files]
+    found = _find_all(root, [fingerprint(own) for own in own_identities])
+    if found[0] is None and data.feature_columns is None and data.columns is None and files[0][0] not in whole:
         found[0] = _single_file_dataset(identity, files[0], types, root)
     missing = [file for file, ref in zip(files, found, strict=True) if ref is None]
     columns = _column_configs(data, types)
-    part_data = data.model_copy(update={"window": None, "feature_columns": None, "columns": columns})
+    # Day partitions were chosen by their paths; a time window's rows are chosen as each file is read.
+    part_data = data.model_copy(update={"window": time_window, "feature_columns": None, "columns": columns})
     refs = []
     with (
         _downloaded(missing) as downloaded,
@@ -131,19 +139,22 @@ def materialize_partitions(
     ):
         # The reader runs through ``missing`` in order, so its files come as the loop needs them.
         parts_by_file = itertools.groupby(read, key=lambda item: item[0])
-        for file, ref in zip(files, found, strict=True):
+        for file, own, ref in zip(files, own_identities, found, strict=True):
             if ref is None:
                 started = time.monotonic()
                 _, parts = next(parts_by_file)
-                own = part_identity(identity, file, types)
                 ref = file_parts.materialize_file(
                     part_data, own, root, materialize=materialize, logger=logger, parts=(p for _, p in parts)
                 )
-                progress.part(file[0], rows=sum(ref.splits.values()), seconds=time.monotonic() - started)
+                rows = sum(ref.splits.values()) if ref is not None else 0
+                progress.part(file[0], rows=rows, seconds=time.monotonic() - started)
             else:
                 progress.part(file[0], rows=sum(ref.splits.values()), seconds=None)
-            refs.append(ref)
+            if ref is not None:  # None: no row of the file to store (none in a time window)
+                refs.append(ref)
     logger.info("%d file(s): %d materialized, %d reused", len(files), len(files) - progress.reused, progress.reused)
+    if not refs:
+        raise table_reading.no_rows(data)
     return materialization.publish(combine(refs, fingerprint=fingerprint(identity), root=root, classes=data.classes))
 
 

@@ -81,12 +81,21 @@ def read_table(files: list[TableFile], data: DataConfig, *, downloaded: dict[str
                 batches.append(batch)
                 types = read_with  # the first file's, imposed on the others
     if data.window is not None and data.window.column and not sum(len(b.labels) for b in batches):
+        raise no_rows(data)
+    return _stacked(batches, data, types or {})
+
+
+def no_rows(data: DataConfig) -> DataValidationError:
+    """The error for a table with no row to store: none in its files, or none in the time window."""
+    if data.window is not None and data.window.column:
         start, end = window.bounds(data.window)
-        raise DataValidationError(
+        return DataValidationError(
             f"{data.url}: check 'window' failed: no row has a {data.window.column!r} time from {start} to {end} "
             f"(data.window.days={data.window.days}); widen data.window.days or set data.window.until"
         )
-    return _stacked(batches, data, types or {})
+    return DataValidationError(
+        f"{data.url}: check 'rows' failed: the table's files hold no row; point data.url at files with rows"
+    )
 
 
 def read_parts(file: TableFile, path: Path, data: DataConfig, *, rows: int | None = None) -> Iterator[Part]:

@@ -10,7 +10,9 @@ With ``data.window.column`` the days are those of a timestamp column instead, in
 out any way: each file's rows outside the window are dropped as it is read. A Parquet
 file whose footer statistics put every row outside the window is left out of the
 fingerprint unread (a CSV has no footer: it is always in), and the fingerprint names the
-window's days, so the same files make a new dataset when the window moves.
+window's days, so the same files make a new dataset when the window moves. A Parquet file
+whose footer puts every row inside the window is stored under an identity without the
+window's days (tasks/ingest/partitions.py), so a moving window reuses it.
 
 The window ends on ``data.window.until`` (inclusive). Left unset it is resolved once per
 run (``resolve_until``) to the day before the run's scheduled start in UTC, the last
@@ -128,47 +130,82 @@ def rows_in_window(url: str, frame, window: WindowConfig, *, first_row: int = 0)
     return frame if inside.all() else frame[inside]
 
 
-def may_hold_window(source, window: WindowConfig) -> bool:
-    """False when a Parquet file's footer statistics put every row of ``window.column`` outside the window.
+def _footer_times(source, window: WindowConfig) -> list[tuple[datetime, datetime, bool]] | None:
+    """Each row group's smallest and largest ``window.column`` time (UTC) and whether it has gaps, from the footer.
 
-    Unknown (no statistics, not a timestamp column, a CSV): True, so the file is read and
-    its rows are filtered one by one. ``source``: a local path or an open file.
+    None when the footer cannot tell: not Parquet, no such column, not a timestamp, no statistics.
     """
     import pyarrow.parquet as pq
 
     try:
         metadata = pq.ParquetFile(source).metadata
         index = metadata.schema.to_arrow_schema().get_field_index(window.column or "")
-    except Exception:  # noqa: BLE001 - any doubt: read the file
-        return True
+    except Exception:  # noqa: BLE001 - any doubt: the file is read
+        return None
     if index < 0:
-        return True
-    low, high = time_range(window)
+        return None
+    groups = []
     for group in range(metadata.num_row_groups):
         stats = metadata.row_group(group).column(index).statistics
         if stats is None or not stats.has_min_max or not isinstance(stats.min, datetime):
-            return True
+            return None
         smallest, largest = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (stats.min, stats.max))
-        if largest >= low and smallest < high:
-            return True
-    return False
+        groups.append((smallest, largest, not stats.has_null_count or stats.null_count > 0))
+    return groups
 
 
-def files_for_time_window(files: list[TableFile], window: WindowConfig, *, url: str) -> list[TableFile]:
-    """``files`` less the Parquet files whose footers put every row outside the window (read concurrently)."""
+def may_hold_window(source, window: WindowConfig) -> bool:
+    """False when a Parquet file's footer statistics put every row of ``window.column`` outside the window.
+
+    Unknown (no statistics, not a timestamp column, a CSV): True, so the file is read and
+    its rows are filtered one by one. ``source``: a local path or an open file.
+    """
+    groups = _footer_times(source, window)
+    if groups is None:
+        return True
+    low, high = time_range(window)
+    return any(largest >= low and smallest < high for smallest, largest, _ in groups)
+
+
+def whole_in_window(source, window: WindowConfig) -> bool:
+    """True when a Parquet file's footer puts every row of ``window.column`` inside the window, none missing.
+
+    Such a file reads the same under any window that holds it: its stored dataset need not
+    name the window's days (tasks/ingest/partitions.py). Unknown (a CSV, no statistics): False.
+    """
+    groups = _footer_times(source, window)
+    if not groups:
+        return False
+    low, high = time_range(window)
+    return all(smallest >= low and largest < high and not gaps for smallest, largest, gaps in groups)
+
+
+def _footers(files: list[TableFile], test) -> list[bool]:
+    """``test(open file)`` of each Parquet file, footers read concurrently (a remote store's latency); else True."""
     from concurrent.futures import ThreadPoolExecutor
 
     from kerasflow.tasks import storage
 
-    def may_hold(file: TableFile) -> bool:
+    def check(file: TableFile) -> bool:
         if not file.url.endswith(".parquet"):
             return True
         fs, path = storage.filesystem(file.url)
         with storage.reaching(file.url), fs.open(path, "rb") as f:
-            return may_hold_window(f, window)
+            return test(f)
 
     with ThreadPoolExecutor(max_workers=16) as pool:
-        kept = [f for f, keep in zip(files, pool.map(may_hold, files), strict=True) if keep]
+        return list(pool.map(check, files))
+
+
+def files_whole_in_window(files: list[TableFile], window: WindowConfig) -> set[str]:
+    """The URLs of the Parquet files among ``files`` whose every row the window keeps (:func:`whole_in_window`)."""
+    whole = _footers(files, lambda f: whole_in_window(f, window))
+    return {file.url for file, inside in zip(files, whole, strict=True) if inside and file.url.endswith(".parquet")}
+
+
+def files_for_time_window(files: list[TableFile], window: WindowConfig, *, url: str) -> list[TableFile]:
+    """``files`` less the Parquet files whose footers put every row outside the window (read concurrently)."""
+    kept = [f for f, keep in zip(files, _footers(files, lambda f: may_hold_window(f, window)), strict=True) if keep]
     if not kept:
         start, end = bounds(window)
         raise DataValidationError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 import fsspec
 import numpy as np
@@ -181,3 +182,22 @@ def test_a_stored_file_is_not_kept_in_memory_once_written(tmp_path):
     del source
     gc.collect()
     assert features() is None, "the file's rows are still referenced after they were stored"
+
+
+def test_a_large_file_under_a_time_window_is_stored_in_parts_of_the_rows_it_keeps(tmp_path):
+    import pandas as pd
+
+    frame = events(600)
+    frame["time"] = pd.Timestamp("2026-11-01", tz="UTC") + pd.to_timedelta(np.arange(600) * 30, unit="min")
+    url = write_frame(str(tmp_path / "events.parquet"), frame)  # 48 rows a day, the 1st to the 13th
+    data = DataConfig(
+        source="files", url=url, slice_columns=["country"], window={"days": 3, "until": "2026-11-09", "column": "time"}
+    )
+    assert file_parts.applies(data, identify(data))
+    whole, parts, _ = stored_whole_and_in_parts(tmp_path, data, part_rows=200)
+
+    assert len(parts.parts) == 2, "the parts holding the 7th to the 9th (rows 288-431); none for the others"
+    assert sum(parts.splits.values()) == 3 * 48
+    assert_same_rows(parts, whole)
+    elsewhere = data.model_copy(update={"window": data.window.model_copy(update={"until": date(2026, 12, 30)})})
+    assert file_parts.materialize_file(elsewhere, identify(data), str(tmp_path / "none"), part_rows=200) is None

@@ -185,3 +185,69 @@ def test_a_window_moving_on_by_a_day_stores_only_the_new_day(tmp_path):
     assert moved.fingerprint != first.fingerprint
     assert [p.fingerprint for p in moved.parts[:2]] == [p.fingerprint for p in first.parts[1:]], "two days reused"
     assert counting.fingerprints == [moved.parts[2].fingerprint], "one write: the day the window took on"
+
+
+def timed_file(url: str, first_day: str, days: int, *, seed: int, rows_per_day: int = 24):
+    """Events with a ``time`` column, ``rows_per_day`` a day from ``first_day``: a Parquet or CSV file."""
+    import pandas as pd
+
+    frame = event_frame(days * rows_per_day, seed=seed)
+    hours = pd.to_timedelta(np.arange(days * rows_per_day) * 24 / rows_per_day, unit="h")
+    frame["time"] = pd.Timestamp(first_day, tz="UTC") + hours
+    if url.endswith(".csv"):
+        frame["time"] = frame["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return write_frame(url, frame)
+
+
+def test_a_time_window_moving_on_by_a_day_stores_the_new_day_and_the_files_at_its_edges(tmp_path):
+    prefix = str(tmp_path / "events")
+    for day in range(1, 7):  # one file a day, named as the team likes: the window reads their times
+        timed_file(f"{prefix}/day-{day}.parquet", f"2026-11-0{day}", 1, seed=day)
+    timed_file(f"{prefix}/span.parquet", "2026-11-02", 2, seed=7)  # the 2nd and the 3rd
+    timed_file(f"{prefix}/late.csv", "2026-11-04", 2, seed=8)  # a CSV has no footer to tell its days
+    root = str(tmp_path / "root")
+
+    def window(until):
+        return DataConfig(source="files", url=f"{prefix}/", window={"days": 3, "until": until, "column": "time"})
+
+    monday = window("2026-11-04")  # the 2nd to the 4th
+    first = partitions.materialize_partitions(monday, identify(monday), root, logger=LOG)
+    tuesday = window("2026-11-05")  # the 3rd to the 5th: span.parquet now straddles its first edge
+    counting = CountingMaterialize()
+    moved = partitions.materialize_partitions(tuesday, identify(tuesday), root, logger=LOG, materialize=counting)
+
+    names = [url.rsplit("/", 1)[-1] for url, *_ in identify(tuesday)["files"]]
+    assert names == ["day-3.parquet", "day-4.parquet", "day-5.parquet", "late.csv", "span.parquet"]
+    by_name = dict(zip(names, moved.parts, strict=True))
+    stored_first = {part.fingerprint for part in first.parts}
+    assert {by_name["day-3.parquet"].fingerprint, by_name["day-4.parquet"].fingerprint} <= stored_first, (
+        "the days the two windows share are reused"
+    )
+    assert sorted(counting.fingerprints) == sorted(
+        by_name[name].fingerprint for name in ("day-5.parquet", "late.csv", "span.parquet")
+    ), "stored: the new day, and the files whose rows the window cuts (or cannot tell without reading)"
+    # The rows the window keeps, as the table read whole under the same window: 3 days of day
+    # files, the 3rd of span, the 4th and 5th of late.csv, 24 rows a day.
+    whole = materialization.materialize(load_source(tuesday, identify(tuesday)), str(tmp_path / "whole"))
+    assert moved.fingerprint == whole.fingerprint and moved.splits == whole.splits
+    assert sum(moved.splits.values()) == 24 * 6
+    for split in SPLITS:
+        np.testing.assert_array_equal(
+            as_sorted_rows(*rows_of(moved, split, ordered=True)), as_sorted_rows(*rows_of(whole, split, ordered=True))
+        )
+
+
+def test_files_without_a_row_to_store_are_left_out_and_a_table_of_none_is_one_clear_error(tmp_path):
+    prefix = str(tmp_path / "events")
+    write_frame(f"{prefix}/a.parquet", event_frame(120, seed=0))
+    write_frame(f"{prefix}/b.parquet", event_frame(120, seed=1).iloc[:0])  # an empty day
+    data = DataConfig(source="files", url=f"{prefix}/*.parquet")
+    ref = partitions.materialize_partitions(data, identify(data), str(tmp_path / "root"), logger=LOG)
+    assert len(ref.parts) == 1 and sum(ref.splits.values()) == 120
+
+    # CSV files (no footer) whose times all fall outside the window: read, and nothing kept.
+    for name, day in (("c.csv", "2026-10-01"), ("d.csv", "2026-10-05")):
+        timed_file(f"{prefix}/old/{name}", day, 1, seed=2)
+    old = DataConfig(source="files", url=f"{prefix}/old/", window={"days": 2, "until": "2026-11-04", "column": "time"})
+    with pytest.raises(DataValidationError, match=r"no row has a 'time' time from 2026-11-03 to 2026-11-04"):
+        partitions.materialize_partitions(old, identify(old), str(tmp_path / "root"), logger=LOG)
