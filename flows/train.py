@@ -99,7 +99,7 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
     check_accelerator_features(config.runtime)
     check_definition(config)  # an unknown builder, a misspelt param or loss: exit 2, before any work
 
-    dataset = ingest(config.data, root=root)
+    dataset = ingest(config.data, root=root, runtime=config.runtime.ingest)
     _name_after_data(name, dataset.fingerprint)
     unchanged, reason = (None, "--force was given") if force else _unchanged_since(config, dataset)
     if unchanged is not None:

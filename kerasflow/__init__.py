@@ -9,7 +9,8 @@ The public API, for a team's own code and its own Prefect flows::
 
 The flows (``train_flow``, ``predict_flow``), the config (``TrainConfig``,
 ``load_recipe``, ``recipe_names``), the registry (``ModelRegistry``, ``ModelFileError``),
-the builder contract (``InputSpec``, ``register_builder``), and the step tasks
+the builder contract (``InputSpec``, ``register_builder``), where a table's files are
+stored at once (``register_task_runner``), and the step tasks
 (``ingest``, ``validate``, ``train``, ``evaluate``, ``gate``, ``register``, ``promote``)
 with the records they pass (``DatasetRef``, ``TrainedModel``, ``Evaluation``,
 ``GateReport``, ``ModelVersion``, ``RunSummary``) and the failures they raise.
@@ -55,6 +56,8 @@ _EXPORTS: dict[str, str] = {
     # A team's own model: the builder contract.
     "InputSpec": "kerasflow.models.input_spec",
     "register_builder": "kerasflow.models.builders",
+    # Where a table's files are stored at once: a task runner of the team's (runtime.ingest.task_runner).
+    "register_task_runner": "kerasflow.tasks.ingest.file_runs",
     # The step tasks, in pipeline order.
     "ingest": "kerasflow.tasks.ingest",
     "validate": "kerasflow.tasks.validate",
@@ -101,6 +104,7 @@ __all__ = [
     "recipe_names",
     "register",
     "register_builder",
+    "register_task_runner",
     "train",
     "train_flow",
     "validate",
@@ -135,6 +139,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs only; never executed
     from kerasflow.tasks.failures import DataValidationError, DeterministicFailure
     from kerasflow.tasks.gate import GateRejected, gate
     from kerasflow.tasks.ingest import ingest
+    from kerasflow.tasks.ingest.file_runs import register_task_runner
     from kerasflow.tasks.refs import DatasetRef, Evaluation, GateReport, ModelVersion, RunSummary, TrainedModel
     from kerasflow.tasks.register import promote, register
     from kerasflow.tasks.train import train

@@ -2,7 +2,8 @@
 
 Strategy, devices and precision (tasks/train/strategy.py), the launcher of training
 processes (tasks/train/launchers.py), GPU slots and leases, and ``train_on``: the train
-step as a flow run of its own deployment (flows/train_step.py). tasks/config.py composes
+step as a flow run of its own deployment (flows/train_step.py), and how ingest runs a
+table's files (``ingest``: tasks/ingest/file_runs.py). tasks/config.py composes
 it into ``TrainConfig`` and re-exports it.
 """
 
@@ -131,6 +132,30 @@ class TrainStepDeployment(ConfigSection):
         return value
 
 
+class IngestRunConfig(ConfigSection):
+    """How ingest stores a table's files: each a Prefect task run, several at once (tasks/ingest/file_runs.py)."""
+
+    task_runner: str = Field(
+        "flow",
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="flow: each file a task run under the flow's own task runner (threads in this process "
+        "unless the flow sets another); in_task: the files in turn inside the ingest task, no task runs (the "
+        "least memory); dask: task runs on a Dask cluster, at dask_address or a local one of dask_workers "
+        "processes (pip install 'kerasflow[dask]'); or a name registered with kerasflow.register_task_runner",
+    )
+    files_at_once: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="files stored at once in threads of this process (each holds up to two parts of 2^20 rows); "
+        "a Dask cluster's workers bound their own",
+    )
+    dask_address: str | None = Field(
+        None, description="the Dask scheduler, e.g. tcp://dask-scheduler:8786 (dask); null: a local cluster"
+    )
+    dask_workers: int = Field(2, ge=1, le=1024, description="worker processes of the local Dask cluster (dask)")
+
+
 class RuntimeConfig(ConfigSection):
     strategy: Literal["auto", "one_device", "mirrored", "multi_worker"] = Field(
         "auto",
@@ -160,6 +185,7 @@ class RuntimeConfig(ConfigSection):
         ge=1,
         description="multi-worker: a worker silent this long is reported dead and the step fails",
     )
+    ingest: IngestRunConfig = IngestRunConfig()
     train_on: TrainStepDeployment | None = Field(
         None, description="run the train step as a flow run of this deployment (a GPU work pool); null: in this run"
     )

@@ -3,8 +3,10 @@
 Unchanged data costs a listing and one GET of the published marker: the source is read
 (and downloaded, concurrently) only when its fingerprint has not been materialized yet.
 A table of several files is materialized file by file, and a file stored before is
-reused (tasks/ingest/partitions.py); a file is read in record batches and, when large,
-stored in parts of rows (tasks/ingest/file_parts.py), so memory follows a part.
+reused (tasks/ingest/partitions.py); inside a flow run each file stored is a task run of
+its own, several at once under a task runner (tasks/ingest/file_runs.py). A file is read
+in record batches and, when large, stored in parts of rows (tasks/ingest/file_parts.py),
+so memory follows a part.
 An unreachable store is transient and retried with backoff; bad data is not retried.
 """
 
@@ -21,6 +23,7 @@ from kerasflow.tasks.ingest import file_parts, partitions, table_reading, window
 from kerasflow.tasks.ingest import materialize as materialization
 from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
 from kerasflow.tasks.refs import DatasetRef
+from kerasflow.tasks.runtime_config import IngestRunConfig
 
 __all__ = ["ingest"]
 
@@ -31,8 +34,12 @@ __all__ = ["ingest"]
     retry_delay_seconds=exponential_backoff(backoff_factor=2),
     retry_condition_fn=retry_unless_deterministic,
 )
-def ingest(data: DataConfig, *, root: str) -> DatasetRef:
-    """Materialize the dataset the config names under ``<root>/datasets/<fingerprint>``."""
+def ingest(data: DataConfig, *, root: str, runtime: IngestRunConfig | None = None) -> DatasetRef:
+    """Materialize the dataset the config names under ``<root>/datasets/<fingerprint>``.
+
+    ``runtime``: how a table's files run (``runtime.ingest``, tasks/ingest/file_runs.py); by
+    default each file is a task run under the flow's task runner.
+    """
     logger = get_run_logger()
     data = window.resolve_until(data, None)  # the flows fix it from the scheduled start; called alone: now
     identity = identify(data)
@@ -45,7 +52,9 @@ def ingest(data: DataConfig, *, root: str) -> DatasetRef:
         files = len(identity.get("files", ()))
         logger.info("materializing %s source%s into %s", data.source, f" ({files} file(s))" if files else "", root)
         if partitions.applies(data, identity):  # one materialization per file, reused as files are added
-            ref = partitions.materialize_partitions(data, identity, root, logger=logger)
+            ref = partitions.materialize_partitions(
+                data, identity, root, logger=logger, runtime=runtime or IngestRunConfig()
+            )
         elif file_parts.applies(data, identity):  # one file, read in batches and stored in parts if large
             ref = file_parts.materialize_file(data, identity, root, logger=logger)
             if ref is None:

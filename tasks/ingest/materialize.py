@@ -15,11 +15,14 @@ and returns the winner's ref. Readers look for the marker only, so reuse costs o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
+import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -108,24 +111,20 @@ def _store(source: SourceData, staging: Path, *, root: str, url: str, attempt: s
 
     tfds.disable_progress_bar()  # Prefect's log already says what is being written
     staging.mkdir(parents=True)
-    absl = logging.getLogger("absl")
-    level = absl.level
-    # TFDS warns that the folder it is about to fill has no dataset_info.json yet.
-    absl.setLevel(logging.ERROR)
     try:
-        builder = tfds.dataset_builders.store_as_tfds_dataset(
-            name=source.name,
-            version=VERSION,
-            features=source.features,
-            # TFDS cannot write an empty split; a small file of a table may hold no row of one.
-            split_datasets={k: v for k, v in source.splits.items() if source.counts.get(k, 1) > 0},
-            data_dir=os.fspath(staging),
-            description=f"kerasflow materialization {source.fingerprint}",
-            # Rows keep the source's order, so "row N of split S" in a report can be found again.
-            disable_shuffling=True,
-        )
+        with _absl_quiet():
+            builder = tfds.dataset_builders.store_as_tfds_dataset(
+                name=source.name,
+                version=VERSION,
+                features=source.features,
+                # TFDS cannot write an empty split; a small file of a table may hold no row of one.
+                split_datasets={k: v for k, v in source.splits.items() if source.counts.get(k, 1) > 0},
+                data_dir=os.fspath(staging),
+                description=f"kerasflow materialization {source.fingerprint}",
+                # Rows keep the source's order, so "row N of split S" in a report can be found again.
+                disable_shuffling=True,
+            )
     finally:
-        absl.setLevel(level)
         # TFDS keeps what it was handed alive after writing (the ad hoc builder holds the
         # split iterables): a table's blocks drop their arrays, or every file stored in one
         # ingest stayed in memory (65 MB per 500k rows of 30 floats, issue 14).
@@ -178,6 +177,33 @@ def _store(source: SourceData, staging: Path, *, root: str, url: str, attempt: s
         statistics_path=statistics_path,
         image_size=source.image_size,
     )
+
+
+_absl_lock = threading.Lock()
+_absl_quieted = 0  # stores under way (files stored at once in threads, tasks/ingest/file_runs.py)
+_absl_level = logging.NOTSET
+
+
+@contextlib.contextmanager
+def _absl_quiet() -> Iterator[None]:
+    """absl's logger at ERROR while any store runs: TFDS warns that the folder it fills has no dataset_info.json yet.
+
+    Counted, so stores in several threads restore the level the first one found, once the last one ends.
+    """
+    global _absl_quieted, _absl_level
+    absl = logging.getLogger("absl")
+    with _absl_lock:
+        if _absl_quieted == 0:
+            _absl_level = absl.level
+            absl.setLevel(logging.ERROR)
+        _absl_quieted += 1
+    try:
+        yield
+    finally:
+        with _absl_lock:
+            _absl_quieted -= 1
+            if _absl_quieted == 0:
+                absl.setLevel(_absl_level)
 
 
 def _discard(staging: Path, *, root: str, url: str) -> None:

@@ -43,13 +43,14 @@ from typing import Any
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import ColumnConfig, DataConfig
-from kerasflow.tasks.ingest import file_parts, table_reading, tabular, typed_columns, window
+from kerasflow.tasks.ingest import file_parts, file_runs, table_reading, tabular, typed_columns, window
 from kerasflow.tasks.ingest import materialize as materialization
 from kerasflow.tasks.ingest.combined import combine
 from kerasflow.tasks.ingest.read_ahead import read_ahead
 from kerasflow.tasks.ingest.sources import fingerprint
 from kerasflow.tasks.progress import ProgressArtifact
 from kerasflow.tasks.refs import DatasetRef
+from kerasflow.tasks.runtime_config import IngestRunConfig
 
 # Progress reaches the log and the progress artifact at most this often.
 PROGRESS_SECONDS = 5.0
@@ -110,12 +111,15 @@ def materialize_partitions(
     *,
     logger: Any,
     materialize: Callable[..., DatasetRef] = materialization.materialize,
+    runtime: IngestRunConfig | None = None,
 ) -> DatasetRef:
     """Store each file of the table the config names unless stored already, and publish the table as their list.
 
     The table's columns come first (``data.feature_columns``, else the first file's schema:
-    a footer or header read), since every file's identity names them. The files not stored
-    yet are then downloaded together, by one concurrent get as a whole table is
+    a footer or header read), since every file's identity names them. Inside a flow run the
+    files not stored yet are task runs under the task runner ``runtime`` names
+    (tasks/ingest/file_runs.py), each downloading its own file. Otherwise they are
+    downloaded together, by one concurrent get as a whole table is
     (tasks/ingest/tabular.download_files), and stored one by one, the next one read while
     the last is stored (tasks/ingest/read_ahead.py).
     """
@@ -125,37 +129,71 @@ def materialize_partitions(
     time_window = data.window if data.window is not None and data.window.column else None
     whole = window.files_whole_in_window(tabular.from_identity(files), time_window) if time_window else set()
     own_identities = [part_identity(identity, file, types, whole=file[0] in whole) for file in files]
-    found = _find_all(root, [fingerprint(own) for own in own_identities])
-    if found[0] is None and data.feature_columns is None and data.columns is None and files[0][0] not in whole:
-        found[0] = _single_file_dataset(identity, files[0], types, root)
-    missing = [file for file, ref in zip(files, found, strict=True) if ref is None]
+    refs = _find_all(root, [fingerprint(own) for own in own_identities])
+    if refs[0] is None and data.feature_columns is None and data.columns is None and files[0][0] not in whole:
+        refs[0] = _single_file_dataset(identity, files[0], types, root)
+    for file, ref in zip(files, refs, strict=True):
+        if ref is not None:
+            progress.part(file[0], rows=sum(ref.splits.values()), seconds=None)
+    missing = [number for number, ref in enumerate(refs) if ref is None]
     columns = _column_configs(data, types)
     # Day partitions were chosen by their paths; a time window's rows are chosen as each file is read.
     part_data = data.model_copy(update={"window": time_window, "feature_columns": None, "columns": columns})
-    refs = []
-    with (
-        _downloaded(missing) as downloaded,
-        contextlib.closing(read_ahead(_read_files(missing, part_data, downloaded))) as read,
-    ):
-        # The reader runs through ``missing`` in order, so its files come as the loop needs them.
-        parts_by_file = itertools.groupby(read, key=lambda item: item[0])
-        for file, own, ref in zip(files, own_identities, found, strict=True):
-            if ref is None:
-                started = time.monotonic()
-                _, parts = next(parts_by_file)
-                ref = file_parts.materialize_file(
-                    part_data, own, root, materialize=materialize, logger=logger, parts=(p for _, p in parts)
-                )
-                rows = sum(ref.splits.values()) if ref is not None else 0
-                progress.part(file[0], rows=rows, seconds=time.monotonic() - started)
-            else:
-                progress.part(file[0], rows=sum(ref.splits.values()), seconds=None)
-            if ref is not None:  # None: no row of the file to store (none in a time window)
-                refs.append(ref)
+
+    def stored(number: int, ref: DatasetRef | None, seconds: float) -> None:
+        refs[number] = ref
+        progress.part(files[number][0], rows=sum(ref.splits.values()) if ref else 0, seconds=seconds)
+
+    with file_runs.task_runner(runtime) if runtime and missing else contextlib.nullcontext() as runner:
+        if runner is not None:
+            file_runs.run_files(
+                runner,
+                [own_identities[number] for number in missing],
+                data=part_data,
+                root=root,
+                files_at_once=file_runs.in_flight(runner, runtime),  # type: ignore[arg-type]
+                on_stored=lambda index, ref, seconds: stored(missing[index], ref, seconds),
+            )
+        else:
+            _store_in_turn(
+                [(number, files[number], own_identities[number]) for number in missing],
+                part_data,
+                root,
+                materialize=materialize,
+                logger=logger,
+                stored=stored,
+            )
     logger.info("%d file(s): %d materialized, %d reused", len(files), len(files) - progress.reused, progress.reused)
-    if not refs:
+    kept = [ref for ref in refs if ref is not None]  # None: no row of the file to store (none in a time window)
+    if not kept:
         raise table_reading.no_rows(data)
-    return materialization.publish(combine(refs, fingerprint=fingerprint(identity), root=root, classes=data.classes))
+    return materialization.publish(combine(kept, fingerprint=fingerprint(identity), root=root, classes=data.classes))
+
+
+def _store_in_turn(
+    missing: list[tuple[int, list[Any], dict[str, Any]]],
+    data: DataConfig,
+    root: str,
+    *,
+    materialize: Callable[..., DatasetRef],
+    logger: Any,
+    stored: Callable[[int, DatasetRef | None, float], None],
+) -> None:
+    """Store the (number, file, identity) ``missing`` one by one in this thread, each read while the last is stored."""
+    files = [file for _, file, _ in missing]
+    with (
+        _downloaded(files) as downloaded,
+        contextlib.closing(read_ahead(_read_files(files, data, downloaded))) as read,
+    ):
+        # The reader runs through ``files`` in order, so its files come as the loop needs them.
+        parts_by_file = itertools.groupby(read, key=lambda item: item[0])
+        for number, _, own in missing:
+            started = time.monotonic()
+            _, parts = next(parts_by_file)
+            ref = file_parts.materialize_file(
+                data, own, root, materialize=materialize, logger=logger, parts=(p for _, p in parts)
+            )
+            stored(number, ref, time.monotonic() - started)
 
 
 def _read_files(
