@@ -159,7 +159,7 @@ def _reported_here() -> Iterator[None]:
 
     A task runner hands its workers the settings of the moment it submits. Without a
     configured server (library use) Prefect runs a temporary one for this process only, and
-    a worker without the URL started a temporary server of its own (8 s) that recorded the
+    a Dask worker without the URL started a temporary server of its own, which recorded the
     file's task run where no one could see it.
     """
     from prefect import get_client
