@@ -80,6 +80,9 @@ def test_each_file_is_a_task_run_at_most_files_at_once_at_a_time_and_a_new_file_
     write_frame(str(tmp_path / "events" / "day=04.parquet"), event_frame(150, seed=4))
     grown = ingest_flow(data, root, runtime, return_state=True)
     assert [run.name for run in file_runs_of(grown)] == ["materialize-file day=04.parquet"], "the others reused"
+    assert len(list((tmp_path / "root" / "datasets").glob("*/ref.json"))) == 4 + 1 + 1 + 1, (
+        "four files and their table, then the new file and the grown table: the others reused"
+    )
     assert sum(grown.result().splits.values()) == 5 * 150
 
 
