@@ -192,16 +192,15 @@ def run_files(
     root: str,
     files_at_once: int,
     on_stored: Callable[[int, DatasetRef | None, float], None],
-) -> list[DatasetRef | None]:
+) -> None:
     """Store each file ``identities`` names as a task run under ``runner``, at most ``files_at_once`` at a time.
 
-    Returns each file's ref in order (None: no row to store). ``on_stored(index, ref,
-    seconds)`` is called in this thread as each file ends. After a failure no new file
-    starts; once the running ones end, the first failure in file order is raised.
+    ``on_stored(index, ref, seconds)`` is called in this thread as each file ends (ref None:
+    no row to store). After a failure no new file starts; once the running ones end, the
+    first failure in file order is raised.
     """
     from prefect.futures import as_completed
 
-    results: list[DatasetRef | None] = [None] * len(identities)
     failures: dict[int, BaseException] = {}
     waiting = iter(enumerate(identities))
     running: dict[Any, tuple[int, float]] = {}
@@ -217,11 +216,10 @@ def run_files(
         future = next(iter(as_completed(list(running))))
         number, started = running.pop(future)
         try:
-            results[number] = future.result()
+            ref = future.result()
         except Exception as error:  # noqa: BLE001 - raised below, in file order, once the others end
             failures[number] = error
             continue
-        on_stored(number, results[number], time.monotonic() - started)
+        on_stored(number, ref, time.monotonic() - started)
     if failures:
         raise failures[min(failures)]
-    return results

@@ -180,15 +180,18 @@ def whole_in_window(source, window: WindowConfig) -> bool:
     return all(smallest >= low and largest < high and not gaps for smallest, largest, gaps in groups)
 
 
-def _footers(files: list[TableFile], test) -> list[bool]:
-    """``test(open file)`` of each Parquet file, footers read concurrently (a remote store's latency); else True."""
+def _footers(files: list[TableFile], test, *, otherwise: bool) -> list[bool]:
+    """Each file's ``test(open file)``, the footers read concurrently (a remote store's latency).
+
+    ``otherwise``: the answer for a file without a footer (a CSV).
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     from kerasflow.tasks import storage
 
     def check(file: TableFile) -> bool:
         if not file.url.endswith(".parquet"):
-            return True
+            return otherwise
         fs, path = storage.filesystem(file.url)
         with storage.reaching(file.url), fs.open(path, "rb") as f:
             return test(f)
@@ -199,13 +202,14 @@ def _footers(files: list[TableFile], test) -> list[bool]:
 
 def files_whole_in_window(files: list[TableFile], window: WindowConfig) -> set[str]:
     """The URLs of the Parquet files among ``files`` whose every row the window keeps (:func:`whole_in_window`)."""
-    whole = _footers(files, lambda f: whole_in_window(f, window))
-    return {file.url for file, inside in zip(files, whole, strict=True) if inside and file.url.endswith(".parquet")}
+    whole = _footers(files, lambda f: whole_in_window(f, window), otherwise=False)
+    return {file.url for file, inside in zip(files, whole, strict=True) if inside}
 
 
 def files_for_time_window(files: list[TableFile], window: WindowConfig, *, url: str) -> list[TableFile]:
     """``files`` less the Parquet files whose footers put every row outside the window (read concurrently)."""
-    kept = [f for f, keep in zip(files, _footers(files, lambda f: may_hold_window(f, window)), strict=True) if keep]
+    may_hold = _footers(files, lambda f: may_hold_window(f, window), otherwise=True)
+    kept = [f for f, keep in zip(files, may_hold, strict=True) if keep]
     if not kept:
         start, end = bounds(window)
         raise DataValidationError(
