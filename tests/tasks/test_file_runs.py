@@ -141,3 +141,13 @@ def test_on_a_local_dask_cluster_the_files_are_stored_by_its_worker_processes(tm
         int(found.group(1)) for message in flow_logs(state) if (found := re.search(r"in process (\d+) on", message))
     }
     assert stored_in and os.getpid() not in stored_in, "stored by the cluster's worker processes, not this one"
+
+
+def test_dask_without_prefect_dask_installed_is_one_clear_error(monkeypatch):
+    import sys
+
+    from kerasflow.tasks.ingest import file_runs
+
+    monkeypatch.setitem(sys.modules, "prefect_dask", None)  # import prefect_dask raises ImportError
+    with pytest.raises(ConfigError, match=r"prefect-dask is not installed; pip install 'kerasflow\[dask\]'"):
+        file_runs._TASK_RUNNERS["dask"](IngestRunConfig(task_runner="dask"))
