@@ -222,6 +222,12 @@ def predict(
             "--fail-on-skew", help="fail, writing no scores, when a column drifted from the model's training data"
         ),
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="replace an existing file at --output that kerasflow did not write as scores"
+        ),
+    ] = False,
 ) -> None:
     """Score data with a registered model and write the predictions as Parquet (and a skew report beside it)."""
     from kerasflow.flows.embedded_server import prefect_api, start_unless_configured
@@ -247,6 +253,7 @@ def predict(
                 root=root,
                 trusted_packages=tuple(trust or ()),
                 fail_on_skew=fail_on_skew,
+                overwrite=overwrite,
             )
     except ModelFileError as error:
         raise fail(str(error), EXIT_FAILED) from None

@@ -16,12 +16,13 @@ deterministic: the run fails before anything is written, with a message naming t
 from prefect import flow
 from prefect.runtime import flow_run
 
-from kerasflow.models.registry import parse_model_ref
+from kerasflow.models.registry import ModelRegistry, parse_model_ref
+from kerasflow.tasks import storage
 from kerasflow.tasks.config import DataConfig, resolve_root
 from kerasflow.tasks.ingest import ingest, window
 from kerasflow.tasks.ingest.sources import is_tfds_dir
 from kerasflow.tasks.refs import ScoredTable
-from kerasflow.tasks.score import score
+from kerasflow.tasks.score import check_scoring_output, score
 
 
 def _run_name() -> str:
@@ -39,6 +40,7 @@ def predict_flow(
     root: str | None = None,
     trusted_packages: tuple[str, ...] = (),
     fail_on_skew: bool = False,
+    overwrite: bool = False,
 ) -> ScoredTable:
     """Score ``data`` with ``model`` (``NAME@ALIAS`` or ``NAME@VERSION``) into Parquet at ``output``.
 
@@ -48,6 +50,9 @@ def predict_flow(
     registered Keras classes the model may use (its recipe's ``model.trusted_packages``).
     A table's scored columns are compared with the model's training data; the skew report
     lands beside the output, and ``fail_on_skew`` makes a skewed column fail the scoring.
+    ``output`` is checked before any data is read (tasks/output_location.py): never under
+    the root's own folders, never an input, a link or a device, and an existing file only
+    when kerasflow wrote it as scores, unless ``overwrite``.
     """
     root = resolve_root(root)
     if output is None:
@@ -64,24 +69,31 @@ def predict_flow(
             key_column=key_column,
             trusted_packages=trusted_packages,
             fail_on_skew=fail_on_skew,
+            overwrite=overwrite,
         )
+    metadata = ModelRegistry(storage.registry_url(root)).resolve(*parse_model_ref(model))
+    check_scoring_output(metadata, output=output, root=root, overwrite=overwrite)  # before a long ingest
     # The label column is read as the model's task reads it (a regression target as numbers).
     dataset = ingest(data.model_copy(update={"labels": _labels_of(model, root)}), root=root)
-    return score(model, root=root, output=output, dataset=dataset, split=split, trusted_packages=trusted_packages)
+    return score(
+        model,
+        root=root,
+        output=output,
+        dataset=dataset,
+        split=split,
+        trusted_packages=trusted_packages,
+        overwrite=overwrite,
+    )
 
 
 def _dated_output(root: str, model: str) -> str:
     from datetime import UTC, datetime
-
-    from kerasflow.tasks import storage
 
     when = flow_run.scheduled_start_time or datetime.now(UTC)
     return storage.join(root, "scores", parse_model_ref(model)[0], f"{when:%Y-%m-%d}.parquet")
 
 
 def _labels_of(model: str, root: str) -> str:
-    from kerasflow.models.registry import ModelRegistry
-    from kerasflow.tasks import storage
     from kerasflow.tasks.learning_tasks import task_of_metadata
 
     name, selector = parse_model_ref(model)
@@ -95,8 +107,6 @@ def _training_data(model: str, root: str) -> DataConfig:
     the registry can make it name an ``http://`` URL or another bucket. Only a bundled
     sample, or files and prepared TFDS folders under the storage root, are read from it.
     """
-    from kerasflow.models.registry import ModelRegistry
-    from kerasflow.tasks import storage
     from kerasflow.tasks.config import ConfigError
 
     name, selector = parse_model_ref(model)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.output_location import check_replaceable
 
 __all__ = ["ParquetOutput"]
 
@@ -20,13 +21,17 @@ __all__ = ["ParquetOutput"]
 class ParquetOutput:
     """A Parquet file written row group by row group that appears whole at ``url`` or not at all.
 
+    ``metadata``: key-value pairs added to the file's footer (scores carry
+    ``kerasflow.scores``, so a later run knows it may replace them).
+
     The row groups go to a file aside (beside the target on a disk, in a temporary folder
     for an object store); on a clean exit it is renamed over the target or PUT in one
     call, on an error it is removed. Memory holds one row group, not the table.
     """
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, metadata: dict[bytes, bytes] | None = None):
         self.url = url
+        self.metadata = dict(metadata or {})
         self.rows = 0
         self._writer = None
         self._schema = None
@@ -48,9 +53,10 @@ class ParquetOutput:
 
         table = pa.Table.from_pandas(frame, preserve_index=False)
         if self._writer is None:
-            self._schema = table.schema
+            self._schema = table.schema.with_metadata({**(table.schema.metadata or {}), **self.metadata})
+            table = table.replace_schema_metadata(self._schema.metadata)
             self._writer = pq.ParquetWriter(self._partial, self._schema)
-        elif not table.schema.equals(self._schema):
+        elif not table.schema.equals(self._schema, check_metadata=False):
             try:
                 table = table.cast(self._schema)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as error:
@@ -72,6 +78,8 @@ class ParquetOutput:
                 if self._writer is None:
                     raise RuntimeError("ParquetOutput closed without a single write")
                 if self._scratch is None:
+                    # Checked before scoring too; a link or a device put there since is not replaced.
+                    check_replaceable(os.fspath(self._target), overwrite=True)
                     os.replace(self._partial, self._target)
                 else:
                     fs, path = storage.filesystem(self.url)

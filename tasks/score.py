@@ -24,16 +24,17 @@ from prefect.tasks import exponential_backoff
 
 from kerasflow.models.registry import ModelRegistry, RegistryError, parse_model_ref
 from kerasflow.tasks import storage
-from kerasflow.tasks.config import DataConfig, DriftConfig, WindowConfig
+from kerasflow.tasks.config import ConfigError, DataConfig, DriftConfig, WindowConfig
 from kerasflow.tasks.failures import DataValidationError, retry_unless_deterministic
 from kerasflow.tasks.ingest import typed_columns
 from kerasflow.tasks.learning_tasks import LearningTask, task_of_metadata
+from kerasflow.tasks.output_location import SCORES_METADATA_KEY, check_output_location
 from kerasflow.tasks.parquet_output import ParquetOutput
 from kerasflow.tasks.progress import ProgressArtifact
 from kerasflow.tasks.refs import DatasetRef, ScoredTable
 from kerasflow.tasks.statistics import SplitStatistics
 
-__all__ = ["predictions_frame", "score", "score_rows"]
+__all__ = ["check_scoring_output", "output_columns", "predictions_frame", "score", "score_rows"]
 
 # Rows read, scored and written at a time; see tabular.FRAME_ROWS.
 SCORE_ROWS = 65_536
@@ -157,12 +158,65 @@ def predictions_frame(
     if key_column is not None and keys is not None:
         columns[key_column] = keys
     columns["row"] = np.arange(first_row, first_row + len(outputs))
-    columns.update(task.prediction_columns(outputs, class_names=class_names))
+    predicted = task.prediction_columns(outputs, class_names=class_names)
+    if key_column is not None and key_column in {"row", *predicted, "label", "model_name", "model_version"}:
+        raise _key_collides(key_column, [*columns, *predicted, "label", "model_name", "model_version"])
+    columns.update(predicted)
     if labels is not None:
         columns["label"] = task.label_column(labels, class_names=class_names)
     columns["model_name"] = name
     columns["model_version"] = int(version)
     return pd.DataFrame(columns)
+
+
+def output_columns(metadata: dict[str, Any]) -> list[str]:
+    """The columns scoring with the version ``metadata`` describes writes, besides the key."""
+    task = task_of_metadata(metadata)
+    classes = list(signature_of(metadata)["classes"] or [])
+    units = task.output(len(classes))[0]
+    predicted = task.prediction_columns(np.zeros((1, units), "float32"), class_names=classes)
+    return ["row", *predicted, "label", "model_name", "model_version"]
+
+
+def _key_collides(key_column: str, columns: list[str]) -> ConfigError:
+    return ConfigError(
+        f"received --key {key_column!r}, which is also a column the scores write ({', '.join(columns)}); "
+        "the key would be overwritten. Score with the key under another name (rename the column in the data)"
+    )
+
+
+def check_scoring_output(
+    metadata: dict[str, Any],
+    *,
+    output: str,
+    root: str,
+    key_column: str | None = None,
+    inputs: list[str] | None = None,
+    input_url: str | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Refuse, before any row is read, an output that would destroy something, or a key the scores overwrite.
+
+    Args:
+        metadata: the version's metadata (its task and classes name the output's columns).
+        output: where the scores go; the skew report goes beside it.
+        root: the storage root, whose kept folders are never written.
+        key_column: the column copied from the input beside the scores.
+        inputs: the URLs of the files scored.
+        input_url: the data URL as given (a folder or glob).
+        overwrite: replace an existing file kerasflow did not write.
+
+    Raises:
+        ConfigError: the key collides with an output column, or (OutputLocationError) the output
+            location is refused (tasks/output_location.py).
+    """
+    if key_column is not None:
+        columns = output_columns(metadata)
+        if key_column in columns:
+            raise _key_collides(key_column, columns)
+    check_output_location(
+        output, root=root, inputs=inputs or (), input_url=input_url, overwrite=overwrite, beside=[skew_url(output)]
+    )
 
 
 @task(
@@ -184,6 +238,7 @@ def score(
     trusted_packages: tuple[str, ...] = (),
     rows: int = SCORE_ROWS,
     fail_on_skew: bool = False,
+    overwrite: bool = False,
 ) -> ScoredTable:
     """Score a table (``data``, files) or a materialized split (``dataset``) and write Parquet.
 
@@ -194,6 +249,10 @@ def score(
     the model's training data (tasks/drift.py): the skew report is written beside the
     output (``<output>.skew.json``) and shown as an artifact; with ``fail_on_skew`` a
     skewed column fails the scoring and no output is written.
+
+    The output is checked before any row is read (:func:`check_scoring_output`): never under
+    the root's kept folders, never an input, never a link or a device, and an existing file
+    only when kerasflow wrote it as scores, unless ``overwrite``.
     """
     logger = get_run_logger()
     name, selector = parse_model_ref(model_ref)
@@ -202,6 +261,8 @@ def score(
         metadata = registry.resolve(name, selector)
     except (RegistryError, ValueError) as error:
         raise DataValidationError(f"cannot score with {model_ref!r}: {error}") from None
+    if dataset is not None:
+        check_scoring_output(metadata, output=output, root=root, key_column=key_column, overwrite=overwrite)
     signature = signature_of(metadata)
     frame_of = functools.partial(
         predictions_frame,
@@ -220,11 +281,20 @@ def score(
         else:
             from kerasflow.tasks.ingest import tabular, window
 
+            source = data.url or ""
+            files = tabular.list_files(source)
+            check_scoring_output(
+                metadata,
+                output=output,
+                root=root,
+                key_column=key_column,
+                inputs=[file.url for file in files],
+                input_url=source,
+                overwrite=overwrite,
+            )
             columns = signature["columns"] or (data.feature_columns if data else None)
             if not columns:
                 raise DataValidationError(f"{model_ref}: its metadata names no feature columns to read from a table")
-            source = data.url or ""
-            files = tabular.list_files(source)
             time_window = data.window if data.window is not None and data.window.column else None
             if time_window is not None:
                 files = window.files_for_time_window(files, time_window, url=source)
@@ -249,7 +319,8 @@ def score(
         model = None
         progress = ScoringProgress(logger, total=total, source=source)
         observed = SplitStatistics() if dataset is None and signature["column_types"] else None
-        with ParquetOutput(output) as written:
+        marker = {SCORES_METADATA_KEY: f"{name} v{metadata['version']}".encode()}
+        with ParquetOutput(output, metadata=marker) as written:
             for features, keys, labels, batch_source in batches:
                 check_signature(metadata, features, source=batch_source)
                 if observed is not None:

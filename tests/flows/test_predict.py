@@ -175,3 +175,55 @@ def test_examples_of_another_shape_are_refused_by_the_signature():
     check_signature(metadata, np.zeros((5, 8, 8, 1)), source="ok")
     with pytest.raises(DataValidationError, match=r"examples have shape \(28, 28, 1\), digits v3 expects \(8, 8, 1\)"):
         check_signature(metadata, np.zeros((5, 28, 28, 1)), source="mnist")
+
+
+def test_predict_refuses_every_output_that_would_destroy_what_kerasflow_or_a_team_keeps(root, tmp_path):
+    """The attack of issue 28: --output aimed at the registry, a dataset, the input, a key the scores overwrite."""
+    from kerasflow.models.io import sha256_file
+    from kerasflow.tasks.config import ConfigError
+
+    train_flow(config=TrainConfig.smoke(storage={"root": str(root)}))
+    registry = ModelRegistry(f"{root}/registry")
+    version = registry.get("digits", 1)
+    kept = {
+        "the model": root / "registry/digits/versions/1/model.keras",
+        "its metadata": root / "registry/digits/versions/1/metadata.json",
+        "the alias record": root / "registry/digits/aliases/production/1.json",
+        "the dataset's ref.json": root / f"datasets/{version['dataset']['fingerprint']}/ref.json",
+    }
+    before = {what: sha256_file(path) for what, path in kept.items()}
+    for what, path in kept.items():
+        with pytest.raises(ConfigError, match="inside the storage root's"):
+            predict_flow(model="digits@production", output=str(path))
+        assert sha256_file(path) == before[what], f"{what} was changed"
+
+    # A table of the digits' pixels with an id: the input itself, and keys the scores would overwrite.
+    table = tmp_path / "incoming.csv"
+    pd.DataFrame({"id": [1, 2], **{f"pixel_{i}": [0.0, 1.0] for i in range(64)}}).to_csv(table, index=False)
+    data = DataConfig(source="files", url=str(table))
+    with pytest.raises(ConfigError, match="which is the input file"):
+        predict_flow(model="digits", output=str(table), data=data)
+    for key in ("prediction", "p_1", "row", "label", "model_version"):
+        with pytest.raises(ConfigError, match=f"received --key '{key}', which is also a column the scores write"):
+            predict_flow(model="digits", output=str(tmp_path / "out.parquet"), data=data, key_column=key)
+    assert table.read_bytes().startswith(b"id,pixel_0")
+
+    # A folder is refused before any row is read, naming no internal file.
+    folder = tmp_path / "scores.parquet"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match="which is a directory") as info:
+        predict_flow(model="digits@production", output=str(folder))
+    assert "partial" not in str(info.value) and list(folder.iterdir()) == []
+
+    # The command: exit 2, one message; a team's own file stays unless --overwrite is given.
+    notes = tmp_path / "notes.parquet"
+    notes.write_text("a team's notes")
+    code, out = run("predict", "digits", "--output", str(kept["the model"]), "--root", str(root))
+    assert code == 2 and "error: received --output" in out and "Traceback" not in out, out
+    code, out = run("predict", "digits", "--output", str(notes), "--root", str(root))
+    assert code == 2 and "kerasflow did not write as scores" in out, out
+    assert notes.read_text() == "a team's notes"
+    code, out = run("predict", "digits", "--output", str(notes), "--root", str(root), "--overwrite")
+    assert code == 0, out
+    assert len(pd.read_parquet(notes)) == version["dataset"]["splits"]["test"]
+    registry.load("digits", "production")  # still verified against its sha256
