@@ -12,6 +12,12 @@ Layout under the registry URL::
 Every commit point is a small object created exclusively (``open(path, "xb")``:
 ``O_EXCL`` on a local disk, ``If-None-Match`` on S3), so concurrent writers never take the
 same version number or alias sequence and nothing is overwritten.
+
+A registration keeps its claim live while it copies (models/liveness.py: the claim names
+its process and an expiry a heartbeat pushes forward), and :meth:`ModelRegistry.gc`
+never removes a live claim, however long a slow upload takes. Before the commit the
+writer checks that its claim is still there and every file it copied is, whole; a
+version is never committed without its model.
 """
 
 from __future__ import annotations
@@ -27,11 +33,12 @@ from typing import Any
 import fsspec
 
 from kerasflow.models import io
-from kerasflow.models.exclusive import create_exclusive
+from kerasflow.models.exclusive import create_exclusive, replace_whole
 from kerasflow.models.folders import folder_usage
+from kerasflow.models.liveness import Heartbeat, holder_fields, is_live
 from kerasflow.models.names import NAME_PATTERN, parse_model_ref, validate_name
 
-__all__ = ["NAME_PATTERN", "ModelRegistry", "RegistryError", "parse_model_ref", "validate_name"]
+__all__ = ["NAME_PATTERN", "ModelRegistry", "RegistryError", "VersionClaimLost", "parse_model_ref", "validate_name"]
 
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
@@ -41,8 +48,17 @@ SAVED_MODEL_DIR = "saved_model"
 _RESERVED = (MODEL_FILE, METADATA_FILE, CLAIM_FILE, REVIEW_FILE, SAVED_MODEL_DIR)
 
 
+# A registration renews its claim every third of this; a claim not renewed for this long
+# is its writer's no more (a killed process on another host).
+CLAIM_SECONDS = 120.0
+
+
 class RegistryError(RuntimeError):
     """A registry operation that cannot succeed as asked (unknown name, version, alias)."""
+
+
+class VersionClaimLost(RegistryError):
+    """The claim or files of a version being written vanished before its commit; retrying registers anew."""
 
 
 def _utcnow() -> str:
@@ -52,8 +68,11 @@ def _utcnow() -> str:
 class ModelRegistry:
     """Model versions and aliases under one fsspec URL (``./dir``, ``file://``, ``s3://``)."""
 
-    def __init__(self, url: str, *, storage_options: Mapping[str, Any] | None = None):
+    def __init__(
+        self, url: str, *, storage_options: Mapping[str, Any] | None = None, claim_seconds: float = CLAIM_SECONDS
+    ):
         self.url = url.rstrip("/")
+        self.claim_seconds = claim_seconds
         self.fs, self.root = fsspec.core.url_to_fs(self.url, **dict(storage_options or {}))
         self.root = self.root.rstrip("/")
 
@@ -195,31 +214,55 @@ class ModelRegistry:
         retried registration of the same candidate finds its earlier claim and returns
         that version instead of taking a new one.
         """
+        for relative in extra_files or {}:
+            if relative.startswith("/") or ".." in relative.split("/") or relative.split("/")[0] in _RESERVED:
+                raise RegistryError(f"received extra file {relative!r}, expected a relative path outside {_RESERVED}")
         sha256 = io.sha256_file(model_file)
-        version = self._claim_version(name, idempotency_key)
+        version, claim = self._claim_version(name, idempotency_key)
         directory = self._version_dir(name, version)
         existing = self._try_read(f"{directory}/{METADATA_FILE}")
         if existing is not None:
             return existing
-        self.fs.put_file(os.fspath(model_file), f"{directory}/{MODEL_FILE}")
-        saved_model_uri = None
-        if saved_model_dir is not None:
-            local = Path(saved_model_dir)
-            files = sorted(p for p in local.rglob("*") if p.is_file())
-            targets = [f"{directory}/{SAVED_MODEL_DIR}/{p.relative_to(local).as_posix()}" for p in files]
-            for parent in sorted({t.rsplit("/", 1)[0] for t in targets}):
+        renew = Heartbeat(lambda: self._renew_claim(name, version, claim), interval=self.claim_seconds / 3)
+        with renew:
+            copied = {f"{directory}/{MODEL_FILE}": os.fspath(model_file)}
+            saved_model_uri = None
+            if saved_model_dir is not None:
+                local = Path(saved_model_dir)
+                for p in sorted(p for p in local.rglob("*") if p.is_file()):
+                    copied[f"{directory}/{SAVED_MODEL_DIR}/{p.relative_to(local).as_posix()}"] = os.fspath(p)
+                saved_model_uri = self.fs.unstrip_protocol(f"{directory}/{SAVED_MODEL_DIR}")
+            files = {}
+            for relative, local_file in sorted((extra_files or {}).items()):
+                copied[f"{directory}/{relative}"] = os.fspath(local_file)
+                files[relative] = self.fs.unstrip_protocol(f"{directory}/{relative}")
+            for parent in sorted({target.rsplit("/", 1)[0] for target in copied}):
                 self.fs.makedirs(parent, exist_ok=True)
-            self.fs.put([os.fspath(p) for p in files], targets)  # one concurrent call on object stores
-            saved_model_uri = self.fs.unstrip_protocol(f"{directory}/{SAVED_MODEL_DIR}")
-        files = {}
-        for relative, local_file in sorted((extra_files or {}).items()):
-            if relative.startswith("/") or ".." in relative.split("/") or relative.split("/")[0] in _RESERVED:
-                raise RegistryError(f"received extra file {relative!r}, expected a relative path outside {_RESERVED}")
-            target = f"{directory}/{relative}"
-            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-            self.fs.put_file(os.fspath(local_file), target)
-            files[relative] = self.fs.unstrip_protocol(target)
-        record = {
+            self.fs.put(list(copied.values()), list(copied))  # one concurrent call on object stores
+            record = self._version_record(
+                metadata,
+                name=name,
+                version=version,
+                sha256=sha256,
+                saved_model_uri=saved_model_uri,
+                files=files,
+            )
+            self._check_before_commit(name, version, claim, copied=copied, silent_for=renew.silent_for())
+            self._create_json(f"{directory}/{METADATA_FILE}", record)
+        return self._read_json(f"{directory}/{METADATA_FILE}")
+
+    def _version_record(
+        self,
+        metadata: Mapping[str, Any],
+        *,
+        name: str,
+        version: int,
+        sha256: str,
+        saved_model_uri: str | None,
+        files: dict[str, str],
+    ) -> dict[str, Any]:
+        directory = self._version_dir(name, version)
+        return {
             **metadata,
             "name": name,
             "version": version,
@@ -229,8 +272,31 @@ class ModelRegistry:
             "files": files,
             "registered_at": _utcnow(),
         }
-        self._create_json(f"{directory}/{METADATA_FILE}", record)
-        return self._read_json(f"{directory}/{METADATA_FILE}")
+
+    def _check_before_commit(
+        self, name: str, version: int, claim: dict[str, Any], *, copied: Mapping[str, str], silent_for: float
+    ) -> None:
+        """Refuse to commit a version whose claim or files are gone, or whose claim may have looked dead."""
+        directory = self._version_dir(name, version)
+        lost = None
+        if silent_for > 0.8 * self.claim_seconds:
+            lost = f"its claim was not renewed for {silent_for:.0f}s, so a `models gc` may have taken it for dead"
+        elif (self._try_read(f"{directory}/{CLAIM_FILE}") or {}).get("idempotency_key") != claim["idempotency_key"]:
+            lost = "its claim was removed while the version was being written"
+        else:
+            self.fs.invalidate_cache(directory)
+            stored = {info["name"].rstrip("/"): info for info in self.fs.find(directory, detail=True).values()}
+            for target, local_file in copied.items():
+                info = stored.get(target.rstrip("/"))
+                if info is None or int(info.get("size") or 0) != os.path.getsize(local_file):
+                    lost = f"{target.rsplit('/', 1)[-1]} is missing or incomplete after it was copied"
+                    break
+        if lost is not None:
+            raise VersionClaimLost(
+                f"{name} v{version} was not committed: {lost} (a `kerasflow models gc` with a grace shorter than "
+                "a registration?). Nothing was made visible; registering again takes a new version (the register "
+                "step retries on its own)"
+            )
 
     def _try_read(self, path: str) -> dict[str, Any] | None:
         try:
@@ -238,17 +304,31 @@ class ModelRegistry:
         except FileNotFoundError:
             return None
 
-    def _claim_version(self, name: str, idempotency_key: str) -> int:
+    def _claim_version(self, name: str, idempotency_key: str) -> tuple[int, dict[str, Any]]:
+        """(the version this candidate writes, its claim): its earlier claim, renewed, or the next free number."""
         numbers = self._numbered(f"{self._model_dir(name)}/versions")
         for number in reversed(numbers):
             claim = self._try_read(f"{self._version_dir(name, number)}/{CLAIM_FILE}")
             if claim and claim.get("idempotency_key") == idempotency_key:
-                return number
+                if not self.fs.exists(f"{self._version_dir(name, number)}/{METADATA_FILE}"):
+                    self._renew_claim(name, number, claim)
+                return number, claim
         candidate = (numbers[-1] if numbers else 0) + 1
         claim = {"idempotency_key": idempotency_key, "claimed_at": _utcnow()}
-        while not self._create_json(f"{self._version_dir(name, candidate)}/{CLAIM_FILE}", claim):
+        while not self._create_json(
+            f"{self._version_dir(name, candidate)}/{CLAIM_FILE}", {**claim, **holder_fields(self.claim_seconds)}
+        ):
             candidate += 1  # another writer took it between our listing and our create
-        return candidate
+        return candidate, claim
+
+    def _renew_claim(self, name: str, version: int, claim: dict[str, Any]) -> None:
+        """Push the claim's expiry forward while it is still this writer's (never recreate a removed one)."""
+        path = f"{self._version_dir(name, version)}/{CLAIM_FILE}"
+        current = self._try_read(path)
+        if current is None or current.get("idempotency_key") != claim["idempotency_key"]:
+            raise StopIteration  # gone: the check before the commit says so
+        body = {"idempotency_key": claim["idempotency_key"], "claimed_at": claim["claimed_at"]}
+        replace_whole(self.fs, path, json.dumps({**body, **holder_fields(self.claim_seconds)}, indent=2).encode())
 
     def record_review(self, name: str, version: int, *, approved: bool, reviewer: str, comment: str) -> dict[str, Any]:
         """Record a person's decision on ``version`` once; a rejected version can never take an alias.
@@ -312,26 +392,31 @@ class ModelRegistry:
 
     # ---- cleaning ----------------------------------------------------------------------
     def unfinished(self, name: str) -> list[dict[str, Any]]:
-        """Claimed versions that have no metadata.json: a writer died, or is still writing."""
+        """Claimed versions that have no metadata.json: a writer died, or is still writing (``live``)."""
         found = []
         for number in self._numbered(f"{self._model_dir(name)}/versions"):
             directory = self._version_dir(name, number)
             if self.fs.exists(f"{directory}/{METADATA_FILE}"):
                 continue
             claim = self._try_read(f"{directory}/{CLAIM_FILE}") or {}
-            found.append({"version": number, "claimed_at": claim.get("claimed_at"), "path": directory})
+            found.append(
+                {"version": number, "claimed_at": claim.get("claimed_at"), "path": directory, "live": is_live(claim)}
+            )
         return found
 
     def gc(self, name: str, *, grace: timedelta = timedelta(hours=1), now: datetime | None = None) -> list[int]:
-        """Remove unfinished versions claimed longer than ``grace`` ago; return their numbers.
+        """Remove unfinished versions claimed longer than ``grace`` ago whose writer is gone; return their numbers.
 
-        A version is committed by its metadata.json, so one without it after the grace
-        period was left by a writer that died (a live registration takes seconds). Newer
-        ones are left alone: their writer may still be copying the model.
+        A version is committed by its metadata.json. One without it is left alone while
+        its claim is live (its writer renews it, however long the copy takes) and while
+        it is younger than ``grace`` (a claim written by a kerasflow that did not renew
+        claims); after both, its writer died.
         """
         now = now or datetime.now(UTC)
         removed = []
         for entry in self.unfinished(name):
+            if entry["live"]:
+                continue  # its writer is still at work, however long it takes
             claimed = entry["claimed_at"]
             age = now - datetime.fromisoformat(claimed) if claimed else None
             if age is None:

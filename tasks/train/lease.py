@@ -22,14 +22,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import socket
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from kerasflow.models.exclusive import create_exclusive, replace_whole
+from kerasflow.models.liveness import holder_fields, is_live
 from kerasflow.tasks import storage
 from kerasflow.tasks.failures import DeterministicFailure
 
@@ -42,28 +40,6 @@ class TrainingBusyError(DeterministicFailure):
 
 class LeaseLostError(DeterministicFailure):
     """This run's lease expired and another run took the training over."""
-
-
-def process_token(pid: int) -> str | None:
-    """The start time of process ``pid`` (Linux), so a reused pid is not taken for the holder."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22: starttime, in clock ticks since boot
-
-
-def _alive_here(holder: dict[str, Any]) -> bool:
-    """Whether the holder's process still runs; only meaningful for a holder on this host."""
-    pid = int(holder.get("pid", 0))
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    token = holder.get("process_token")
-    return token is None or token == process_token(pid)
 
 
 class TrainingLease:
@@ -96,9 +72,7 @@ class TrainingLease:
             return None
 
     def _free(self, holder: dict[str, Any] | None, now: float) -> bool:
-        if holder is None or holder.get("released") or float(holder.get("expires_at", 0)) <= now:
-            return True
-        return holder.get("host") == socket.gethostname() and not _alive_here(holder)
+        return not is_live(holder, now)
 
     def holder(self) -> dict[str, Any] | None:
         """The newest generation's record, or None when the training was never leased."""
@@ -112,18 +86,12 @@ class TrainingLease:
 
     # -- writing ---------------------------------------------------------------------------
     def _record(self, *, released: bool = False) -> bytes:
-        now = time.time()
         return json.dumps(
             {
                 "generation": self.generation,
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "process_token": process_token(os.getpid()),
+                **holder_fields(self.seconds, released=released),
                 "flow_run_id": self.flow_run_id,
                 "description": self.description,
-                "renewed_at": now,
-                "expires_at": 0.0 if released else now + self.seconds,
-                "released": released,
             }
         ).encode()
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from kerasflow.models import io
-from kerasflow.models.registry import ModelRegistry, RegistryError, validate_name
+from kerasflow.models.registry import ModelRegistry, RegistryError, VersionClaimLost, validate_name
 from tests.models import registry_worker
 
 
@@ -136,6 +136,90 @@ def test_a_writer_killed_before_metadata_is_invisible_then_collected(registry, m
     assert [u["version"] for u in registry.unfinished("digits")] == [3], "a recent claim is left to its writer"
     assert not registry.fs.exists(f"{registry.root}/digits/versions/2")
     assert register(registry, model_file, "run-4")["version"] == 4
+
+
+def pause_after_copying(registry, monkeypatch):
+    """(copied, resume): the registration's copy lands, then waits for ``resume``, as a slow upload's tail does."""
+    copied, resume = threading.Event(), threading.Event()
+    put = registry.fs.put
+
+    def put_then_wait(*args, **kwargs):
+        result = put(*args, **kwargs)
+        copied.set()
+        assert resume.wait(120), "the test never resumed the registration"
+        return result
+
+    monkeypatch.setattr(registry.fs, "put", put_then_wait)
+    return copied, resume
+
+
+def register_in_thread(registry, model_file, tmp_path, key):
+    """Register with a small SavedModel folder in a thread; (thread, outcomes: the record or the error)."""
+    saved_model = tmp_path / f"saved-{key}"
+    saved_model.mkdir()
+    (saved_model / "saved_model.pb").write_bytes(b"graph")
+    outcomes = []
+
+    def write():
+        try:
+            outcomes.append(
+                registry.register(
+                    "digits",
+                    model_file=model_file,
+                    metadata={"status": "registered"},
+                    idempotency_key=key,
+                    saved_model_dir=saved_model,
+                )
+            )
+        except Exception as error:  # noqa: BLE001 - handed to the test
+            outcomes.append(error)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread, outcomes
+
+
+def test_gc_never_takes_the_claim_of_a_registration_still_copying(registry, model_file, tmp_path, monkeypatch):
+    """Issue 28: a gc whose grace was shorter than a slow upload removed the claimed folder, and the
+    registration then committed a version without its model."""
+    copied, resume = pause_after_copying(registry, monkeypatch)
+    thread, outcomes = register_in_thread(registry, model_file, tmp_path, "slow")
+    assert copied.wait(120)
+    assert [u["live"] for u in registry.unfinished("digits")] == [True]
+    assert registry.gc("digits", grace=timedelta(0)) == [], "a live writer's claim is never taken"
+    resume.set()
+    thread.join(120)
+    assert outcomes[0]["version"] == 1
+    registry.load("digits", 1)  # the model is there and verified
+
+
+def test_a_version_whose_claim_vanished_while_copying_is_not_committed(registry, model_file, tmp_path, monkeypatch):
+    copied, resume = pause_after_copying(registry, monkeypatch)
+    thread, outcomes = register_in_thread(registry, model_file, tmp_path, "raced")
+    assert copied.wait(120)
+    registry.fs.rm(f"{registry.root}/digits/versions/1", recursive=True)  # as an older gc did
+    resume.set()
+    thread.join(120)
+    assert isinstance(outcomes[0], VersionClaimLost), outcomes
+    assert "was not committed: its claim was removed" in str(outcomes[0])
+    assert registry.versions("digits") == []
+    monkeypatch.undo()
+    retried = register(registry, model_file, "raced")  # the register step's retry
+    registry.load("digits", retried["version"])
+
+
+def test_gc_takes_a_claim_whose_writer_is_dead_and_leaves_one_alive_elsewhere(registry, model_file):
+    from kerasflow.models.liveness import holder_fields
+
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    dead = {**holder_fields(3600), "pid": 2**22 + 1}  # this host, no such process
+    elsewhere = {**holder_fields(3600), "host": "another-node", "pid": 1}
+    for number, holder in [(1, dead), (2, elsewhere)]:
+        body = {"idempotency_key": f"writer-{number}", "claimed_at": now, **holder}
+        put(registry, f"digits/versions/{number}/claim.json", json.dumps(body).encode())
+    assert [u["live"] for u in registry.unfinished("digits")] == [False, True]
+    assert registry.gc("digits", grace=timedelta(0)) == [1]
+    assert [u["version"] for u in registry.unfinished("digits")] == [2]
 
 
 def test_alias_history_and_rollback(registry, model_file):
