@@ -43,7 +43,7 @@ from kerasflow.tasks.evaluate import evaluate
 from kerasflow.tasks.gate import GateRejected, gate
 from kerasflow.tasks.ingest import ingest, window
 from kerasflow.tasks.refs import Candidate, DatasetRef, RunSummary
-from kerasflow.tasks.register import promote, register
+from kerasflow.tasks.register import StaleBaseline, promote, register
 from kerasflow.tasks.train import forget_trained, train
 from kerasflow.tasks.train.build import check_definition
 from kerasflow.tasks.train.strategy import check_accelerator_features
@@ -167,7 +167,13 @@ def _approve_and_promote(candidate: Candidate, *, config: TrainConfig, run_id: s
             error.summary = _summary(rejected, config, outcome="rejected", message=str(error))
             raise error
         approval_note = decision.describe()
-    promoted = promote(version, candidate.report, config=config, flow_run_id=flow_run.id, note=approval_note)
+    try:
+        promoted = promote(version, candidate.report, config=config, flow_run_id=flow_run.id, note=approval_note)
+    except StaleBaseline as error:
+        forget_trained(config, candidate.dataset)  # the next run trains and is judged against the new model
+        events.emit(events.GATE_REJECTED, model=name, version=version.version, alias=alias, reason=str(error))
+        error.summary = _summary(candidate, config, outcome="rejected", message=str(error))
+        raise
     forget_trained(config, candidate.dataset)
     was = f"was v{promoted.previous_version}" if promoted.previous_version else "first promotion"
     message = f"{name} v{promoted.version} promoted to {alias!r} ({was})"

@@ -38,7 +38,18 @@ from kerasflow.models.folders import folder_usage
 from kerasflow.models.liveness import Heartbeat, holder_fields, is_live
 from kerasflow.models.names import NAME_PATTERN, parse_model_ref, validate_name
 
-__all__ = ["NAME_PATTERN", "ModelRegistry", "RegistryError", "VersionClaimLost", "parse_model_ref", "validate_name"]
+__all__ = [
+    "NAME_PATTERN",
+    "AliasMoved",
+    "ModelRegistry",
+    "RegistryError",
+    "VersionClaimLost",
+    "parse_model_ref",
+    "validate_name",
+]
+
+# set_alias(expected_version=ANY_VERSION): move the alias from wherever it points.
+ANY_VERSION: Any = object()
 
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
@@ -57,8 +68,20 @@ class RegistryError(RuntimeError):
     """A registry operation that cannot succeed as asked (unknown name, version, alias)."""
 
 
+class AliasMoved(RegistryError):
+    """An alias no longer points where the caller expected when it asked to move it."""
+
+    def __init__(self, message: str, *, current: int | None):
+        super().__init__(message)
+        self.current = current
+
+
 class VersionClaimLost(RegistryError):
     """The claim or files of a version being written vanished before its commit; retrying registers anew."""
+
+
+def _version_name(version: int | None) -> str:
+    return "no version" if version is None else f"v{version}"
 
 
 def _utcnow() -> str:
@@ -351,8 +374,15 @@ class ModelRegistry:
         reason: str,
         actor: str,
         flow_run_id: str | None = None,
+        expected_version: int | None = ANY_VERSION,
     ) -> dict[str, Any]:
-        """Point ``alias`` at ``version`` by appending a new history entry."""
+        """Point ``alias`` at ``version`` by appending a new history entry.
+
+        ``expected_version``: move the alias only from this version (None: only while it
+        points nowhere), or raise :class:`AliasMoved`. The check and the move are one step:
+        the entry's sequence number is created exclusively, so a move made in between makes
+        the create fail and the check run again.
+        """
         metadata = self.get(name, version)
         if metadata.get("status") == "rejected":
             raise RegistryError(
@@ -363,6 +393,13 @@ class ModelRegistry:
         while True:
             sequences = self._numbered(directory, ".json")
             previous = self._read_json(f"{directory}/{sequences[-1]}.json") if sequences else None
+            current = previous["version"] if previous else None
+            if expected_version is not ANY_VERSION and current != expected_version:
+                raise AliasMoved(
+                    f"alias {alias!r} of {name!r} points at {_version_name(current)}, not "
+                    f"{_version_name(expected_version)} as expected; it was not moved to v{version}",
+                    current=current,
+                )
             seq = (sequences[-1] if sequences else 0) + 1
             entry = {
                 "alias": alias,

@@ -183,6 +183,7 @@ def evaluate(trained: TrainedModel, dataset: DatasetRef, config: TrainConfig) ->
         baseline_version=baseline_version if baseline else None,
         baseline_note=note,
         baseline_error=error,
+        alias_version=baseline_version,
         plots=save_plots(
             trained,
             measured.figures(

@@ -44,13 +44,16 @@ def decide(
     *,
     baseline_version: int | None = None,
     baseline_error: str | None = None,
+    alias_version: int | None = None,
 ) -> GateReport:
     """Run every configured check; the report passes when none fails.
 
     ``baseline_error`` says the model under the alias exists but could not be measured.
     Judging without it would silently switch the change checks off, which is what a
     planted production model is after; so, unless ``config.unusable_baseline`` is
-    "ignore", that is a failed check of its own.
+    "ignore", that is a failed check of its own. ``alias_version``: the version under the
+    alias when the candidate was evaluated, measured or not; promotion moves the alias
+    only from it (tasks/register.py).
     """
     checks = [_baseline_check(baseline_error, config)] if baseline_error is not None else []
     checks += [
@@ -75,7 +78,12 @@ def decide(
         if threshold is not None
         for check in _slice_checks(metric, side, threshold, candidate)
     ]
-    return GateReport(passed=all(c.verdict != "fail" for c in checks), checks=checks, baseline_version=baseline_version)
+    return GateReport(
+        passed=all(c.verdict != "fail" for c in checks),
+        checks=checks,
+        baseline_version=baseline_version,
+        alias_version=alias_version if alias_version is not None else baseline_version,
+    )
 
 
 def _baseline_check(error: str, config: GateConfig) -> GateCheck:
@@ -197,6 +205,7 @@ def gate(evaluation: Evaluation, config: GateConfig, *, name: str) -> GateReport
         config,
         baseline_version=evaluation.baseline_version,
         baseline_error=evaluation.baseline_error,
+        alias_version=evaluation.alias_version,
     )
     create_table_artifact(
         key="gate-report",

@@ -148,6 +148,9 @@ class Evaluation(_Ref):
     baseline_error: str | None = Field(
         None, description="the model under the alias exists but could not be loaded or evaluated: why"
     )
+    alias_version: int | None = Field(
+        None, description="the version under the alias when the candidate was evaluated (None: none)"
+    )
     plots: dict[str, str] = Field(
         default_factory=dict,
         description="PNG file name -> URL in the run folder (learning curves; the task's own: a confusion matrix, "
@@ -171,6 +174,14 @@ class GateReport(_Ref):
     passed: bool
     checks: list[GateCheck]
     baseline_version: int | None = None
+    alias_version: int | None = Field(
+        None,
+        description="the version under the alias when the candidate was judged: promotion moves the alias only from it",
+    )
+
+    def judged_against(self) -> int | None:
+        """The alias's version this report judged against (a report recorded before ``alias_version``: its baseline)."""
+        return self.alias_version if "alias_version" in self.model_fields_set else self.baseline_version
 
     def failures(self) -> list[GateCheck]:
         return [check for check in self.checks if check.verdict == "fail"]

@@ -14,17 +14,22 @@ from prefect.artifacts import create_link_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from kerasflow.models.registry import ModelRegistry
+from kerasflow.models.registry import AliasMoved, ModelRegistry
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.failures import DeterministicFailure, retry_unless_deterministic
+from kerasflow.tasks.gate import GateRejected
 from kerasflow.tasks.refs import DatasetRef, Evaluation, GateReport, ModelVersion, TrainedModel
 
-__all__ = ["PromotionRefused", "build_metadata", "promote", "register"]
+__all__ = ["PromotionRefused", "StaleBaseline", "build_metadata", "promote", "register"]
 
 
 class PromotionRefused(DeterministicFailure):
     """A caller asked to promote a candidate whose gate did not pass."""
+
+
+class StaleBaseline(GateRejected):
+    """The alias moved after the candidate was judged: it was never compared with what it would replace."""
 
 
 def statistics_summary(dataset: DatasetRef) -> dict | None:
@@ -162,7 +167,12 @@ def promote(
     flow_run_id: str | None,
     note: str | None = None,
 ) -> ModelVersion:
-    """Move the configured alias to ``version``; refuse whatever did not pass the gate."""
+    """Move the configured alias to ``version``; refuse whatever did not pass the gate.
+
+    The alias moves only from the version the gate judged the candidate against
+    (``report.alias_version``): when another run promoted meanwhile, :class:`StaleBaseline`
+    is raised and the alias stays, so a candidate never replaces a model it was not compared with.
+    """
     if not report.passed or version.status != "registered":
         raise PromotionRefused(
             f"{version.name} v{version.version} did not pass its gate ({report.summary()}); it cannot be promoted"
@@ -173,14 +183,25 @@ def promote(
     if current == version.version:  # a retry after the move landed
         last = registry.alias_history(version.name, alias)[-1]
         return version.model_copy(update={"alias": alias, "previous_version": last["previous_version"]})
-    entry = registry.set_alias(
-        version.name,
-        alias,
-        version.version,
-        reason=f"gate passed: {report.summary()}" + (f"; {note}" if note else ""),
-        actor="kerasflow train",
-        flow_run_id=flow_run_id,
-    )
+    judged = report.judged_against()
+    try:
+        entry = registry.set_alias(
+            version.name,
+            alias,
+            version.version,
+            reason=f"gate passed: {report.summary()}" + (f"; {note}" if note else ""),
+            actor="kerasflow train",
+            flow_run_id=flow_run_id,
+            expected_version=judged,
+        )
+    except AliasMoved as moved:
+        judged_name = f"v{judged}" if judged is not None else "no model (a first run)"
+        raise StaleBaseline(
+            f"{version.name} v{version.version} passed its gate against {judged_name}, but {alias!r} has since moved "
+            f"to v{moved.current}; it was not promoted, since it was never compared with the version it would "
+            f"replace. It stays registered: run the training again (its candidate is gated against v{moved.current}), "
+            f"or promote it by hand (kerasflow models promote {version.name} {version.version})"
+        ) from None
     get_run_logger().info(
         "alias %r of %s: %s -> v%d",
         alias,

@@ -94,3 +94,36 @@ def test_no_answer_before_the_timeout_rejects(root):
     assert "rejected by timeout: no answer within 3 s" in str(outcome["error"])
     metadata = ModelRegistry(f"{root}/registry").get("digits", 1)
     assert metadata["status"] == "rejected" and metadata["review"]["reviewer"] == "timeout"
+
+
+def test_a_candidate_approved_after_another_promotion_does_not_replace_a_model_it_was_never_compared_with(root):
+    """Issue 28: two runs judged against the same production; the later one must not move the alias over the
+    earlier one's model unseen. Here the later answer is a person's approval, given after another promotion."""
+    from kerasflow.models.registry import ModelRegistry
+    from kerasflow.tasks.register import StaleBaseline
+
+    thread, outcome = start(manual(root))
+    paused = paused_flow_run()
+    registry = ModelRegistry(f"{root}/registry")
+    judged = registry.get("digits", 1)
+    assert judged["gate"]["alias_version"] is None, "judged while production held no model"
+    # Meanwhile another run registers and promotes its own model.
+    other = registry.register(
+        "digits",
+        model_file=root / "registry/digits/versions/1/model.keras",
+        metadata={"status": "registered"},
+        idempotency_key="another-run",
+    )
+    registry.set_alias("digits", "production", other["version"], reason="another run", actor="test")
+
+    resume_flow_run(paused.id, run_input={"approve": True, "reviewer": "ana", "comment": "looks right"})
+    thread.join(timeout=120)
+
+    error = outcome.get("error")
+    assert isinstance(error, StaleBaseline), outcome
+    assert "digits v1 passed its gate against no model (a first run), but 'production' has since moved to v2" in str(
+        error
+    )
+    assert error.summary.outcome == "rejected"
+    assert registry.alias_target("digits", "production") == 2
+    assert [entry["version"] for entry in registry.alias_history("digits", "production")] == [2]

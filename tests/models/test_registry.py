@@ -271,3 +271,43 @@ def test_unknown_alias(registry, model_file):
     register(registry, model_file, "a")
     with pytest.raises(RegistryError, match="no alias 'staging'"):
         registry.resolve("digits", "staging")
+
+
+def test_an_alias_moves_only_from_the_version_the_caller_expected(registry, model_file):
+    from kerasflow.models.registry import AliasMoved
+
+    for key in ("run-1", "run-2", "run-3"):
+        register(registry, model_file, key)
+    registry.set_alias("digits", "production", 1, reason="first", actor="test", expected_version=None)
+    # Two runs judged against v1: the first moves it, the second finds it moved and leaves it.
+    registry.set_alias("digits", "production", 2, reason="judged against v1", actor="a", expected_version=1)
+    with pytest.raises(AliasMoved, match="points at v2, not v1 as expected; it was not moved to v3") as info:
+        registry.set_alias("digits", "production", 3, reason="judged against v1", actor="b", expected_version=1)
+    assert info.value.current == 2
+    assert [e["version"] for e in registry.alias_history("digits", "production")] == [1, 2]
+
+
+def test_of_many_movers_expecting_the_same_version_exactly_one_moves_it(registry, model_file):
+    from kerasflow.models.registry import AliasMoved
+
+    for key in ("base", *(f"run-{i}" for i in range(6))):
+        register(registry, model_file, key)
+    registry.set_alias("digits", "production", 1, reason="base", actor="test")
+    ready, outcomes = threading.Barrier(6), []
+
+    def move(version: int) -> None:
+        ready.wait()
+        try:
+            registry.set_alias("digits", "production", version, reason="r", actor="t", expected_version=1)
+            outcomes.append(version)
+        except AliasMoved:
+            outcomes.append(None)
+
+    threads = [threading.Thread(target=move, args=(version,)) for version in range(2, 8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    moved = [v for v in outcomes if v is not None]
+    assert len(outcomes) == 6 and len(moved) == 1
+    assert [e["version"] for e in registry.alias_history("digits", "production")] == [1, moved[0]]
