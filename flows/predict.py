@@ -17,7 +17,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from kerasflow.models.registry import ModelRegistry, parse_model_ref
-from kerasflow.tasks import storage
+from kerasflow.tasks import holds, storage
 from kerasflow.tasks.config import DataConfig, resolve_root
 from kerasflow.tasks.ingest import ingest, window
 from kerasflow.tasks.ingest.sources import is_tfds_dir
@@ -55,6 +55,34 @@ def predict_flow(
     when kerasflow wrote it as scores, unless ``overwrite``.
     """
     root = resolve_root(root)
+    try:
+        return _predict(
+            model,
+            output=output,
+            data=data,
+            split=split,
+            key_column=key_column,
+            root=root,
+            trusted_packages=trusted_packages,
+            fail_on_skew=fail_on_skew,
+            overwrite=overwrite,
+        )
+    finally:
+        holds.release(root)  # the dataset ingest held for scoring (tasks/holds.py)
+
+
+def _predict(
+    model: str,
+    *,
+    output: str | None,
+    data: DataConfig | None,
+    split: str,
+    key_column: str | None,
+    root: str,
+    trusted_packages: tuple[str, ...],
+    fail_on_skew: bool,
+    overwrite: bool,
+) -> ScoredTable:
     if output is None:
         output = _dated_output(root, model)
     if data is None:

@@ -35,7 +35,7 @@ from prefect.runtime import flow_run
 
 from kerasflow.flows.train_step import model_name_parameter, train_on_deployment
 from kerasflow.models.registry import ModelRegistry
-from kerasflow.tasks import events, storage
+from kerasflow.tasks import events, holds, storage
 from kerasflow.tasks.approval import ApprovalRejected, awaiting_approval, request_approval
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.drift import check_drift
@@ -80,8 +80,16 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
     """Retrain ``config.model.name`` and promote the candidate if it beats production.
 
     ``fresh`` discards the backup of an interrupted training of the same recipe, config
-    and data instead of resuming it.
+    and data instead of resuming it. The datasets the run holds from ingest on
+    (tasks/holds.py) are let go when it ends, however it ends.
     """
+    try:
+        return _retrain(config, force=force, fresh=fresh)
+    finally:
+        holds.release(config.storage.root)
+
+
+def _retrain(config: TrainConfig, *, force: bool, fresh: bool) -> RunSummary:
     logger = get_run_logger()
     root = config.storage.root
     storage.check_root(root)  # refuse an unusable root or runtime before any work

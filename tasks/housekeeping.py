@@ -12,11 +12,12 @@ What is in use is never removed, whatever its age (:func:`in_use`): the dataset 
 run folder of every registered version, rejected ones included (their metadata points
 there); those of a training that finished but is not registered yet (its
 ``trained.json``: the next run registers from it); the run folder a live training lease
-names. Unused datasets are also kept while any training holds a live lease, because
-the dataset a training reads is known only once it registers. The datasets of the files
+names; the datasets a run in progress holds from the moment ingest finds them
+(tasks/holds.py). Unused datasets are also kept while any training holds a live lease. The datasets of the files
 of a table stored per file stay as long as the table does. A published dataset
 loses its ``ref.json`` first, so a run starting meanwhile materializes it again instead
-of reading a half-removed one. Ages are those of a folder's newest object, which a
+of reading a half-removed one; then the holds are read again, and a dataset a run came
+to hold meanwhile gets its ``ref.json`` back and stays. Ages are those of a folder's newest object, which a
 writer still at work keeps fresh (models/folders.py).
 
 A remote root also has a local mirror on each machine that trained or ingested
@@ -30,9 +31,11 @@ the sweep before it removes anything (:class:`UnreadableRecord`); a dataset whos
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from kerasflow.models.exclusive import create_exclusive
 from kerasflow.models.folders import folder_usage, modified_at
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks import storage
+from kerasflow.tasks.holds import live_holds
 from kerasflow.tasks.ingest.materialize import REF_FILE, find_materialized
 from kerasflow.tasks.refs import DatasetRef, TrainedModel
 from kerasflow.tasks.train.lease import TrainingLease
@@ -66,11 +69,15 @@ class Sweep:
 
 @dataclass(frozen=True)
 class InUse:
-    """What the root's registry and trainings still use, each with who uses it."""
+    """What the root's registry, trainings and runs in progress still use, each with who uses it.
+
+    ``dead_holds``: hold records of runs that are gone (tasks/holds.py), removed by the sweep.
+    """
 
     fingerprints: dict[str, str]
     runs: dict[str, str]
     live_trainings: list[str]
+    dead_holds: list[str] = field(default_factory=list)
 
 
 def in_use(root: str) -> InUse:
@@ -108,7 +115,13 @@ def in_use(root: str) -> InUse:
             live.append(key)
             if holder.get("flow_run_id"):
                 runs.setdefault(str(holder["flow_run_id"]), f"training {key}, in progress (live lease)")
-    return InUse(fingerprints=fingerprints, runs=runs, live_trainings=sorted(live))
+    try:
+        held = live_holds(root)
+    except ValueError as error:
+        raise _unreadable("a run's hold on datasets", error) from None
+    for fingerprint, who in held.by_fingerprint.items():
+        fingerprints.setdefault(fingerprint, who)
+    return InUse(fingerprints=fingerprints, runs=runs, live_trainings=sorted(live), dead_holds=held.dead)
 
 
 def sweep_datasets(
@@ -152,6 +165,7 @@ def sweep_datasets(
                     if held in reasons and reasons[held] is None:
                         reasons[held] = f"a file of dataset {fingerprint}, which stays"
     kept_attempts: set[str] = set()  # <fingerprint>/<attempt> of every dataset left published
+    unused: list[_Unused] = []
     for fingerprint, ref in refs.items():
         folder = f"{base}/{fingerprint}"
         if isinstance(ref, ValueError):
@@ -181,10 +195,84 @@ def sweep_datasets(
             _keep(fs, folder, size, reasons[fingerprint], sweep)
         else:
             reason = f"no version or training uses it, published {_ago(ages[fingerprint])} ago"
-            _remove(fs, [f"{folder}/{REF_FILE}", folder], size, reason, sweep)
+            unused.append(_Unused(fingerprint, folder, published, size, reason))
+    for entry in _remove_unless_held(root, fs, unused, refs, sweep):
+        if entry.published is not None:
+            kept_attempts.add(f"{entry.fingerprint}/{entry.published}")
+    if not dry_run:
+        for record in used.dead_holds:
+            storage.remove_file(record)
     if not storage.is_local(root):
         _sweep_mirrored_datasets(root, kept_attempts, grace=grace, now=now, sweep=sweep)
     return sweep
+
+
+@dataclass(frozen=True)
+class _Unused:
+    """A published dataset nothing used when the sweep began."""
+
+    fingerprint: str
+    folder: str
+    published: str | None
+    bytes: int
+    reason: str
+
+
+def _remove_unless_held(
+    root: str, fs, unused: list[_Unused], refs: dict[str, DatasetRef | ValueError | None], sweep: Sweep
+) -> list[_Unused]:
+    """Unpublish ``unused``, then remove each one no run has come to hold meanwhile; return those kept.
+
+    Every ``ref.json`` goes first, then the holds are read again (tasks/holds.py: a run
+    holds before it reads ``ref.json``, so one that found it is seen here). A dataset
+    held now, directly or as a part of a held table, gets its ``ref.json`` back. Only the
+    attempt that was published is removed, never the whole folder: a run that found the
+    ``ref.json`` gone may already be storing a new attempt there.
+    """
+    if sweep.dry_run:
+        for entry in unused:
+            sweep.removed.append(Entry(fs.unstrip_protocol(entry.folder), entry.bytes, entry.reason))
+        return []
+    bodies = {}
+    for entry in unused:
+        marker = f"{entry.folder}/{REF_FILE}"
+        body = _read(fs, marker)
+        if body is not None:
+            bodies[entry.fingerprint] = body
+            fs.rm_file(marker)
+    try:
+        holds = live_holds(root).by_fingerprint
+    except ValueError as error:
+        holds = {}
+        unreadable = _unreadable("a run's hold on datasets", error)
+    else:
+        unreadable = None
+    held = dict(holds)
+    for fingerprint, who in holds.items():  # a held table holds its files' datasets
+        ref = refs.get(fingerprint)
+        if not isinstance(ref, DatasetRef):
+            ref = find_materialized(root, fingerprint)
+        for part in ref.parts if ref is not None else []:
+            for part_fingerprint in (part.fingerprint, part.file_fingerprint):
+                if part_fingerprint:
+                    held.setdefault(part_fingerprint, f"a file of dataset {fingerprint}, held by {who}")
+    kept = []
+    for entry in unused:
+        if unreadable is not None or entry.fingerprint in held:
+            if entry.fingerprint in bodies:
+                create_exclusive(fs, f"{entry.folder}/{REF_FILE}", bodies[entry.fingerprint])
+            reason = held.get(entry.fingerprint) or str(unreadable)
+            _keep(fs, entry.folder, entry.bytes, f"used by {reason}", sweep)
+            kept.append(entry)
+            continue
+        sweep.removed.append(Entry(fs.unstrip_protocol(entry.folder), entry.bytes, entry.reason))
+        if entry.published is not None and fs.exists(f"{entry.folder}/{entry.published}"):
+            fs.rm(f"{entry.folder}/{entry.published}", recursive=True)
+        if not _names(fs, entry.folder) and fs.exists(entry.folder):
+            fs.rm(entry.folder, recursive=True)  # the empty folder a local disk keeps
+    if unreadable is not None:
+        raise unreadable
+    return kept
 
 
 def _sweep_mirrored_datasets(root: str, kept: set[str], *, grace: timedelta, now: datetime, sweep: Sweep) -> None:

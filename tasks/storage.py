@@ -6,6 +6,7 @@ Layout (DESIGN.md)::
     <root>/runs/<run-id>/              model.keras, metrics.json, tensorboard/
     <root>/training/<key>/             a training's lease, backups and trained.json (tasks/train/state.py)
     <root>/registry/                   the model registry
+    <root>/holds/                      the datasets runs in progress hold (tasks/holds.py)
 
 The root may be a local folder or any fsspec URL (``s3://bucket/prefix``). TensorFlow
 only ever reads and writes local paths, so a remote root has a local mirror, the

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from kerasflow.tasks import holds
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.ingest import materialize as materialization
 from kerasflow.tasks.ingest import table_reading, tabular
@@ -65,10 +66,12 @@ def materialize_file(
     otherwise the file is read here, its next part while the last one is stored (tasks/ingest/read_ahead.py).
     """
     (file,) = tabular.from_identity(identity["files"])
-    if parts is not None:
-        return _store(file, parts, data, identity, root, materialize=materialize, logger=logger)
-    with contextlib.closing(read_ahead(read_file(file, data, downloaded=downloaded, rows=part_rows))) as read:
-        return _store(file, read, data, identity, root, materialize=materialize, logger=logger)
+    # Each part stored is held until the file's dataset, which names it, is published (tasks/holds.py).
+    with holds.scope(root):
+        if parts is not None:
+            return _store(file, parts, data, identity, root, materialize=materialize, logger=logger)
+        with contextlib.closing(read_ahead(read_file(file, data, downloaded=downloaded, rows=part_rows))) as read:
+            return _store(file, read, data, identity, root, materialize=materialize, logger=logger)
 
 
 def read_file(
@@ -101,6 +104,7 @@ def _store(
             return materialize(table_source(part.table, data, identity), root)
         end = part.first_row + part.rows
         own = {**identity, "rows": [part.first_row, end]}
+        holds.hold(root, [fingerprint(own)])
         ref = materialization.find_materialized(root, fingerprint(own))
         if ref is None:
             ref = materialize(table_source(part.table, data, own), root)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kerasflow.models.exclusive import create_exclusive
-from kerasflow.tasks import storage
+from kerasflow.tasks import holds, storage
 from kerasflow.tasks.ingest.sources import SourceData
 from kerasflow.tasks.refs import DatasetPart, DatasetRef
 
@@ -73,7 +73,12 @@ def read_statistics(ref: DatasetRef) -> DatasetStatistics | None:
 
 
 def materialize(source: SourceData, root: str) -> DatasetRef:
-    """Store ``source`` under ``<root>/datasets/<fingerprint>`` unless it is published already."""
+    """Store ``source`` under ``<root>/datasets/<fingerprint>`` unless it is published already.
+
+    The dataset is held (tasks/holds.py) before its ``ref.json`` is read, so housekeeping
+    never removes what this returns before the run, or the enclosing scope, ends.
+    """
+    holds.hold(root, [source.fingerprint])
     existing = find_materialized(root, source.fingerprint)
     if existing is not None:
         return existing

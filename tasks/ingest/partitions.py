@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from kerasflow.tasks import storage
+from kerasflow.tasks import holds, storage
 from kerasflow.tasks.config import ColumnConfig, DataConfig
 from kerasflow.tasks.ingest import file_parts, file_runs, table_reading, tabular, typed_columns, window
 from kerasflow.tasks.ingest import materialize as materialization
@@ -129,9 +129,11 @@ def materialize_partitions(
     time_window = data.window if data.window is not None and data.window.column else None
     whole = window.files_whole_in_window(tabular.from_identity(files), time_window) if time_window else set()
     own_identities = [part_identity(identity, file, types, whole=file[0] in whole) for file in files]
+    single = fingerprint(part_identity(identity, files[0], None))
+    holds.hold(root, [*(fingerprint(own) for own in own_identities), single])  # before their ref.json are read
     refs = _find_all(root, [fingerprint(own) for own in own_identities])
     if refs[0] is None and data.feature_columns is None and data.columns is None and files[0][0] not in whole:
-        refs[0] = _single_file_dataset(identity, files[0], types, root)
+        refs[0] = _single_file_dataset(single, types, root)
     for file, ref in zip(files, refs, strict=True):
         if ref is not None:
             progress.part(file[0], rows=sum(ref.splits.values()), seconds=None)
@@ -221,11 +223,9 @@ def _column_configs(data: DataConfig, types: dict[str, str]) -> dict[str, Column
     return {name: ColumnConfig(type=type_name) for name, type_name in types.items()}
 
 
-def _single_file_dataset(
-    identity: dict[str, Any], file: list[Any], types: dict[str, str], root: str
-) -> DatasetRef | None:
-    """The file stored whole earlier, as the table of that one file (its columns inferred), if its columns match."""
-    ref = materialization.find_materialized(root, fingerprint(part_identity(identity, file, None)))
+def _single_file_dataset(single: str, types: dict[str, str], root: str) -> DatasetRef | None:
+    """The file stored whole earlier (dataset ``single``), as the table of that one file, if its columns match."""
+    ref = materialization.find_materialized(root, single)
     return ref if ref is not None and ref.column_types == types else None
 
 

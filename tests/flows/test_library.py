@@ -77,3 +77,43 @@ def test_the_readme_shows_the_flow_as_it_is_in_the_file():
     excerpt = section.split("```python\n", 1)[1].split("```", 1)[0]
     assert excerpt.endswith("    ...\n")
     assert excerpt.removesuffix("    ...\n") in (TEAM_PROJECT / "flows" / "nightly.py").read_text()
+
+
+def test_a_dataset_reused_by_a_run_in_progress_survives_the_default_datasets_gc(root, monkeypatch):
+    """Issue 28: between ingest and the training lease (validate, drift), `datasets gc` removed the dataset the
+    run had just reused (published long ago, used by no version): the run failed with NotFoundError."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from prefect import flow
+
+    from kerasflow.flows.train import train_flow
+    from kerasflow.tasks import holds
+    from kerasflow.tasks.config import TrainConfig
+    from kerasflow.tasks.housekeeping import sweep_datasets
+    from kerasflow.tasks.ingest import ingest
+    from kerasflow.tasks.validate import validate
+
+    monkeypatch.setattr(holds, "HOLD_SECONDS", 3.0)  # the heartbeat looks at the run every second
+    config = TrainConfig.smoke(storage={"root": str(root)})
+    a_month_later = datetime.now(UTC) + timedelta(days=31)  # the dataset was published "long ago"
+
+    @flow(name="team-validates-while-gc-runs")
+    def team_flow():
+        dataset = ingest(config.data, root=str(root))
+        swept = sweep_datasets(str(root), grace=timedelta(hours=24), keep=timedelta(days=30), now=a_month_later)
+        validate(dataset, config)  # reads every split: fails if the dataset went
+        return dataset, swept
+
+    dataset, swept = team_flow()
+    assert swept.removed == []
+    assert any(entry.reason.startswith("used by run ") for entry in swept.kept)
+    # The team's flow never lets go itself: its hold ends once the heartbeat finds the run over.
+    deadline = time.monotonic() + 120
+    while holds.live_holds(str(root)).by_fingerprint and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert holds.live_holds(str(root)).by_fingerprint == {}
+
+    # The command's flow lets go of what it held as it ends.
+    assert train_flow(config=config).outcome == "promoted"
+    assert holds.live_holds(str(root)).by_fingerprint == {}

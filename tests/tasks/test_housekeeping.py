@@ -356,3 +356,56 @@ def test_a_large_file_of_a_table_stays_with_its_rows_while_the_table_does(storag
     fs.rm(path, recursive=True)
     swept = sweep_datasets(root, grace=GRACE, keep=KEEP, now=month)
     assert names(swept.removed) == sorted(f"datasets/{f}" for f in [table, large, small, *ranges])
+
+
+def test_a_dataset_a_run_holds_stays_and_the_hold_ends_with_the_run(installation):
+    """Issue 28: a dataset reused by a run in progress (between ingest and its training lease) was removed."""
+    from kerasflow.tasks import holds
+
+    root = installation
+    lease(root, "digits-live", run_id="run-live", live=False)
+    month = datetime.now(UTC) + timedelta(days=31)
+    holds.hold(root, ["b" * 16], run="run-validating")
+    try:
+        swept = sweep_datasets(root, grace=GRACE, keep=KEEP, now=month)
+        reasons = {name(entry): entry.reason for entry in swept.kept}
+        assert reasons[f"datasets/{'b' * 16}"].startswith("used by run run-validating on ")
+        assert exists(root, f"datasets/{'b' * 16}/ref.json")
+    finally:
+        holds.release(root, run="run-validating")
+    assert holds.live_holds(root).by_fingerprint == {}, "the record is gone once the run lets go"
+    swept = sweep_datasets(root, grace=GRACE, keep=KEEP, now=month)
+    assert f"datasets/{'b' * 16}" in names(swept.removed)
+
+
+def test_a_run_that_holds_after_the_sweep_looked_gets_the_dataset_back(installation, monkeypatch):
+    """The interleaving the order guards against: the sweep read what is in use, then a run held the
+    dataset and read its ref.json, then the sweep came to remove it."""
+    from kerasflow.tasks import holds, housekeeping
+    from kerasflow.tasks.ingest.materialize import find_materialized
+
+    root = installation
+    lease(root, "digits-live", run_id="run-live", live=False)
+    before_the_hold = housekeeping.in_use(root)
+    holds.hold(root, ["b" * 16], run="run-late")
+    found = find_materialized(root, "b" * 16)
+    monkeypatch.setattr(housekeeping, "in_use", lambda _: before_the_hold)
+    try:
+        swept = sweep_datasets(root, grace=GRACE, keep=KEEP, now=datetime.now(UTC) + timedelta(days=31))
+    finally:
+        holds.release(root, run="run-late")
+    assert f"datasets/{'b' * 16}" not in names(swept.removed)
+    assert find_materialized(root, "b" * 16) == found, "ref.json put back as it was"
+    assert exists(root, f"datasets/{'b' * 16}/attempt-b/digits/1.0.0/shard-0")
+
+
+def test_a_hold_left_by_a_dead_process_counts_for_nothing_and_is_cleared(installation):
+    from kerasflow.models.liveness import holder_fields
+
+    root = installation
+    lease(root, "digits-live", run_id="run-live", live=False)
+    dead = {"run": "killed", "fingerprints": ["b" * 16], **holder_fields(3600), "pid": 2**22 + 1}
+    put(root, "holds/killed-0000.json", json.dumps(dead).encode())
+    swept = sweep_datasets(root, grace=GRACE, keep=KEEP, now=datetime.now(UTC) + timedelta(days=31))
+    assert f"datasets/{'b' * 16}" in names(swept.removed)
+    assert not exists(root, "holds/killed-0000.json")
