@@ -103,9 +103,9 @@ def test_a_dataset_reused_by_a_run_in_progress_survives_the_default_datasets_gc(
         dataset = ingest(config.data, root=str(root))
         swept = sweep_datasets(str(root), grace=timedelta(hours=24), keep=timedelta(days=30), now=a_month_later)
         validate(dataset, config)  # reads every split: fails if the dataset went
-        return dataset, swept
+        return swept
 
-    dataset, swept = team_flow()
+    swept = team_flow()
     assert swept.removed == []
     assert any(entry.reason.startswith("used by run ") for entry in swept.kept)
     # The team's flow never lets go itself: its hold ends once the heartbeat finds the run over.

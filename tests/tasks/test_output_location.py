@@ -88,7 +88,7 @@ def test_links_folders_devices_and_fifos_are_never_replaced(tmp_path):
             check_output_location(str(path), root=root, overwrite=True)
     # The skew report beside the scores is held to the same rules.
     (tmp_path / "out.skew.json").symlink_to(victim)
-    with pytest.raises(OutputLocationError, match="out.skew.json, which is a symbolic link"):
+    with pytest.raises(OutputLocationError, match=r"out\.skew\.json, which is a symbolic link"):
         check_output_location(str(tmp_path / "out.parquet"), root=root, beside=[str(tmp_path / "out.skew.json")])
 
 
