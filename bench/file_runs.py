@@ -49,7 +49,7 @@ import kerasflow
 from prefect import flow
 from kerasflow.tasks.ingest import partitions
 from kerasflow.tasks.ingest.sources import identify
-from kerasflow.tasks.runtime_config import IngestRunConfig
+from kerasflow.tasks.config.runtime import IngestRunConfig
 mode, table, scratch, address = sys.argv[1:]
 config = kerasflow.load_recipe("fraud_tabular", [f"data.url={table}"])
 root = tempfile.mkdtemp(dir=scratch)

@@ -47,7 +47,7 @@ import tensorflow, tensorflow_datasets  # imports are not the ingest's cost
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.ingest import materialize as materialization, partitions
 from kerasflow.tasks.ingest.sources import identify, load_source
-from kerasflow.tasks.runtime_config import IngestRunConfig
+from kerasflow.tasks.config.runtime import IngestRunConfig
 mode, url, root, task_runs = sys.argv[1:]
 data = DataConfig(source="files", url=url)
 

@@ -3,7 +3,7 @@
 Starts moto's S3 protocol server on loopback, writes daily Parquet partitions to it,
 then downloads the same files alternately
 
-- **bulk**: the way ingest does it (``tasks/ingest/tabular.py``): one s3fs ``get`` of every
+- **bulk**: the way ingest does it (``tasks/ingest/sources/tables/tabular.py``): one s3fs ``get`` of every
   file, which s3fs runs concurrently;
 - **sequential**: one ``get_file`` after another,
 
@@ -106,9 +106,9 @@ def main() -> None:
         import fsspec
 
         from kerasflow.tasks.config import DataConfig
-        from kerasflow.tasks.ingest import tabular
-        from kerasflow.tasks.ingest.materialize import materialize
+        from kerasflow.tasks.data.materialize import materialize
         from kerasflow.tasks.ingest.sources import load_source
+        from kerasflow.tasks.ingest.sources.tables import tabular
         from tests.tables import write_partitions
 
         fs = fsspec.filesystem("s3")

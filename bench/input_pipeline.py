@@ -36,7 +36,7 @@ def materialize_case(name: str, root: str):
     import tensorflow_datasets as tfds
 
     from kerasflow.tasks.config import DataConfig
-    from kerasflow.tasks.ingest.materialize import materialize
+    from kerasflow.tasks.data.materialize import materialize
     from kerasflow.tasks.ingest.sources import SourceData, load_source
 
     if name == "digits":
@@ -91,7 +91,7 @@ def steps_per_second(model, ds, *, epochs: int, steps: int) -> float:
 def run_case(name: str, *, rounds: int, epochs: int, batch_size: int) -> dict[str, list[float]]:
     import tensorflow as tf
 
-    from kerasflow.tasks.ingest.pipeline import load_split, make_dataset
+    from kerasflow.tasks.data.pipeline import load_split, make_dataset
 
     with tempfile.TemporaryDirectory(prefix="kerasflow-bench-") as root:
         ref, family, params = materialize_case(name, root)

@@ -44,8 +44,8 @@ def digits_split(folder: Path) -> Path:
     import numpy as np
 
     from kerasflow.flows.recipes import load_recipe
-    from kerasflow.tasks.ingest.samples import sample_arrays
     from kerasflow.tasks.ingest.sources import _floats, _split_indices
+    from kerasflow.tasks.ingest.sources.samples import sample_arrays
 
     data = load_recipe("digits", []).data
     x, y, class_names, _ = sample_arrays(data)
@@ -65,7 +65,7 @@ def main() -> None:
 
     split = digits_split(Path(tempfile.mkdtemp(prefix="kerasflow-bench-split-")))
     plain_times, flow_times, teardown_times = [], [], []
-    # The same command with the interpreter's teardown at exit, as before tasks/fast_exit.py.
+    # The same command with the interpreter's teardown at exit, as before tasks/_process/fast_exit.py.
     with_teardown = [sys.executable, "-c", "import sys; from kerasflow.flows.cli import app; sys.exit(app())"]
     for _ in range(args.repeats):
         plain_times.append(
@@ -84,7 +84,7 @@ def main() -> None:
     print(f"kerasflow train  {flow:7.1f} s   (runs: {', '.join(f'{t:.1f}' for t in flow_times)})")
     print(
         f"  with teardown  {min(teardown_times):7.1f} s   (runs: {', '.join(f'{t:.1f}' for t in teardown_times)}; "
-        f"the interpreter's teardown at exit, as before tasks/fast_exit.py)"
+        f"the interpreter's teardown at exit, as before tasks/_process/fast_exit.py)"
     )
     print(f"ratio kerasflow/plain: {flow / plain:.2f}   (goal <= 1.10; best of each)")
     print(f"ratio of medians:      {statistics.median(flow_times) / statistics.median(plain_times):.2f}")

@@ -36,7 +36,7 @@ def child(root: str, batch_size: int) -> None:
 
     from kerasflow.tasks import storage
     from kerasflow.tasks.config import TrainConfig
-    from kerasflow.tasks.ingest import materialize
+    from kerasflow.tasks.data import materialize
     from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
     from kerasflow.tasks.train.callbacks import standard_callbacks
     from kerasflow.tasks.train.fit import fit_model

@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def materialized(root: str, limit: int | None):
     from kerasflow.tasks.config import TrainConfig
-    from kerasflow.tasks.ingest import materialize
+    from kerasflow.tasks.data import materialize
     from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
 
     config = TrainConfig.smoke(storage={"root": root}, data={"limit": limit} if limit else {}, training={"epochs": 60})

@@ -17,12 +17,14 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from kerasflow.models.registry import ModelRegistry, parse_model_ref
-from kerasflow.tasks import holds, storage
+from kerasflow.tasks import storage
 from kerasflow.tasks.config import DataConfig, resolve_root
-from kerasflow.tasks.ingest import ingest, window
+from kerasflow.tasks.ingest import ingest
 from kerasflow.tasks.ingest.sources import is_tfds_dir
+from kerasflow.tasks.ingest.sources.tables import window
 from kerasflow.tasks.refs import ScoredTable
 from kerasflow.tasks.score import check_scoring_output, score
+from kerasflow.tasks.storage import holds
 
 
 def _run_name() -> str:
@@ -50,7 +52,7 @@ def predict_flow(
     registered Keras classes the model may use (its recipe's ``model.trusted_packages``).
     A table's scored columns are compared with the model's training data; the skew report
     lands beside the output, and ``fail_on_skew`` makes a skewed column fail the scoring.
-    ``output`` is checked before any data is read (tasks/output_location.py): never under
+    ``output`` is checked before any data is read (tasks/storage/output_location.py): never under
     the root's own folders, never an input, a link or a device, and an existing file only
     when kerasflow wrote it as scores, unless ``overwrite``.
     """
@@ -68,7 +70,7 @@ def predict_flow(
             overwrite=overwrite,
         )
     finally:
-        holds.release(root)  # the dataset ingest held for scoring (tasks/holds.py)
+        holds.release(root)  # the dataset ingest held for scoring (tasks/storage/holds.py)
 
 
 def _predict(
@@ -122,7 +124,7 @@ def _dated_output(root: str, model: str) -> str:
 
 
 def _labels_of(model: str, root: str) -> str:
-    from kerasflow.tasks.learning_tasks import task_of_metadata
+    from kerasflow.tasks.learning.learning_tasks import task_of_metadata
 
     name, selector = parse_model_ref(model)
     return task_of_metadata(ModelRegistry(storage.registry_url(root)).resolve(name, selector)).labels

@@ -3,7 +3,7 @@
 What runs where: every step is a Prefect task in this flow's process (locally, against
 Prefect's embedded server unless ``PREFECT_API_URL`` names one). With ``runtime.train_on``
 the train step is a flow run of its own on another work pool (flows/train_step.py).
-Training runs where ``runtime.launcher`` says (tasks/train/launchers.py): in this process under the strategy
+Training runs where ``runtime.launcher`` says (tasks/train/launch/launchers.py): in this process under the strategy
 of ``tasks/train/strategy.py`` (every local GPU under MirroredStrategy, or one device),
 or as MultiWorkerMirroredStrategy workers on this machine or in a Kubernetes Indexed Job.
 
@@ -35,15 +35,17 @@ from prefect.runtime import flow_run
 
 from kerasflow.flows.train_step import model_name_parameter, train_on_deployment
 from kerasflow.models.registry import ModelRegistry
-from kerasflow.tasks import events, holds, storage
+from kerasflow.tasks import events, storage
 from kerasflow.tasks.approval import ApprovalRejected, awaiting_approval, request_approval
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.drift import check_drift
 from kerasflow.tasks.evaluate import evaluate
 from kerasflow.tasks.gate import GateRejected, gate
-from kerasflow.tasks.ingest import ingest, window
+from kerasflow.tasks.ingest import ingest
+from kerasflow.tasks.ingest.sources.tables import window
 from kerasflow.tasks.refs import Candidate, DatasetRef, RunSummary
 from kerasflow.tasks.register import StaleBaseline, promote, register
+from kerasflow.tasks.storage import holds
 from kerasflow.tasks.train import forget_trained, train
 from kerasflow.tasks.train.build import check_definition
 from kerasflow.tasks.train.strategy import check_accelerator_features
@@ -81,7 +83,7 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
 
     ``fresh`` discards the backup of an interrupted training of the same recipe, config
     and data instead of resuming it. The datasets the run holds from ingest on
-    (tasks/holds.py) are let go when it ends, however it ends.
+    (tasks/storage/holds.py) are let go when it ends, however it ends.
     """
     try:
         return _retrain(config, force=force, fresh=fresh)

@@ -8,7 +8,7 @@ its columns encoded (kerasflow/models/column_types.py). Each returns an *uncompi
 ``keras.Model`` with its preprocessing inside, so a saved ``model.keras`` scores raw inputs. Compilation lives in
 :func:`compile_model` so the multi-worker loop can reuse the same optimizer, loss and
 metrics without calling ``fit``; what a task's loss and metrics are is decided in
-kerasflow/tasks/learning_tasks.py.
+tasks/learning/learning_tasks.py.
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def compile_model(
     jit_compile: bool | str = "auto",
     steps_per_execution: int = 1,
 ) -> keras.Model:
-    """Compile ``model`` with a loss and metrics (the task's defaults come from kerasflow/tasks/learning_tasks.py).
+    """Compile ``model`` with a loss and metrics (the task's defaults come from tasks/learning/learning_tasks.py).
 
     ``optimizer`` is a Keras optimizer or its name (then at ``learning_rate``);
     ``steps_per_execution`` training steps run per call into TensorFlow. One place,

@@ -2,7 +2,7 @@
 
 - A number column: the Jensen-Shannon divergence (base 2, so 0 to 1) of its histograms
   over twenty bins at the baseline's 5 %-quantiles (from the fixed buckets of
-  tasks/statistics.py, so two datasets compare without either being read again).
+  tasks/data/statistics.py, so two datasets compare without either being read again).
 - A categorical column, and a classifier's label: the L-infinity distance of the value
   shares, a missing value counted as a value of its own (the largest change of any one
   value's share).
@@ -30,9 +30,9 @@ from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, ConfigDict
 
 from kerasflow.tasks.config import DriftConfig
+from kerasflow.tasks.data.statistics import CategoricalStats, ColumnStats, NumericStats, SplitStatistics
 from kerasflow.tasks.failures import DataValidationError, retry_unless_deterministic
 from kerasflow.tasks.refs import DatasetRef
-from kerasflow.tasks.statistics import CategoricalStats, ColumnStats, NumericStats, SplitStatistics
 
 BINS = 20
 LABEL = "label"
@@ -238,7 +238,7 @@ def compare(
 
 def report_markdown(report: DriftReport, *, title: str, labels: tuple[str, str]) -> str:
     """The report's table and, for each drifted column, both distributions drawn side by side."""
-    from kerasflow.tasks import plots
+    from kerasflow.tasks.learning import plots
 
     sections = [report.markdown(title=title)]
     for column in report.drifted():
@@ -268,7 +268,7 @@ def training_statistics(root: str, metadata: Mapping[str, Any]) -> tuple[SplitSt
 
     None when its dataset was stored without statistics or is gone (``kerasflow datasets gc``).
     """
-    from kerasflow.tasks.ingest.materialize import find_materialized, read_statistics
+    from kerasflow.tasks.data.materialize import find_materialized, read_statistics
 
     fingerprint = metadata.get("dataset", {}).get("fingerprint")
     ref = find_materialized(root, fingerprint) if fingerprint else None
@@ -293,7 +293,7 @@ def check_drift(dataset: DatasetRef, drift: DriftConfig, *, name: str, alias: st
     """Compare the training split with the production model's; report it, emit ``kerasflow.data.drifted``, and
     fail the run when ``drift.action`` is ``fail``. None when there is nothing to compare with."""
     from kerasflow.tasks import events
-    from kerasflow.tasks.ingest.materialize import read_statistics
+    from kerasflow.tasks.data.materialize import read_statistics
 
     logger = get_run_logger()
     baseline = production_statistics(dataset.storage_root, name=name, alias=alias) if drift.enabled else None

@@ -16,11 +16,12 @@ from prefect.cache_policies import NO_CACHE
 
 from kerasflow.models import io
 from kerasflow.models.registry import ModelRegistry, RegistryError
-from kerasflow.tasks import plots, storage
+from kerasflow.tasks import storage
 from kerasflow.tasks.config import TrainConfig
-from kerasflow.tasks.ingest.pipeline import load_batches, load_slices
-from kerasflow.tasks.ingest.row_memory import feature_bytes
-from kerasflow.tasks.learning_tasks import LearningTask, Measurer
+from kerasflow.tasks.data.pipeline import load_batches, load_slices
+from kerasflow.tasks.data.row_memory import feature_bytes
+from kerasflow.tasks.learning import plots
+from kerasflow.tasks.learning.learning_tasks import LearningTask, Measurer
 from kerasflow.tasks.refs import DatasetRef, Evaluation, Metrics, TrainedModel
 from kerasflow.tasks.train.build import class_names_of, task_of
 
@@ -44,7 +45,7 @@ def predict_batch(ref: DatasetRef) -> int:
 def compute_metrics(
     y_true: np.ndarray, y_pred: np.ndarray, *, task: LearningTask, class_names: Sequence[str], split: str
 ) -> Metrics:
-    """The task's metrics of one set of predictions (kerasflow/tasks/learning_tasks.py)."""
+    """The task's metrics of one set of predictions (tasks/learning/learning_tasks.py)."""
     measurer = task.measurer(class_names)
     measurer.update(y_true, y_pred)
     return _metrics(measurer, split=split)

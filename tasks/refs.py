@@ -74,7 +74,7 @@ class DatasetRef(_Ref):
         "one input per column. None: the features are one tensor (images, text)",
     )
     statistics_path: str | None = Field(
-        None, description="statistics.json inside the dataset folder (tasks/statistics.py); parts have their own"
+        None, description="statistics.json inside the dataset folder (tasks/data/statistics.py); parts have their own"
     )
     image_size: tuple[int, int] | None = Field(
         None,

@@ -34,8 +34,8 @@ class StaleBaseline(GateRejected):
 
 def statistics_summary(dataset: DatasetRef) -> dict | None:
     """The dataset's statistics in short, per split (None for a dataset stored without them)."""
-    from kerasflow.tasks.ingest.materialize import read_statistics
-    from kerasflow.tasks.statistics import summary
+    from kerasflow.tasks.data.materialize import read_statistics
+    from kerasflow.tasks.data.statistics import summary
 
     statistics = read_statistics(dataset)
     return summary(statistics) if statistics is not None else None
@@ -66,7 +66,7 @@ def build_metadata(
         "baseline_version": evaluation.baseline_version,
         "gate": report.model_dump(),
         "config": config.model_dump(mode="json"),
-        # What it predicts: scoring writes this task's columns (kerasflow/tasks/learning_tasks.py).
+        # What it predicts: scoring writes this task's columns (tasks/learning/learning_tasks.py).
         "task": task_of(config.model, dataset).name,
         # The builder (reference, package version, code sha256) and the definition's fingerprint:
         # the next run retrains only when this or the data changed.

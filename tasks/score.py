@@ -25,14 +25,14 @@ from prefect.tasks import exponential_backoff
 from kerasflow.models.registry import ModelRegistry, RegistryError, parse_model_ref
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import ConfigError, DataConfig, DriftConfig, WindowConfig
+from kerasflow.tasks.data.statistics import SplitStatistics
 from kerasflow.tasks.failures import DataValidationError, retry_unless_deterministic
-from kerasflow.tasks.ingest import typed_columns
-from kerasflow.tasks.learning_tasks import LearningTask, task_of_metadata
-from kerasflow.tasks.output_location import SCORES_METADATA_KEY, check_output_location
-from kerasflow.tasks.parquet_output import ParquetOutput
+from kerasflow.tasks.ingest.sources.tables import typed_columns
+from kerasflow.tasks.learning.learning_tasks import LearningTask, task_of_metadata
 from kerasflow.tasks.progress import ProgressArtifact
 from kerasflow.tasks.refs import DatasetRef, ScoredTable
-from kerasflow.tasks.statistics import SplitStatistics
+from kerasflow.tasks.storage.output_location import SCORES_METADATA_KEY, check_output_location
+from kerasflow.tasks.storage.parquet_output import ParquetOutput
 
 __all__ = ["check_scoring_output", "output_columns", "predictions_frame", "score", "score_rows"]
 
@@ -86,11 +86,11 @@ def table_batches(
     """(features, keys, file URL) of ``files`` batch by batch, feature and key columns only; labels not needed.
 
     ``column_types``: a typed table's columns and types as recorded at registration; each
-    column is then read as ingestion read it (tasks/ingest/typed_columns.py), its values
+    column is then read as ingestion read it (tasks/ingest/sources/tables/typed_columns.py), its values
     checked against its type, and fed by name. ``missing``: the model's ``data.missing``.
     ``time_window``: a window over a timestamp column; only its rows are scored.
     """
-    from kerasflow.tasks.ingest import tabular, window
+    from kerasflow.tasks.ingest.sources.tables import tabular, window
 
     kept = [c for c in (key_column, time_window.column if time_window else None) if c and c not in columns]
     wanted = [*columns, *dict.fromkeys(kept)]
@@ -129,7 +129,7 @@ def one_row(signature: dict[str, Any], feature_shape: tuple[int, ...]) -> np.nda
 
 
 def split_batches(ref: DatasetRef, split: str, *, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    from kerasflow.tasks.ingest.pipeline import load_batches
+    from kerasflow.tasks.data.pipeline import load_batches
 
     yield from load_batches(ref, split, batch_size=rows).as_numpy_iterator()
 
@@ -208,7 +208,7 @@ def check_scoring_output(
 
     Raises:
         ConfigError: the key collides with an output column, or (OutputLocationError) the output
-            location is refused (tasks/output_location.py).
+            location is refused (tasks/storage/output_location.py).
     """
     if key_column is not None:
         columns = output_columns(metadata)
@@ -279,7 +279,7 @@ def score(
             feature_shape = tuple(dataset.feature_shape)
             batches = ((x, None, y, source) for x, y in split_batches(dataset, split, rows=rows))
         else:
-            from kerasflow.tasks.ingest import tabular, window
+            from kerasflow.tasks.ingest.sources.tables import tabular, window
 
             source = data.url or ""
             files = tabular.list_files(source)

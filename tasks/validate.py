@@ -19,8 +19,8 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict
 
 from kerasflow.tasks.config import TrainConfig, ValidationConfig
+from kerasflow.tasks.data.splits import mix64
 from kerasflow.tasks.failures import DataValidationError
-from kerasflow.tasks.ingest.splits import mix64
 from kerasflow.tasks.refs import DatasetRef
 
 __all__ = ["CheckResult", "DataValidationError", "ValidationReport", "check_dataset", "validate"]
@@ -103,7 +103,7 @@ class _SplitScan:
 # 64-bit hashes of each row's bytes, 8 B a row in one array: 12M rows keep 96 MB, where a
 # Python bytes object per row kept over 1 GB. Two different rows share a hash with odds
 # of about n^2 / 2^65 (4e-6 for 12M rows), and that only miscounts the leakage check.
-# The mixer is the split rule's (tasks/ingest/splits.py); unlike a row's split hash,
+# The mixer is the split rule's (tasks/data/splits.py); unlike a row's split hash,
 # this one reads the raw bytes, so rows are equal here only when they are bit for bit.
 
 
@@ -141,7 +141,7 @@ def _row_hashes(features: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _scan(ref: DatasetRef, split: str, num_classes: int, batch_size: int) -> _SplitScan:
-    from kerasflow.tasks.ingest.pipeline import load_batches
+    from kerasflow.tasks.data.pipeline import load_batches
 
     scan = _SplitScan()
     offset = 0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kerasflow.tasks.ingest import materialize as materialization
-from kerasflow.tasks.ingest.pipeline import load_batches
+from kerasflow.tasks.data import materialize as materialization
+from kerasflow.tasks.data.pipeline import load_batches
 
 
 class CountingMaterialize:

@@ -160,7 +160,7 @@ def test_the_wheel_trains_predicts_renders_and_runs_a_worker_in_a_team_project(w
     assert Path(files["flows.nightly"]) == project / "flows" / "nightly.py"
 
     # kerasflow train on the team's recipe, its own builder and custom layer (models/net.py);
-    # the training runs in a worker process (python -m kerasflow.tasks.train.worker) of the
+    # the training runs in a worker process (python -m kerasflow.tasks.train.launch.worker) of the
     # wheel's environment, which imports the team's builder from the team's `models`.
     root = tmp_path / "root"
     worker = ["--set", "runtime.launcher.kind=local_processes", "--set", "runtime.launcher.workers=1"]
@@ -183,4 +183,4 @@ def test_the_wheel_trains_predicts_renders_and_runs_a_worker_in_a_team_project(w
     service, job = yaml.safe_load_all(out)
     assert (service["kind"], job["kind"]) == ("Service", "Job")
     container = job["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["python3", "-m", "kerasflow.tasks.train.worker", "s3://b/kf/runs/r1/job.json"]
+    assert container["command"] == ["python3", "-m", "kerasflow.tasks.train.launch.worker", "s3://b/kf/runs/r1/job.json"]

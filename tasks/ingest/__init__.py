@@ -8,7 +8,7 @@ its own, several at once under a task runner (tasks/ingest/file_runs.py). A file
 in record batches and, when large, stored in parts of rows (tasks/ingest/file_parts.py),
 so memory follows a part.
 An unreachable store is transient and retried with backoff; bad data is not retried.
-What ingest finds or stores is held for the run until it ends (tasks/holds.py), so
+What ingest finds or stores is held for the run until it ends (tasks/storage/holds.py), so
 housekeeping never removes it in between.
 """
 
@@ -18,14 +18,16 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.tasks import exponential_backoff
 
-from kerasflow.tasks import holds, statistics_report
 from kerasflow.tasks.config import DataConfig
+from kerasflow.tasks.config.runtime import IngestRunConfig
+from kerasflow.tasks.data import materialize as materialization
+from kerasflow.tasks.data import statistics_report
 from kerasflow.tasks.failures import retry_unless_deterministic
-from kerasflow.tasks.ingest import file_parts, partitions, table_reading, window
-from kerasflow.tasks.ingest import materialize as materialization
+from kerasflow.tasks.ingest import file_parts, partitions
 from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
+from kerasflow.tasks.ingest.sources.tables import table_reading, window
 from kerasflow.tasks.refs import DatasetRef
-from kerasflow.tasks.runtime_config import IngestRunConfig
+from kerasflow.tasks.storage import holds
 
 __all__ = ["ingest"]
 
@@ -49,7 +51,7 @@ def ingest(data: DataConfig, *, root: str, runtime: IngestRunConfig | None = Non
         logger.info(
             "data.window: the %d day(s) to %s, %d file(s)", data.window.days, data.window.until, len(identity["files"])
         )
-    holds.hold(root, [fingerprint(identity)])  # before reading ref.json: housekeeping sees it (tasks/holds.py)
+    holds.hold(root, [fingerprint(identity)])  # before reading ref.json: housekeeping sees it (tasks/storage/holds.py)
     ref = materialization.find_materialized(root, fingerprint(identity))
     if ref is None:
         files = len(identity.get("files", ()))

@@ -3,12 +3,12 @@
 A file whose rows fit in one part is stored whole under its own identity, as it always
 was. A larger file is stored as consecutive parts, each a dataset of its own keyed by
 the file's identity and its row range, and the file's dataset is their list
-(``DatasetRef.parts``, tasks/ingest/combined.py) under the file's identity, so the next
+(``DatasetRef.parts``, tasks/data/combined.py) under the file's identity, so the next
 run finds it with one GET. Memory follows a part, not the file: a 20M-row file is read
 one record batch at a time and stored 2^20 rows at a time.
 
 The parts are the file read whole, row for row: a row's split is decided by its own
-hash (tasks/ingest/splits.py), each part's class names and slice values are merged as a
+hash (tasks/data/splits.py), each part's class names and slice values are merged as a
 table's files' are, and the feature columns are the file's first batch's (or the
 recipe's). A run that dies half-way leaves the parts it published: the next run reads
 the file again but stores only the parts not found.
@@ -22,15 +22,15 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from kerasflow.tasks import holds
 from kerasflow.tasks.config import DataConfig
-from kerasflow.tasks.ingest import materialize as materialization
-from kerasflow.tasks.ingest import table_reading, tabular
-from kerasflow.tasks.ingest.combined import combine
+from kerasflow.tasks.data import materialize as materialization
+from kerasflow.tasks.data.combined import combine
 from kerasflow.tasks.ingest.read_ahead import read_ahead
 from kerasflow.tasks.ingest.sources import fingerprint, table_source
-from kerasflow.tasks.ingest.table_reading import Part
+from kerasflow.tasks.ingest.sources.tables import table_reading, tabular
+from kerasflow.tasks.ingest.sources.tables.table_reading import Part
 from kerasflow.tasks.refs import DatasetRef
+from kerasflow.tasks.storage import holds
 
 
 def applies(data: DataConfig, identity: dict[str, Any]) -> bool:
@@ -66,7 +66,7 @@ def materialize_file(
     otherwise the file is read here, its next part while the last one is stored (tasks/ingest/read_ahead.py).
     """
     (file,) = tabular.from_identity(identity["files"])
-    # Each part stored is held until the file's dataset, which names it, is published (tasks/holds.py).
+    # Each part stored is held until the file's dataset, which names it, is published (tasks/storage/holds.py).
     with holds.scope(root):
         if parts is not None:
             return _store(file, parts, data, identity, root, materialize=materialize, logger=logger)

@@ -45,7 +45,7 @@ from kerasflow.tasks.refs import DatasetRef
 if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
 
-    from kerasflow.tasks.runtime_config import IngestRunConfig
+    from kerasflow.tasks.config.runtime import IngestRunConfig
 
 # What opens a task runner for a table's files, from the runtime.ingest section.
 TaskRunnerFactory = Callable[["IngestRunConfig"], "TaskRunner"]

@@ -8,7 +8,7 @@ reused. Memory follows a part of a file (tasks/ingest/file_parts.py), not the ta
 
 The parts read together are the table read whole, row for row:
 - each row's split is decided by its own hash, so a file's rows fall in the same splits
-  alone as within the table (tasks/ingest/splits.py);
+  alone as within the table (tasks/data/splits.py);
 - the feature columns are the first file's (or ``data.feature_columns``), imposed on the
   others, as reading the table whole does;
 - class names are the table's: ``data.classes``, else the integers ``0..max`` found, else
@@ -21,7 +21,7 @@ on by a day stores the one new day. A single file stored whole (its columns infe
 reused as the first part when its columns are the table's: going from one file to two
 stores the second.
 
-Under a time-column window (tasks/ingest/window.py) each file keeps the rows of the
+Under a time-column window (tasks/ingest/sources/tables/window.py) each file keeps the rows of the
 window's days as it is read; a file whose footer puts every row inside the window is
 keyed without the window's days, so it is reused as the window moves, and a file with no
 row in the window stores nothing.
@@ -41,16 +41,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from kerasflow.tasks import holds, storage
+from kerasflow.tasks import storage
 from kerasflow.tasks.config import ColumnConfig, DataConfig
-from kerasflow.tasks.ingest import file_parts, file_runs, table_reading, tabular, typed_columns, window
-from kerasflow.tasks.ingest import materialize as materialization
-from kerasflow.tasks.ingest.combined import combine
+from kerasflow.tasks.config.runtime import IngestRunConfig
+from kerasflow.tasks.data import materialize as materialization
+from kerasflow.tasks.data.combined import combine
+from kerasflow.tasks.ingest import file_parts, file_runs
 from kerasflow.tasks.ingest.read_ahead import read_ahead
 from kerasflow.tasks.ingest.sources import fingerprint
+from kerasflow.tasks.ingest.sources.tables import table_reading, tabular, typed_columns, window
 from kerasflow.tasks.progress import ProgressArtifact
 from kerasflow.tasks.refs import DatasetRef
-from kerasflow.tasks.runtime_config import IngestRunConfig
+from kerasflow.tasks.storage import holds
 
 # Progress reaches the log and the progress artifact at most this often.
 PROGRESS_SECONDS = 5.0
@@ -66,7 +68,7 @@ def part_identity(
 ) -> dict[str, Any]:
     """The identity of one file of the table, read with the feature columns and types ``types``.
 
-    ``whole``: every row of the file lies in the table's time window (tasks/ingest/window.py),
+    ``whole``: every row of the file lies in the table's time window (tasks/ingest/sources/tables/window.py),
     so the file reads the same under any window holding it, and its identity names the
     window's column, not its days: a window moving on by a day reuses it.
     """
@@ -208,7 +210,9 @@ def _read_files(
 
 
 def table_types(data: DataConfig, url: str) -> dict[str, str]:
-    """The feature columns and types the table read whole would have: the first file's (tasks/ingest/typed_columns.py).
+    """The feature columns and types the table read whole would have: the first file's.
+
+    Read as tasks/ingest/sources/tables/typed_columns.py reads them.
 
     Without ``data.columns``, types are inferred from the file's first rows (one batch read).
     """

@@ -26,8 +26,8 @@ from prefect.runtime import flow_run, task_run
 from kerasflow.tasks.config import RuntimeConfig, TrainConfig
 from kerasflow.tasks.failures import retry_unless_deterministic
 from kerasflow.tasks.refs import DatasetRef, TrainedModel
-from kerasflow.tasks.train.job import TrainingJob
-from kerasflow.tasks.train.lease import TrainingLease
+from kerasflow.tasks.storage.lease import TrainingLease
+from kerasflow.tasks.train.launch.job import TrainingJob
 
 __all__ = ["forget_trained", "train"]
 
@@ -43,7 +43,7 @@ def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str, fresh: bool 
     """Train a candidate on ``dataset``; write it to ``<root>/runs/<run_id>/model.keras``."""
     # Keras and TensorFlow load here, not when kerasflow.tasks.train is imported: `kerasflow k8s
     # render` and the worker's cluster helpers live in this package and need neither.
-    from kerasflow.tasks.train.launchers import launch, scratch_dir
+    from kerasflow.tasks.train.launch.launchers import launch, scratch_dir
     from kerasflow.tasks.train.state import TrainingState, training_key, training_url
     from kerasflow.tasks.train.warm_start import resolve_warm_start
 
@@ -129,7 +129,7 @@ def gpu_slots(runtime: RuntimeConfig, *, logger) -> Iterator[int]:
 
 def local_gpus(runtime: RuntimeConfig) -> int:
     """The GPUs of this node that training occupies (none when pods or Slurm nodes train elsewhere)."""
-    from kerasflow.tasks.train.launchers import launcher_for
+    from kerasflow.tasks.train.launch.launchers import launcher_for
 
     if not launcher_for(runtime.launcher.kind).on_this_node:
         return 0

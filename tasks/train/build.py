@@ -13,7 +13,7 @@ from kerasflow.models import builders
 from kerasflow.models.column_types import Encoder
 from kerasflow.models.input_spec import InputSpec
 from kerasflow.tasks.config import ConfigError, ModelConfig, TrainConfig
-from kerasflow.tasks.learning_tasks import LearningTask, choose_task
+from kerasflow.tasks.learning.learning_tasks import LearningTask, choose_task
 from kerasflow.tasks.refs import DatasetRef
 from kerasflow.tasks.train import table_encoding
 from kerasflow.tasks.train.plan import TrainingPlan, make_plan
@@ -100,7 +100,7 @@ def train_target_stats(ref: DatasetRef) -> tuple[float, float]:
     """Mean and standard deviation of a regression target on the training split, in one streaming pass."""
     import numpy as np
 
-    from kerasflow.tasks.ingest.pipeline import load_batches
+    from kerasflow.tasks.data.pipeline import load_batches
 
     count, total, squares = 0, 0.0, 0.0
     for labels in load_batches(ref, "train", batch_size=65536).map(lambda x, y: y).as_numpy_iterator():
@@ -198,7 +198,7 @@ def adapt_preprocessing(model: Any, ref: DatasetRef, *, batch_size: int = 4096, 
     inside the saved model, so it scores raw inputs. ``encode``: a typed table's encoding,
     through which the split is fed to ``model`` (the builder's, which takes it encoded).
     """
-    from kerasflow.tasks.ingest.pipeline import load_batches
+    from kerasflow.tasks.data.pipeline import load_batches
 
     inputs = {id(t) for t in getattr(model, "inputs", None) or []}
     adapted = []

@@ -14,8 +14,8 @@ from typing import Any
 
 from kerasflow.models import io
 from kerasflow.tasks.config import TrainConfig
-from kerasflow.tasks.ingest import pipeline
-from kerasflow.tasks.ingest.row_memory import should_cache
+from kerasflow.tasks.data import pipeline
+from kerasflow.tasks.data.row_memory import should_cache
 from kerasflow.tasks.refs import DatasetRef, TrainedModel
 from kerasflow.tasks.train.build import build_compiled_model
 from kerasflow.tasks.train.plan import TrainingPlan, learning_rate, make_plan

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 
 from kerasflow.tasks.config import ConfigError, TrainConfig
+from kerasflow.tasks.config.training import AUTO_STEPS_PER_EXECUTION
 from kerasflow.tasks.refs import DatasetRef
-from kerasflow.tasks.training_config import AUTO_STEPS_PER_EXECUTION
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def train_label_counts(ref: DatasetRef, *, num_classes: int) -> list[int]:
     """Rows of each class in the training split, in one streaming pass."""
     import numpy as np
 
-    from kerasflow.tasks.ingest.pipeline import load_batches
+    from kerasflow.tasks.data.pipeline import load_batches
 
     counts = np.zeros(num_classes, dtype=np.int64)
     for labels in load_batches(ref, "train", batch_size=65536).map(lambda x, y: y).as_numpy_iterator():

@@ -1,7 +1,7 @@
 """A typed table's encoding, in front of the builder's model.
 
 The encoding (models/column_types.py) is made from the training split's statistics,
-recorded when the dataset was materialized (tasks/statistics.py): a ``Normalization``'s
+recorded when the dataset was materialized (tasks/data/statistics.py): a ``Normalization``'s
 mean and variance, a lookup's vocabulary by frequency, a ``Discretization``'s cut points,
 the fill value of a missing number. So it costs no pass over the data, and every worker
 of a multi-worker training builds the same one from the same file. The builder receives
@@ -24,15 +24,15 @@ from kerasflow.models.column_types import (
     column_type,
 )
 from kerasflow.tasks.config import ConfigError, DataConfig
+from kerasflow.tasks.data.statistics import CategoricalStats, NumericStats, SplitStatistics
 from kerasflow.tasks.refs import DatasetRef
-from kerasflow.tasks.statistics import CategoricalStats, NumericStats, SplitStatistics
 
 PERCENTILES = [i / 100 for i in range(101)]
 
 
 def training_statistics(ref: DatasetRef) -> SplitStatistics:
     """The training split's statistics of ``ref``; a dataset without them cannot be encoded."""
-    from kerasflow.tasks.ingest.materialize import read_statistics
+    from kerasflow.tasks.data.materialize import read_statistics
 
     statistics = read_statistics(ref)
     if statistics is None or "train" not in statistics.splits:

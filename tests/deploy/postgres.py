@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from kerasflow.flows.embedded_server import DEFAULT_STARTUP_SECONDS, STARTUP_SECONDS, seconds_setting
+from kerasflow.flows.cli.embedded_server import DEFAULT_STARTUP_SECONDS, STARTUP_SECONDS, seconds_setting
 from tests.deploy.processes import free_port, started
 
 REQUIRED = "KERASFLOW_E2E_POSTGRES"

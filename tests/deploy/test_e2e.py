@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from kerasflow.flows.embedded_server import DEFAULT_STARTUP_SECONDS, STARTUP_SECONDS, seconds_setting
+from kerasflow.flows.cli.embedded_server import DEFAULT_STARTUP_SECONDS, STARTUP_SECONDS, seconds_setting
 from kerasflow.flows.recipes import load_recipe
 from kerasflow.models.registry import ModelRegistry
 from tests.deploy.browser import Browser, chromium_path

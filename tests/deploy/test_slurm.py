@@ -25,10 +25,10 @@ import pytest
 from kerasflow.flows.train import train_flow
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks.config import TrainConfig
-from kerasflow.tasks.ingest import materialize
+from kerasflow.tasks.data import materialize
 from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
-from kerasflow.tasks.train import launchers
-from kerasflow.tasks.train.job import TrainingJob
+from kerasflow.tasks.train.launch import launchers
+from kerasflow.tasks.train.launch.job import TrainingJob
 from kerasflow.tasks.train.state import training_key, training_url
 from tests.deploy.slurm_cluster import SlurmCluster, require_slurm
 from tests.flows.helpers import assert_the_retry_resumed, flow_run_record, train_interrupted

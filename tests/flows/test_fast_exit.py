@@ -9,7 +9,7 @@ import pytest
 SCRIPT = """
 import atexit, sys, tempfile
 from pathlib import Path
-from kerasflow.tasks import fast_exit
+from kerasflow.tasks._process import fast_exit
 
 fast_exit.arm()
 marker = Path(sys.argv[2])

@@ -21,8 +21,8 @@ from kerasflow.models import io
 from kerasflow.models.registry import parse_model_ref
 from kerasflow.tasks.config import ConfigError, TrainConfig
 from kerasflow.tasks.gate import GateRejected
+from tests.flows.cli.test_cli import run
 from tests.flows.helpers import flow_run_record
-from tests.flows.test_cli import run
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

@@ -10,9 +10,9 @@ from kerasflow.flows.recipes import load_recipe
 from kerasflow.flows.train import train_flow
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks.config import DataConfig
+from kerasflow.tasks.data import materialize as materialization
+from kerasflow.tasks.data.pipeline import load_batches
 from kerasflow.tasks.failures import DataValidationError
-from kerasflow.tasks.ingest import materialize as materialization
-from kerasflow.tasks.ingest.pipeline import load_batches
 from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
 from tests.tables import IMAGE_CLASSES, write_image_folders
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from kerasflow.models.registry import ModelRegistry
+from tests.flows.cli.test_cli import run
 from tests.flows.helpers import THREE_EPOCHS
-from tests.flows.test_cli import run
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

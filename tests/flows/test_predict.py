@@ -19,7 +19,7 @@ from kerasflow.tasks.config import DataConfig, TrainConfig
 from kerasflow.tasks.failures import DataValidationError
 from kerasflow.tasks.ingest import ingest
 from kerasflow.tasks.score import check_signature, score
-from tests.flows.test_cli import run
+from tests.flows.cli.test_cli import run
 from tests.tables import event_frame, write_frame, write_partitions
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

@@ -19,7 +19,7 @@ from kerasflow.flows.train import train_flow
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.gate import GateRejected
-from tests.flows.test_cli import run
+from tests.flows.cli.test_cli import run
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

@@ -10,13 +10,13 @@ import sys
 import keras
 import pytest
 
-import kerasflow.tasks.train.launchers as launchers
+import kerasflow.tasks.train.launch.launchers as launchers
 from kerasflow.flows.recipes import load_recipe
 from kerasflow.flows.train import train_flow
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.failures import DeterministicFailure
-from tests.flows.test_cli import run
+from tests.flows.cli.test_cli import run
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

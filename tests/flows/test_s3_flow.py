@@ -18,9 +18,9 @@ from kerasflow.flows.recipes import load_recipe
 from kerasflow.flows.train import train_flow
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks import storage
+from kerasflow.tasks.data.materialize import find_materialized
 from kerasflow.tasks.failures import DataValidationError
 from kerasflow.tasks.ingest import ingest
-from kerasflow.tasks.ingest.materialize import find_materialized
 from kerasflow.tasks.ingest.sources import fingerprint, identify
 from tests.tables import write_frame, write_partitions
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-import kerasflow.tasks.train.launchers as launchers
+import kerasflow.tasks.train.launch.launchers as launchers
 from kerasflow.flows.train import train_flow
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks.config import ConfigError, TrainConfig

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from kerasflow.models import builders, io, zoo
 from kerasflow.models.input_spec import InputSpec
-from kerasflow.tasks.learning_tasks import TASKS
+from kerasflow.tasks.learning.learning_tasks import TASKS
 from kerasflow.tasks.train.build import make_input_spec, needs_adapting
 
 rng = np.random.default_rng(0)

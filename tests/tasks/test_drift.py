@@ -7,8 +7,8 @@ import re
 import numpy as np
 import pytest
 
+from kerasflow.tasks.data.statistics import split_statistics
 from kerasflow.tasks.drift import SchemaChanged, compare
-from kerasflow.tasks.statistics import split_statistics
 
 rng = np.random.default_rng(7)
 COUNTRIES = np.array(["de", "fr", "gb", "us"], dtype=object)

@@ -10,11 +10,11 @@ import pytest
 
 from kerasflow.tasks import evaluate
 from kerasflow.tasks.config import DataConfig
-from kerasflow.tasks.ingest.materialize import materialize
-from kerasflow.tasks.ingest.pipeline import load_slices, make_dataset
+from kerasflow.tasks.data.materialize import materialize
+from kerasflow.tasks.data.pipeline import load_slices, make_dataset
 from kerasflow.tasks.ingest.sources import load_source
-from kerasflow.tasks.learning_tasks import TASKS, LearningTask, Measured
-from kerasflow.tasks.measurers import Sample
+from kerasflow.tasks.learning.learning_tasks import TASKS, LearningTask, Measured
+from kerasflow.tasks.learning.measurers import Sample
 from tests.tables import event_frame, write_frame
 
 rng = np.random.default_rng(0)

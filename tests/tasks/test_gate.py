@@ -173,7 +173,7 @@ def test_per_class_metrics_come_from_predictions():
 
     y_true = np.array([0, 0, 0, 0, 1, 1, 2, 2])
     predicted = np.array([0, 0, 0, 1, 1, 1, 2, 0])
-    from kerasflow.tasks.learning_tasks import TASKS
+    from kerasflow.tasks.learning.learning_tasks import TASKS
 
     m = compute_metrics(
         y_true, np.eye(3)[predicted], task=TASKS["multiclass"], class_names=["a", "b", "c"], split="test"

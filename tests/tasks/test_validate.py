@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from kerasflow.tasks.config import ValidationConfig
+from kerasflow.tasks.data.materialize import materialize
 from kerasflow.tasks.failures import DataValidationError
-from kerasflow.tasks.ingest.materialize import materialize
 from kerasflow.tasks.ingest.sources import SourceData
 from kerasflow.tasks.validate import check_dataset
 

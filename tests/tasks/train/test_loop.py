@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kerasflow.tasks.config import TrainConfig
-from kerasflow.tasks.ingest import materialize
+from kerasflow.tasks.data import materialize
 from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
 from kerasflow.tasks.train import fit
 from kerasflow.tasks.train.callbacks import TerminateOnNaN, TrainingDivergedError

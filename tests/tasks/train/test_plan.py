@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from kerasflow.tasks.config import ConfigError, TrainConfig
+from kerasflow.tasks.config.training import AUTO_STEPS_PER_EXECUTION
 from kerasflow.tasks.refs import DatasetRef
 from kerasflow.tasks.train.plan import make_plan
-from kerasflow.tasks.training_config import AUTO_STEPS_PER_EXECUTION
 
 
 def table_ref(train_rows: int) -> DatasetRef:

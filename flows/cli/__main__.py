@@ -1,0 +1,5 @@
+"""``python -m kerasflow.flows.cli``: the ``kerasflow`` command."""
+
+from kerasflow.flows.cli import main
+
+main()

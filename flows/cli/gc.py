@@ -1,0 +1,104 @@
+"""``kerasflow datasets gc`` and ``kerasflow runs gc``: free what the storage root no longer uses.
+
+The sweeps are tasks/storage/housekeeping.py; this prints one line per folder (removed, or with
+--dry-run what would be, and what is kept and why) and the bytes freed. A root that
+cannot be reached, or a record of what is in use that cannot be read, exits 1 (nothing
+removed); a bad option 2; each with one message.
+"""
+
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+
+from kerasflow.flows.cli.exit_codes import EXIT_FAILED, EXIT_USAGE, fail
+from kerasflow.flows.cli.models import RootOption
+
+datasets_app = typer.Typer(no_args_is_help=True, help="Materialized datasets under the storage root.")
+runs_app = typer.Typer(no_args_is_help=True, help="Run folders under the storage root.")
+
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="list what would be removed; remove nothing")]
+
+
+@datasets_app.command("gc")
+def datasets_gc(
+    grace_hours: Annotated[
+        float, typer.Option("--grace-hours", help="leave unpublished attempts changed more recently than this")
+    ] = 24.0,
+    keep_days: Annotated[
+        float, typer.Option("--keep-days", help="leave datasets no version uses for this long after publication")
+    ] = 30.0,
+    dry_run: DryRunOption = False,
+    root: RootOption = None,
+) -> None:
+    """Remove dead attempt folders and datasets that no registered version or training uses."""
+    from kerasflow.tasks.storage.housekeeping import sweep_datasets
+
+    _check_positive(grace_hours=grace_hours, keep_days=keep_days)
+    _report(
+        "datasets gc",
+        lambda url: sweep_datasets(
+            url, grace=timedelta(hours=grace_hours), keep=timedelta(days=keep_days), dry_run=dry_run
+        ),
+        root,
+    )
+
+
+@runs_app.command("gc")
+def runs_gc(
+    retention_days: Annotated[
+        float, typer.Option("--retention-days", help="leave run folders changed more recently than this")
+    ] = 30.0,
+    dry_run: DryRunOption = False,
+    root: RootOption = None,
+) -> None:
+    """Remove folders of finished runs older than the retention, except those a version or training uses."""
+    from kerasflow.tasks.storage.housekeeping import sweep_runs
+
+    _check_positive(retention_days=retention_days)
+    _report("runs gc", lambda url: sweep_runs(url, retention=timedelta(days=retention_days), dry_run=dry_run), root)
+
+
+def _check_positive(**values: float) -> None:
+    for name, value in values.items():
+        if not value >= 0:
+            raise fail(f"received --{name.replace('_', '-')} {value}, expected a number of 0 or more", EXIT_USAGE)
+
+
+def _report(command: str, sweep_root, root: str | None) -> None:
+    from kerasflow.tasks import storage
+    from kerasflow.tasks.config import ConfigError, resolve_root
+    from kerasflow.tasks.storage.housekeeping import UnreadableRecord
+
+    try:
+        url = resolve_root(root)
+        sweep = sweep_root(url)
+    except ConfigError as error:
+        raise fail(str(error), EXIT_USAGE) from None
+    except UnreadableRecord as error:
+        raise fail(str(error), EXIT_FAILED) from None
+    except OSError as error:  # the root cannot be reached or read
+        message = storage.unreachable(url, error) if storage.is_connection_error(error) else error
+        raise fail(str(message), EXIT_FAILED) from None
+    removing = "would remove" if sweep.dry_run else "removed"
+    for entry in sweep.removed:
+        typer.echo(f"{removing:<12}  {entry.url}  {human_bytes(entry.bytes)}  {entry.reason}")
+    for entry in sweep.kept:
+        typer.echo(f"{'kept':<12}  {entry.url}  {human_bytes(entry.bytes)}  {entry.reason}")
+    freed = "would free" if sweep.dry_run else "freed"
+    typer.echo(
+        f"kerasflow {command}: {removing} {len(sweep.removed)} folder(s), {freed} "
+        f"{human_bytes(sweep.bytes_freed)}; kept {len(sweep.kept)}"
+    )
+
+
+def human_bytes(count: int) -> str:
+    """``1536`` -> ``1.5 KiB``: powers of 1024, one decimal."""
+    if count < 1024:
+        return f"{count} B"
+    size = float(count)
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+    return f"{size / 1024:.1f} TiB"

@@ -1,0 +1,195 @@
+"""``kerasflow models``: inspect and move versions in the model registry.
+
+Reads metadata only (a model file is never loaded here); registry and name errors exit 2,
+a refused model file exits 1, each with one message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated
+
+import typer
+
+from kerasflow.flows.cli.exit_codes import EXIT_FAILED, EXIT_USAGE, fail
+
+models_app = typer.Typer(no_args_is_help=True, help="Inspect and move versions in the model registry.")
+
+RootOption = Annotated[
+    str | None, typer.Option("--root", help="storage root URL (default: $KERASFLOW_ROOT or ./.kerasflow)")
+]
+
+
+def _registry(root: str | None):
+    from kerasflow.models.registry import ModelRegistry
+    from kerasflow.tasks import storage
+    from kerasflow.tasks.config import resolve_root
+
+    return ModelRegistry(storage.registry_url(resolve_root(root)))
+
+
+def _registry_errors(func):
+    """Turn registry and name errors into one message and exit code 2."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from kerasflow.models.io import ModelFileError
+        from kerasflow.models.registry import RegistryError
+
+        try:
+            return func(*args, **kwargs)
+        except ModelFileError as error:  # a ValueError too, but the file is at fault, not the command line
+            raise fail(str(error), EXIT_FAILED) from None
+        except (RegistryError, ValueError) as error:
+            raise fail(str(error), EXIT_USAGE) from None
+
+    return wrapper
+
+
+@models_app.command("list")
+@_registry_errors
+def models_list(
+    name: Annotated[str | None, typer.Argument(help="one model's versions; all models when omitted")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    root: RootOption = None,
+) -> None:
+    """List models, or the versions of NAME."""
+    registry = _registry(root)
+    if name is None:
+        rows = [
+            {"name": n, "versions": len(registry.versions(n)), "aliases": registry.aliases(n)} for n in registry.names()
+        ]
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        for row in rows:
+            aliases = ", ".join(f"{a}=v{v}" for a, v in row["aliases"].items()) or "-"
+            typer.echo(f"{row['name']:<24} {row['versions']:>3} version(s)  {aliases}")
+        return
+    aliases = registry.aliases(name)
+    rows = [
+        {
+            "version": m["version"],
+            "status": m.get("status"),
+            "aliases": sorted(a for a, v in aliases.items() if v == m["version"]),
+            "accuracy": m.get("metrics", {}).get("values", {}).get("accuracy"),
+            "dataset": m.get("dataset", {}).get("fingerprint"),
+            "created_at": m.get("created_at"),
+        }
+        for m in registry.versions(name)
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        acc = f"{row['accuracy']:.4f}" if row["accuracy"] is not None else "-"
+        typer.echo(
+            f"v{row['version']:<4} {row['status']:<10} accuracy={acc}  data={row['dataset']}  "
+            f"{row['created_at']}  {' '.join(row['aliases'])}"
+        )
+
+
+@models_app.command("show")
+@_registry_errors
+def models_show(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@ALIAS (default alias: production)")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    root: RootOption = None,
+) -> None:
+    """Show one version's metadata."""
+    from kerasflow.models.registry import parse_model_ref
+
+    name, selector = parse_model_ref(ref)
+    metadata = _registry(root).resolve(name, selector)
+    if as_json:
+        typer.echo(json.dumps(metadata, indent=2, sort_keys=True))
+        return
+    typer.echo(f"{metadata['name']} v{metadata['version']} ({metadata.get('status')})")
+    for key in ("model_uri", "sha256", "created_at", "flow_run_id", "keras_version", "tensorflow_version"):
+        typer.echo(f"  {key:<19} {metadata.get(key)}")
+    typer.echo(f"  {'dataset':<19} {metadata.get('dataset', {}).get('fingerprint')}")
+    values = metadata.get("metrics", {}).get("values", {})
+    typer.echo("  metrics             " + "  ".join(f"{k}={v:.4f}" for k, v in sorted(values.items())))
+    gate = metadata.get("gate") or {}
+    typer.echo(f"  gate                {'passed' if gate.get('passed') else 'rejected'}")
+    for check in gate.get("checks", []):
+        typer.echo(f"    [{check['verdict']:^11}] {check['detail']}")
+
+
+@models_app.command("promote")
+@_registry_errors
+def models_promote(
+    name: str,
+    version: int,
+    alias: Annotated[str, typer.Option("--alias")] = "production",
+    root: RootOption = None,
+) -> None:
+    """Point ALIAS at VERSION of NAME (refused for versions the gate rejected)."""
+    entry = _registry(root).set_alias(name, alias, version, reason="manual promotion", actor=_actor())
+    previous = f"v{entry['previous_version']}" if entry["previous_version"] else "(none)"
+    typer.echo(f"{name}: {alias} {previous} -> v{entry['version']}")
+
+
+@models_app.command("rollback")
+@_registry_errors
+def models_rollback(
+    name: str,
+    alias: Annotated[str, typer.Option("--alias")] = "production",
+    root: RootOption = None,
+) -> None:
+    """Move ALIAS of NAME back to the version it pointed at before."""
+    entry = _registry(root).rollback(name, alias, actor=_actor())
+    typer.echo(f"{name}: {alias} v{entry['previous_version']} -> v{entry['version']} (rollback)")
+
+
+@models_app.command("history")
+@_registry_errors
+def models_history(
+    name: str,
+    alias: Annotated[str, typer.Option("--alias")] = "production",
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    root: RootOption = None,
+) -> None:
+    """Every move of ALIAS of NAME, oldest first: version, previous version, who, why, when."""
+    history = _registry(root).alias_history(name, alias)
+    if as_json:
+        typer.echo(json.dumps(history, indent=2, sort_keys=True))
+        return
+    if not history:
+        typer.echo(f"{name}: alias {alias!r} has never been set")
+        return
+    for entry in history:
+        previous = f"v{entry['previous_version']}" if entry.get("previous_version") else "(none)"
+        typer.echo(
+            f"#{entry['seq']:<3} {entry['moved_at']}  {previous} -> v{entry['version']}  "
+            f"{entry.get('reason') or ''}  by {entry.get('actor') or '?'}"
+            + (f"  run {entry['flow_run_id']}" if entry.get("flow_run_id") else "")
+        )
+
+
+@models_app.command("gc")
+@_registry_errors
+def models_gc(
+    name: str,
+    grace_minutes: Annotated[
+        float, typer.Option("--grace-minutes", help="leave unfinished versions younger than this")
+    ] = 60.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be removed")] = False,
+    root: RootOption = None,
+) -> None:
+    """Remove versions of NAME whose writer died before committing them (no metadata.json)."""
+    from datetime import timedelta
+
+    registry = _registry(root)
+    if dry_run:
+        for entry in registry.unfinished(name):
+            typer.echo(f"v{entry['version']}: unfinished, claimed {entry['claimed_at'] or 'unknown'}")
+        return
+    removed = registry.gc(name, grace=timedelta(minutes=grace_minutes))
+    typer.echo(f"{name}: removed {len(removed)} unfinished version(s)" + (f": {removed}" if removed else ""))
+
+
+def _actor() -> str:
+    return f"kerasflow cli ({os.environ.get('USER') or os.environ.get('USERNAME') or 'unknown user'})"

@@ -1,0 +1,367 @@
+"""The tf.data input pipeline, built from a DatasetRef, after the tf.data performance guide.
+
+For training, the split's TFRecord shards are read with a parallel interleave and
+examples decoded with a parallel map (AUTOTUNE), cached in memory when they fit,
+shuffled with a seed every epoch, batched, and prefetched. Everything else (validation,
+evaluation, data checks) reads in the stored order, which is the source's order, so a
+row number in a report names the same example every time. ``dataset_fn`` follows ``tf.distribute``'s
+``distribute_datasets_from_function`` contract: it takes an ``InputContext``, so each
+worker takes its share of the rows and batches to its per-replica share of the global
+batch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from kerasflow.tasks.data.materialize import local_builder_dir
+from kerasflow.tasks.data.row_memory import feature_bytes, should_cache
+from kerasflow.tasks.refs import DatasetRef
+
+# Decoded blocks a shuffled table's training pipeline holds at most (shuffled_windows).
+SHUFFLE_BYTES = 64 << 20
+
+
+def load_split(ref: DatasetRef, split: str, *, ordered: bool = True, cache: bool = False, by_column: bool = True):
+    """The split ``split`` as a tf.data dataset of (features, label) pairs, unbatched.
+
+    Args:
+        ordered: read in the stored order (one shard after another). When False, shards
+            are read by a parallel, deterministic interleave: faster, for training.
+        cache: keep the decoded examples in memory after the first pass. A table's are
+            cached as the blocks it is stored in, before they are cut into rows: tf.data
+            holds about 212 B per tensor of every cached element, which per row would be
+            four times a 30-column row's data.
+        by_column: a typed table's features as one tensor per column (what the model
+            takes); False: as stored, one tensor per storage group (floats, integers,
+            text), which :func:`columns_of_batches` cuts into columns once rows are batched.
+    """
+    import tensorflow as tf
+
+    ds = _stored_examples(ref, split, ordered=ordered, by_column=by_column)
+    if cache:
+        ds = ds.cache()
+    if ref.rows_per_example > 1:
+        ds = ds.unbatch()  # stored in blocks of rows (see tasks/ingest/sources/__init__.py)
+    if ref.image_size is not None:
+        ds = ds.map(_image_decoder(ref), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # A known size lets Keras count steps per epoch instead of running into the end of
+    # the data every epoch, and it carries through shard, cache, shuffle and batch.
+    return ds.apply(tf.data.experimental.assert_cardinality(int(ref.splits[split])))
+
+
+def load_batches(ref: DatasetRef, split: str, *, batch_size: int, ordered: bool = True, by_column: bool = True):
+    """The split ``split`` as (features, labels) batches of ``batch_size`` rows, the last one shorter.
+
+    For one pass over a split (statistics, checks, label counts, adapting, scoring). A table
+    stored in blocks is re-cut from blocks to batches (``Dataset.rebatch``) instead of into
+    rows and back: 0.06 s against 0.87 s for 700k rows of 30 float32 here. ``by_column``:
+    as :func:`load_split`.
+    """
+    import tensorflow as tf
+
+    ds = _stored_examples(ref, split, ordered=ordered, by_column=by_column)
+    if ref.image_size is not None:  # encoded: each image decoded on its own
+        ds = ds.unbatch().map(_image_decoder(ref), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.batch(batch_size)
+    return ds.rebatch(batch_size) if ref.rows_per_example > 1 else ds.batch(batch_size)
+
+
+def shuffled_rows(ref: DatasetRef, split: str, *, seed: int, rows_mixed: int, cache: bool = False):
+    """The rows of a split stored in blocks, shuffled anew every epoch without a row-by-row shuffle buffer.
+
+    The rows of :func:`shuffled_windows`, one by one (an image decoded once shuffled).
+    """
+    import tensorflow as tf
+
+    rows = shuffled_windows(ref, split, seed=seed, rows_mixed=rows_mixed, cache=cache).unbatch()
+    if ref.image_size is not None:  # stored encoded: decoded once shuffled, as load_split does
+        rows = rows.map(_image_decoder(ref), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return rows.apply(tf.data.experimental.assert_cardinality(int(ref.splits[split])))
+
+
+def shuffled_windows(ref: DatasetRef, split: str, *, seed: int, rows_mixed: int, cache: bool = False):
+    """Windows of ``rows_mixed`` rows of a split stored in blocks, each permuted, anew every epoch.
+
+    Three levels, all deterministic for a seed (every worker of a multi-worker run forms
+    the same global batches): the shards are read in a new order each epoch (interleaved),
+    the decoded blocks pass a shuffle buffer of at most ``SHUFFLE_BYTES``, and then windows
+    of ``rows_mixed`` rows are each permuted at once. One permutation per window instead
+    of a buffer operation per row: a batch of 1024 rows of 30 floats took 3.8 ms through
+    tf.data's row buffer, 2.3 ms this way (issue 14). A buffer of every block held the
+    whole split in memory (0.45 GiB at 5M rows): the bound keeps memory flat.
+    """
+    import tensorflow as tf
+
+    blocks = _stored_examples(ref, split, ordered=False, by_column=False, shard_seed=seed)
+    if cache:
+        blocks = blocks.cache()
+    stored = sum(-(-part.splits.get(split, 0) // ref.rows_per_example) for part in ref.stored_parts)
+    block_bytes = ref.rows_per_example * (feature_bytes(ref) + 8 * (1 + len(ref.slices)))
+    buffered = max(1, min(stored, SHUFFLE_BYTES // max(block_bytes, 1)))
+    blocks = blocks.shuffle(buffered, seed=seed, reshuffle_each_iteration=True)
+    windows = blocks.rebatch(max(rows_mixed, ref.rows_per_example))
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+    def permuted(window, pair):
+        features, labels = window
+        order = tf.argsort(tf.random.stateless_uniform(tf.shape(labels)[:1], seed=pair))
+        return tf.nest.map_structure(lambda t: tf.gather(t, order), (features, labels))
+
+    return tf.data.Dataset.zip((windows, seeds)).map(permuted, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _image_decoder(ref: DatasetRef) -> Callable[[Any, Any], Any]:
+    """(encoded image, label) -> (float32 pixels of ``ref.image_size``, 0 to 255, label).
+
+    As ``keras.utils.image_dataset_from_directory`` reads a file: decoded (a GIF's first
+    frame) to the configured channels and resized bilinearly, without keeping the aspect.
+    """
+    import tensorflow as tf
+
+    height, width = ref.image_size or (0, 0)
+    channels = int(ref.feature_shape[-1])
+
+    def decode(encoded, label):
+        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+        image = tf.image.resize(image, (height, width), method="bilinear")
+        return tf.ensure_shape(image, (height, width, channels)), label
+
+    return decode
+
+
+def _stored_examples(
+    ref: DatasetRef, split: str, *, ordered: bool, by_column: bool = True, shard_seed: int | None = None
+):
+    """(features, label) of each stored example: a row, or a block of rows for a table.
+
+    The split's TFRecord shards, of every part in order (one part per file of a table),
+    are read one after another when ``ordered`` (the stored order), else by a parallel,
+    deterministic interleave; with ``shard_seed``, in an order shuffled anew each epoch.
+    A part's own label ids become the dataset's here (``DatasetPart.class_ids``).
+    """
+    import tensorflow as tf
+
+    fk, lk = ref.feature_key, ref.label_key
+    parts = _parts_of(ref, split)
+    shards = [
+        (os.fspath(i.filename), int(i.skip), int(i.take), number)
+        for number, (_, builder) in enumerate(parts)
+        for i in builder.info.splits[split].file_instructions
+    ]
+    files = tf.data.Dataset.from_tensor_slices(
+        tuple(tf.constant([shard[k] for shard in shards], dtype=tf.string if k == 0 else tf.int64) for k in range(4))
+    )
+    if shard_seed is not None:  # the shards in a new order each epoch, the same for a seed
+        files = files.shuffle(max(1, len(shards)), seed=shard_seed, reshuffle_each_iteration=True)
+
+    def read(path, skip, take, number):
+        return tf.data.TFRecordDataset(path).skip(skip).take(take).map(lambda record: (record, number))
+
+    if ordered:
+        records = files.flat_map(read)
+    else:
+        cycle = max(1, min(len(shards), os.cpu_count() or 1))
+        records = files.interleave(read, cycle_length=cycle, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # Every part of a dataset stores the same features; a split no part holds reads as empty.
+    decode = (parts or _parts_of(ref, None))[0][1].info.features.deserialize_example
+    relabel = _relabel_by_part([part.class_ids for part, _ in parts], num_classes=ref.num_classes)
+    if not ref.typed:
+        features_of = lambda example: example[fk]  # noqa: E731 - one expression
+    else:
+        features_of = _typed_columns(ref) if by_column else _stored_groups(ref)
+
+    def pair(record, number):
+        example = decode(record)
+        return features_of(example), relabel(number, example[lk])
+
+    return records.map(pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _stored_groups(ref: DatasetRef) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A stored example of a typed table -> its feature groups by storage key (features, integers, strings)."""
+    from kerasflow.tasks.data.source_data import GROUP_KEYS, groups
+
+    keys = [GROUP_KEYS[storage] for storage, names in groups(ref.column_types or {}).items() if names]
+    return lambda example: {key: example[key] for key in keys}
+
+
+def columns_of_batches(ref: DatasetRef, ds):
+    """Batches of (feature groups, label) as read with ``by_column=False`` -> (one tensor per column, label).
+
+    Rows are shuffled and batched as their few storage groups, and cut into columns once
+    per batch: a row of 30 float columns as 31 tensors took 57 ms a batch of 1024 to
+    shuffle and batch, as 2 (the floats and the label) 3.8 ms (issue 14).
+    """
+    import tensorflow as tf
+
+    if not ref.typed:
+        return ds
+    columns = _typed_columns(ref)
+    return ds.map(lambda x, y: (columns(x), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _typed_columns(ref: DatasetRef) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A stored example or a batch of a typed table (its columns in groups by storage) -> one tensor per column."""
+    from kerasflow.tasks.data.source_data import GROUP_KEYS, groups
+
+    places = [
+        (name, GROUP_KEYS[storage], j)
+        for storage, names in groups(ref.column_types or {}).items()
+        for j, name in enumerate(names)
+    ]
+    order = {name: i for i, name in enumerate(ref.column_types or {})}
+    places.sort(key=lambda place: order[place[0]])
+    return lambda example: {name: example[key][..., j] for name, key, j in places}
+
+
+def _parts_of(ref: DatasetRef, split: str | None) -> list[tuple[Any, Any]]:
+    """(part, its TFDS builder) of each stored part holding rows of ``split`` in order; None: the first part."""
+    import tensorflow_datasets as tfds
+
+    stored = ref.stored_parts
+    # TFDS stores no empty split, so a part without rows in ``split`` has nothing to read.
+    holding = stored[:1] if split is None else [part for part in stored if part.splits.get(split, 0) > 0]
+    return [
+        (part, tfds.builder_from_directory(os.fspath(local_builder_dir(part, ref.storage_root)))) for part in holding
+    ]
+
+
+def _relabel_by_part(ids: list[list[int] | None], *, num_classes: int) -> Callable[[Any, Any], Any]:
+    """(part number, a part's label ids) -> the dataset's label ids, for shards of several parts read together."""
+    import tensorflow as tf
+
+    if all(part is None for part in ids):
+        return lambda number, label: label
+    width = max(num_classes, *(len(part or ()) for part in ids))
+    rows = [list(part or range(width)) + [0] * (width - len(part or range(width))) for part in ids]
+    table = tf.constant(rows, dtype=tf.int64)
+    return lambda number, label: tf.gather(table[number], label)
+
+
+def load_slices(ref: DatasetRef, split: str) -> dict[str, np.ndarray]:
+    """The slice columns of ``split``, row by row in stored order: column -> value index into ``ref.slices``."""
+    import tensorflow_datasets as tfds
+
+    from kerasflow.tasks.data.source_data import SLICE_PREFIX
+
+    if not ref.slices:
+        return {}
+    keys = [SLICE_PREFIX + column for column in ref.slices]
+    codes: dict[str, list[np.ndarray]] = {column: [] for column in ref.slices}
+    for part, builder in _parts_of(ref, split):
+        ds = builder.as_dataset(split=split, shuffle_files=False, read_config=tfds.ReadConfig(try_autocache=False))
+        ds = ds.map(lambda ex: {key: ex[key] for key in keys})
+        ds = ds.rebatch(65536) if ref.rows_per_example > 1 else ds.batch(65536)  # see load_batches
+        for batch in ds.as_numpy_iterator():
+            for column in ref.slices:
+                values = batch[SLICE_PREFIX + column]
+                ids = part.slice_ids.get(column)
+                codes[column].append(np.asarray(ids, dtype=np.int64)[values] if ids is not None else values)
+    return {column: np.concatenate(found) if found else np.zeros(0, dtype=np.int64) for column, found in codes.items()}
+
+
+def make_dataset(
+    ref: DatasetRef,
+    split: str,
+    *,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    shuffle_buffer: int = 10_000,
+    cache: bool | str = "auto",
+    drop_remainder: bool = False,
+    input_context: Any = None,
+):
+    """Batched, prefetched pipeline for ``split``.
+
+    Args:
+        batch_size: the global batch; divided among replicas when ``input_context`` is set.
+        shuffle: reshuffled every epoch with ``seed``, for the training split.
+        cache: ``True``/``False``, or a policy of ``data.cache`` (``auto``, ``memory``, ``none``).
+        drop_remainder: drop a last partial batch (see ``fit`` for why validation does).
+        input_context: a ``tf.distribute.InputContext``; shards by input pipeline.
+    """
+    import tensorflow as tf
+
+    cache = cache if isinstance(cache, bool) else should_cache(ref, cache)
+    # A table stored in blocks is re-cut from blocks (or shuffled windows) straight into
+    # batches (``rebatch``), never into rows and back: 0.5 ms against 1.9 ms a batch of
+    # 1024 rows of 30 floats, with the same rows in the same order (issue 14).
+    blocked = ref.rows_per_example > 1 and ref.image_size is None
+    if blocked:
+        if shuffle:
+            ds = shuffled_windows(ref, split, seed=seed, rows_mixed=shuffle_buffer, cache=cache)
+        else:
+            ds = _stored_examples(ref, split, ordered=True, by_column=False)
+            ds = ds.cache() if cache else ds
+    elif shuffle and ref.rows_per_example > 1:
+        ds = shuffled_rows(ref, split, seed=seed, rows_mixed=shuffle_buffer, cache=cache)
+    else:  # cut into columns once batched (columns_of_batches)
+        ds = load_split(ref, split, ordered=not shuffle, cache=cache, by_column=False)
+        if shuffle:
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    pipelines = input_context.num_input_pipelines if input_context is not None else 1
+    per_replica = input_context.get_per_replica_batch_size(batch_size) if input_context else batch_size
+    rows = int(ref.splits[split])
+    if pipelines > 1 and drop_remainder:
+        # Every pipeline shuffles the same way (same seed), forms the same global batch,
+        # and takes its contiguous slice of it: pipeline i gets rows [i*b, (i+1)*b) of every
+        # global batch, and its local replicas split that slice in order. That is exactly
+        # the partition single-host MirroredStrategy makes of the same batch, which matters:
+        # Keras clips gradients (clipnorm) per replica before the all-reduce, and BatchNorm
+        # keeps per-replica statistics, so any other partition trains another model
+        # (tests/tasks/train/launch/test_multiworker.py). Each worker reads the whole split; a
+        # split by shard file would read less but give workers unequal step counts, which
+        # collectives cannot tolerate.
+        ds = _batched(ds, batch_size, drop_remainder=True, rows=rows if blocked else None)
+        share = batch_size // pipelines
+        start = input_context.input_pipeline_id * share
+        ds = ds.map(
+            lambda *batch: tf.nest.map_structure(lambda t: t[start : start + share], batch),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        if per_replica < share:  # several replicas per worker: consecutive per-replica batches of the slice
+            ds = ds.rebatch(per_replica, drop_remainder=True)
+            ds = ds.apply(tf.data.experimental.assert_cardinality(rows // batch_size * (share // per_replica)))
+    else:
+        if pipelines > 1:  # a partial last batch cannot be cut alike on every pipeline: deal rows out
+            if blocked:
+                ds, blocked = ds.unbatch().apply(tf.data.experimental.assert_cardinality(rows)), False
+            ds = ds.shard(pipelines, input_context.input_pipeline_id)
+        ds = _batched(ds, per_replica, drop_remainder=drop_remainder, rows=rows if blocked else None)
+    ds = columns_of_batches(ref, ds)
+    options = tf.data.Options()
+    # Sharded above when an input context is given; otherwise tf.distribute shards the
+    # batches by data. Either way the policy is set here, never left to AUTO's guess.
+    policy = tf.data.experimental.AutoShardPolicy
+    options.experimental_distribute.auto_shard_policy = policy.OFF if input_context is not None else policy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _batched(ds, size: int, *, drop_remainder: bool, rows: int | None):
+    """Rows into batches of ``size``, or, given the split's ``rows``, batches of rows re-cut to ``size``.
+
+    A re-cut dataset's size is unknown to tf.data, so it is asserted: Keras counts the
+    steps of an epoch from it instead of running into the end of the data every epoch.
+    """
+    import tensorflow as tf
+
+    if rows is None:
+        return ds.batch(size, drop_remainder=drop_remainder)
+    batches = rows // size if drop_remainder else -(-rows // size)
+    return ds.rebatch(size, drop_remainder=drop_remainder).apply(tf.data.experimental.assert_cardinality(batches))
+
+
+def dataset_fn(ref: DatasetRef, split: str, **kwargs: Any) -> Callable[[Any], Any]:
+    """A ``dataset_fn(input_context)`` for ``strategy.distribute_datasets_from_function``."""
+
+    def build(input_context: Any):
+        return make_dataset(ref, split, input_context=input_context, **kwargs)
+
+    return build

@@ -1,0 +1,167 @@
+"""Images in class folders on any fsspec URL: list, fingerprint, download, check, store encoded.
+
+``data.url`` is a folder or prefix with one subfolder per class, as
+``keras.utils.image_dataset_from_directory`` reads it (``.../cat/0001.png``); the formats
+are JPEG, PNG, BMP and GIF (its first frame). Listing names the content: the sorted (key,
+size, ETag or mtime) of every image, as for tables, so a new image is a new fingerprint
+and nothing is downloaded when the fingerprint is materialized already. The images are
+fetched by one concurrent get, each is decoded once to check it (a damaged file or one
+that is not an image fails with its key named) and to record its size, and they are
+stored as they came, encoded, in blocks of :data:`BLOCK_IMAGES`: the input pipeline
+decodes and resizes them to ``data.image_size`` (tasks/data/pipeline.py), so the
+stored dataset is the size of the images, not of their pixels. Each image's split comes
+from a hash of its bytes and class, like a table row's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerasflow.tasks import storage
+from kerasflow.tasks.config import DataConfig
+from kerasflow.tasks.data import splits as split_rule
+from kerasflow.tasks.data.source_data import SIZE_COLUMN, SourceData, dataset_name
+from kerasflow.tasks.data.statistics import DatasetStatistics, split_statistics
+from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.ingest.sources.tables import tabular
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+# Encoded images per stored TFDS example (TFDS writes one example at a time in Python).
+BLOCK_IMAGES = 64
+IMAGE_KEY = "image"
+
+
+def list_images(url: str) -> tuple[list[tabular.TableFile], list[str]]:
+    """Every image under ``url`` (sorted) and the class folders (sorted); bad layouts are one error each."""
+    fs, root = storage.filesystem(url)
+    root = root.rstrip("/")
+    try:
+        with storage.reaching(url):
+            entries = fs.ls(root, detail=True)
+            found = fs.find(root, detail=True)
+    except FileNotFoundError:
+        entries, found = [], {}
+    folders = {e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "directory"}
+    # An object store lists an empty folder as the zero-byte object that marks it ("photos/owl/").
+    markers = {p[len(root) :].strip("/") for p, i in found.items() if not i.get("size") or i.get("type") == "directory"}
+    classes = sorted(folders | {m for m in markers if m and "/" not in m})
+    if not classes:
+        raise DataValidationError(
+            f"{url}: check 'class folders' failed: no subfolder; put each class's images in a folder of its own "
+            "(.../cat/0001.png, .../dog/0001.png), as keras.utils.image_dataset_from_directory reads them"
+        )
+    files, per_class = [], dict.fromkeys(classes, 0)
+    for path, info in sorted(found.items()):
+        relative = path[len(root) :].strip("/")
+        if info.get("type") == "directory" or not relative or relative.endswith("/") or relative in per_class:
+            continue  # a folder, or an object store's marker of an (empty) folder
+        key = path if storage.is_local(url) else fs.unstrip_protocol(path)
+        parts = relative.split("/")
+        if len(parts) != 2 or parts[0] not in per_class:
+            raise DataValidationError(
+                f"{key}: check 'layout' failed: images belong directly in a class folder of {url} "
+                "(<class>/<image>); move it there or out of data.url"
+            )
+        if not relative.lower().endswith(IMAGE_SUFFIXES):
+            raise DataValidationError(
+                f"{key}: check 'format' failed: not an image file ({', '.join(IMAGE_SUFFIXES)}); "
+                "move it out of data.url"
+            )
+        per_class[parts[0]] += 1
+        version = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or ""
+        files.append(tabular.TableFile(url=key, path=path, size=int(info.get("size") or 0), version=str(version)))
+    empty = [name for name, count in per_class.items() if not count]
+    if empty:
+        raise DataValidationError(
+            f"{url}: check 'class folders' failed: class folder(s) {empty} hold no image; add images or remove "
+            "the folder (every folder is a class the model would predict)"
+        )
+    return files, classes
+
+
+def class_of(file: tabular.TableFile, url: str) -> str:
+    """The class folder ``file`` is in."""
+    return file.url.rstrip("/").rsplit("/", 2)[-2]
+
+
+def load_images(data: DataConfig, identity: dict[str, Any]) -> SourceData:
+    """The images ``identity`` lists, checked and split, as blocks of encoded images with their class ids."""
+    import tensorflow_datasets as tfds
+
+    files = tabular.from_identity(identity["files"])
+    classes = list(identity["classes"])
+    index = {name: i for i, name in enumerate(classes)}
+    with tempfile.TemporaryDirectory(prefix="kerasflow-images-") as tmp:
+        local = tabular.download_files(files, Path(tmp))
+        encoded = np.empty(len(files), dtype=object)
+        sizes = np.empty(len(files), dtype=object)
+        for i, (file, path) in enumerate(zip(files, local, strict=True)):
+            encoded[i] = Path(path).read_bytes()
+            sizes[i] = _checked_size(file.url, encoded[i])
+    labels = np.array([index[class_of(f, data.url or "")] for f in files], dtype=np.int64)
+    cut = split_rule.assign(
+        _content_hashes(encoded, labels, classes, seed=data.seed),
+        validation=data.fractions.validation,
+        test=data.fractions.test,
+        limit=data.limit,
+    )
+    from kerasflow.tasks.ingest.sources import Blocks
+
+    features = tfds.features.FeaturesDict(
+        {
+            IMAGE_KEY: tfds.features.Tensor(shape=(None,), dtype=np.object_),
+            "label": tfds.features.Tensor(shape=(None,), dtype=np.int64, encoding=tfds.features.Encoding.BYTES),
+        }
+    )
+    arrays = {IMAGE_KEY: encoded, "label": labels}
+    statistics = DatasetStatistics(
+        {
+            split: split_statistics(
+                {SIZE_COLUMN: sizes}, categorical=[SIZE_COLUMN], labels=labels, class_names=classes, rows=rows
+            )
+            for split, rows in cut.items()
+        }
+    )
+    return SourceData(
+        name=dataset_name((data.url or "images").rstrip("/").rsplit("/", 1)[-1] or "images"),
+        features=features,
+        splits={split: Blocks(arrays, rows, rows_per_block=BLOCK_IMAGES) for split, rows in cut.items()},
+        feature_key=IMAGE_KEY,
+        label_key="label",
+        class_names=classes,
+        identity=identity,
+        counts={split: len(rows) for split, rows in cut.items()},
+        rows_per_example=BLOCK_IMAGES,
+        statistics=statistics,
+        image_size=tuple(data.image_size),
+        channels=3 if data.color_mode == "rgb" else 1,
+    )
+
+
+def _checked_size(url: str, content: bytes) -> str:
+    """``<width>x<height>`` of the encoded image; a file that does not decode fails with its key."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            image.load()  # the whole image: a truncated file fails here, not in training
+            return f"{image.width}x{image.height}"
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise DataValidationError(
+            f"{url}: check 'image' failed: cannot be decoded ({type(error).__name__}: {error}); the file is damaged "
+            "or not an image: replace it, or move it out of data.url"
+        ) from None
+
+
+def _content_hashes(encoded: np.ndarray, labels: np.ndarray, classes: list[str], *, seed: int) -> np.ndarray:
+    """One uint64 per image from its bytes and its class name, mixed with the seed."""
+    digests = b"".join(hashlib.blake2b(content, digest_size=8, key=str(seed).encode()).digest() for content in encoded)
+    words = np.frombuffer(digests, dtype="<u8").astype(np.uint64)
+    class_words = split_rule.text_hashes(np.asarray(classes, dtype=str), seed=seed)[labels]
+    return split_rule.mix64(words ^ class_words)

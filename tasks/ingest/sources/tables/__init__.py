@@ -1,0 +1,1 @@
+"""Tables of CSV and Parquet files: listing, reading, typed columns, time windows, labels."""

@@ -1,0 +1,169 @@
+"""A table's feature columns with their types, read into arrays by how each type is stored.
+
+``data.columns`` names the feature columns and their types; without it every column but
+the label (and the slice and split-key columns) is a feature, numbers ``float_normalized``
+and text ``string_categorical`` (a text column whose values are nearly all numbers is a
+number column with bad values, refused by name as before). A type's storage
+(models/column_types.py) decides how its column is read:
+
+- ``float``: float32, NaN where missing (allowed only under ``data.missing: fill``);
+- ``integer``: int64, :data:`MISSING_INTEGER` where missing;
+- ``string``: text, :data:`MISSING_TEXT` where missing.
+
+Ingestion and scoring read through the same functions, so a row is fed to the model the
+same way in both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from kerasflow.models.column_types import MISSING_INTEGER, MISSING_TEXT, column_type
+from kerasflow.tasks.config import DataConfig
+from kerasflow.tasks.data.source_data import groups
+from kerasflow.tasks.failures import DataValidationError
+
+if TYPE_CHECKING:
+    from kerasflow.tasks.data.statistics import SplitStatistics
+
+# A text column is taken for a number column with bad values when this share of its values are numbers.
+NUMERIC_SHARE = 0.9
+
+
+def infer_types(frame, names: list[str]) -> dict[str, str]:
+    """Each column's default type: numbers ``float_normalized``, text ``string_categorical``."""
+    import pandas as pd
+
+    types = {}
+    for name in names:
+        values = frame[name]
+        numeric = pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
+        if not numeric:
+            present = values.dropna()
+            parsed = pd.to_numeric(present, errors="coerce").notna().mean() if len(present) else 1.0
+            numeric = bool(parsed >= NUMERIC_SHARE)
+        types[name] = "float_normalized" if numeric else "string_categorical"
+    return types
+
+
+def feature_names(data: DataConfig, columns: list[str]) -> list[str]:
+    """The feature columns of a file with ``columns``: data.columns', data.feature_columns, or all but the kept ones."""
+    if data.columns is not None:
+        return list(data.columns)
+    if data.feature_columns is not None:
+        return list(data.feature_columns)
+    kept = {data.label_column, *data.kept_columns}
+    return [c for c in columns if c not in kept]
+
+
+def resolve_types(data: DataConfig, frame) -> dict[str, str]:
+    """The table's feature columns and their types, in order, from the config and (for defaults) ``frame``."""
+    if data.columns is not None:
+        return {name: spec.type for name, spec in data.columns.items()}  # type: ignore[union-attr]
+    names = feature_names(data, list(frame.columns))
+    return infer_types(frame, [n for n in names if n in frame.columns]) | {
+        n: "float_normalized"
+        for n in names
+        if n not in frame.columns  # missing: refused by the column check
+    }
+
+
+@dataclass(frozen=True)
+class TypedArrays:
+    floats: np.ndarray  # (rows, float columns) float32
+    integers: np.ndarray  # (rows, integer columns) int64
+    strings: np.ndarray  # (rows, string columns) object (str)
+
+    def stored(self) -> dict[str, np.ndarray]:
+        """The non-empty groups by their stored key."""
+        arrays = {"features": self.floats, "integers": self.integers, "strings": self.strings}
+        return {key: values for key, values in arrays.items() if values.shape[1]}
+
+    def columns(self, types: Mapping[str, str]) -> dict[str, np.ndarray]:
+        """One array per column, by name (what the model is fed)."""
+        by_group = groups(types)
+        arrays = {"float": self.floats, "integer": self.integers, "string": self.strings}
+        return {name: arrays[storage][:, j] for storage, names in by_group.items() for j, name in enumerate(names)}
+
+
+def read_columns(url: str, frame, types: Mapping[str, str], *, missing: str, first_row: int = 0) -> TypedArrays:
+    """``frame``'s feature columns as arrays by storage; bad values refused with the file and row named."""
+    from kerasflow.tasks.ingest.sources.tables.tabular import numeric_features
+
+    by_group = groups(types)
+    return TypedArrays(
+        floats=numeric_features(url, frame, by_group["float"], first_row=first_row, allow_missing=missing == "fill"),
+        integers=integer_values(url, frame, by_group["integer"], first_row=first_row),
+        strings=text_values(frame, by_group["string"]),
+    )
+
+
+def integer_values(url: str, frame, columns: list[str], *, first_row: int = 0) -> np.ndarray:
+    """Integer category columns as int64; a missing value is :data:`MISSING_INTEGER`, a non-integer refused."""
+    import pandas as pd
+
+    from kerasflow.tasks.ingest.sources.tables.tabular import file_row
+
+    out = np.empty((len(frame), len(columns)), dtype=np.int64)
+    for j, column in enumerate(columns):
+        values = frame[column]
+        present = values.notna().to_numpy()
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = present & ~(np.isfinite(numbers) & (np.floor(numbers) == numbers))
+        if bad.any():
+            row = int(bad.argmax())
+            value = values.iloc[row]
+            raise DataValidationError(
+                f"{url}: check 'integer' failed: column {column!r} (integer_categorical/integer_hashed) has "
+                f"{int(bad.sum())} value(s) that are not integers, first at row {file_row(frame, row, first_row)} "
+                f"({value.item() if hasattr(value, 'item') else value!r}); give it a string type in data.columns, "
+                "or clean the column"
+            )
+        if pd.api.types.is_integer_dtype(values):  # exact: int64 beyond 2**53 must not go through float64
+            out[:, j] = values.to_numpy(dtype=np.int64, na_value=MISSING_INTEGER)
+        else:
+            out[:, j] = np.where(present, np.nan_to_num(numbers), 0).astype(np.int64)
+            out[~present, j] = MISSING_INTEGER
+    return out
+
+
+def text_values(frame, columns: list[str]) -> np.ndarray:
+    """Text category columns as str; a missing value is :data:`MISSING_TEXT` (a category of its own)."""
+    out = np.empty((len(frame), len(columns)), dtype=object)
+    for j, column in enumerate(columns):
+        values = frame[column]
+        text = values.astype(str).to_numpy(dtype=object)
+        text[values.isna().to_numpy()] = MISSING_TEXT
+        out[:, j] = text
+    return out
+
+
+def missing_tokens(types: Mapping[str, str]) -> dict[str, Any]:
+    """The value that stands for a missing category, per categorical column (for statistics)."""
+    tokens = {"integer": MISSING_INTEGER, "string": MISSING_TEXT}
+    return {name: tokens[column_type(t).storage] for name, t in types.items() if column_type(t).storage in tokens}
+
+
+def statistics_of(
+    columns: Mapping[str, np.ndarray],
+    types: Mapping[str, str],
+    *,
+    labels: np.ndarray | None = None,
+    class_names: list[str] | None = None,
+    rows: np.ndarray | None = None,
+) -> SplitStatistics:
+    """The statistics of a typed table's ``columns`` (and ``labels``), categories counted as values."""
+    from kerasflow.tasks.data.statistics import split_statistics
+
+    return split_statistics(
+        columns,
+        categorical=[name for name, t in types.items() if column_type(t).categorical],
+        labels=labels,
+        class_names=class_names,
+        missing_tokens=missing_tokens(types),
+        rows=rows,
+    )

@@ -1,0 +1,1 @@
+"""Learning tasks (multiclass, binary, regression): their losses, metrics, measurers and plots."""

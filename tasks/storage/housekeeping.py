@@ -1,0 +1,375 @@
+"""What a long-running storage root no longer needs: dead dataset attempts, unused datasets, old runs.
+
+Two sweeps, each a plain function that returns a :class:`Sweep` (what was removed, or
+with ``dry_run`` would be, what was kept and why, and the bytes freed):
+
+- :func:`sweep_datasets`: attempt folders that no ``ref.json`` names (their writer died,
+  or is still writing: only those unchanged for ``grace`` go), and published datasets
+  that nothing uses, published longer than ``keep`` ago;
+- :func:`sweep_runs`: run folders unchanged for ``retention``.
+
+What is in use is never removed, whatever its age (:func:`in_use`): the dataset and the
+run folder of every registered version, rejected ones included (their metadata points
+there); those of a training that finished but is not registered yet (its
+``trained.json``: the next run registers from it); the run folder a live training lease
+names; the datasets a run in progress holds from the moment ingest finds them
+(tasks/storage/holds.py). Unused datasets are also kept while any training holds a live lease. The datasets of the files
+of a table stored per file stay as long as the table does. A published dataset
+loses its ``ref.json`` first, so a run starting meanwhile materializes it again instead
+of reading a half-removed one; then the holds are read again, and a dataset a run came
+to hold meanwhile gets its ``ref.json`` back and stays. Ages are those of a folder's newest object, which a
+writer still at work keeps fresh (models/folders.py).
+
+A remote root also has a local mirror on each machine that trained or ingested
+(storage.cache_dir): its copies of removed or never-published datasets and of old runs
+go by the same rules. A record the sweep needs in order to know what is in use (a
+version's metadata, a finished training's ``trained.json``) that cannot be read stops
+the sweep before it removes anything (:class:`UnreadableRecord`); a dataset whose
+``ref.json`` cannot be read is kept whole, since which attempt it publishes is unknown.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from kerasflow.models.exclusive import create_exclusive
+from kerasflow.models.folders import folder_usage, modified_at
+from kerasflow.models.registry import ModelRegistry
+from kerasflow.tasks import storage
+from kerasflow.tasks.data.materialize import REF_FILE, find_materialized
+from kerasflow.tasks.refs import DatasetRef, TrainedModel
+from kerasflow.tasks.storage.holds import live_holds
+from kerasflow.tasks.storage.lease import TrainingLease
+
+
+class UnreadableRecord(ValueError):
+    """A record that says what is in use cannot be read: the sweep removes nothing."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One folder a sweep looked at: its URL, its bytes, and why it goes or stays."""
+
+    url: str
+    bytes: int
+    reason: str
+
+
+@dataclass
+class Sweep:
+    """What one sweep removed (or, with ``dry_run``, would remove) and what it kept."""
+
+    dry_run: bool
+    removed: list[Entry] = field(default_factory=list)
+    kept: list[Entry] = field(default_factory=list)
+
+    @property
+    def bytes_freed(self) -> int:
+        return sum(entry.bytes for entry in self.removed)
+
+
+@dataclass(frozen=True)
+class InUse:
+    """What the root's registry, trainings and runs in progress still use, each with who uses it.
+
+    ``dead_holds``: hold records of runs that are gone (tasks/storage/holds.py), removed by the sweep.
+    """
+
+    fingerprints: dict[str, str]
+    runs: dict[str, str]
+    live_trainings: list[str]
+    dead_holds: list[str] = field(default_factory=list)
+
+
+def in_use(root: str) -> InUse:
+    """Datasets and run folders that registered versions, unregistered trainings and live leases use."""
+    fingerprints: dict[str, str] = {}
+    runs: dict[str, str] = {}
+    registry = ModelRegistry(storage.registry_url(root))
+    try:
+        versions = {name: registry.versions(name) for name in registry.names()}
+    except ValueError as error:  # invalid JSON or text: the error names the file
+        raise _unreadable("a version's metadata in the registry", error) from None
+    for name, found in versions.items():
+        for metadata in found:
+            user = f"{name} v{metadata['version']} ({metadata.get('status')})"
+            if fingerprint := metadata.get("dataset", {}).get("fingerprint"):
+                fingerprints.setdefault(fingerprint, user)
+            if run_id := metadata.get("run_id"):
+                runs.setdefault(run_id, user)
+    live = []
+    fs, training = storage.filesystem(storage.join(root, "training"))
+    for key in _names(fs, training):
+        state_url = storage.training_url(root, key)
+        trained_path = f"{training}/{key}/{storage.TRAINED_FILE}"
+        trained = _read(fs, trained_path)
+        if trained is not None:
+            try:
+                record = TrainedModel.model_validate_json(trained)
+            except ValueError as error:
+                raise _unreadable(fs.unstrip_protocol(trained_path), error) from None
+            user = f"training {key}, finished and not registered yet"
+            fingerprints.setdefault(record.dataset_fingerprint, user)
+            runs.setdefault(record.run_id, user)
+        holder = TrainingLease(state_url, seconds=1.0).live_holder()
+        if holder is not None:
+            live.append(key)
+            if holder.get("flow_run_id"):
+                runs.setdefault(str(holder["flow_run_id"]), f"training {key}, in progress (live lease)")
+    try:
+        held = live_holds(root)
+    except ValueError as error:
+        raise _unreadable("a run's hold on datasets", error) from None
+    for fingerprint, who in held.by_fingerprint.items():
+        fingerprints.setdefault(fingerprint, who)
+    return InUse(fingerprints=fingerprints, runs=runs, live_trainings=sorted(live), dead_holds=held.dead)
+
+
+def sweep_datasets(
+    root: str, *, grace: timedelta, keep: timedelta, dry_run: bool = False, now: datetime | None = None
+) -> Sweep:
+    """Remove dead attempt folders (unchanged for ``grace``) and unused datasets published before ``keep``."""
+    now = now or datetime.now(UTC)
+    sweep = Sweep(dry_run=dry_run)
+    used = in_use(root)
+    fs, base = storage.filesystem(storage.datasets_url(root))
+    refs: dict[str, DatasetRef | ValueError | None] = {}
+    for fingerprint in _names(fs, base):
+        try:
+            refs[fingerprint] = find_materialized(root, fingerprint)
+        except ValueError as error:
+            refs[fingerprint] = error
+    ages = {
+        fingerprint: now - (modified_at(fs.info(f"{base}/{fingerprint}/{REF_FILE}")) or now)
+        for fingerprint, ref in refs.items()
+        if isinstance(ref, DatasetRef)
+    }
+
+    def own_reason(fingerprint: str) -> str | None:
+        """Why a published dataset stays for its own sake, if it does."""
+        if fingerprint in used.fingerprints:
+            return f"used by {used.fingerprints[fingerprint]}"
+        if used.live_trainings:
+            return f"unused, but training {used.live_trainings[0]} is in progress"
+        if ages[fingerprint] < keep:
+            return f"unused, published {_ago(ages[fingerprint])} ago"
+        return None
+
+    # A table stored per file (tasks/ingest/partitions.py) reads its files' datasets, and a
+    # large file's rows are parts of their own (tasks/ingest/file_parts.py): while the table
+    # stays, they do, and so does the large file's own dataset, whatever their own age.
+    reasons = {fingerprint: own_reason(fingerprint) for fingerprint in ages}
+    for fingerprint, ref in refs.items():
+        if isinstance(ref, DatasetRef) and reasons[fingerprint] is not None:
+            for part in ref.parts:
+                for held in (part.fingerprint, part.file_fingerprint):
+                    if held in reasons and reasons[held] is None:
+                        reasons[held] = f"a file of dataset {fingerprint}, which stays"
+    kept_attempts: set[str] = set()  # <fingerprint>/<attempt> of every dataset left published
+    unused: list[_Unused] = []
+    for fingerprint, ref in refs.items():
+        folder = f"{base}/{fingerprint}"
+        if isinstance(ref, ValueError):
+            reason = f"{REF_FILE} cannot be read ({_first_line(ref)}): left whole; repair or remove it by hand"
+            _keep(fs, folder, folder_usage(fs, folder).bytes, reason, sweep)
+            kept_attempts.update(f"{fingerprint}/{name}" for name in _names(fs, folder))
+            continue
+        # A table stored per file publishes no attempt of its own: its ref.json is all it has.
+        published = ref.builder_path.split("/", 1)[0] if ref is not None and ref.builder_path else None
+        for name in _names(fs, folder):
+            if name in (REF_FILE, published):
+                continue
+            usage = folder_usage(fs, f"{folder}/{name}")
+            age = now - (usage.newest or now)
+            if age >= grace:
+                _remove(fs, [f"{folder}/{name}"], usage.bytes, f"unpublished attempt, unchanged for {_ago(age)}", sweep)
+            else:
+                _keep(fs, f"{folder}/{name}", usage.bytes, f"unpublished attempt changed {_ago(age)} ago", sweep)
+        if ref is None:
+            if not dry_run and not _names(fs, folder) and fs.exists(folder):
+                fs.rm(folder, recursive=True)  # the empty folder a local disk keeps
+            continue
+        size = folder_usage(fs, folder).bytes
+        if reasons[fingerprint] is not None:
+            if published is not None:
+                kept_attempts.add(f"{fingerprint}/{published}")
+            _keep(fs, folder, size, reasons[fingerprint], sweep)
+        else:
+            reason = f"no version or training uses it, published {_ago(ages[fingerprint])} ago"
+            unused.append(_Unused(fingerprint, folder, published, size, reason))
+    for entry in _remove_unless_held(root, fs, unused, refs, sweep):
+        if entry.published is not None:
+            kept_attempts.add(f"{entry.fingerprint}/{entry.published}")
+    if not dry_run:
+        for record in used.dead_holds:
+            storage.remove_file(record)
+    if not storage.is_local(root):
+        _sweep_mirrored_datasets(root, kept_attempts, grace=grace, now=now, sweep=sweep)
+    return sweep
+
+
+@dataclass(frozen=True)
+class _Unused:
+    """A published dataset nothing used when the sweep began."""
+
+    fingerprint: str
+    folder: str
+    published: str | None
+    bytes: int
+    reason: str
+
+
+def _remove_unless_held(
+    root: str, fs, unused: list[_Unused], refs: dict[str, DatasetRef | ValueError | None], sweep: Sweep
+) -> list[_Unused]:
+    """Unpublish ``unused``, then remove each one no run has come to hold meanwhile; return those kept.
+
+    Every ``ref.json`` goes first, then the holds are read again (tasks/storage/holds.py: a run
+    holds before it reads ``ref.json``, so one that found it is seen here). A dataset
+    held now, directly or as a part of a held table, gets its ``ref.json`` back. Only the
+    attempt that was published is removed, never the whole folder: a run that found the
+    ``ref.json`` gone may already be storing a new attempt there.
+    """
+    if sweep.dry_run:
+        for entry in unused:
+            sweep.removed.append(Entry(fs.unstrip_protocol(entry.folder), entry.bytes, entry.reason))
+        return []
+    bodies = {}
+    for entry in unused:
+        marker = f"{entry.folder}/{REF_FILE}"
+        body = _read(fs, marker)
+        if body is not None:
+            bodies[entry.fingerprint] = body
+            fs.rm_file(marker)
+    try:
+        holds = live_holds(root).by_fingerprint
+    except ValueError as error:
+        holds = {}
+        unreadable = _unreadable("a run's hold on datasets", error)
+    else:
+        unreadable = None
+    held = dict(holds)
+    for fingerprint, who in holds.items():  # a held table holds its files' datasets
+        ref = refs.get(fingerprint)
+        if not isinstance(ref, DatasetRef):
+            ref = find_materialized(root, fingerprint)
+        for part in ref.parts if ref is not None else []:
+            for part_fingerprint in (part.fingerprint, part.file_fingerprint):
+                if part_fingerprint:
+                    held.setdefault(part_fingerprint, f"a file of dataset {fingerprint}, held by {who}")
+    kept = []
+    for entry in unused:
+        if unreadable is not None or entry.fingerprint in held:
+            if entry.fingerprint in bodies:
+                create_exclusive(fs, f"{entry.folder}/{REF_FILE}", bodies[entry.fingerprint])
+            reason = held.get(entry.fingerprint) or str(unreadable)
+            _keep(fs, entry.folder, entry.bytes, f"used by {reason}", sweep)
+            kept.append(entry)
+            continue
+        sweep.removed.append(Entry(fs.unstrip_protocol(entry.folder), entry.bytes, entry.reason))
+        if entry.published is not None and fs.exists(f"{entry.folder}/{entry.published}"):
+            fs.rm(f"{entry.folder}/{entry.published}", recursive=True)
+        if not _names(fs, entry.folder) and fs.exists(entry.folder):
+            fs.rm(entry.folder, recursive=True)  # the empty folder a local disk keeps
+    if unreadable is not None:
+        raise unreadable
+    return kept
+
+
+def _sweep_mirrored_datasets(root: str, kept: set[str], *, grace: timedelta, now: datetime, sweep: Sweep) -> None:
+    """This machine's copies of a remote root's datasets: only those of datasets left published stay.
+
+    An attempt folder here is a published dataset's download, or the staging of an
+    ingest (this one's, or a killed one's); staging still being written is newer than
+    ``grace``.
+    """
+    fs, base = storage.filesystem(str(storage.cache_dir(root) / "datasets"))
+    for fingerprint in _names(fs, base):
+        folder = f"{base}/{fingerprint}"
+        for name in _names(fs, folder):
+            if f"{fingerprint}/{name}" in kept:
+                continue
+            usage = folder_usage(fs, f"{folder}/{name}")
+            age = now - (usage.newest or now)
+            if age >= grace:
+                _remove(fs, [f"{folder}/{name}"], usage.bytes, "local copy of a dataset no longer published", sweep)
+            else:
+                _keep(fs, f"{folder}/{name}", usage.bytes, f"local copy changed {_ago(age)} ago", sweep)
+        if not sweep.dry_run and not _names(fs, folder):
+            fs.rm(folder, recursive=True)
+
+
+def sweep_runs(root: str, *, retention: timedelta, dry_run: bool = False, now: datetime | None = None) -> Sweep:
+    """Remove run folders unchanged for ``retention`` that no version or training uses."""
+    now = now or datetime.now(UTC)
+    sweep = Sweep(dry_run=dry_run)
+    used = in_use(root)
+    fs, base = storage.filesystem(storage.join(root, "runs"))
+    for run_id in _names(fs, base):
+        folder = f"{base}/{run_id}"
+        usage = folder_usage(fs, folder)
+        age = now - (usage.newest or now)
+        if run_id in used.runs:
+            _keep(fs, folder, usage.bytes, f"used by {used.runs[run_id]}", sweep)
+        elif age < retention:
+            _keep(fs, folder, usage.bytes, f"changed {_ago(age)} ago, within the retention", sweep)
+        else:
+            _remove(fs, [folder], usage.bytes, f"finished, unchanged for {_ago(age)}", sweep)
+    if not storage.is_local(root):  # this machine's copies of run folders: the same rule, by their own age
+        fs, base = storage.filesystem(str(storage.cache_dir(root) / "runs"))
+        for run_id in _names(fs, base):
+            folder = f"{base}/{run_id}"
+            usage = folder_usage(fs, folder)
+            age = now - (usage.newest or now)
+            if run_id not in used.runs and age >= retention:
+                _remove(fs, [folder], usage.bytes, f"local copy of a finished run, unchanged for {_ago(age)}", sweep)
+    return sweep
+
+
+def _names(fs, path: str) -> list[str]:
+    """The entries directly under ``path``, by name, from a fresh listing ([] when absent)."""
+    fs.invalidate_cache(path)
+    try:
+        return sorted(entry.rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(path, detail=False))
+    except FileNotFoundError:
+        return []
+
+
+def _read(fs, path: str) -> bytes | None:
+    try:
+        return fs.cat_file(path)
+    except FileNotFoundError:
+        return None
+
+
+def _unreadable(what: str, error: Exception) -> UnreadableRecord:
+    return UnreadableRecord(
+        f"{what} cannot be read ({_first_line(error)}), so what is in use is unknown and nothing was removed; "
+        "repair or remove that file, then run the command again"
+    )
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _keep(fs, path: str, size: int, reason: str, sweep: Sweep) -> None:
+    sweep.kept.append(Entry(fs.unstrip_protocol(path), size, reason))
+
+
+def _remove(fs, paths: list[str], size: int, reason: str, sweep: Sweep) -> None:
+    """Record the last of ``paths`` as removed and, unless dry, remove them in order."""
+    sweep.removed.append(Entry(fs.unstrip_protocol(paths[-1]), size, reason))
+    if sweep.dry_run:
+        return
+    for path in paths:
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
+
+
+def _ago(age: timedelta) -> str:
+    seconds = max(age.total_seconds(), 0.0)
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{seconds / 60:.0f} minutes"
