@@ -73,8 +73,8 @@ def measure(root: str, epochs: int, batch_size: int, mode: str) -> float:
     if mode == "mirrored":
         out = subprocess.run([*command, "--mode", "mirrored"], capture_output=True, text=True, cwd=ROOT, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])["step_seconds"]
-    from kerasflow.tasks.train.launch.cluster import tf_config
-    from kerasflow.tasks.train.launch.launchers import free_ports
+    from kerasflow.tasks.train.cluster import tf_config
+    from kerasflow.tasks.train.launch.local_processes import free_ports
 
     addresses = [f"127.0.0.1:{p}" for p in free_ports(2)]
     workers = [

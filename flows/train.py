@@ -3,7 +3,7 @@
 What runs where: every step is a Prefect task in this flow's process (locally, against
 Prefect's embedded server unless ``PREFECT_API_URL`` names one). With ``runtime.train_on``
 the train step is a flow run of its own on another work pool (flows/train_step.py).
-Training runs where ``runtime.launcher`` says (tasks/train/launch/launchers.py): in this process under the strategy
+Training runs where ``runtime.launcher`` says (tasks/train/launch/): in this process under the strategy
 of ``tasks/train/strategy.py`` (every local GPU under MirroredStrategy, or one device),
 or as MultiWorkerMirroredStrategy workers on this machine or in a Kubernetes Indexed Job.
 

@@ -3,8 +3,10 @@
 A builder is any callable ``build(*, input_spec, **params) -> keras.Model`` (see
 :mod:`input_spec`). It is named in a recipe in one of two ways:
 
-- ``model.family: digits_cnn``: a name in this registry. The zoo's builders register
-  themselves (``@register_builder("digits_cnn")``) and a team's code can add its own;
+- ``model.family: digits_cnn``: a name in this registry (models/plugins.py). The zoo's
+  builders register themselves (``@register_builder("digits_cnn")``) when the zoo is
+  first asked for one; a team's code can add its own, and an installed package can
+  through the ``kerasflow.builders`` entry point group;
 - ``model.builder: "mypackage.models:build"``: any importable function, which is what a
   deployment, a worker or another process can always find.
 
@@ -23,16 +25,27 @@ from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 
+from kerasflow.models.families import FAMILIES
 from kerasflow.models.input_spec import InputSpec
+from kerasflow.models.plugins import PluginRegistry
 
 Builder = Callable[..., Any]
-
-BUILDERS: dict[str, Builder] = {}
 REFERENCE = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*")
 
 
 class BuilderError(ValueError):
     """A builder that cannot be found, called or trusted to fit the task; a config error."""
+
+
+# The zoo's builders register when models/zoo.py is imported, the first time one is asked for.
+BUILDER_REGISTRY: PluginRegistry[Builder] = PluginRegistry(
+    setting="model.family",
+    group="kerasflow.builders",
+    built_in={family: "kerasflow.models.zoo" for family in FAMILIES},
+    error=BuilderError,
+    accepts=callable,
+)
+BUILDERS: dict[str, Builder] = BUILDER_REGISTRY.items
 
 
 def register_builder(name: str) -> Callable[[Builder], Builder]:
@@ -47,21 +60,21 @@ def register_builder(name: str) -> Callable[[Builder], Builder]:
     return register
 
 
-def _ensure_zoo() -> None:
-    import kerasflow.models.zoo  # noqa: F401 - registers the zoo's builders
+def family_names() -> list[str]:
+    """Every name ``model.family`` may take, without importing a builder (so without Keras)."""
+    return BUILDER_REGISTRY.names()
 
 
 def resolve(reference: str) -> Builder:
     """The builder a recipe names: a registered name or ``package.module:function``."""
     if ":" not in reference:
-        _ensure_zoo()
-        try:
-            return BUILDERS[reference]
-        except KeyError:
+        found = BUILDER_REGISTRY.find(reference)
+        if found is None:
             raise BuilderError(
-                f"received model family {reference!r}, expected one of {sorted(BUILDERS)} "
+                f"received model family {reference!r}, expected one of {family_names()} "
                 "or model.builder: 'package.module:function'"
-            ) from None
+            )
+        return found
     function = import_reference(reference, what="model.builder", expected="'package.module:function'")
     if not callable(function):
         raise BuilderError(f"received model.builder={reference!r}, a {type(function).__name__}, expected a function")

@@ -16,12 +16,15 @@ class DeterministicFailure(Exception):
     """A failure that a retry cannot fix; its message names the cause and the fix."""
 
 
+class ConfigError(ValueError):
+    """A recipe, override or command line that cannot describe a valid run."""
+
+
 def retry_unless_deterministic(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect ``retry_condition_fn``: retry anything but a DeterministicFailure, a bad config
     or a refused model file (loading the same bytes again refuses them again, and would
     triple the cost of a file built to exhaust memory)."""
     from kerasflow.models.io import ModelFileError
-    from kerasflow.tasks.config import ConfigError
 
     try:
         state.result()

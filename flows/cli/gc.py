@@ -1,6 +1,6 @@
 """``kerasflow datasets gc`` and ``kerasflow runs gc``: free what the storage root no longer uses.
 
-The sweeps are tasks/storage/housekeeping.py; this prints one line per folder (removed, or with
+The sweeps are tasks/housekeeping.py; this prints one line per folder (removed, or with
 --dry-run what would be, and what is kept and why) and the bytes freed. A root that
 cannot be reached, or a record of what is in use that cannot be read, exits 1 (nothing
 removed); a bad option 2; each with one message.
@@ -32,7 +32,7 @@ def datasets_gc(
     root: RootOption = None,
 ) -> None:
     """Remove dead attempt folders and datasets that no registered version or training uses."""
-    from kerasflow.tasks.storage.housekeeping import sweep_datasets
+    from kerasflow.tasks.housekeeping import sweep_datasets
 
     _check_positive(grace_hours=grace_hours, keep_days=keep_days)
     _report(
@@ -53,7 +53,7 @@ def runs_gc(
     root: RootOption = None,
 ) -> None:
     """Remove folders of finished runs older than the retention, except those a version or training uses."""
-    from kerasflow.tasks.storage.housekeeping import sweep_runs
+    from kerasflow.tasks.housekeeping import sweep_runs
 
     _check_positive(retention_days=retention_days)
     _report("runs gc", lambda url: sweep_runs(url, retention=timedelta(days=retention_days), dry_run=dry_run), root)
@@ -68,7 +68,7 @@ def _check_positive(**values: float) -> None:
 def _report(command: str, sweep_root, root: str | None) -> None:
     from kerasflow.tasks import storage
     from kerasflow.tasks.config import ConfigError, resolve_root
-    from kerasflow.tasks.storage.housekeeping import UnreadableRecord
+    from kerasflow.tasks.housekeeping import UnreadableRecord
 
     try:
         url = resolve_root(root)

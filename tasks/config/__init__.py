@@ -45,12 +45,9 @@ from kerasflow.tasks.config.training import OPTIMIZERS as OPTIMIZERS
 from kerasflow.tasks.config.training import EarlyStoppingConfig as EarlyStoppingConfig
 from kerasflow.tasks.config.training import ScheduleConfig as ScheduleConfig
 from kerasflow.tasks.config.training import TrainingConfig
+from kerasflow.tasks.failures import ConfigError as ConfigError
 
 DEFAULT_ROOT = "./.kerasflow"
-
-
-class ConfigError(ValueError):
-    """A recipe, override or command line that cannot describe a valid run."""
 
 
 class DriftConfig(_Section):

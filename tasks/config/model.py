@@ -10,9 +10,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from kerasflow.models.builders import BUILDERS as REGISTERED_BUILDERS
 from kerasflow.models.builders import REFERENCE as BUILDER_REFERENCE
-from kerasflow.models.families import FAMILIES
+from kerasflow.models.builders import family_names
 from kerasflow.models.registry import validate_name
 from kerasflow.tasks.config.runtime import ConfigSection as _Section
 
@@ -99,9 +98,10 @@ class ModelConfig(_Section):
     @field_validator("family")
     @classmethod
     def _family_name(cls, value: str | None) -> str | None:
-        # Checked without importing Keras: the zoo's names, and any a team's code registered
-        # in this process (models/builders.py) before the recipe was read.
-        known = set(FAMILIES) | set(REGISTERED_BUILDERS)
+        # Checked without importing Keras: the zoo's names, those of installed packages' entry
+        # points, and any a team's code registered in this process (models/builders.py)
+        # before the recipe was read.
+        known = set(family_names())
         if value is not None and value not in known:
             raise ValueError(
                 f"received {value!r}, expected one of {sorted(known)} (or model.builder: 'package.module:function')"

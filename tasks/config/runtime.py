@@ -1,7 +1,7 @@
 """Where and how training runs: the ``runtime`` section of a recipe.
 
 Strategy, devices and precision (tasks/train/strategy.py), the launcher of training
-processes (tasks/train/launch/launchers.py), GPU slots and leases, and ``train_on``: the train
+processes (tasks/train/launch/), GPU slots and leases, and ``train_on``: the train
 step as a flow run of its own deployment (flows/train_step.py), and how ingest runs a
 table's files (``ingest``: tasks/ingest/file_runs.py). tasks/config/__init__.py composes
 it into ``TrainConfig`` and re-exports it.
@@ -22,7 +22,7 @@ class ConfigSection(BaseModel):
 
 
 class LauncherConfig(ConfigSection):
-    """Where training processes run (tasks/train/launch/launchers.py)."""
+    """Where training processes run (tasks/train/launch/)."""
 
     kind: Literal["in_process", "local_processes", "kubernetes", "slurm"] = Field(
         "in_process",

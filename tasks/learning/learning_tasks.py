@@ -113,7 +113,7 @@ def register_task(task: LearningTask) -> LearningTask:
 
 def choose_task(name: str | None, *, num_classes: int, labels: LabelKind = "classes") -> LearningTask:
     """The recipe's task, or the classifier that fits ``num_classes``; refuses what does not fit."""
-    from kerasflow.tasks.config import ConfigError
+    from kerasflow.tasks.failures import ConfigError
 
     if name is None:
         if labels == "numbers":

@@ -43,7 +43,8 @@ def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str, fresh: bool 
     """Train a candidate on ``dataset``; write it to ``<root>/runs/<run_id>/model.keras``."""
     # Keras and TensorFlow load here, not when kerasflow.tasks.train is imported: `kerasflow k8s
     # render` and the worker's cluster helpers live in this package and need neither.
-    from kerasflow.tasks.train.launch.launchers import launch, scratch_dir
+    from kerasflow.tasks.train.launch import launch
+    from kerasflow.tasks.train.launch.job import scratch_dir
     from kerasflow.tasks.train.state import TrainingState, training_key, training_url
     from kerasflow.tasks.train.warm_start import resolve_warm_start
 
@@ -129,7 +130,7 @@ def gpu_slots(runtime: RuntimeConfig, *, logger) -> Iterator[int]:
 
 def local_gpus(runtime: RuntimeConfig) -> int:
     """The GPUs of this node that training occupies (none when pods or Slurm nodes train elsewhere)."""
-    from kerasflow.tasks.train.launch.launchers import launcher_for
+    from kerasflow.tasks.train.launch import launcher_for
 
     if not launcher_for(runtime.launcher.kind).on_this_node:
         return 0

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 
 from kerasflow.tasks.config import ConfigError, RuntimeConfig
-from kerasflow.tasks.train.launch import cluster
+from kerasflow.tasks.train import cluster
 
 
 def build_strategy(runtime: RuntimeConfig, *, env: dict[str, str] | None = None):

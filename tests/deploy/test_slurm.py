@@ -27,7 +27,7 @@ from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.data import materialize
 from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
-from kerasflow.tasks.train.launch import launchers
+from kerasflow.tasks.train.launch import local_processes
 from kerasflow.tasks.train.launch.job import TrainingJob
 from kerasflow.tasks.train.state import training_key, training_url
 from tests.deploy.slurm_cluster import SlurmCluster, require_slurm
@@ -88,7 +88,7 @@ def test_an_sbatch_job_of_two_srun_tasks_trains_what_local_processes_trains(slur
     monkeypatch.setenv("KERASFLOW_TEST_SECRET", "never-in-the-script")  # the job's environment, not its script
     launcher = {"kind": "slurm", "workers": 2, "port": port_base(), "poll_seconds": 0.5, "time_limit": "30"}
     summary = train_flow(config=smoke(root, **launcher, partition="debug"))
-    local = launchers.local_processes(
+    local = local_processes.local_processes(
         training_job(smoke(tmp_path / "local", kind="local_processes", workers=2), "local"),
         logger=logging.getLogger("test"),
         lease=None,

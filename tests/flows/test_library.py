@@ -89,9 +89,9 @@ def test_a_dataset_reused_by_a_run_in_progress_survives_the_default_datasets_gc(
 
     from kerasflow.flows.train import train_flow
     from kerasflow.tasks.config import TrainConfig
+    from kerasflow.tasks.housekeeping import sweep_datasets
     from kerasflow.tasks.ingest import ingest
     from kerasflow.tasks.storage import holds
-    from kerasflow.tasks.storage.housekeeping import sweep_datasets
     from kerasflow.tasks.validate import validate
 
     monkeypatch.setattr(holds, "HOLD_SECONDS", 3.0)  # the heartbeat looks at the run every second

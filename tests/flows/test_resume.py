@@ -10,7 +10,7 @@ import sys
 import keras
 import pytest
 
-import kerasflow.tasks.train.launch.launchers as launchers
+import kerasflow.tasks.train.launch.in_process as in_process
 from kerasflow.flows.recipes import load_recipe
 from kerasflow.flows.train import train_flow
 from kerasflow.models.registry import ModelRegistry
@@ -96,12 +96,12 @@ class FailAtEpoch(keras.callbacks.Callback):
 
 def test_fresh_starts_over_instead_of_resuming(root, monkeypatch, caplog):
     config = TrainConfig.smoke(storage={"root": str(root)}, training={"epochs": 3})
-    standard = launchers.standard_callbacks
-    monkeypatch.setattr(launchers, "standard_callbacks", lambda *a, **k: [*standard(*a, **k), FailAtEpoch(2)])
+    standard = in_process.standard_callbacks
+    monkeypatch.setattr(in_process, "standard_callbacks", lambda *a, **k: [*standard(*a, **k), FailAtEpoch(2)])
     with pytest.raises(DeterministicFailure, match="stopped at epoch 3"):
         train_flow(config=config)
     assert list(root.glob("training/digits-*/backup/latest.json")), "two epochs were published"
-    monkeypatch.setattr(launchers, "standard_callbacks", standard)
+    monkeypatch.setattr(in_process, "standard_callbacks", standard)
 
     summary = train_flow(config=config, fresh=True)
 

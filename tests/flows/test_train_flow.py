@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-import kerasflow.tasks.train.launch.launchers as launchers
+import kerasflow.tasks.train.launch.in_process as in_process
 from kerasflow.flows.train import train_flow
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks.config import ConfigError, TrainConfig
@@ -187,12 +187,12 @@ def test_a_retried_training_resumes_from_the_last_completed_epoch(root, monkeypa
     # With --fresh the run starts over once; its own retry still resumes its fresh epochs.
     epochs_begun: list[int] = []
     raised: list[bool] = []
-    standard = launchers.standard_callbacks
+    standard = in_process.standard_callbacks
 
     def with_fault(*args, **kwargs):
         return [*standard(*args, **kwargs), RaiseOnceAtEpoch(2, epochs_begun, raised)]
 
-    monkeypatch.setattr(launchers, "standard_callbacks", with_fault)
+    monkeypatch.setattr(in_process, "standard_callbacks", with_fault)
     summary = train_flow(config=smoke(root, training={"epochs": 5}), fresh=fresh)
 
     assert raised == [True]

@@ -5,26 +5,27 @@ module) from a run's config: one pod per worker, each named ``<job>-<index>`` in
 of the headless Service, so every worker knows all the others' addresses before any of
 them starts
 (``KERASFLOW_WORKERS``) and builds its TF_CONFIG from its own
-``JOB_COMPLETION_INDEX`` (:func:`kerasflow.tasks.train.launch.cluster.tf_config_from_index`).
+``JOB_COMPLETION_INDEX`` (:func:`kerasflow.tasks.train.cluster.tf_config_from_index`).
 :func:`apply_and_wait` creates both objects with the official ``kubernetes`` client and
 waits for the Job. Rendering is pure; only ``apply_and_wait`` talks to a cluster.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
 import string
 import time
-import uuid
 from importlib import resources
 from typing import Any
 
 import yaml
 
+from kerasflow.tasks import storage
 from kerasflow.tasks.config import ConfigError, TrainConfig, refuse_credentials
+from kerasflow.tasks.train.launch import register_launcher
+from kerasflow.tasks.train.launch.job import TrainingJob, chief_result, publish_job, resource_name
 
 __all__ = ["TEMPLATE", "apply_and_wait", "manifests_yaml", "render_manifests", "resource_name"]
 
@@ -35,34 +36,9 @@ TEMPLATE = resources.files(__package__).joinpath("templates", "training-job.yaml
 _SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 # A label value (kerasflow/run); the selector of a run's pods, so it is never altered.
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-# Pod hostnames are "<job>-<index>" and must stay a DNS label; indexes reach 1023 (4 digits).
-_MAX_NAME = 63 - len("-1023")
-_PREFIX = "train-"
-_SHORT_ID = 8
 _GPU = "nvidia.com/gpu"
 # Written by the Job controller on each pod of an Indexed Job.
 _INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
-
-
-def resource_name(model_name: str, run_id: str) -> str:
-    """The name of a run's Service and Job: ``train-<model>-<short run id>``, a DNS-1123 label.
-
-    Args:
-        model_name: ``config.model.name``; characters outside ``[a-z0-9-]`` become ``-``
-            and it is shortened so that a pod hostname ``<name>-<index>`` fits 63 characters.
-        run_id: the run id; a UUID contributes its first 8 hex digits (as Prefect's UI
-            shows it), any other id a hash, so two runs never share a name.
-
-    Returns:
-        At most 58 characters: lower case letters, digits and ``-``, starting with a letter.
-    """
-    try:
-        short = uuid.UUID(run_id).hex[:_SHORT_ID]
-    except ValueError:
-        short = hashlib.sha256(run_id.encode()).hexdigest()[:_SHORT_ID]
-    room = _MAX_NAME - len(_PREFIX) - len(short) - 1
-    model = re.sub(r"[^a-z0-9]+", "-", model_name.lower())[:room].strip("-") or "model"
-    return f"{_PREFIX}{model}-{short}"
 
 
 def render_manifests(
@@ -290,3 +266,20 @@ def _failure_message(core: Any, namespace: str, name: str, run_label: str, condi
         f"{head}: worker {index} (pod {pod_name}) failed first with exit code {code} ({reason}); "
         f"read its log with `kubectl logs -n {namespace} {pod_name}`"
     )
+
+
+@register_launcher("kubernetes", on_this_node=False)
+def on_kubernetes(job: TrainingJob, *, logger: Any, lease: Any):
+    """Write the job next to the run, apply the Indexed Job, wait, read the chief's result."""
+    root = job.config.storage.root
+    if storage.is_local(root):
+        from kerasflow.tasks.config import ConfigError
+
+        raise ConfigError(
+            f"received runtime.launcher.kind='kubernetes' with storage.root={root!r}, expected a root every pod "
+            "can reach, e.g. s3://bucket/kerasflow"
+        )
+    job_url = publish_job(job)
+    manifests = render_manifests(job.config, job_url=job_url, run_id=job.run_id)
+    apply_and_wait(manifests, timeout_seconds=7 * 24 * 3600, logger=logger)
+    return chief_result(job)

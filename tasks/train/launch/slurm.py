@@ -36,19 +36,17 @@ from typing import Any, NamedTuple
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import ConfigError, TrainConfig, refuse_credentials
+from kerasflow.tasks.train.launch import register_launcher
 from kerasflow.tasks.train.launch.events import follow_file, replay_events
-from kerasflow.tasks.train.launch.job import TrainingJob
-from kerasflow.tasks.train.launch.launchers import (
+from kerasflow.tasks.train.launch.job import TrainingJob, chief_result, publish_job, resource_name
+from kerasflow.tasks.train.launch.worker import DETERMINISTIC_MARK
+from kerasflow.tasks.train.launch.worker_processes import (
     WorkerDeterministicError,
     WorkerFailedError,
-    chief_result,
     deterministic_message,
     last_error,
     progress_for,
-    publish_job,
-    register_launcher,
 )
-from kerasflow.tasks.train.launch.worker import DETERMINISTIC_MARK
 
 __all__ = ["TEMPLATE", "JobStatus", "job_status", "on_slurm", "render_script"]
 
@@ -84,8 +82,6 @@ def render_script(config: TrainConfig, *, job_location: str, run_id: str, logs_d
     Raises:
         ConfigError: a path or URL that cannot stand in the script.
     """
-    from kerasflow.tasks.train.launch.kubernetes import resource_name
-
     launcher = config.runtime.launcher
     try:
         refuse_credentials(job_location)  # the script is stored by slurmctld and shown to operators

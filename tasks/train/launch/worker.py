@@ -35,11 +35,10 @@ def read_job(location: str):
 def run(job) -> None:
     from kerasflow.tasks import storage
     from kerasflow.tasks.storage.lease import LeaseView
-    from kerasflow.tasks.train import fit
+    from kerasflow.tasks.train import cluster, fit
     from kerasflow.tasks.train.callbacks import standard_callbacks
-    from kerasflow.tasks.train.launch import cluster
     from kerasflow.tasks.train.launch.events import EventStream
-    from kerasflow.tasks.train.launch.launchers import scratch_dir
+    from kerasflow.tasks.train.launch.job import scratch_dir
     from kerasflow.tasks.train.plan import make_plan
     from kerasflow.tasks.train.state import DurableBackup, TrainingState
     from kerasflow.tasks.train.strategy import build_strategy, describe, precision
@@ -86,7 +85,7 @@ def run(job) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from kerasflow.tasks.train.launch import cluster
+    from kerasflow.tasks.train import cluster
 
     if len(argv) != 1:
         print("usage: python -m kerasflow.tasks.train.launch.worker JOB_JSON_PATH_OR_URL", file=sys.stderr)

@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from kerasflow.tasks.config import ConfigError, RuntimeConfig, TrainConfig
+from kerasflow.tasks.train import cluster
 from kerasflow.tasks.train.fit import learning_rate
-from kerasflow.tasks.train.launch import cluster
 from kerasflow.tasks.train.strategy import build_strategy, check_accelerator_features, describe
 
 TWO_WORKERS = cluster.tf_config(["127.0.0.1:1", "127.0.0.1:2"], 1)

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from kerasflow.tasks.config import ConfigError, parse_config
-from kerasflow.tasks.train.launch.cluster import INDEX_ENV, WORKERS_ENV, tf_config_from_index
+from kerasflow.tasks.train.cluster import INDEX_ENV, WORKERS_ENV, tf_config_from_index
 from kerasflow.tasks.train.launch.kubernetes import manifests_yaml, render_manifests, resource_name
 from tests.k8s_models import dropped_fields, round_trip
 

@@ -16,7 +16,7 @@ import pytest
 from kerasflow.flows.train import train_flow
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks.config import TrainConfig
-from kerasflow.tasks.train.launch.launchers import WorkerDeterministicError
+from kerasflow.tasks.train.launch.worker_processes import WorkerDeterministicError
 from tests.flows.helpers import assert_the_retry_resumed, train_interrupted
 from tests.tables import transactions_frame, write_frame
 from tests.tasks.train.test_loop import DEFINED

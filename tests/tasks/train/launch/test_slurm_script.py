@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from kerasflow.tasks.config import ConfigError, TrainConfig
-from kerasflow.tasks.train.launch import slurm
-from kerasflow.tasks.train.launch.launchers import launcher_for
+from kerasflow.tasks.train.launch import launcher_for, slurm
 
 RUN = "6f1c2d3e-0000-4000-8000-000000000000"
 

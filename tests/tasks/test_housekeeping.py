@@ -10,8 +10,8 @@ import fsspec
 import pytest
 
 from kerasflow.models.registry import ModelRegistry
+from kerasflow.tasks.housekeeping import sweep_datasets, sweep_runs
 from kerasflow.tasks.refs import DatasetRef, TrainedModel
-from kerasflow.tasks.storage.housekeeping import sweep_datasets, sweep_runs
 
 KIB = b"x" * 1024
 GRACE, KEEP, RETENTION = timedelta(hours=1), timedelta(days=30), timedelta(days=30)
@@ -241,7 +241,7 @@ def test_an_unreadable_record_of_what_is_in_use_stops_the_sweep_before_it_remove
     from typer.testing import CliRunner
 
     from kerasflow.flows.cli import app
-    from kerasflow.tasks.storage.housekeeping import UnreadableRecord
+    from kerasflow.tasks.housekeeping import UnreadableRecord
 
     root = installation
     broken = {
@@ -381,8 +381,9 @@ def test_a_dataset_a_run_holds_stays_and_the_hold_ends_with_the_run(installation
 def test_a_run_that_holds_after_the_sweep_looked_gets_the_dataset_back(installation, monkeypatch):
     """The interleaving the order guards against: the sweep read what is in use, then a run held the
     dataset and read its ref.json, then the sweep came to remove it."""
+    from kerasflow.tasks import housekeeping
     from kerasflow.tasks.data.materialize import find_materialized
-    from kerasflow.tasks.storage import holds, housekeeping
+    from kerasflow.tasks.storage import holds
 
     root = installation
     lease(root, "digits-live", run_id="run-live", live=False)
