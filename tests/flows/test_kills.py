@@ -35,7 +35,12 @@ step, children, *args = sys.argv[1:]
 
 def killed(*_, **__):
     me = os.getpid()
-    pids = [p for task in Path(f"/proc/{me}/task").iterdir() for p in (task / "children").read_text().split()]
+    pids = []
+    for task in Path(f"/proc/{me}/task").iterdir():
+        try:
+            pids += (task / "children").read_text().split()
+        except FileNotFoundError:  # a thread that ended between the listing and the read
+            continue
     Path(children).write_text(" ".join(pids))
     print(f"killing myself at {step}", flush=True)
     os.kill(me, signal.SIGKILL)
