@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint imports bench screenshots clean
+.PHONY: run test lint imports docs reference package-tree bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,17 +27,33 @@ run: $(BIN)/kerasflow
 # process, so a module fixture (the end-to-end server) starts once.
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
-	$(MAKE) --no-print-directory imports
+	$(MAKE) --no-print-directory imports docs
 	$(BIN)/python -m pytest -n 3 --dist loadfile
 
-# The import contracts of .importlinter. import-linter reads a package from its folder, and
-# the editable install maps kerasflow.flows, .tasks and .models from the top-level folders, so
-# it reads a tree of links shaped as the wheel installs them.
-imports: $(VENV)/.dev
+# import-linter and mkdocstrings read a package from its folder, and the editable install
+# maps kerasflow.flows, .tasks and .models from the top-level folders: both read a tree of
+# links shaped as the wheel installs them.
+package-tree:
 	rm -rf .import-tree && mkdir -p .import-tree/kerasflow
 	cp kerasflow/__init__.py .import-tree/kerasflow/
 	ln -s ../../flows ../../tasks ../../models .import-tree/kerasflow/
+
+# The import contracts of .importlinter.
+imports: $(VENV)/.dev package-tree
 	cd .import-tree && PYTHONPATH=. ../$(BIN)/lint-imports ../.importlinter --no-cache
+
+# The docs site (mkdocs.yml), built strict: a broken link, a page missing from the nav or a
+# docstring mkdocstrings cannot read fails the build.
+docs: $(VENV)/.dev package-tree
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# Regenerate what the docs and the recipes take from the code (tests/docs/test_generated.py
+# and tests/tasks/config/test_config.py fail when it is stale).
+reference: $(VENV)/.dev
+	$(BIN)/kerasflow recipes --reference > docs/recipe-reference.md
+	$(BIN)/kerasflow recipes --schema > flows/recipes/recipe.schema.json
+	$(BIN)/kerasflow recipes --families > docs/reference/families.md
+	$(BIN)/typer kerasflow.flows.cli utils docs --name kerasflow --title "Command line reference" > docs/reference/cli.md
 
 # Regenerate the Prefect UI screenshots in docs/ (needs Debian's chromium).
 screenshots: $(VENV)/.dev
@@ -54,4 +70,4 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/multiworker.py
 
 clean:
-	rm -rf $(VENV) .kerasflow .pytest_cache .import-tree
+	rm -rf $(VENV) .kerasflow .pytest_cache .import-tree .site

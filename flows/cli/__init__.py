@@ -273,14 +273,23 @@ def recipes(
     reference: Annotated[
         bool, typer.Option("--reference", help="print every key a recipe may hold (Markdown), from the config models")
     ] = False,
+    schema: Annotated[
+        bool, typer.Option("--schema", help="print the recipe JSON Schema editors complete and check keys with")
+    ] = False,
+    families: Annotated[
+        bool, typer.Option("--families", help="print every model family with its params and defaults (Markdown)")
+    ] = False,
 ) -> None:
-    """List the bundled recipes, or (--reference) every key a recipe may hold."""
+    """List the bundled recipes; or every key a recipe may hold, its JSON Schema, or the model families."""
     from kerasflow.flows.recipes import describe, recipe_names
+    from kerasflow.tasks.config import reference as generated
 
-    if reference:
-        from kerasflow.tasks.config.reference import reference_markdown
-
-        typer.echo(reference_markdown(), nl=False)
+    for asked, text in ((reference, generated.reference_markdown), (schema, generated.recipe_schema)):
+        if asked:
+            typer.echo(text(), nl=False)
+            return
+    if families:
+        typer.echo(generated.families_markdown(), nl=False)
         return
 
     for name in recipe_names():

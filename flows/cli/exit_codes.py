@@ -1,7 +1,7 @@
 """Exit codes of the ``kerasflow`` command and its one-line failure message.
 
 0 promoted or skipped, 1 any failure of the run or a refused model file, 2 a bad recipe,
-override or command line, 3 rejected by the gate (README: Commands).
+override or command line, 3 rejected by the gate (docs/concepts/commands.md).
 """
 
 from __future__ import annotations

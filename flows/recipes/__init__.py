@@ -8,6 +8,10 @@ from pathlib import Path
 from kerasflow.tasks.config import ConfigError, TrainConfig, load_config
 
 RECIPES_DIR = Path(__file__).parent
+# The first line of every bundled recipe: editors with a YAML language server complete and
+# check its keys against the schema beside it (tasks/config/reference.recipe_schema).
+SCHEMA_FILE = "recipe.schema.json"
+SCHEMA_LINE = f"# yaml-language-server: $schema={SCHEMA_FILE}"
 
 
 def recipe_names() -> list[str]:
@@ -15,9 +19,9 @@ def recipe_names() -> list[str]:
 
 
 def describe(name: str) -> str:
-    """The first comment line of a recipe: what it trains on what."""
+    """The first comment line of a recipe: what it trains on what (the editor's schema line skipped)."""
     for line in (RECIPES_DIR / f"{name}.yaml").read_text().splitlines():
-        if line.startswith("#"):
+        if line.startswith("#") and not line.startswith(SCHEMA_LINE.split("=", 1)[0]):
             return line.lstrip("# ").strip()
     return ""
 

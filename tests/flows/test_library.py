@@ -71,9 +71,9 @@ def test_the_team_policy_stops_the_flow_before_training(team_project, root):
     assert not (root / "runs").exists()
 
 
-def test_the_readme_shows_the_flow_as_it_is_in_the_file():
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("### Using kerasflow as a library", 1)[1]
+def test_the_library_page_shows_the_flow_as_it_is_in_the_file():
+    page = (Path(__file__).resolve().parents[2] / "docs" / "concepts" / "library.md").read_text()
+    section = page.split("## Using kerasflow as a library", 1)[1]
     excerpt = section.split("```python\n", 1)[1].split("```", 1)[0]
     assert excerpt.endswith("    ...\n")
     assert excerpt.removesuffix("    ...\n") in (TEAM_PROJECT / "flows" / "nightly.py").read_text()
