@@ -44,12 +44,12 @@ def digits_split(folder: Path) -> Path:
     import numpy as np
 
     from kerasflow.flows.recipes import load_recipe
-    from kerasflow.tasks.ingest.sources import _floats, _split_indices
+    from kerasflow.tasks.ingest.sources.arrays import floats, split_indices
     from kerasflow.tasks.ingest.sources.samples import sample_arrays
 
     data = load_recipe("digits", []).data
     x, y, class_names, _ = sample_arrays(data)
-    cut = _split_indices(_floats(x), y, class_names, data)
+    cut = split_indices(floats(x), y, class_names, data)
     path = folder / "digits-split.npz"
     np.savez(path, **{name: np.sort(rows) for name, rows in cut.items()})
     print("split " + " / ".join(f"{name} {len(rows)}" for name, rows in cut.items()))

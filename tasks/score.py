@@ -26,6 +26,7 @@ from kerasflow.models.registry import ModelRegistry, RegistryError, parse_model_
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import ConfigError, DataConfig, DriftConfig, WindowConfig
 from kerasflow.tasks.data.statistics import SplitStatistics
+from kerasflow.tasks.data.typed_arrays import statistics_of
 from kerasflow.tasks.failures import DataValidationError, retry_unless_deterministic
 from kerasflow.tasks.ingest.sources.tables import typed_columns
 from kerasflow.tasks.learning.learning_tasks import LearningTask, task_of_metadata
@@ -324,7 +325,7 @@ def score(
             for features, keys, labels, batch_source in batches:
                 check_signature(metadata, features, source=batch_source)
                 if observed is not None:
-                    observed.merge(typed_columns.statistics_of(features, signature["column_types"]))
+                    observed.merge(statistics_of(features, signature["column_types"]))
                 if model is None:
                     # Verified against its sha256, inspected, in safe mode; a refused file is not retried.
                     model = registry.load(name, metadata["version"], trusted_packages=trusted_packages)

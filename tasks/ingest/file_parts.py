@@ -26,8 +26,9 @@ from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.data import materialize as materialization
 from kerasflow.tasks.data.combined import combine
 from kerasflow.tasks.ingest.read_ahead import read_ahead
-from kerasflow.tasks.ingest.sources import fingerprint, table_source
+from kerasflow.tasks.ingest.sources import fingerprint
 from kerasflow.tasks.ingest.sources.tables import table_reading, tabular
+from kerasflow.tasks.ingest.sources.tables.source import table_source
 from kerasflow.tasks.ingest.sources.tables.table_reading import Part
 from kerasflow.tasks.refs import DatasetRef
 from kerasflow.tasks.storage import holds

@@ -29,7 +29,10 @@ from kerasflow.tasks.data import splits as split_rule
 from kerasflow.tasks.data.source_data import SIZE_COLUMN, SourceData, dataset_name
 from kerasflow.tasks.data.statistics import DatasetStatistics, split_statistics
 from kerasflow.tasks.failures import DataValidationError
-from kerasflow.tasks.ingest.sources.tables import tabular
+from kerasflow.tasks.ingest.sources import arrays, register_source
+from kerasflow.tasks.ingest.sources import files as files_module
+from kerasflow.tasks.ingest.sources.arrays import Blocks
+from kerasflow.tasks.ingest.sources.files import TableFile
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 # Encoded images per stored TFDS example (TFDS writes one example at a time in Python).
@@ -37,7 +40,7 @@ BLOCK_IMAGES = 64
 IMAGE_KEY = "image"
 
 
-def list_images(url: str) -> tuple[list[tabular.TableFile], list[str]]:
+def list_images(url: str) -> tuple[list[TableFile], list[str]]:
     """Every image under ``url`` (sorted) and the class folders (sorted); bad layouts are one error each."""
     fs, root = storage.filesystem(url)
     root = root.rstrip("/")
@@ -75,7 +78,7 @@ def list_images(url: str) -> tuple[list[tabular.TableFile], list[str]]:
             )
         per_class[parts[0]] += 1
         version = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or ""
-        files.append(tabular.TableFile(url=key, path=path, size=int(info.get("size") or 0), version=str(version)))
+        files.append(TableFile(url=key, path=path, size=int(info.get("size") or 0), version=str(version)))
     empty = [name for name, count in per_class.items() if not count]
     if empty:
         raise DataValidationError(
@@ -85,7 +88,7 @@ def list_images(url: str) -> tuple[list[tabular.TableFile], list[str]]:
     return files, classes
 
 
-def class_of(file: tabular.TableFile, url: str) -> str:
+def class_of(file: TableFile, url: str) -> str:
     """The class folder ``file`` is in."""
     return file.url.rstrip("/").rsplit("/", 2)[-2]
 
@@ -94,11 +97,11 @@ def load_images(data: DataConfig, identity: dict[str, Any]) -> SourceData:
     """The images ``identity`` lists, checked and split, as blocks of encoded images with their class ids."""
     import tensorflow_datasets as tfds
 
-    files = tabular.from_identity(identity["files"])
+    files = files_module.from_identity(identity["files"])
     classes = list(identity["classes"])
     index = {name: i for i, name in enumerate(classes)}
     with tempfile.TemporaryDirectory(prefix="kerasflow-images-") as tmp:
-        local = tabular.download_files(files, Path(tmp))
+        local = files_module.download_files(files, Path(tmp))
         encoded = np.empty(len(files), dtype=object)
         sizes = np.empty(len(files), dtype=object)
         for i, (file, path) in enumerate(zip(files, local, strict=True)):
@@ -111,15 +114,13 @@ def load_images(data: DataConfig, identity: dict[str, Any]) -> SourceData:
         test=data.fractions.test,
         limit=data.limit,
     )
-    from kerasflow.tasks.ingest.sources import Blocks
-
     features = tfds.features.FeaturesDict(
         {
             IMAGE_KEY: tfds.features.Tensor(shape=(None,), dtype=np.object_),
             "label": tfds.features.Tensor(shape=(None,), dtype=np.int64, encoding=tfds.features.Encoding.BYTES),
         }
     )
-    arrays = {IMAGE_KEY: encoded, "label": labels}
+    columns = {IMAGE_KEY: encoded, "label": labels}
     statistics = DatasetStatistics(
         {
             split: split_statistics(
@@ -131,7 +132,7 @@ def load_images(data: DataConfig, identity: dict[str, Any]) -> SourceData:
     return SourceData(
         name=dataset_name((data.url or "images").rstrip("/").rsplit("/", 1)[-1] or "images"),
         features=features,
-        splits={split: Blocks(arrays, rows, rows_per_block=BLOCK_IMAGES) for split, rows in cut.items()},
+        splits={split: Blocks(columns, rows, rows_per_block=BLOCK_IMAGES) for split, rows in cut.items()},
         feature_key=IMAGE_KEY,
         label_key="label",
         class_names=classes,
@@ -165,3 +166,26 @@ def _content_hashes(encoded: np.ndarray, labels: np.ndarray, classes: list[str],
     words = np.frombuffer(digests, dtype="<u8").astype(np.uint64)
     class_words = split_rule.text_hashes(np.asarray(classes, dtype=str), seed=seed)[labels]
     return split_rule.mix64(words ^ class_words)
+
+
+class ImageFolderSource:
+    """``data.source: images``: a folder or prefix with one subfolder of images per class."""
+
+    def identify(self, data: DataConfig) -> dict[str, Any]:
+            files, classes = list_images(data.url or "")
+            return {
+                "source": "images",
+                "files": files_module.identity(files),
+                "classes": classes,
+                "image_size": list(data.image_size),
+                "color_mode": data.color_mode,
+                **arrays.cut_identity(data),
+            }
+
+    def load(
+        self, data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, Path] | None = None
+    ) -> SourceData:
+        return load_images(data, identity)
+
+
+register_source("images", ImageFolderSource())

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from kerasflow.tasks.config import ConfigError, DataConfig
+from kerasflow.tasks.data.source_data import SourceData
+from kerasflow.tasks.ingest.sources import arrays, register_source
 
 # The tables scikit-learn bundles (no download), by whether their target is a class or a number.
 SAMPLE_TABLES: dict[str, str] = {"breast_cancer": "classes", "diabetes": "numbers"}
@@ -69,3 +72,31 @@ def _bundled_file(name: str) -> Path | None:
         return None  # scikit-learn's own loader then says what is missing
     path = Path(spec.origin).parent / "datasets" / "data" / name
     return path if path.is_file() else None
+
+
+class SampleSource:
+    """``data.source: sample``: a table or images scikit-learn ships, named by its checksum."""
+
+    def identify(self, data: DataConfig) -> dict[str, Any]:
+        x, y, _, _ = sample_arrays(data)
+        checksum = arrays.content_sha256(x, y)
+        return {"source": "sample", "name": data.name, "content_sha256": checksum, **arrays.cut_identity(data)}
+
+    def load(
+        self, data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, Path] | None = None
+    ) -> SourceData:
+        x, y, class_names, feature_names = sample_arrays(data)
+        # A sample table (diabetes, breast cancer) is a typed table of numbers; digits is images.
+        types = {name: "float_normalized" for name in feature_names} if feature_names else None
+        return arrays.from_arrays(
+            arrays.floats(x),
+            y,
+            data=data,
+            name=data.name,
+            class_names=class_names,
+            identity=identity,
+            column_types=types,
+        )
+
+
+register_source("sample", SampleSource())

@@ -15,7 +15,8 @@ import numpy as np
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import ConfigError, DataConfig
 from kerasflow.tasks.data.source_data import SPLITS, SourceData, dataset_name, fingerprint
-from kerasflow.tasks.ingest.sources import downloads
+from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.ingest.sources import PREPARED_TFDS, arrays, downloads, files, register_source
 
 
 def tfds_builder(data: DataConfig):
@@ -129,3 +130,53 @@ def _from_builder(builder, data: DataConfig, identity: dict[str, Any], *, name: 
         identity=identity,
         labels=data.labels,
     )
+
+
+class TfdsSource:
+    """``data.source: tfds``: a TFDS dataset by name (prepared under ``data.data_dir``)."""
+
+    def identify(self, data: DataConfig) -> dict[str, Any]:
+        builder = tfds_builder(data)
+        return {
+            "source": "tfds",
+            "name": data.name,
+            "version": str(builder.version),
+            "config": builder.builder_config.name if builder.builder_config else None,
+            "splits": dict(sorted(data.tfds_splits.items())),
+            "limit": data.limit,
+            **arrays.label_identity(data),
+        }
+
+    def load(
+        self, data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, Path] | None = None
+    ) -> SourceData:
+        return load_tfds(data, identity)
+
+
+class PreparedTfdsSource:
+    """A prepared TFDS folder named by ``data.source: files`` (``<name>/<version>`` with its info)."""
+
+    def identify(self, data: DataConfig) -> dict[str, Any]:
+            if data.window is not None:
+                raise DataValidationError(
+                    f"{data.url}: check 'window' failed: data.window selects day partitions of tables, and this is "
+                    "a prepared TFDS dataset; drop data.window, or point data.url at the tables"
+                )
+            return {
+                "source": "files",
+                "tfds_dir": data.url,
+                "files": files.identity(files.list_files(data.url or "", suffixes=None)),
+                "splits": dict(sorted(data.tfds_splits.items())),
+                "keys": [data.feature_key, data.label_key],
+                "limit": data.limit,
+                **arrays.label_identity(data),
+            }
+
+    def load(
+        self, data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, Path] | None = None
+    ) -> SourceData:
+        return load_prepared_dir(data, identity)
+
+
+register_source("tfds", TfdsSource())
+register_source(PREPARED_TFDS, PreparedTfdsSource())

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from kerasflow.tasks.config import DataConfig
+from kerasflow.tasks.data.typed_arrays import TypedArrays
 from kerasflow.tasks.failures import DataValidationError
 from kerasflow.tasks.ingest.sources.tables import labels as label_rule
 from kerasflow.tasks.ingest.sources.tables import tabular, typed_columns, window
 from kerasflow.tasks.ingest.sources.tables.tabular import TableFile
-from kerasflow.tasks.ingest.sources.tables.typed_columns import TypedArrays
 
 # Rows of one file stored as one part. 2^20 rows of 30 float columns are 126 MB as float32:
 # a part's arrays, its hashes and what TFDS holds while writing it stay well under 1 GiB,

@@ -1,116 +1,35 @@
-"""Tabular files on any fsspec URL: list, fingerprint, download in bulk, and read in record batches.
+"""Tabular files on any fsspec URL: read in record batches, their columns, their numbers.
 
 ``data.url`` is one file, a folder, or a glob (``s3://bucket/events/date=*/part-*.parquet``)
-of Parquet or CSV files. Listing is cheap and names the content: the sorted (key, size,
-ETag or mtime) of every file, so one new partition is a new fingerprint and the files
-are downloaded only when that fingerprint has not been materialized yet. Downloads are
-one concurrent s3fs call. A file is read record batch by record batch
+of Parquet or CSV files, listed and fetched as every source's files are
+(tasks/ingest/sources/files.py, whose names this module re-exports). A file is read record batch by record batch
 (:func:`iter_frames`); what becomes of the rows, checked and labelled, is
 tasks/ingest/sources/tables/table_reading.py. A damaged file is one clear error naming it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import fsspec
 import numpy as np
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.failures import DataValidationError
 
-SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
+# Listing and fetching are shared with the other sources that read files (sources/files.py);
+# the table readers reach them through this module too.
+from kerasflow.tasks.ingest.sources.files import SUFFIXES as SUFFIXES
+from kerasflow.tasks.ingest.sources.files import TableFile as TableFile
+from kerasflow.tasks.ingest.sources.files import download_files as download_files
+from kerasflow.tasks.ingest.sources.files import from_identity as from_identity
+from kerasflow.tasks.ingest.sources.files import identity as identity
+from kerasflow.tasks.ingest.sources.files import list_files as list_files
+from kerasflow.tasks.ingest.sources.files import local_copies as local_copies
 
-
-@dataclass(frozen=True)
-class TableFile:
-    url: str
-    path: str  # path within its filesystem
-    size: int
-    version: str  # ETag on object stores, mtime on disks
-
-
-def list_files(url: str, *, suffixes: tuple[str, ...] | None = SUFFIXES) -> list[TableFile]:
-    """The data files ``url`` names, sorted; each with what identifies its content.
-
-    ``suffixes``: in a folder, the files to list (None: every file) and the only ones accepted.
-    """
-    fs, pattern = storage.filesystem(url)
-    try:
-        with storage.reaching(url):
-            if any(ch in pattern for ch in "*?["):
-                infos = fs.glob(pattern, detail=True)
-            elif fs.isdir(pattern):
-                found = fs.find(pattern, detail=True)
-                infos = {p: i for p, i in found.items() if not suffixes or p.endswith(suffixes)}
-            else:
-                infos = {pattern: fs.info(pattern)}
-    except FileNotFoundError:
-        infos = {}
-    files = []
-    for path, info in sorted(infos.items()):
-        if info.get("type") == "directory":
-            continue
-        version = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or ""
-        files.append(
-            TableFile(
-                url=path if storage.is_local(url) else fs.unstrip_protocol(path),
-                path=path,
-                size=int(info.get("size") or 0),
-                version=str(version),
-            )
-        )
-    if not files:
-        raise DataValidationError(
-            f"{url}: check 'files exist' failed: no file matches; point data.url at a CSV or Parquet "
-            "file, a folder of them, or a glob such as s3://bucket/events/date=*/part-*.parquet"
-        )
-    unknown = [f.url for f in files if suffixes and not f.url.endswith(suffixes)]
-    if unknown:
-        raise DataValidationError(
-            f"{unknown[0]}: check 'format' failed: {len(unknown)} file(s) are neither .parquet nor .csv; "
-            "narrow data.url to the data files"
-        )
-    return files
-
-
-def identity(files: list[TableFile]) -> list[list[Any]]:
-    return [[f.url, f.size, f.version] for f in files]
-
-
-def from_identity(rows: list[list[Any]]) -> list[TableFile]:
-    """The files an identity names (its (url, size, version) rows), as :func:`list_files` gave them."""
-    return [TableFile(url=url, path=fsspec.core.url_to_fs(url)[1], size=size, version=v) for url, size, v in rows]
-
-
-@contextlib.contextmanager
-def local_copies(files: list[TableFile], downloaded: dict[str, Path] | None = None) -> Iterator[list[Path]]:
-    """Local paths of ``files``: ``downloaded`` (copies fetched beforehand, by URL), else fetched now, removed after."""
-    if downloaded is not None and all(f.url in downloaded for f in files):
-        yield [downloaded[f.url] for f in files]
-        return
-    with tempfile.TemporaryDirectory(prefix="kerasflow-files-") as tmp:
-        yield download_files(files, Path(tmp))
-
-
-def download_files(files: list[TableFile], folder: Path) -> list[Path]:
-    """Local paths of ``files``: remote ones fetched into ``folder`` by one concurrent get."""
-    remote = [f for f in files if not storage.is_local(f.url)]
-    if not remote:
-        return [Path(f.path) for f in files]
-    fs, _ = storage.filesystem(remote[0].url)
-    targets = [folder / f"{i:06d}-{Path(f.path).name}" for i, f in enumerate(files)]
-    with storage.reaching(files[0].url):
-        fs.get([f.path for f in files], [os.fspath(t) for t in targets])
-    return targets
-
+# Listing and fetching are shared with the other sources that read files (sources/files.py);
+# the table readers reach them through this module too.
 
 # Rows read at a time when a file is streamed: 65,536 rows of 30 float columns are 7.5 MiB
 # as float32, so memory stays flat whatever the file's size, and each batch is large

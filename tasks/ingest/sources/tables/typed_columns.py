@@ -17,18 +17,14 @@ same way in both.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kerasflow.models.column_types import MISSING_INTEGER, MISSING_TEXT, column_type
+from kerasflow.models.column_types import MISSING_INTEGER, MISSING_TEXT
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.data.source_data import groups
+from kerasflow.tasks.data.typed_arrays import TypedArrays
 from kerasflow.tasks.failures import DataValidationError
-
-if TYPE_CHECKING:
-    from kerasflow.tasks.data.statistics import SplitStatistics
 
 # A text column is taken for a number column with bad values when this share of its values are numbers.
 NUMERIC_SHARE = 0.9
@@ -70,24 +66,6 @@ def resolve_types(data: DataConfig, frame) -> dict[str, str]:
         for n in names
         if n not in frame.columns  # missing: refused by the column check
     }
-
-
-@dataclass(frozen=True)
-class TypedArrays:
-    floats: np.ndarray  # (rows, float columns) float32
-    integers: np.ndarray  # (rows, integer columns) int64
-    strings: np.ndarray  # (rows, string columns) object (str)
-
-    def stored(self) -> dict[str, np.ndarray]:
-        """The non-empty groups by their stored key."""
-        arrays = {"features": self.floats, "integers": self.integers, "strings": self.strings}
-        return {key: values for key, values in arrays.items() if values.shape[1]}
-
-    def columns(self, types: Mapping[str, str]) -> dict[str, np.ndarray]:
-        """One array per column, by name (what the model is fed)."""
-        by_group = groups(types)
-        arrays = {"float": self.floats, "integer": self.integers, "string": self.strings}
-        return {name: arrays[storage][:, j] for storage, names in by_group.items() for j, name in enumerate(names)}
 
 
 def read_columns(url: str, frame, types: Mapping[str, str], *, missing: str, first_row: int = 0) -> TypedArrays:
@@ -142,28 +120,3 @@ def text_values(frame, columns: list[str]) -> np.ndarray:
     return out
 
 
-def missing_tokens(types: Mapping[str, str]) -> dict[str, Any]:
-    """The value that stands for a missing category, per categorical column (for statistics)."""
-    tokens = {"integer": MISSING_INTEGER, "string": MISSING_TEXT}
-    return {name: tokens[column_type(t).storage] for name, t in types.items() if column_type(t).storage in tokens}
-
-
-def statistics_of(
-    columns: Mapping[str, np.ndarray],
-    types: Mapping[str, str],
-    *,
-    labels: np.ndarray | None = None,
-    class_names: list[str] | None = None,
-    rows: np.ndarray | None = None,
-) -> SplitStatistics:
-    """The statistics of a typed table's ``columns`` (and ``labels``), categories counted as values."""
-    from kerasflow.tasks.data.statistics import split_statistics
-
-    return split_statistics(
-        columns,
-        categorical=[name for name, t in types.items() if column_type(t).categorical],
-        labels=labels,
-        class_names=class_names,
-        missing_tokens=missing_tokens(types),
-        rows=rows,
-    )
