@@ -57,63 +57,36 @@ def predict_flow(
     when kerasflow wrote it as scores, unless ``overwrite``.
     """
     root = resolve_root(root)
-    try:
-        return _predict(
-            model,
-            output=output,
-            data=data,
-            split=split,
-            key_column=key_column,
-            root=root,
-            trusted_packages=trusted_packages,
-            fail_on_skew=fail_on_skew,
-            overwrite=overwrite,
-        )
-    finally:
-        holds.release(root)  # the dataset ingest held for scoring (tasks/storage/holds.py)
-
-
-def _predict(
-    model: str,
-    *,
-    output: str | None,
-    data: DataConfig | None,
-    split: str,
-    key_column: str | None,
-    root: str,
-    trusted_packages: tuple[str, ...],
-    fail_on_skew: bool,
-    overwrite: bool,
-) -> ScoredTable:
-    if output is None:
-        output = _dated_output(root, model)
-    if data is None:
-        data = _training_data(model, root)
-    data = window.resolve_until(data, flow_run.scheduled_start_time)  # as for training (flows/train.py)
-    if data.source == "files" and not is_tfds_dir(data.url or ""):
+    with holds.released_at_end(root):  # the dataset ingest holds for scoring (tasks/storage/holds.py)
+        if output is None:
+            output = _dated_output(root, model)
+        if data is None:
+            data = _training_data(model, root)
+        data = window.resolve_until(data, flow_run.scheduled_start_time)  # as for training (flows/train.py)
+        if data.source == "files" and not is_tfds_dir(data.url or ""):
+            return score(
+                model,
+                root=root,
+                output=output,
+                data=data,
+                key_column=key_column,
+                trusted_packages=trusted_packages,
+                fail_on_skew=fail_on_skew,
+                overwrite=overwrite,
+            )
+        metadata = ModelRegistry(storage.registry_url(root)).resolve(*parse_model_ref(model))
+        check_scoring_output(metadata, output=output, root=root, overwrite=overwrite)  # before a long ingest
+        # The label column is read as the model's task reads it (a regression target as numbers).
+        dataset = ingest(data.model_copy(update={"labels": _labels_of(model, root)}), root=root)
         return score(
             model,
             root=root,
             output=output,
-            data=data,
-            key_column=key_column,
+            dataset=dataset,
+            split=split,
             trusted_packages=trusted_packages,
-            fail_on_skew=fail_on_skew,
             overwrite=overwrite,
         )
-    metadata = ModelRegistry(storage.registry_url(root)).resolve(*parse_model_ref(model))
-    check_scoring_output(metadata, output=output, root=root, overwrite=overwrite)  # before a long ingest
-    # The label column is read as the model's task reads it (a regression target as numbers).
-    dataset = ingest(data.model_copy(update={"labels": _labels_of(model, root)}), root=root)
-    return score(
-        model,
-        root=root,
-        output=output,
-        dataset=dataset,
-        split=split,
-        trusted_packages=trusted_packages,
-        overwrite=overwrite,
-    )
 
 
 def _dated_output(root: str, model: str) -> str:

@@ -85,10 +85,8 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
     and data instead of resuming it. The datasets the run holds from ingest on
     (tasks/storage/holds.py) are let go when it ends, however it ends.
     """
-    try:
+    with holds.released_at_end(config.storage.root):
         return _retrain(config, force=force, fresh=fresh)
-    finally:
-        holds.release(config.storage.root)
 
 
 def _retrain(config: TrainConfig, *, force: bool, fresh: bool) -> RunSummary:

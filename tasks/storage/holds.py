@@ -35,7 +35,7 @@ from kerasflow.models.exclusive import replace_whole
 from kerasflow.models.liveness import Heartbeat, holder_fields, is_live
 from kerasflow.tasks import storage
 
-__all__ = ["HOLD_SECONDS", "Holds", "hold", "live_holds", "release", "scope"]
+__all__ = ["HOLD_SECONDS", "Holds", "hold", "live_holds", "release", "released_at_end", "scope"]
 
 # A hold is renewed every third of this; a killed holder on another host stops counting after it.
 HOLD_SECONDS = 300.0
@@ -162,6 +162,15 @@ def _api_url() -> str | None:
 
 def _run_id() -> str:
     return _flow_run_id() or f"process-{os.getpid()}"
+
+
+@contextlib.contextmanager
+def released_at_end(root: str) -> Iterator[None]:
+    """Let go of what the current run holds under ``root`` when the block ends, however it ends."""
+    try:
+        yield
+    finally:
+        release(root)
 
 
 def release(root: str, *, run: str | None = None) -> None:
