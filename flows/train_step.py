@@ -27,14 +27,14 @@ from prefect.runtime import task_run
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import ConfigError, TrainConfig
-from kerasflow.tasks.failures import DeterministicFailure, retry_unless_deterministic
+from kerasflow.tasks.failures import DeterministicFailure, KerasflowError, retry_unless_deterministic
 from kerasflow.tasks.refs import DatasetRef, TrainedModel
 from kerasflow.tasks.train import train
 
 OUTCOME_FILE = "train-step.json"
 
 
-class TrainStepFailed(RuntimeError):
+class TrainStepFailed(KerasflowError, RuntimeError):
     """The train step's run ended without a trained model (crashed, cancelled, timed out)."""
 
 

@@ -74,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     "ModelVersion": "kerasflow.tasks.refs",
     "RunSummary": "kerasflow.tasks.refs",
     # Failures a composed flow may catch.
+    "KerasflowError": "kerasflow.tasks.failures",
     "DeterministicFailure": "kerasflow.tasks.failures",
     "DataValidationError": "kerasflow.tasks.failures",
     "GateRejected": "kerasflow.tasks.gate",
@@ -88,6 +89,7 @@ __all__ = [
     "GateRejected",
     "GateReport",
     "InputSpec",
+    "KerasflowError",
     "ModelFileError",
     "ModelRegistry",
     "ModelVersion",
@@ -136,7 +138,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs only; never executed
     from kerasflow.models.registry import ModelRegistry
     from kerasflow.tasks.config import ConfigError, TrainConfig, load_config
     from kerasflow.tasks.evaluate import evaluate
-    from kerasflow.tasks.failures import DataValidationError, DeterministicFailure
+    from kerasflow.tasks.failures import DataValidationError, DeterministicFailure, KerasflowError
     from kerasflow.tasks.gate import GateRejected, gate
     from kerasflow.tasks.ingest import ingest
     from kerasflow.tasks.ingest.file_runs import register_task_runner

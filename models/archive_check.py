@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kerasflow.models.allowed_objects import refusals, trusted_modules
+from kerasflow.models.errors import DeterministicFailure
 
 MiB, GiB = 1 << 20, 1 << 30
 CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, ASSETS_DIR = "config.json", "metadata.json", "model.weights.h5", "assets/"
@@ -35,7 +36,7 @@ CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, ASSETS_DIR = "config.json", "metadata.
 _LOOKUP_LAYERS = {"StringLookup": 1, "IntegerLookup": 1, "TextVectorization": 2}
 
 
-class ModelFileError(ValueError):
+class ModelFileError(DeterministicFailure, ValueError):
     """A model file kerasflow will not load; loading it again cannot help, so it is never retried."""
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 
+from kerasflow.models.errors import ConfigError
 from kerasflow.models.families import FAMILIES
 from kerasflow.models.input_spec import InputSpec
 from kerasflow.models.plugins import PluginRegistry
@@ -33,7 +34,7 @@ Builder = Callable[..., Any]
 REFERENCE = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*")
 
 
-class BuilderError(ValueError):
+class BuilderError(ConfigError):
     """A builder that cannot be found, called or trusted to fit the task; a config error."""
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import fsspec
 
 from kerasflow.models import io
+from kerasflow.models.errors import KerasflowError
 from kerasflow.models.exclusive import create_exclusive, replace_whole
 from kerasflow.models.folders import folder_usage
 from kerasflow.models.liveness import Heartbeat, holder_fields, is_live
@@ -64,7 +65,7 @@ _RESERVED = (MODEL_FILE, METADATA_FILE, CLAIM_FILE, REVIEW_FILE, SAVED_MODEL_DIR
 CLAIM_SECONDS = 120.0
 
 
-class RegistryError(RuntimeError):
+class RegistryError(KerasflowError, RuntimeError):
     """A registry operation that cannot succeed as asked (unknown name, version, alias)."""
 
 

@@ -36,12 +36,13 @@ from kerasflow.models.folders import folder_usage, modified_at
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks import storage
 from kerasflow.tasks.data.materialize import REF_FILE, find_materialized
+from kerasflow.tasks.failures import DeterministicFailure
 from kerasflow.tasks.refs import DatasetRef, TrainedModel
 from kerasflow.tasks.storage.holds import live_holds
 from kerasflow.tasks.storage.lease import TrainingLease
 
 
-class UnreadableRecord(ValueError):
+class UnreadableRecord(DeterministicFailure, ValueError):
     """A record that says what is in use cannot be read: the sweep removes nothing."""
 
 

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import fsspec
 
-from kerasflow.tasks.config import ConfigError
+from kerasflow.tasks.failures import ConfigError, KerasflowError
 
 
-class StorageUnavailableError(OSError):
+class StorageUnavailableError(KerasflowError, OSError):
     """The storage root (or a data URL) cannot be reached; transient, so retried."""
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kerasflow.tasks.failures import DeterministicFailure
+from kerasflow.tasks.failures import DeterministicFailure, KerasflowError
 from kerasflow.tasks.train.callbacks import PrefectProgress
 from kerasflow.tasks.train.launch.job import TrainingJob
 from kerasflow.tasks.train.launch.worker import DETERMINISTIC_MARK
 
 
-class WorkerFailedError(RuntimeError):
+class WorkerFailedError(KerasflowError, RuntimeError):
     """A training worker exited with an error; transient (a retry resumes from the backup)."""
 
 
