@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 
+from kerasflow.models.errors import ConfigError
+
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 def validate_name(value: str, *, what: str = "model name") -> str:
     """Refuse names that could escape the registry root or confuse a URL."""
     if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value) or ".." in value:
-        raise ValueError(
+        raise ConfigError(
             f"received {what} {value!r}, expected lowercase letters, digits, '.', '_' or '-' "
             "(at most 64, starting with a letter or digit, no '..')"
         )
@@ -25,7 +27,7 @@ def parse_model_ref(ref: str, *, default_alias: str = "production") -> tuple[str
     """``NAME``, ``NAME@ALIAS`` or ``NAME@VERSION`` -> (name, alias or version number as text)."""
     name, at, selector = ref.partition("@")
     if at and not selector:
-        raise ValueError(
+        raise ConfigError(
             f"received model reference {ref!r} with nothing after '@', expected NAME, NAME@ALIAS or NAME@VERSION "
             f"(NAME alone means NAME@{default_alias})"
         )

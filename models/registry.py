@@ -33,7 +33,7 @@ from typing import Any
 import fsspec
 
 from kerasflow.models import io
-from kerasflow.models.errors import KerasflowError
+from kerasflow.models.errors import ConfigError, KerasflowError
 from kerasflow.models.exclusive import create_exclusive, replace_whole
 from kerasflow.models.folders import folder_usage
 from kerasflow.models.liveness import Heartbeat, holder_fields, is_live
@@ -65,8 +65,11 @@ _RESERVED = (MODEL_FILE, METADATA_FILE, CLAIM_FILE, REVIEW_FILE, SAVED_MODEL_DIR
 CLAIM_SECONDS = 120.0
 
 
-class RegistryError(KerasflowError, RuntimeError):
-    """A registry operation that cannot succeed as asked (unknown name, version, alias)."""
+class RegistryError(ConfigError, RuntimeError):
+    """A registry operation that cannot succeed as asked (unknown name, version, alias): a retry repeats it.
+
+    A ConfigError: the command line or recipe named something that is not there (exit 2).
+    """
 
 
 class AliasMoved(RegistryError):
@@ -77,7 +80,7 @@ class AliasMoved(RegistryError):
         self.current = current
 
 
-class VersionClaimLost(RegistryError):
+class VersionClaimLost(KerasflowError, RuntimeError):
     """The claim or files of a version being written vanished before its commit; retrying registers anew."""
 
 

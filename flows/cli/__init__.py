@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from kerasflow.flows.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, fail
+from kerasflow.flows.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, fail, fail_for
 from kerasflow.flows.cli.gc import datasets_app, runs_app
 from kerasflow.flows.cli.models import RootOption, models_app
 
@@ -107,11 +107,10 @@ def train(
     except ConfigError as error:
         if server is not None:
             server.stop()
-        raise fail(str(error), EXIT_USAGE) from None
+        raise fail_for(error) from None
     _import_tensorflow()
 
     from kerasflow.flows.train import train_flow
-    from kerasflow.tasks.failures import DeterministicFailure
     from kerasflow.tasks.gate import GateRejected
 
     _one_message_per_failure()
@@ -122,13 +121,9 @@ def train(
         if getattr(error, "summary", None) is not None:
             _print_summary(error.summary)  # its first line is the rejection: said once
             raise typer.Exit(EXIT_REJECTED) from None
-        raise fail(str(error), EXIT_REJECTED) from None
-    except ConfigError as error:
-        raise fail(str(error), EXIT_USAGE) from None
-    except DeterministicFailure as error:
-        raise fail(str(error), EXIT_FAILED) from None
+        raise fail_for(error) from None
     except Exception as error:  # noqa: BLE001 - one line for the user; Prefect logged the traceback
-        raise fail(f"{type(error).__name__}: {error}", EXIT_FAILED) from None
+        raise fail_for(error) from None
     _print_summary(summary)
 
 
@@ -180,7 +175,7 @@ def serve(
         cron_schedule(cron, timezone)
         configs = [load_recipe(recipe, assignments or []) for recipe in recipes or ["digits"]]
     except ConfigError as error:
-        raise fail(str(error), EXIT_USAGE) from None
+        raise fail_for(error) from None
     if not configured_api_url():
         # The schedules live on a server and fire only while it runs; the embedded one ends with this command.
         raise fail(
@@ -191,13 +186,13 @@ def serve(
     try:
         deployments = served_deployments(configs, cron=cron, timezone=timezone)
     except ConfigError as error:
-        raise fail(str(error), EXIT_USAGE) from None
+        raise fail_for(error) from None
     for config in configs:
         typer.echo(f"kerasflow: serving kerasflow-train/{config.model.name}: {cron} ({timezone})")
     try:
         serve_deployments(deployments)
     except Exception as error:  # noqa: BLE001 - one line for the user, e.g. the server cannot be reached
-        raise fail(f"{type(error).__name__}: {error}", EXIT_FAILED) from None
+        raise fail_for(error) from None
     typer.echo("kerasflow: stopped serving; its deployments are paused until served again")
 
 
@@ -235,10 +230,7 @@ def predict(
     server = start_unless_configured()
     _import_tensorflow()
     from kerasflow.flows.predict import predict_flow
-    from kerasflow.models.io import ModelFileError
-    from kerasflow.models.registry import RegistryError
-    from kerasflow.tasks.config import ConfigError, DataConfig
-    from kerasflow.tasks.failures import DeterministicFailure
+    from kerasflow.tasks.config import DataConfig
 
     _one_message_per_failure()
     try:
@@ -255,14 +247,8 @@ def predict(
                 fail_on_skew=fail_on_skew,
                 overwrite=overwrite,
             )
-    except ModelFileError as error:
-        raise fail(str(error), EXIT_FAILED) from None
-    except (ConfigError, RegistryError, ValueError) as error:
-        raise fail(str(error), EXIT_USAGE) from None
-    except DeterministicFailure as error:
-        raise fail(str(error), EXIT_FAILED) from None
     except Exception as error:  # noqa: BLE001 - one line for the user; Prefect logged the traceback
-        raise fail(f"{type(error).__name__}: {error}", EXIT_FAILED) from None
+        raise fail_for(error) from None
     typer.echo(
         f"kerasflow: scored {scored.rows} row(s) with {scored.model_name} v{scored.model_version} -> {scored.output}"
     )
@@ -317,7 +303,7 @@ def k8s_render(
         config = load_recipe(recipe, assignments or [])
         manifests = kubernetes.render_manifests(config, job_url=job_url, run_id=run_id, secret_name=secret or None)
     except ConfigError as error:
-        raise fail(str(error), EXIT_USAGE) from None
+        raise fail_for(error) from None
     typer.echo(kubernetes.manifests_yaml(manifests), nl=False)
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from kerasflow.flows.cli.exit_codes import EXIT_FAILED, EXIT_USAGE, fail
+from kerasflow.flows.cli.exit_codes import EXIT_FAILED, EXIT_USAGE, fail, fail_for
 from kerasflow.flows.cli.models import RootOption
 
 datasets_app = typer.Typer(no_args_is_help=True, help="Materialized datasets under the storage root.")
@@ -73,10 +73,8 @@ def _report(command: str, sweep_root, root: str | None) -> None:
     try:
         url = resolve_root(root)
         sweep = sweep_root(url)
-    except ConfigError as error:
-        raise fail(str(error), EXIT_USAGE) from None
-    except UnreadableRecord as error:
-        raise fail(str(error), EXIT_FAILED) from None
+    except (ConfigError, UnreadableRecord) as error:
+        raise fail_for(error) from None
     except OSError as error:  # the root cannot be reached or read
         message = storage.unreachable(url, error) if storage.is_connection_error(error) else error
         raise fail(str(message), EXIT_FAILED) from None

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from kerasflow.flows.cli.exit_codes import EXIT_FAILED, EXIT_USAGE, fail
+from kerasflow.flows.cli.exit_codes import fail_for
 
 models_app = typer.Typer(no_args_is_help=True, help="Inspect and move versions in the model registry.")
 
@@ -30,20 +30,20 @@ def _registry(root: str | None):
 
 
 def _registry_errors(func):
-    """Turn registry and name errors into one message and exit code 2."""
+    """Turn kerasflow's errors into one message and the exit code of the table (exit_codes.py).
+
+    An unknown name, version or alias is a RegistryError (a ConfigError): exit 2.
+    """
     import functools
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from kerasflow.models.io import ModelFileError
-        from kerasflow.models.registry import RegistryError
+        from kerasflow.tasks.failures import KerasflowError
 
         try:
             return func(*args, **kwargs)
-        except ModelFileError as error:  # a ValueError too, but the file is at fault, not the command line
-            raise fail(str(error), EXIT_FAILED) from None
-        except (RegistryError, ValueError) as error:
-            raise fail(str(error), EXIT_USAGE) from None
+        except KerasflowError as error:
+            raise fail_for(error) from None
 
     return wrapper
 

@@ -13,7 +13,7 @@ import kerasflow.flows
 import kerasflow.models
 import kerasflow.tasks
 from kerasflow.models.archive_check import UnsafeModelError
-from kerasflow.models.registry import RegistryError
+from kerasflow.models.registry import RegistryError, VersionClaimLost
 from kerasflow.tasks.failures import (
     ConfigError,
     DataValidationError,
@@ -59,7 +59,8 @@ class _State:
         (DataValidationError("bad data"), False),
         (UnsafeModelError("a Lambda layer"), False),
         (StorageUnavailableError("S3 down"), True),
-        (RegistryError("listing failed"), True),
+        (RegistryError("model 'digits' has no version 9"), False),
+        (VersionClaimLost("claim removed"), True),
         (OSError("disk"), True),
     ],
 )
