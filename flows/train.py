@@ -42,12 +42,14 @@ from kerasflow.tasks.drift import check_drift
 from kerasflow.tasks.evaluate import evaluate
 from kerasflow.tasks.gate import GateRejected, gate
 from kerasflow.tasks.ingest import ingest
+from kerasflow.tasks.ingest.sources import check_source
 from kerasflow.tasks.ingest.sources.tables import window
 from kerasflow.tasks.refs import Candidate, DatasetRef, RunSummary
 from kerasflow.tasks.register import StaleBaseline, promote, register
 from kerasflow.tasks.storage import holds
 from kerasflow.tasks.train import forget_trained, train
 from kerasflow.tasks.train.build import check_definition
+from kerasflow.tasks.train.launch import check_launcher
 from kerasflow.tasks.train.strategy import check_accelerator_features
 from kerasflow.tasks.validate import validate
 
@@ -106,6 +108,8 @@ def _retrain(config: TrainConfig, *, force: bool, fresh: bool) -> RunSummary:
         return _approve_and_promote(candidate, config=config, run_id=run_id)
     check_accelerator_features(config.runtime)
     check_definition(config)  # an unknown builder, a misspelt param or loss: exit 2, before any work
+    check_source(config.data)  # a source or launcher no package registered: exit 2, before any work
+    check_launcher(config.runtime.launcher.kind)
 
     dataset = ingest(config.data, root=root, runtime=config.runtime.ingest)
     _name_after_data(name, dataset.fingerprint)

@@ -50,6 +50,11 @@ class SplitFractions(_Section):
         return self
 
 
+# The built-in sources that are not tables: a table's keys (columns, window, split key) are
+# refused with them. A source a team registers decides for itself.
+NOT_TABLES = ("sample", "tfds", "images")
+
+
 class WindowConfig(_Section):
     """A rolling window: the last ``days`` up to ``until``, of partitions or a time column.
 
@@ -98,7 +103,12 @@ class CrossConfig(_Section):
 class DataConfig(_Section):
     """Where the examples come from and how they are split."""
 
-    source: Literal["sample", "tfds", "files", "images"] = "sample"
+    source: str = Field(
+        "sample",
+        description="sample: a table or images scikit-learn ships; files: CSV and Parquet files; images: a "
+        "folder per class; tfds: a TFDS dataset; or a source a team registers (register_source, entry point "
+        "group kerasflow.sources)",
+    )
     name: str = "digits"
     # tfds: split spec per role in TFDS slicing syntax; data_dir of prepared datasets.
     tfds_splits: dict[Literal["train", "validation", "test"], str] = Field(
@@ -204,7 +214,7 @@ class DataConfig(_Section):
             )
         if min(self.image_size) < 1:
             raise ValueError(f"received data.image_size={list(self.image_size)}, expected a height and width of 1+")
-        if self.window is not None and self.source != "files":
+        if self.window is not None and self.source in NOT_TABLES:
             raise ValueError(
                 f"received data.window for source {self.source!r}, expected it only with source 'files' "
                 "(tables in day partitions such as s3://bucket/events/date=2026-11-03/part-0.parquet)"
@@ -215,7 +225,7 @@ class DataConfig(_Section):
                 f"received data.window.column={time_column!r}, which is also the label or a feature column; "
                 "a window's timestamp column selects rows and is not learned from"
             )
-        if self.split_key and self.source != "files":
+        if self.split_key and self.source in NOT_TABLES:
             raise ValueError(
                 f"received data.split_key={self.split_key!r} for source {self.source!r}, expected it only with "
                 "source 'files' (a column of the tables)"
@@ -238,7 +248,7 @@ class DataConfig(_Section):
 
 
 def _typed_columns_check(data: DataConfig) -> None:
-    if (data.columns is not None or data.crosses or data.missing != "error") and data.source != "files":
+    if (data.columns is not None or data.crosses or data.missing != "error") and data.source in NOT_TABLES:
         raise ValueError(
             f"received data.columns, data.crosses or data.missing for source {data.source!r}, expected them only "
             "with source 'files' (tables)"

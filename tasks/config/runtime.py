@@ -24,10 +24,11 @@ class ConfigSection(BaseModel):
 class LauncherConfig(ConfigSection):
     """Where training processes run (tasks/train/launch/)."""
 
-    kind: Literal["in_process", "local_processes", "kubernetes", "slurm"] = Field(
+    kind: str = Field(
         "in_process",
         description="in_process: this process; local_processes: N workers on this machine over loopback; "
-        "kubernetes: an Indexed Job of N pods (deploy/k8s/); slurm: an sbatch job of N tasks (srun)",
+        "kubernetes: an Indexed Job of N pods (deploy/k8s/); slurm: an sbatch job of N tasks (srun); or a "
+        "launcher a team registers (register_launcher, entry point group kerasflow.launchers)",
     )
     workers: int = Field(2, ge=1, le=1024, description="worker processes (local_processes, kubernetes, slurm tasks)")
     gpus_per_worker: int = Field(

@@ -7,6 +7,7 @@ to ``kerasflow.flows``, ``kerasflow.tasks`` and ``kerasflow.models``: the collis
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from pathlib import Path
 
@@ -117,3 +118,67 @@ def test_a_dataset_reused_by_a_run_in_progress_survives_the_default_datasets_gc(
     # The command's flow lets go of what it held as it ends.
     assert train_flow(config=config).outcome == "promoted"
     assert holds.live_holds(str(root)).by_fingerprint == {}
+
+
+def test_a_source_and_a_launcher_a_team_registers_are_what_a_recipe_names(root, tmp_path):
+    """Extension points are registries, never closed lists: a recipe names a team's own source and
+    launcher as it names the built-in ones, and an unknown name is refused before any work (exit 2)."""
+    from kerasflow.flows.recipes import load_recipe
+    from kerasflow.flows.train import train_flow
+    from kerasflow.tasks.config import ConfigError
+    from kerasflow.tasks.ingest.sources import SOURCE_REGISTRY, register_source
+    from kerasflow.tasks.ingest.sources.tables.source import TableSource
+    from kerasflow.tasks.train.launch import LAUNCHERS, launcher_for, register_launcher
+    from tests.tables import event_frame, write_frame
+
+    class ExportedTable(TableSource):
+        """A team's export: CSV files read as a table, its identity naming the export's format."""
+
+        def identify(self, data):
+            return {**super().identify(data), "export_format": 1}
+
+    launched = []
+    in_process = launcher_for("in_process")
+
+    def inline(job, *, logger, lease):
+        launched.append(job.run_id)
+        return in_process.run(job, logger=logger, lease=lease)
+
+    register_source("team_export", ExportedTable())
+    register_launcher("team_inline", on_this_node=True)(inline)
+    try:
+        url = write_frame(str(tmp_path / "export.csv"), event_frame(600, seed=5))
+        config = load_recipe(
+            "fraud_tabular",
+            [
+                f"data.url={url}",
+                "data.source=team_export",
+                "runtime.launcher.kind=team_inline",
+                "training.epochs=8",
+                "training.batch_size=32",
+                "gate={value: {accuracy: {min: 0.6}}}",
+            ],
+        )
+        summary = train_flow(config=config)
+        assert summary.outcome == "promoted", summary.message
+        assert len(launched) == 1
+        recorded = ModelRegistry(f"{root}/registry").get("fraud-tabular", 1)["config"]
+        assert recorded["data"]["source"] == "team_export"
+        assert recorded["runtime"]["launcher"]["kind"] == "team_inline"
+
+        for override, message in (
+            (
+                "data.source=team_exprot",
+                "received data.source='team_exprot', expected one of ['files', 'images', 'sample', 'team_export', ",
+            ),
+            (
+                "runtime.launcher.kind=inline",
+                "received runtime.launcher.kind='inline', expected one of ['in_process', 'kubernetes', ",
+            ),
+        ):
+            with pytest.raises(ConfigError, match=re.escape(message)):
+                train_flow(config=config.with_overrides([override, "training.epochs=1"]))
+        assert len(launched) == 1, "refused before any training"
+    finally:
+        SOURCE_REGISTRY.items.pop("team_export", None)
+        LAUNCHERS.pop("team_inline", None)

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from kerasflow.models.plugins import PluginRegistry
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.data.source_data import SLICE_PREFIX, SPLITS, SourceData, fingerprint
+from kerasflow.tasks.failures import ConfigError
 from kerasflow.tasks.ingest.sources.files import is_tfds_dir
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "SPLITS",
     "Source",
     "SourceData",
+    "check_source",
     "fingerprint",
     "identify",
     "is_tfds_dir",
@@ -69,6 +71,7 @@ SOURCE_REGISTRY: PluginRegistry[Source] = PluginRegistry(
         "tfds": "kerasflow.tasks.ingest.sources.tfds_source",
         PREPARED_TFDS: "kerasflow.tasks.ingest.sources.tfds_source",
     },
+    error=ConfigError,
     accepts=lambda loaded: callable(getattr(loaded, "identify", None)) and callable(getattr(loaded, "load", None)),
 )
 
@@ -90,6 +93,17 @@ def source_name(data: DataConfig, identity: dict[str, Any] | None = None) -> str
         if prepared:
             return PREPARED_TFDS
     return data.source
+
+
+def check_source(data: DataConfig) -> None:
+    """Refuse, before any work, a ``data.source`` no source is registered for (nothing is imported).
+
+    Raises:
+        ConfigError: naming the sources there are.
+    """
+    names = [name for name in SOURCE_REGISTRY.names() if name != PREPARED_TFDS]
+    if data.source not in names:
+        raise ConfigError(f"received data.source={data.source!r}, expected one of {names}")
 
 
 def identify(data: DataConfig) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from kerasflow.models.plugins import PluginRegistry
+from kerasflow.tasks.failures import ConfigError
 
 if TYPE_CHECKING:
     from kerasflow.tasks.refs import TrainedModel
@@ -34,6 +35,7 @@ __all__ = [
     "LAUNCHER_REGISTRY",
     "Launcher",
     "LauncherRun",
+    "check_launcher",
     "launch",
     "launcher_for",
     "launcher_kinds",
@@ -66,6 +68,7 @@ LAUNCHER_REGISTRY: PluginRegistry[Launcher] = PluginRegistry(
         "kubernetes": "kerasflow.tasks.train.launch.kubernetes",
         "slurm": "kerasflow.tasks.train.launch.slurm",
     },
+    error=ConfigError,
     accepts=lambda loaded: isinstance(loaded, Launcher),
 )
 LAUNCHERS: dict[str, Launcher] = LAUNCHER_REGISTRY.items
@@ -94,11 +97,21 @@ def launcher_kinds() -> list[str]:
     return LAUNCHER_REGISTRY.names()
 
 
+def check_launcher(kind: str) -> None:
+    """Refuse, before any work, a ``runtime.launcher.kind`` no launcher is registered for (nothing is imported).
+
+    Raises:
+        ConfigError: naming the kinds there are.
+    """
+    if kind not in launcher_kinds():
+        raise ConfigError(f"received runtime.launcher.kind={kind!r}, expected one of {launcher_kinds()}")
+
+
 def launcher_for(kind: str) -> Launcher:
     """The launcher registered for ``kind``, importing a built-in or an entry point's module first.
 
     Raises:
-        ValueError: no launcher of that kind, naming the kinds there are.
+        ConfigError: no launcher of that kind, naming the kinds there are.
     """
     return LAUNCHER_REGISTRY.get(kind)
 
