@@ -27,6 +27,8 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
 
+from kerasflow.models import private_apis
+
 # Nodes Keras decodes itself, and what each may carry.
 _DATA_NODES = {"__keras_tensor__", "__tensor__", "__numpy__", "__bytes__", "__ellipsis__", "__slice__"}
 _CODE_NODES = {"__lambda__": "a Python lambda", "__typespec__": "a TensorFlow TypeSpec class"}
@@ -47,9 +49,6 @@ _PATH_KEYS = ("vocabulary", "idf_weights")
 def _keras_parts() -> tuple[tuple[type, ...], tuple[type, ...], frozenset[int], tuple[str, ...]]:
     """(allowed base classes, refused classes, ids of allowed functions, builtin modules)."""
     import keras
-    from keras.src import activations, losses, metrics
-    from keras.src.optimizers.base_optimizer import BaseOptimizer
-    from keras.src.saving.serialization_lib import BUILTIN_MODULES
 
     bases = (
         keras.layers.Layer,
@@ -58,32 +57,22 @@ def _keras_parts() -> tuple[tuple[type, ...], tuple[type, ...], frozenset[int], 
         keras.constraints.Constraint,
         keras.losses.Loss,
         keras.metrics.Metric,
-        BaseOptimizer,
+        keras.optimizers.Optimizer,
         keras.optimizers.schedules.LearningRateSchedule,
         keras.DTypePolicy,
     )
     refused = tuple(getattr(keras.layers, name) for name in _REFUSED_LAYERS if hasattr(keras.layers, name))
     functions = frozenset(
-        id(obj)
-        for module in (activations, losses, metrics)
-        for obj in module.ALL_OBJECTS
-        if callable(obj) and not isinstance(obj, type)
+        id(obj) for obj in private_apis.keras_builtin_functions() if callable(obj) and not isinstance(obj, type)
     )
-    return bases, refused, functions, tuple(BUILTIN_MODULES)
+    return bases, refused, functions, private_apis.builtin_keras_modules()
 
 
 def _registered() -> dict[str, Any]:
-    """Keras's global registry of serializable objects, as Keras consults it when loading."""
-    from keras.src.saving import object_registration
+    """Keras's global registry of serializable objects: the dict itself, as Keras consults it when loading."""
+    import keras
 
-    return object_registration.GLOBAL_CUSTOM_OBJECTS
-
-
-def _symbol(api_name: str) -> Any:
-    """An object of Keras's public API by its exported name, or None; never imports."""
-    from keras.src.api_export import get_symbol_from_name
-
-    return get_symbol_from_name(api_name)
+    return keras.saving.get_custom_objects()
 
 
 def _trusted(registered_name: str, trusted_packages: Iterable[str]) -> bool:
@@ -101,7 +90,7 @@ def _resolve_class(node: dict[str, Any]) -> tuple[Any, str | None]:
     if not isinstance(module, str) or not isinstance(class_name, str):
         return None, None
     if module == "keras" or module.startswith("keras."):
-        found = _symbol(f"{module}.{class_name}")
+        found = private_apis.public_symbol(f"{module}.{class_name}")
         if found is not None:
             return found, None
     if module.startswith("keras.src."):
@@ -123,12 +112,12 @@ def _resolve_function(node: dict[str, Any]) -> tuple[Any, str | None]:
         return None, None
     if module == "builtins":
         for builtin in _keras_parts()[3]:
-            found = _symbol(f"keras.{builtin}.{name}")
+            found = private_apis.public_symbol(f"keras.{builtin}.{name}")
             if found is not None:
                 return found, None
         return None, None
     if module == "keras" or module.startswith("keras."):
-        return _symbol(f"{module}.{name}"), None
+        return private_apis.public_symbol(f"{module}.{name}"), None
     return None, None
 
 

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from kerasflow.models import private_apis
 from kerasflow.models.allowed_objects import refusals, trusted_modules
 from kerasflow.models.errors import DeterministicFailure
 
@@ -224,23 +225,17 @@ def check_built_sizes(config: dict[str, Any], path: str | os.PathLike, *, stored
     counted, then dropped without ever being allocated.
     """
     import keras
-    from keras.src.backend.common import global_state
-    from keras.src.saving.serialization_lib import SafeModeScope
 
     structure = {key: value for key, value in config.items() if key != "compile_config"}
-    registry = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
-    before = len(registry)
     try:
-        with keras.StatelessScope(initialize_variables=False), SafeModeScope(True):
+        with private_apis.unallocated_variables():
             model = keras.saving.deserialize_keras_object(structure, safe_mode=True)
         needed = sum(math.prod(v.shape) * _itemsize(v.dtype) for v in model.variables)
-        widest = max((_per_example(layer) for layer in model._flatten_layers(include_self=False)), default=0)
+        widest = max((_per_example(layer) for layer in private_apis.sublayers(model)), default=0)
     except UnsafeModelError:
         raise
     except Exception as error:  # noqa: BLE001 - whatever Keras raises, the file is what is wrong
         raise _fail(path, f"its config does not build a model: {root_cause(error)}") from None
-    finally:
-        del registry[before:]  # never allocated later by someone else's initialize_all_variables()
     # Seed generators' states are built but not saved: a small allowance, never gigabytes.
     if needed > stored + stored // 100 + MiB:
         raise _fail(

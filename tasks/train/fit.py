@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kerasflow.models import io
+from kerasflow.models import io, private_apis
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.data import pipeline
 from kerasflow.tasks.data.row_memory import should_cache
@@ -140,7 +140,7 @@ def fit_model(
     )
     if strategy.num_replicas_in_sync > 1:
         with strategy.scope():
-            build_from_spec(model, train_ds.element_spec)
+            private_apis.build_before_fit(model, train_ds.element_spec)
     started = time.perf_counter()
     # shuffle=False: the input pipeline shuffles (seeded, every epoch); Keras would only warn
     # on every run that it ignores shuffle=True for a tf.data dataset.
@@ -165,30 +165,6 @@ def fit_model(
         seconds=time.perf_counter() - started,
         warm_started_from=warm_start_version,
     )
-
-
-def build_from_spec(model: Any, element_spec: Any) -> None:
-    """Build the model's state from the dataset's element spec, before ``fit`` would from its first batch.
-
-    Keras 3.15's ``fit`` under a strategy of several replicas learns the inputs' shapes by
-    averaging the first batch across the replicas (``Trainer._maybe_symbolic_build``):
-    a text column, a typed table's category, cannot be averaged ("AddN" of string). With
-    the state built from the spec here, that step has nothing left to learn: it still
-    draws its batch (the shuffle orders of the epochs follow from the iterators drawn,
-    which the multi-worker loop matches), but averages nothing. For this model only.
-    """
-    import tensorflow as tf
-
-    if not any(spec.dtype == tf.string for spec in tf.nest.flatten(element_spec)):
-        return
-    model._symbolic_build(data_batch=element_spec)
-
-    def draw_only(iterator=None, data_batch=None):
-        for _, _, batches in iterator or ():
-            next(batches)
-            break
-
-    model._maybe_symbolic_build = draw_only
 
 
 def save_trained(

@@ -24,6 +24,8 @@ from typing import Any
 
 import keras
 
+from kerasflow.models import private_apis
+
 
 def _step_function(strategy: Any, step: Callable[[Any], dict]) -> Callable[[Any], dict]:
     import tensorflow as tf
@@ -69,7 +71,7 @@ def train_loop(
     import tensorflow as tf
 
     with strategy.scope():
-        model._symbolic_build(data_batch=train_fn(tf.distribute.InputContext()).element_spec)
+        private_apis.build_state(model, train_fn(tf.distribute.InputContext()).element_spec)
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
     train_step = _step_function(strategy, model.train_step)

@@ -14,6 +14,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 
+from kerasflow.models import private_apis
 from kerasflow.tasks.config import ConfigError, RuntimeConfig
 from kerasflow.tasks.train import cluster
 
@@ -37,36 +38,14 @@ def build_strategy(runtime: RuntimeConfig, *, env: dict[str, str] | None = None)
                 f"expected some of {sorted(available)}"
             )
         if len(runtime.devices) > 1 or runtime.strategy == "mirrored":
-            return mirrored_strategy(list(runtime.devices))
+            return private_apis.mirrored_strategy(list(runtime.devices))
         return tf.distribute.OneDeviceStrategy(runtime.devices[0])
     if runtime.strategy == "mirrored" or (runtime.strategy == "auto" and len(gpus) > 1):
-        return mirrored_strategy(gpus or None)
+        return private_apis.mirrored_strategy(gpus or None)
     # One device: TensorFlow's default strategy already places work on the first GPU (or
     # the CPU). OneDeviceStrategy would route every step through the distribution
     # machinery: measured here at 3.2x the epoch time of the same fit on digits.
     return tf.distribute.get_strategy()
-
-
-# Collective group keys per MirroredStrategy: every strategy of a process counts its keys from
-# the class's `_collective_key_base`, so a second strategy's all-reduce of another model's
-# gradients met the first one's cached collective instance and aborted ("Shape mismatch in the
-# collective instance 100", seen when a process trained two models one after the other:
-# `kerasflow serve`, tests). TensorFlow's own tests give each strategy a base of its own the
-# same way. The base is moved on after each strategy too, so one a caller builds directly
-# afterwards (a notebook, a test comparing with plain Keras) cannot meet ours either.
-_KEY_SPAN = 100_000
-
-
-def mirrored_strategy(devices: list[str] | None):
-    """A MirroredStrategy over ``devices`` whose collectives cannot meet another strategy's."""
-    import tensorflow as tf
-
-    cls = tf.distribute.MirroredStrategy
-    base = cls._collective_key_base + _KEY_SPAN
-    cls._collective_key_base = base
-    strategy = cls(devices=devices)
-    cls._collective_key_base = base + _KEY_SPAN
-    return strategy
 
 
 def multi_worker_strategy(runtime: RuntimeConfig, env: dict[str, str]):
@@ -89,26 +68,8 @@ def multi_worker_strategy(runtime: RuntimeConfig, env: dict[str, str]):
     options = tf.distribute.experimental.CommunicationOptions(
         implementation=implementation.NCCL if tf.config.list_physical_devices("GPU") else implementation.RING,
     )
-    # A killed peer must surface as an error, not a hang. TensorFlow's coordination
-    # service (which MultiWorkerMirroredStrategy starts unless one is configured) aborts
-    # every pending collective once a worker misses its heartbeats; configuring it here
-    # sets how long that takes, which the strategy has no public argument for.
-    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
-    from tensorflow.python.distribute import multi_worker_util
-    from tensorflow.python.eager import context
-
-    cluster_spec = resolver.cluster_spec()
-    if context.context().coordination_service is None:
-        context.context().configure_coordination_service(
-            service_type="standalone",
-            service_leader=multi_worker_util.coordination_leader(cluster_spec),
-            coordinated_jobs=[
-                coordination_config_pb2.CoordinatedJob(name=job, num_tasks=cluster_spec.num_tasks(job))
-                for job in ("chief", "worker")
-                if job in cluster_spec.jobs
-            ],
-            heartbeat_timeout_in_ms=int(runtime.peer_timeout_seconds * 1000),
-        )
+    # A killed peer must surface as an error, not a hang (configure_peer_heartbeats says how).
+    private_apis.configure_peer_heartbeats(resolver.cluster_spec(), runtime.peer_timeout_seconds)
     return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver, communication_options=options)
 
 

@@ -6,13 +6,13 @@ import keras
 import numpy as np
 import pytest
 
+from kerasflow.models.private_apis import mirrored_strategy
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.data import materialize
 from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
 from kerasflow.tasks.train import fit
 from kerasflow.tasks.train.callbacks import TerminateOnNaN, TrainingDivergedError
 from kerasflow.tasks.train.plan import make_plan
-from kerasflow.tasks.train.strategy import mirrored_strategy
 
 GLOBAL_BATCH = 64  # 32 per replica on two logical CPUs
 
