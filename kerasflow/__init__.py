@@ -25,19 +25,11 @@ TensorFlow.
 from __future__ import annotations
 
 import importlib
-import os
-import sys
 
 # typing.TYPE_CHECKING without importing typing (a few milliseconds; type checkers know the idiom).
 TYPE_CHECKING = False
 
 __version__ = "0.1.0"
-
-# Prefect waits 20 s for its ephemeral server (library use, no PREFECT_API_URL); a loaded
-# machine then fails a run it should only slow down. Settings are read when Prefect is
-# imported, so this default counts only if kerasflow comes first; a value the user set wins.
-if "prefect" not in sys.modules:
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "600")
 
 # Public name -> the module that defines it (imported on first use, PEP 562).
 _EXPORTS: dict[str, str] = {

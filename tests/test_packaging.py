@@ -65,13 +65,17 @@ def test_every_file_the_code_reads_is_package_data():
                 assert any(fnmatch.fnmatch(path.name, g) for g in globs), f"{path} is not package data of {package}"
 
 
-def test_import_kerasflow_loads_nothing_else():
-    """``import kerasflow`` is cheap: neither kerasflow's packages nor Prefect, TensorFlow or pydantic."""
+def test_import_kerasflow_loads_nothing_else_and_changes_nothing():
+    """``import kerasflow`` is cheap and inert: no other module loaded, the environment untouched."""
     probe = (
-        "import sys; before = set(sys.modules); import kerasflow; print('\\n'.join(sorted(set(sys.modules) - before)))"
+        "import os, sys; before, env = set(sys.modules), dict(os.environ); import kerasflow; "
+        "print('\\n'.join(sorted(set(sys.modules) - before))); "
+        "print('environment changed' if dict(os.environ) != env else '')"
     )
+    # Without the suite's Prefect settings, so a default kerasflow set would show.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, "-X", "importtime", "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT, env=env
     )
     assert result.stdout.split() == ["kerasflow"]
     # -X importtime: "import time: self [us] | cumulative | imported package"
