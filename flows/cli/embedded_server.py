@@ -6,7 +6,10 @@ needs it and, at exit, waits for it to shut down. Both waits add to every
 happens, and about 2.4 s at exit. Started first, the server boots in its own process
 while this one imports TensorFlow (about 4.5 s), and at exit it is told to stop without
 being waited for. It is the same server Prefect would start: the same uvicorn command,
-the same settings.
+the same settings. Prefect's own ``SubprocessASGIServer`` run the same way (started in a
+thread during the TensorFlow import) made the process 4.7 s slower, 18.2 s against
+13.5 s (``bench/embedded_server.py``, docs/benchmarks.md): it imports the server
+application into this process and waits for the server at exit.
 
 Lifetime and limits:
 - The server dies with the ``kerasflow`` process (``PR_SET_PDEATHSIG``, tasks/_process/processes.py),
