@@ -53,9 +53,10 @@ def register_builder(name: str) -> Callable[[Builder], Builder]:
     """Register ``function`` under ``name`` so a recipe can say ``model.family: <name>``."""
 
     def register(function: Builder) -> Builder:
-        if name in BUILDERS and BUILDERS[name] is not function:
+        existing = BUILDER_REGISTRY.items.get(name)
+        if existing is not None and existing is not function:
             raise BuilderError(f"received a second builder for {name!r}, expected one builder per name")
-        BUILDERS[name] = function
+        BUILDER_REGISTRY.register(name, function)
         return function
 
     return register

@@ -16,7 +16,9 @@ missing number is filled with the training mean beside a 0/1 indicator (``data.m
 fill``). A category never seen in training is out of vocabulary, never an error.
 
 The registry is open: ``register_column_type(name, storage=...)`` adds a type whose
-encoding is any function of the column's input, its facts and its params. Nothing here
+encoding is any function of the column's input, its facts and its params; an installed
+package adds types through the ``kerasflow.column_types`` entry point group (its module
+registers them when loaded). Nothing here
 imports Keras until a model is built, so a recipe's types are checked without it.
 
 A number type whose encoding is the same function of every column (a mean and a
@@ -33,6 +35,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+from kerasflow.models.errors import ConfigError
+from kerasflow.models.plugins import PluginRegistry
 
 Storage = Literal["float", "integer", "string"]
 
@@ -94,7 +99,16 @@ class ColumnType:
     encode_stacked: EncodeStacked | None = None  # encodes the type's columns of a table at once (numbers only)
 
 
-COLUMN_TYPES: dict[str, ColumnType] = {}
+# The built-in types register below, in this module; a team's register with
+# register_column_type, or from an installed package's ``kerasflow.column_types`` entry point
+# (its module registers them when loaded).
+COLUMN_TYPE_REGISTRY: PluginRegistry[ColumnType] = PluginRegistry(
+    setting="column type",
+    group="kerasflow.column_types",
+    error=ConfigError,
+    accepts=lambda loaded: isinstance(loaded, ColumnType),
+)
+COLUMN_TYPES: dict[str, ColumnType] = COLUMN_TYPE_REGISTRY.items
 
 
 def register_column_type(
@@ -103,10 +117,10 @@ def register_column_type(
     """Register ``encode`` as the column type ``name`` (a recipe then says ``data.columns: {col: name}``)."""
 
     def register(encode: Encode) -> Encode:
-        existing = COLUMN_TYPES.get(name)
+        existing = COLUMN_TYPE_REGISTRY.items.get(name)
         if existing is not None and existing.encode is not encode:
             raise ValueError(f"received a second column type {name!r}, expected one encoding per name")
-        COLUMN_TYPES[name] = ColumnType(name, storage, encode, dict(params or {}), categorical)
+        COLUMN_TYPE_REGISTRY.register(name, ColumnType(name, storage, encode, dict(params or {}), categorical))
         return encode
 
     return register
@@ -124,17 +138,22 @@ def register_stacked_encoding(name: str) -> Callable[[EncodeStacked], EncodeStac
         kind = column_type(name)
         if kind.storage != "float":
             raise ValueError(f"received a stacked encoding for {name!r}, a {kind.storage} type; expected a number type")
-        COLUMN_TYPES[name] = replace(kind, encode_stacked=encode_stacked)
+        COLUMN_TYPE_REGISTRY.register(name, replace(kind, encode_stacked=encode_stacked))
         return encode_stacked
 
     return register
 
 
 def column_type(name: str) -> ColumnType:
-    try:
-        return COLUMN_TYPES[name]
-    except KeyError:
-        raise ValueError(f"received column type {name!r}, expected one of {sorted(COLUMN_TYPES)}") from None
+    """The column type ``name``: built in, registered, or from an installed package.
+
+    Raises:
+        ConfigError: no type has that name ("received column type 'x', expected one of [...]").
+    """
+    found = COLUMN_TYPE_REGISTRY.find(name)
+    if found is None:
+        raise ConfigError(f"received column type {name!r}, expected one of {COLUMN_TYPE_REGISTRY.names()}")
+    return found
 
 
 def check_params(column: str, type_name: str, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -30,9 +30,9 @@ def higher_is_better(metric: str) -> bool:
     Decided by the metric's name, so the gate stays a pure function of metrics and config:
     a regression's ``rmse`` may not rise, its ``r2`` may not fall.
     """
-    from kerasflow.tasks.learning.learning_tasks import TASKS
+    from kerasflow.tasks.learning.learning_tasks import TASK_REGISTRY
 
-    if any(task.is_lower_better(metric) for task in TASKS.values()):
+    if any(task.is_lower_better(metric) for task in TASK_REGISTRY.items.values()):
         return False
     return not any(token in metric.lower() for token in _LOWER_IS_BETTER)
 

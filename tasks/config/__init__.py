@@ -141,9 +141,9 @@ class TrainConfig(_Section):
         # The task decides how ingestion reads the label column; the data section records it,
         # so the dataset's fingerprint, and a later scoring of the same source, follow it.
         if isinstance(raw, dict) and isinstance(raw.get("model"), dict) and raw["model"].get("task"):
-            from kerasflow.tasks.learning.learning_tasks import TASKS
+            from kerasflow.tasks.learning.learning_tasks import find_task
 
-            task = TASKS.get(raw["model"]["task"])
+            task = find_task(raw["model"]["task"]) if isinstance(raw["model"]["task"], str) else None
             if task is not None and isinstance(raw.get("data", {}), dict):
                 raw = {**raw, "data": {**raw.get("data", {}), "labels": task.labels}}
         return raw

@@ -89,10 +89,10 @@ class ModelConfig(_Section):
     @field_validator("task")
     @classmethod
     def _task_name(cls, value: str | None) -> str | None:
-        from kerasflow.tasks.learning.learning_tasks import TASKS
+        from kerasflow.tasks.learning.learning_tasks import TASK_REGISTRY
 
-        if value is not None and value not in TASKS:
-            raise ValueError(f"received {value!r}, expected one of {sorted(TASKS)}")
+        if value is not None and TASK_REGISTRY.find(value) is None:
+            raise ValueError(f"received {value!r}, expected one of {TASK_REGISTRY.names()}")
         return value
 
     @field_validator("family")

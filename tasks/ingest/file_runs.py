@@ -37,6 +37,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+from kerasflow.models.plugins import PluginRegistry
 from kerasflow.tasks.config import ConfigError, DataConfig
 from kerasflow.tasks.failures import retry_unless_deterministic
 from kerasflow.tasks.ingest import file_parts
@@ -118,18 +119,31 @@ def _server_configured() -> bool:
         return True
 
 
-_TASK_RUNNERS: dict[str, TaskRunnerFactory] = {"dask": _dask_task_runner}
+# Besides ``flow`` and ``in_task``: Dask built in, a team's registered with register_task_runner
+# or from an installed package's ``kerasflow.task_runners`` entry point (a factory, or a
+# module that registers its runners when loaded).
+TASK_RUNNER_REGISTRY: PluginRegistry[TaskRunnerFactory] = PluginRegistry(
+    setting="runtime.ingest.task_runner", group="kerasflow.task_runners", error=ConfigError, accepts=callable
+)
 
 
 def register_task_runner(name: str, factory: TaskRunnerFactory) -> None:
     """Make ``runtime.ingest.task_runner: <name>`` open ``factory(config)`` for a table's files.
 
-    ``factory`` receives the ``runtime.ingest`` section and returns a Prefect task runner
-    (not yet entered), e.g. ``lambda config: RayTaskRunner(address="ray://head:10001")``.
+    Args:
+        name: the name a recipe gives; not ``flow`` or ``in_task``, which are kerasflow's own.
+        factory: receives the ``runtime.ingest`` section and returns a Prefect task runner
+            (not yet entered), e.g. ``lambda config: RayTaskRunner(address="ray://head:10001")``.
+
+    Raises:
+        ValueError: ``name`` is ``flow`` or ``in_task``.
     """
     if name in (FLOW, IN_TASK):
         raise ValueError(f"received task runner name {name!r}, expected a name other than {FLOW!r} and {IN_TASK!r}")
-    _TASK_RUNNERS[name] = factory
+    TASK_RUNNER_REGISTRY.register(name, factory)
+
+
+register_task_runner("dask", _dask_task_runner)
 
 
 @contextlib.contextmanager
@@ -138,18 +152,20 @@ def task_runner(config: IngestRunConfig) -> Iterator[TaskRunner | None]:
     from prefect.context import FlowRunContext
 
     flow_run = FlowRunContext.get()
-    if config.task_runner not in (FLOW, IN_TASK, *_TASK_RUNNERS):
+    own = None if config.task_runner in (FLOW, IN_TASK) else TASK_RUNNER_REGISTRY.find(config.task_runner)
+    if config.task_runner not in (FLOW, IN_TASK) and own is None:
         raise ConfigError(
             f"received runtime.ingest.task_runner={config.task_runner!r}, expected one of "
-            f"{sorted([FLOW, IN_TASK, *_TASK_RUNNERS])}; a team's own is registered with "
-            "kerasflow.register_task_runner before the run"
+            f"{sorted([FLOW, IN_TASK, *TASK_RUNNER_REGISTRY.names()])}; a team's own is registered with "
+            "kerasflow.register_task_runner before the run, or by an installed package's "
+            "kerasflow.task_runners entry point"
         )
     if flow_run is None or flow_run.task_runner is None or config.task_runner == IN_TASK:
         yield None
     elif config.task_runner == FLOW:
         yield flow_run.task_runner
     else:
-        with _reported_here(), _TASK_RUNNERS[config.task_runner](config) as runner:
+        with _reported_here(), own(config) as runner:
             yield runner
 
 

@@ -7,7 +7,8 @@ from predictions (batch by batch, :class:`Measurer`), the figures drawn of them,
 direction of its metrics for the gate, and the columns batch scoring writes. Nothing else
 branches on the task's name: the rest of kerasflow asks the task object. A team adds a
 task with :func:`register_task` (for instance an ordinal or a multi-output one) and names
-it in ``model.task``.
+it in ``model.task``; an installed package adds tasks through the
+``kerasflow.learning_tasks`` entry point group.
 
 The recipe's ``model.task`` picks one; without it, a classifier is chosen from the
 number of classes (two: ``binary``, more: ``multiclass``). Regression is never guessed
@@ -21,16 +22,21 @@ from typing import Any, Literal
 
 import numpy as np
 
+from kerasflow.models.errors import ConfigError
+from kerasflow.models.plugins import PluginRegistry
+
 # Measured and Measurer are the tasks' API too: re-exported for a team's own task.
 from kerasflow.tasks.learning.measurers import ClassificationMeasurer, Measured, Measurer, RegressionMeasurer
 
 __all__ = [
     "TASKS",
+    "TASK_REGISTRY",
     "LabelKind",
     "LearningTask",
     "Measured",
     "Measurer",
     "choose_task",
+    "find_task",
     "register_task",
     "task_of_metadata",
 ]
@@ -100,29 +106,37 @@ class LearningTask:
         return metric in self.lower_is_better
 
 
-TASKS: dict[str, LearningTask] = {}
+# The built-in tasks register at the end of this module; a team's with register_task, or
+# from an installed package's ``kerasflow.learning_tasks`` entry point (a LearningTask, or a
+# module that registers its tasks when loaded).
+TASK_REGISTRY: PluginRegistry[LearningTask] = PluginRegistry(
+    setting="model.task",
+    group="kerasflow.learning_tasks",
+    error=ConfigError,
+    accepts=lambda loaded: isinstance(loaded, LearningTask),
+)
+TASKS: dict[str, LearningTask] = TASK_REGISTRY.items
 
 
 def register_task(task: LearningTask) -> LearningTask:
     """Make ``task`` nameable as ``model.task: <task.name>``."""
     if not task.name:
         raise ValueError("received a learning task without a name, expected name = 'my_task'")
-    TASKS[task.name] = task
-    return task
+    return TASK_REGISTRY.register(task.name, task)
+
+
+def find_task(name: str) -> LearningTask | None:
+    """The learning task ``name`` (built in, registered or from an installed package), or None."""
+    return TASK_REGISTRY.find(name)
 
 
 def choose_task(name: str | None, *, num_classes: int, labels: LabelKind = "classes") -> LearningTask:
     """The recipe's task, or the classifier that fits ``num_classes``; refuses what does not fit."""
-    from kerasflow.tasks.failures import ConfigError
-
     if name is None:
         if labels == "numbers":
             return TASKS["regression"]
         return TASKS["binary" if num_classes == 2 else "multiclass"]
-    try:
-        task = TASKS[name]
-    except KeyError:
-        raise ConfigError(f"received model.task={name!r}, expected one of {sorted(TASKS)}") from None
+    task = TASK_REGISTRY.get(name)
     if task.labels != labels:
         raise ConfigError(
             f"received model.task={name!r}, which learns from {task.labels}, but the dataset's labels were read as "
@@ -300,7 +314,7 @@ for _task in (MulticlassTask(), BinaryTask(), RegressionTask()):
 def task_of_metadata(metadata: dict[str, Any]) -> LearningTask:
     """The task a registered version was trained for; versions recorded before tasks were classifiers."""
     recorded = metadata.get("task")
-    if recorded in TASKS:
-        return TASKS[recorded]
+    if isinstance(recorded, str) and (task := find_task(recorded)) is not None:
+        return task
     classes = (metadata.get("dataset") or {}).get("class_names") or []
     return TASKS["binary" if len(classes) == 2 else "multiclass"]

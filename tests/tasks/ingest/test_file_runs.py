@@ -113,7 +113,7 @@ def test_in_task_a_teams_own_runner_and_an_unknown_one(tmp_path, monkeypatch):
     assert file_runs_of(in_task, expected=False) == [] and sum(in_task.result().splits.values()) == 3 * 150
 
     opened = []
-    monkeypatch.setattr(file_runs, "_TASK_RUNNERS", dict(file_runs._TASK_RUNNERS))
+    monkeypatch.setattr(file_runs.TASK_RUNNER_REGISTRY, "items", dict(file_runs.TASK_RUNNER_REGISTRY.items))
     file_runs.register_task_runner("three-threads", lambda config: opened.append(config) or ThreadPoolTaskRunner(3))
     own = ingest_flow(data, str(tmp_path / "b"), IngestRunConfig(task_runner="three-threads"), return_state=True)
     assert own.result().fingerprint == in_task.result().fingerprint
@@ -150,4 +150,4 @@ def test_dask_without_prefect_dask_installed_is_one_clear_error(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "prefect_dask", None)  # import prefect_dask raises ImportError
     with pytest.raises(ConfigError, match=r"prefect-dask is not installed; pip install 'kerasflow\[dask\]'"):
-        file_runs._TASK_RUNNERS["dask"](IngestRunConfig(task_runner="dask"))
+        file_runs.TASK_RUNNER_REGISTRY.get("dask")(IngestRunConfig(task_runner="dask"))
