@@ -140,7 +140,7 @@ def _retrain(config: TrainConfig, *, force: bool, fresh: bool) -> RunSummary:
         trained = train(config, dataset, run_id=run_id, fresh=fresh)
     else:  # on another work pool (GPUs), as a flow run of its own: flows/train_step.py
         trained = train_on_deployment(config, dataset, run_id=run_id, fresh=fresh)
-    evaluation = evaluate(trained, dataset, config)
+    evaluation = evaluate(trained, dataset, config.model, target=config.target)
     report = gate(evaluation, config.gate, name=name)
     version = register(
         trained, dataset=dataset, evaluation=evaluation, report=report, config=config, flow_run_id=flow_run.id

@@ -13,7 +13,7 @@ the builder contract (``InputSpec``, ``register_builder``), where a table's file
 stored at once (``register_task_runner``), and the step tasks
 (``ingest``, ``validate``, ``train``, ``evaluate``, ``gate``, ``register``, ``promote``)
 with the records they pass (``DatasetRef``, ``TrainedModel``, ``Evaluation``,
-``GateReport``, ``ModelVersion``, ``RunSummary``) and the failures they raise.
+``GateReport``, ``ModelVersion``, ``RunSummary``, ``RunTarget``) and the failures they raise.
 
 This folder holds only this file: the packages live in the top-level folders ``flows/``,
 ``tasks/`` and ``models/`` of the source tree and install as ``kerasflow.flows``,
@@ -65,6 +65,7 @@ _EXPORTS: dict[str, str] = {
     "GateReport": "kerasflow.tasks.refs",
     "ModelVersion": "kerasflow.tasks.refs",
     "RunSummary": "kerasflow.tasks.refs",
+    "RunTarget": "kerasflow.tasks.refs",
     # Failures a composed flow may catch.
     "KerasflowError": "kerasflow.tasks.failures",
     "DeterministicFailure": "kerasflow.tasks.failures",
@@ -86,6 +87,7 @@ __all__ = [
     "ModelRegistry",
     "ModelVersion",
     "RunSummary",
+    "RunTarget",
     "TrainConfig",
     "TrainedModel",
     "evaluate",
@@ -134,7 +136,15 @@ if TYPE_CHECKING:  # for type checkers and IDEs only; never executed
     from kerasflow.tasks.gate import GateRejected, gate
     from kerasflow.tasks.ingest import ingest
     from kerasflow.tasks.ingest.file_runs import register_task_runner
-    from kerasflow.tasks.refs import DatasetRef, Evaluation, GateReport, ModelVersion, RunSummary, TrainedModel
+    from kerasflow.tasks.refs import (
+        DatasetRef,
+        Evaluation,
+        GateReport,
+        ModelVersion,
+        RunSummary,
+        RunTarget,
+        TrainedModel,
+    )
     from kerasflow.tasks.register import promote, register
     from kerasflow.tasks.train import train
     from kerasflow.tasks.validate import validate

@@ -283,6 +283,40 @@ class DataDrifted(DataValidationError):
     """The training data drifted from the production model's past ``validation.drift``'s thresholds (action fail)."""
 
 
+def drift_against_production(
+    dataset: DatasetRef, drift: DriftConfig, *, name: str, alias: str
+) -> DriftReport | str:
+    """The training split of ``dataset`` compared with the training data of the model under ``alias``.
+
+    Args:
+        dataset: this run's dataset; its training split's statistics are compared.
+        drift: the recipe's ``validation.drift`` section (thresholds, per-column thresholds).
+        name: the model's name in the registry.
+        alias: the alias whose model's recorded training statistics are the baseline.
+
+    Returns:
+        The column-by-column report, or why nothing was compared (drift off, no model
+        under the alias, or no statistics recorded with it).
+    """
+    from kerasflow.tasks.data.materialize import read_statistics
+
+    if not drift.enabled:
+        return "validation.drift.enabled is false"
+    baseline = production_statistics(dataset.storage_root, name=name, alias=alias)
+    statistics = read_statistics(dataset) if baseline is not None else None
+    if baseline is None or statistics is None or "train" not in statistics.splits:
+        return f"no model under {alias!r} with recorded training statistics"
+    return compare(
+        baseline[0],
+        statistics.splits["train"],
+        numeric_threshold=drift.numeric_threshold,
+        categorical_threshold=drift.categorical_threshold,
+        thresholds=drift.columns,
+        baseline_name=baseline[1],
+        current_name=f"the training split of dataset {dataset.fingerprint}",
+    )
+
+
 @task(
     name="check-drift",
     retries=2,
@@ -293,28 +327,12 @@ def check_drift(dataset: DatasetRef, drift: DriftConfig, *, name: str, alias: st
     """Compare the training split with the production model's; report it, emit ``kerasflow.data.drifted``, and
     fail the run when ``drift.action`` is ``fail``. None when there is nothing to compare with."""
     from kerasflow.tasks import events
-    from kerasflow.tasks.data.materialize import read_statistics
 
     logger = get_run_logger()
-    baseline = production_statistics(dataset.storage_root, name=name, alias=alias) if drift.enabled else None
-    statistics = read_statistics(dataset) if baseline is not None else None
-    if baseline is None or statistics is None or "train" not in statistics.splits:
-        logger.info(
-            "data drift: not checked (%s)",
-            "validation.drift.enabled is false"
-            if not drift.enabled
-            else f"no model under {alias!r} with recorded training statistics",
-        )
+    report = drift_against_production(dataset, drift, name=name, alias=alias)
+    if isinstance(report, str):
+        logger.info("data drift: not checked (%s)", report)
         return None
-    report = compare(
-        baseline[0],
-        statistics.splits["train"],
-        numeric_threshold=drift.numeric_threshold,
-        categorical_threshold=drift.categorical_threshold,
-        thresholds=drift.columns,
-        baseline_name=baseline[1],
-        current_name=f"the training split of dataset {dataset.fingerprint}",
-    )
     create_markdown_artifact(
         key="data-drift",
         markdown=report_markdown(report, title="Data drift", labels=("production's training data", "this run's")),

@@ -17,15 +17,15 @@ from prefect.cache_policies import NO_CACHE
 from kerasflow.models import io
 from kerasflow.models.registry import ModelRegistry, RegistryError
 from kerasflow.tasks import storage
-from kerasflow.tasks.config import TrainConfig
+from kerasflow.tasks.config import ModelConfig
 from kerasflow.tasks.data.pipeline import load_batches, load_slices
 from kerasflow.tasks.data.row_memory import feature_bytes
 from kerasflow.tasks.learning import plots
 from kerasflow.tasks.learning.learning_tasks import LearningTask, Measurer
-from kerasflow.tasks.refs import DatasetRef, Evaluation, Metrics, TrainedModel
+from kerasflow.tasks.refs import DatasetRef, Evaluation, Metrics, RunTarget, TrainedModel
 from kerasflow.tasks.train.build import class_names_of, task_of
 
-__all__ = ["compute_metrics", "evaluate", "evaluate_model", "predicted_chunks"]
+__all__ = ["compute_metrics", "evaluate", "evaluate_candidate", "evaluate_model", "predicted_chunks"]
 
 # Rows handed to the task's measurers at a time: each update runs a few Keras ops, so
 # chunks of several predictions keep that cost off the per-batch path.
@@ -117,33 +117,74 @@ def evaluate_model(
 
 
 @task(name="evaluate", cache_policy=NO_CACHE)
-def evaluate(trained: TrainedModel, dataset: DatasetRef, config: TrainConfig) -> Evaluation:
-    """Metrics of the candidate and, when the alias has a model, of that baseline."""
+def evaluate(trained: TrainedModel, dataset: DatasetRef, model: ModelConfig, *, target: RunTarget) -> Evaluation:
+    """Metrics of the candidate and, when the alias has a model, of that baseline; shown as artifacts.
+
+    Args:
+        trained: the candidate the train step wrote.
+        dataset: the dataset it was trained on; its test split is measured.
+        model: the recipe's model section (task, classes, the packages its file may name).
+        target: the storage root, the model's name and the alias whose model is the baseline.
+    """
     logger = get_run_logger()
-    task, class_names = task_of(config.model, dataset), class_names_of(config.model, dataset)
+    evaluation, figures = evaluate_candidate(trained, dataset, model, target=target)
+    if evaluation.baseline_error is not None:
+        logger.warning(evaluation.baseline_error)
+    create_table_artifact(
+        key="evaluation", table=evaluation_rows(evaluation), description=describe_baseline(evaluation)
+    )
+    logger.info(summary_line(evaluation))
+    return evaluation.model_copy(update={"plots": save_plots(trained, figures, target=target)})
+
+
+def evaluate_candidate(
+    trained: TrainedModel, dataset: DatasetRef, model: ModelConfig, *, target: RunTarget
+) -> tuple[Evaluation, dict[str, bytes]]:
+    """(the candidate's and the baseline's metrics on the test split, the task's figures of the candidate).
+
+    Args:
+        trained: the candidate the train step wrote.
+        dataset: the dataset whose test split both models are measured on.
+        model: the recipe's model section.
+        target: the storage root, and the name and alias of the baseline.
+    """
+    task, class_names = task_of(model, dataset), class_names_of(model, dataset)
     candidate, measured = evaluate_model(
         io.load_model(
-            storage.fetch_file(config.storage.root, trained.model_uri),
+            storage.fetch_file(target.root, trained.model_uri),
             expected_sha256=trained.sha256,
-            trusted_packages=config.model.trusted_packages,
+            trusted_packages=model.trusted_packages,
         ),
         dataset,
         task=task,
         class_names=class_names,
     )
-    baseline, baseline_version, note, error = evaluate_baseline(dataset, config, task=task, class_names=class_names)
-    if error is not None:
-        logger.warning(error)
-    names = sorted(candidate.values)
-    create_table_artifact(
-        key="evaluation",
-        table=[
+    baseline, baseline_version, note, error = evaluate_baseline(
+        dataset, target, trusted_packages=model.trusted_packages, task=task, class_names=class_names
+    )
+    evaluation = Evaluation(
+        candidate=candidate,
+        baseline=baseline,
+        baseline_version=baseline_version if baseline else None,
+        baseline_note=note,
+        baseline_error=error,
+        alias_version=baseline_version,
+    )
+    title = f"{target.name} candidate, {candidate.split} split ({candidate.num_examples} examples)"
+    return evaluation, measured.figures(title=title)
+
+
+def evaluation_rows(evaluation: Evaluation) -> list[dict[str, object]]:
+    """The evaluation as table rows: each metric overall, per class and per slice, candidate beside baseline."""
+    candidate, baseline = evaluation.candidate, evaluation.baseline
+    return (
+        [
             {
                 "metric": n,
                 "candidate": round(candidate.values[n], 4),
                 "baseline": round(baseline.values[n], 4) if baseline and n in baseline.values else None,
             }
-            for n in names
+            for n in sorted(candidate.values)
         ]
         + [
             {
@@ -167,45 +208,55 @@ def evaluate(trained: TrainedModel, dataset: DatasetRef, config: TrainConfig) ->
             for column, by_value in candidate.per_slice.items()
             for value, values in by_value.items()
             for metric, number in sorted(values.items())
-        ],
-        description=f"test split, {candidate.num_examples} examples; baseline: "
-        + (f"v{baseline_version}" if baseline else (error or note or "none")),
+        ]
     )
-    logger.info(
-        "candidate: %s; baseline: %s",
-        " ".join(f"{n}={candidate.values[n]:.4f}" for n in names),
+
+
+def describe_baseline(evaluation: Evaluation) -> str:
+    """What the evaluation compared: the test split's size and the baseline's version, or why there is none."""
+    baseline = f"v{evaluation.baseline_version}" if evaluation.baseline else None
+    return (
+        f"test split, {evaluation.candidate.num_examples} examples; baseline: "
+        f"{baseline or evaluation.baseline_error or evaluation.baseline_note or 'none'}"
+    )
+
+
+def summary_line(evaluation: Evaluation) -> str:
+    """One line for the log: each metric of the candidate, then of the baseline (or why there is none)."""
+    candidate, baseline = evaluation.candidate, evaluation.baseline
+    names = sorted(candidate.values)
+    ours = " ".join(f"{n}={candidate.values[n]:.4f}" for n in names)
+    theirs = (
         " ".join(f"{n}={baseline.values[n]:.4f}" for n in names if n in baseline.values)
         if baseline
-        else (error or note),
+        else (evaluation.baseline_error or evaluation.baseline_note)
     )
-    return Evaluation(
-        candidate=candidate,
-        baseline=baseline,
-        baseline_version=baseline_version if baseline else None,
-        baseline_note=note,
-        baseline_error=error,
-        alias_version=baseline_version,
-        plots=save_plots(
-            trained,
-            measured.figures(
-                title=f"{config.model.name} candidate, {candidate.split} split ({candidate.num_examples} examples)"
-            ),
-            config,
-        ),
-    )
+    return f"candidate: {ours}; baseline: {theirs}"
 
 
 def evaluate_baseline(
-    dataset: DatasetRef, config: TrainConfig, *, task: LearningTask, class_names: Sequence[str]
+    dataset: DatasetRef,
+    target: RunTarget,
+    *,
+    trusted_packages: Sequence[str],
+    task: LearningTask,
+    class_names: Sequence[str],
 ) -> tuple[Metrics | None, int | None, str | None, str | None]:
     """(metrics, version, note, error) of the model under the alias on the same test split.
 
     No model under the alias is a note (a first run). A model that exists but cannot be
     loaded or evaluated, whatever the reason (a refused or corrupt file, a changed input,
     memory), is an error the gate judges: it is never taken as "no baseline".
+
+    Args:
+        dataset: the dataset whose test split the baseline is measured on.
+        target: the storage root, and the name and alias of the baseline.
+        trusted_packages: packages whose registered classes the baseline's file may name.
+        task: the learning task that measures it.
+        class_names: the classes, in the order of the model's outputs.
     """
-    registry = ModelRegistry(storage.registry_url(config.storage.root))
-    alias, name = config.registry.alias, config.model.name
+    registry = ModelRegistry(storage.registry_url(target.root))
+    alias, name = target.alias, target.name
     try:
         version = registry.alias_target(name, alias)
     except (RegistryError, ValueError, OSError) as error:
@@ -213,7 +264,7 @@ def evaluate_baseline(
     if version is None:
         return None, None, f"no model under alias {alias!r} yet: first run", None
     try:
-        model = registry.load(name, version, trusted_packages=config.model.trusted_packages)
+        model = registry.load(name, version, trusted_packages=trusted_packages)
         metrics, _ = evaluate_model(model, dataset, task=task, class_names=class_names)
         return metrics, version, None, None
     except Exception as error:  # noqa: BLE001 - any failure of the baseline goes to the gate, by name
@@ -221,12 +272,18 @@ def evaluate_baseline(
         return None, version, None, f"baseline {name} v{version} could not be evaluated: {cause.splitlines()[0][:500]}"
 
 
-def save_plots(trained: TrainedModel, figures: dict[str, bytes], config: TrainConfig) -> dict[str, str]:
+def save_plots(trained: TrainedModel, figures: dict[str, bytes], *, target: RunTarget) -> dict[str, str]:
     """Draw the learning curves beside the task's ``figures`` into ``<run>/plots/``; show them in an artifact.
 
-    Returns file name -> URL, for the registry to copy them into the version.
+    Args:
+        trained: the candidate, whose history gives the learning curves and whose run folder holds the plots.
+        figures: PNG file name -> bytes, drawn by the task's measurer.
+        target: the storage root and the model's name.
+
+    Returns:
+        File name -> URL, for the registry to copy them into the version.
     """
-    root, name = config.storage.root, config.model.name
+    root, name = target.root, target.name
     run_dir = storage.run_dir(root, trained.run_id)
     first = trained.initial_epoch + 1
     curves = plots.learning_curves_png(

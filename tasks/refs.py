@@ -16,6 +16,17 @@ class _Ref(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class RunTarget(_Ref):
+    """Where a run's steps read and write: the storage root, the model's name, the alias it promotes.
+
+    The steps that touch the registry or the run folders receive this, not the whole config.
+    """
+
+    root: str = Field(description="the storage root, any fsspec URL (storage.root)")
+    name: str = Field(description="the model's name in the registry (model.name)")
+    alias: str = Field(description="the alias a passed candidate moves (registry.alias)")
+
+
 class DatasetPart(_Ref):
     """One stored TFDS dataset a dataset reads: the whole of it, one partition (file) of a table, or rows of a file."""
 

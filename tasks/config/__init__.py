@@ -46,6 +46,7 @@ from kerasflow.tasks.config.training import EarlyStoppingConfig as EarlyStopping
 from kerasflow.tasks.config.training import ScheduleConfig as ScheduleConfig
 from kerasflow.tasks.config.training import TrainingConfig
 from kerasflow.tasks.failures import ConfigError as ConfigError
+from kerasflow.tasks.refs import RunTarget
 
 DEFAULT_ROOT = "./.kerasflow"
 
@@ -182,6 +183,11 @@ class TrainConfig(_Section):
     def with_overrides(self, assignments: Iterable[str]) -> TrainConfig:
         """A copy with ``dotted.key=value`` assignments applied (values parsed as YAML)."""
         return parse_config(apply_assignments(self.model_dump(mode="json"), assignments))
+
+    @property
+    def target(self) -> RunTarget:
+        """Where this run's steps read and write: ``storage.root``, ``model.name`` and ``registry.alias``."""
+        return RunTarget(root=self.storage.root, name=self.model.name, alias=self.registry.alias)
 
 
 def parse_config(raw: Mapping[str, Any], *, source: str = "config") -> TrainConfig:

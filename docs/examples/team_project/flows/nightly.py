@@ -25,7 +25,7 @@ def nightly_retrain(config: kerasflow.TrainConfig, minimum_rows: int = 1000) -> 
     kerasflow.validate(dataset, config)
     enough_rows(dataset, minimum=minimum_rows)
     trained = kerasflow.train(config, dataset, run_id=str(flow_run.id))
-    evaluation = kerasflow.evaluate(trained, dataset, config)
+    evaluation = kerasflow.evaluate(trained, dataset, config.model, target=config.target)
     report = kerasflow.gate(evaluation, config.gate, name=name)
     version = kerasflow.register(
         trained, dataset=dataset, evaluation=evaluation, report=report, config=config, flow_run_id=flow_run.id
