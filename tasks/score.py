@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from prefect import get_run_logger, task
@@ -256,93 +256,215 @@ def score(
     only when kerasflow wrote it as scores, unless ``overwrite``.
     """
     logger = get_run_logger()
-    name, selector = parse_model_ref(model_ref)
-    registry = ModelRegistry(storage.registry_url(root))
-    try:
-        metadata = registry.resolve(name, selector)
-    except (RegistryError, ValueError) as error:
-        raise DataValidationError(f"cannot score with {model_ref!r}: {error}") from None
-    if dataset is not None:
-        check_scoring_output(metadata, output=output, root=root, key_column=key_column, overwrite=overwrite)
-    signature = signature_of(metadata)
-    frame_of = functools.partial(
-        predictions_frame,
-        task=task_of_metadata(metadata),
-        class_names=list(signature["classes"] or []),
-        name=name,
-        version=metadata["version"],
-        key_column=key_column,
-    )
+    registry, name, metadata = resolve_version(model_ref, root=root)
     with tempfile.TemporaryDirectory(prefix="kerasflow-score-") as tmp:
         if dataset is not None:
-            source = f"split '{split}' of dataset {dataset.fingerprint}"
-            total = dataset.splits.get(split)
-            feature_shape = tuple(dataset.feature_shape)
-            batches = ((x, None, y, source) for x, y in split_batches(dataset, split, rows=rows))
+            check_scoring_output(metadata, output=output, root=root, key_column=key_column, overwrite=overwrite)
+            scoring = split_input(dataset, split, rows=rows)
         else:
-            from kerasflow.tasks.ingest.sources.tables import tabular, window
+            from kerasflow.tasks.ingest.sources.tables import tabular
 
-            source = data.url or ""
-            files = tabular.list_files(source)
+            files = tabular.list_files(data.url or "")
             check_scoring_output(
                 metadata,
                 output=output,
                 root=root,
                 key_column=key_column,
                 inputs=[file.url for file in files],
-                input_url=source,
+                input_url=data.url or "",
                 overwrite=overwrite,
             )
-            columns = signature["columns"] or (data.feature_columns if data else None)
-            if not columns:
-                raise DataValidationError(f"{model_ref}: its metadata names no feature columns to read from a table")
-            time_window = data.window if data.window is not None and data.window.column else None
-            if time_window is not None:
-                files = window.files_for_time_window(files, time_window, url=source)
-            elif data.window is not None:
-                files = window.in_window(files, data.window, url=source)
-            total = None
-            feature_shape = (len(columns),)
-            paths = tabular.download_files(files, Path(tmp))
-            batches = (
-                (x, keys, None, url)
-                for x, keys, url in table_batches(
-                    files,
-                    paths,
-                    columns=columns,
-                    key_column=key_column,
-                    rows=rows,
-                    column_types=signature["column_types"],
-                    missing=signature["missing"],
-                    time_window=time_window,
-                )
+            scoring = table_input(
+                files, data, metadata, model_ref=model_ref, key_column=key_column, rows=rows, folder=Path(tmp)
             )
-        model = None
-        progress = ScoringProgress(logger, total=total, source=source)
-        observed = SplitStatistics() if dataset is None and signature["column_types"] else None
-        marker = {SCORES_METADATA_KEY: f"{name} v{metadata['version']}".encode()}
-        with ParquetOutput(output, metadata=marker) as written:
-            for features, keys, labels, batch_source in batches:
-                check_signature(metadata, features, source=batch_source)
-                if observed is not None:
-                    observed.merge(statistics_of(features, signature["column_types"]))
-                if model is None:
-                    # Verified against its sha256, inspected, in safe mode; a refused file is not retried.
-                    model = registry.load(name, metadata["version"], trusted_packages=trusted_packages)
-                written.write(
-                    frame_of(score_rows(model, features), keys=keys, labels=labels, first_row=written.rows),
-                    source=batch_source,
-                )
-                progress.scored(written.rows)
-            if written.rows == 0:  # empty files: an empty table with the columns, typed as one row's
-                model = model or registry.load(name, metadata["version"], trusted_packages=trusted_packages)
-                empty = score_rows(model, one_row(signature, feature_shape))[:0]
-                written.write(frame_of(empty, keys=np.array([]) if key_column else None), source=source)
-            if observed is not None and written.rows:
-                check_skew(observed, metadata, root=root, output=output, source=source, fail=fail_on_skew)
-        progress.done(written.rows)
-    logger.info("scored %d row(s) of %s with %s v%d into %s", written.rows, source, name, metadata["version"], output)
-    return ScoredTable(model_name=name, model_version=metadata["version"], rows=written.rows, output=output)
+        rows_written = write_scores(
+            scoring,
+            registry=registry,
+            name=name,
+            metadata=metadata,
+            output=output,
+            root=root,
+            key_column=key_column,
+            trusted_packages=trusted_packages,
+            fail_on_skew=fail_on_skew,
+            progress=ScoringProgress(logger, total=scoring.total, source=scoring.source),
+        )
+    logger.info(
+        "scored %d row(s) of %s with %s v%d into %s", rows_written, scoring.source, name, metadata["version"], output
+    )
+    return ScoredTable(model_name=name, model_version=metadata["version"], rows=rows_written, output=output)
+
+
+class ScoringInput(NamedTuple):
+    """What is scored: where it comes from, how many rows (when known), one example's shape, its batches.
+
+    Each batch is ``(features, keys or None, labels or None, the file or split it came from)``.
+    """
+
+    source: str
+    total: int | None
+    feature_shape: tuple[int, ...]
+    batches: Iterator[tuple[Any, np.ndarray | None, np.ndarray | None, str]]
+    from_table: bool  # a team's files, not a split of a stored dataset
+
+
+def resolve_version(model_ref: str, *, root: str) -> tuple[ModelRegistry, str, dict[str, Any]]:
+    """(the registry, the model's name, the version's metadata) that ``NAME[@ALIAS|:VERSION]`` names.
+
+    Args:
+        model_ref: ``NAME``, ``NAME@ALIAS`` or ``NAME:VERSION``.
+        root: the storage root whose registry holds it.
+
+    Raises:
+        DataValidationError: no such model, alias or version (a retry cannot help).
+    """
+    name, selector = parse_model_ref(model_ref)
+    registry = ModelRegistry(storage.registry_url(root))
+    try:
+        return registry, name, registry.resolve(name, selector)
+    except (RegistryError, ValueError) as error:
+        raise DataValidationError(f"cannot score with {model_ref!r}: {error}") from None
+
+
+def split_input(dataset: DatasetRef, split: str, *, rows: int) -> ScoringInput:
+    """A split of a stored dataset, ``rows`` at a time, with its labels.
+
+    Args:
+        dataset: the stored dataset.
+        split: its split to score (``test``, ``validation``, ``train``).
+        rows: rows per batch.
+    """
+    source = f"split '{split}' of dataset {dataset.fingerprint}"
+    return ScoringInput(
+        source=source,
+        total=dataset.splits.get(split),
+        feature_shape=tuple(dataset.feature_shape),
+        batches=((x, None, y, source) for x, y in split_batches(dataset, split, rows=rows)),
+        from_table=False,
+    )
+
+
+def table_input(
+    files: list[Any],
+    data: DataConfig,
+    metadata: dict[str, Any],
+    *,
+    model_ref: str,
+    key_column: str | None,
+    rows: int,
+    folder: Path,
+) -> ScoringInput:
+    """A table's files (CSV or Parquet), in the recorded columns, ``rows`` at a time.
+
+    Args:
+        files: the table's files, as listed from ``data.url``.
+        data: the data section naming the table (its URL, window and, for versions without a
+            recorded signature, its feature columns).
+        metadata: the version's metadata: its columns, their types and how missing values are read.
+        model_ref: the model as the user named it, for messages.
+        key_column: a column copied beside the scores, or None.
+        rows: rows per batch.
+        folder: where remote files are downloaded for the duration of the scoring.
+
+    Raises:
+        DataValidationError: the version records no feature columns to read.
+    """
+    from kerasflow.tasks.ingest.sources.tables import tabular, window
+
+    signature = signature_of(metadata)
+    source = data.url or ""
+    columns = signature["columns"] or data.feature_columns
+    if not columns:
+        raise DataValidationError(f"{model_ref}: its metadata names no feature columns to read from a table")
+    time_window = data.window if data.window is not None and data.window.column else None
+    if time_window is not None:
+        files = window.files_for_time_window(files, time_window, url=source)
+    elif data.window is not None:
+        files = window.in_window(files, data.window, url=source)
+    paths = tabular.download_files(files, folder)
+    batches = (
+        (x, keys, None, url)
+        for x, keys, url in table_batches(
+            files,
+            paths,
+            columns=columns,
+            key_column=key_column,
+            rows=rows,
+            column_types=signature["column_types"],
+            missing=signature["missing"],
+            time_window=time_window,
+        )
+    )
+    return ScoringInput(source=source, total=None, feature_shape=(len(columns),), batches=batches, from_table=True)
+
+
+def write_scores(
+    scoring: ScoringInput,
+    *,
+    registry: ModelRegistry,
+    name: str,
+    metadata: dict[str, Any],
+    output: str,
+    root: str,
+    key_column: str | None,
+    trusted_packages: tuple[str, ...],
+    fail_on_skew: bool,
+    progress: ScoringProgress,
+) -> int:
+    """Score every batch of ``scoring`` and write the scores to ``output`` as Parquet; the rows written.
+
+    Each batch is checked against the recorded signature before it is scored; the model is
+    loaded (verified, in safe mode) once the first batch passed. A typed table's skew
+    against the training data is reported beside the output, and fails the scoring with
+    ``fail_on_skew`` before the output is committed.
+
+    Args:
+        scoring: what is scored.
+        registry: the registry holding the version.
+        name: the model's name.
+        metadata: the version's metadata.
+        output: where the scores go (any fsspec URL); it appears whole or not at all.
+        root: the storage root (the skew report reads the version's training statistics).
+        key_column: a column copied beside the scores, or None.
+        trusted_packages: packages whose registered Keras classes the model may use.
+        fail_on_skew: fail, writing nothing, when a column is skewed.
+        progress: reports the rows scored.
+    """
+    version = metadata["version"]
+    signature = signature_of(metadata)
+    frame_of = functools.partial(
+        predictions_frame,
+        task=task_of_metadata(metadata),
+        class_names=list(signature["classes"] or []),
+        name=name,
+        version=version,
+        key_column=key_column,
+    )
+    model = None
+    # A team's table is compared with the training data; a stored split is that data's own.
+    observed = SplitStatistics() if scoring.from_table and signature["column_types"] else None
+    marker = {SCORES_METADATA_KEY: f"{name} v{version}".encode()}
+    with ParquetOutput(output, metadata=marker) as written:
+        for features, keys, labels, batch_source in scoring.batches:
+            check_signature(metadata, features, source=batch_source)
+            if observed is not None:
+                observed.merge(statistics_of(features, signature["column_types"]))
+            if model is None:
+                # Verified against its sha256, inspected, in safe mode; a refused file is not retried.
+                model = registry.load(name, version, trusted_packages=trusted_packages)
+            written.write(
+                frame_of(score_rows(model, features), keys=keys, labels=labels, first_row=written.rows),
+                source=batch_source,
+            )
+            progress.scored(written.rows)
+        if written.rows == 0:  # empty files: an empty table with the columns, typed as one row's
+            model = model or registry.load(name, version, trusted_packages=trusted_packages)
+            empty = score_rows(model, one_row(signature, scoring.feature_shape))[:0]
+            written.write(frame_of(empty, keys=np.array([]) if key_column else None), source=scoring.source)
+        if observed is not None and written.rows:
+            check_skew(observed, metadata, root=root, output=output, source=scoring.source, fail=fail_on_skew)
+    progress.done(written.rows)
+    return written.rows
 
 
 def skew_url(output: str) -> str:
