@@ -129,7 +129,14 @@ def _describe(node: dict[str, Any]) -> str:
 
 
 def refusal(node: dict[str, Any], *, trusted_packages: Iterable[str] = ()) -> str | None:
-    """Why the object ``node`` (a dict with ``class_name``) may not be loaded, or None when it may."""
+    """Why the object ``node`` (a dict with ``class_name``) may not be loaded, or None when it may.
+
+    Args:
+        node: one object of a model config as Keras serializes it: ``class_name``, and ``config``, ``module``
+            and ``registered_name`` where it has them.
+        trusted_packages: packages whose classes registered with ``keras.saving.register_keras_serializable``
+            may load.
+    """
     class_name = node.get("class_name")
     if not isinstance(class_name, str):
         return f"an object whose class_name is {class_name!r}"
@@ -187,6 +194,13 @@ def trusted_modules(config: Any, *, trusted_packages: Iterable[str]) -> list[str
     ``__init__`` may not do; these modules are imported before the check, so a trusted
     package's layer is found wherever it lives. Only modules inside a trusted package
     qualify, so a file cannot make kerasflow import anything else.
+
+    Args:
+        config: a model's config (``config.json`` parsed), searched at every depth.
+        trusted_packages: the package names the caller trusts.
+
+    Returns:
+        The module names, sorted, each made of Python identifiers.
     """
     trusted = set(trusted_packages)
     found: set[str] = set()
@@ -211,6 +225,14 @@ def refusals(config: Any, *, trusted_packages: Iterable[str] = (), max_depth: in
 
     Plain strings are checked too: Keras resolves a string such as an activation name in
     its registry of serializable objects before anything else.
+
+    Args:
+        config: a model's config (``config.json`` parsed), or a part of it.
+        trusted_packages: packages whose registered classes may load.
+        max_depth: the deepest nesting of dicts and lists walked; a node deeper is reported and the walk stops.
+
+    Yields:
+        One refusal per object, ``<where>`` being the node's path from ``config`` (``config.layers[0].config``).
     """
     trusted = tuple(trusted_packages)
     registry = _registered()

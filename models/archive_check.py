@@ -48,7 +48,18 @@ class UnsafeModelError(ModelFileError):
 @dataclass(frozen=True)
 class ArchiveLimits:
     """What a model file may declare. The defaults admit models far larger than the zoo's
-    (tens of millions of parameters) and refuse the bombs long before memory runs out."""
+    (tens of millions of parameters) and refuse the bombs long before memory runs out.
+
+    Args:
+        max_members: entries the archive may hold, folders included.
+        max_config_bytes: bytes of ``config.json``.
+        max_config_depth: levels of nesting of the config.
+        max_asset_bytes: bytes of every vocabulary under ``assets/`` together.
+        max_weights_bytes: bytes ``model.weights.h5`` may declare, and its datasets together.
+        max_total_bytes: bytes every member declares together.
+        max_expansion: declared size over stored size of a member over 1 MiB.
+        max_activation_elements: values one example may produce at one layer's output.
+    """
 
     max_members: int = 1_000
     max_config_bytes: int = 64 * MiB
@@ -77,7 +88,17 @@ def _size(n: float) -> str:
 def check_members(
     archive: zipfile.ZipFile, path: str | os.PathLike, limits: ArchiveLimits
 ) -> dict[str, zipfile.ZipInfo]:
-    """The archive's members by name, after bounding their number, names and sizes."""
+    """The archive's members by name, after bounding their number, names and sizes.
+
+    Args:
+        archive: the opened ``.keras`` archive.
+        path: the archive's file, named in the refusal.
+        limits: the bounds to check.
+
+    Raises:
+        UnsafeModelError: a bound is broken, a member is not part of a Keras 3 model file, a name
+            appears twice, or ``config.json`` or ``model.weights.h5`` is missing.
+    """
     infos = archive.infolist()
     if len(infos) > limits.max_members:
         raise _fail(path, f"it has {len(infos)} members, expected at most {limits.max_members}")
@@ -119,7 +140,17 @@ def check_members(
 
 
 def read_config(archive: zipfile.ZipFile, path: str | os.PathLike, limits: ArchiveLimits) -> dict[str, Any]:
-    """config.json, read within its bound and parsed; depth is bounded by the checks after."""
+    """config.json, read within its bound and parsed; depth is bounded by the checks after.
+
+    Args:
+        archive: the opened ``.keras`` archive.
+        path: the archive's file, named in the refusal.
+        limits: its ``max_config_bytes`` bounds what is read.
+
+    Raises:
+        UnsafeModelError: ``config.json`` is over its bound, nested too deep to parse, not JSON, or not a
+            JSON object.
+    """
     with archive.open(CONFIG_FILE) as f:
         raw = f.read(limits.max_config_bytes + 1)
     if len(raw) > limits.max_config_bytes:
@@ -142,6 +173,16 @@ def check_objects(
 
     The compile config (loss, metrics, optimizer) is never deserialized: models load with
     ``compile=False`` (models/io.py), so it is not an object Keras will build.
+
+    Args:
+        config: the parsed ``config.json``.
+        path: the archive's file, named in the refusal.
+        trusted_packages: packages whose registered classes may load; their modules the config names are
+            imported first, so those classes are registered.
+        limits: its ``max_config_depth`` bounds the walk.
+
+    Raises:
+        UnsafeModelError: an object may not be loaded, or a trusted package's module cannot be imported.
     """
     structure = {key: value for key, value in config.items() if key != "compile_config"}
     for module in trusted_modules(structure, trusted_packages=trusted_packages):
@@ -158,7 +199,16 @@ def check_objects(
 
 
 def check_assets(config: dict[str, Any], members: dict[str, zipfile.ZipInfo], path: str | os.PathLike) -> None:
-    """Assets only as vocabularies, at most one for each lookup layer of the config."""
+    """Assets only as vocabularies, at most one for each lookup layer of the config.
+
+    Args:
+        config: the parsed ``config.json``, whose lookup layers are counted.
+        members: the archive's members by name (:func:`check_members`).
+        path: the archive's file, named in the refusal.
+
+    Raises:
+        UnsafeModelError: an asset is not a ``vocabulary.txt``, or there are more than the lookup layers write.
+    """
     assets = [name for name in members if name.startswith(ASSETS_DIR)]
     allowed = _count_classes(config, _LOOKUP_LAYERS)
     strays = [name for name in assets if not name.endswith("/vocabulary.txt")]
@@ -183,7 +233,20 @@ def _count_classes(config: Any, weights: dict[str, int]) -> int:
 
 
 def stored_weight_bytes(archive: zipfile.ZipFile, path: str | os.PathLike, limits: ArchiveLimits) -> int:
-    """Bytes of every HDF5 dataset of the weights, each checked to store what it declares."""
+    """Bytes of every HDF5 dataset of the weights, each checked to store what it declares.
+
+    Args:
+        archive: the opened ``.keras`` archive.
+        path: the archive's file, named in the refusal.
+        limits: its ``max_weights_bytes`` bounds the datasets' declared bytes together.
+
+    Returns:
+        The bytes the datasets declare together.
+
+    Raises:
+        UnsafeModelError: the weights are not HDF5, a dataset holds no numbers or stores less than it
+            declares, or they declare over ``max_weights_bytes``.
+    """
     import h5py
 
     datasets: list[tuple[str, Any]] = []
@@ -223,6 +286,16 @@ def check_built_sizes(config: dict[str, Any], path: str | os.PathLike, *, stored
     huge layer allocates it before any mismatch is noticed. Under Keras's
     ``StatelessScope`` variables record their shape and defer their allocation; they are
     counted, then dropped without ever being allocated.
+
+    Args:
+        config: the parsed ``config.json``.
+        path: the archive's file, named in the refusal.
+        stored: bytes the weights store (:func:`stored_weight_bytes`).
+        limits: its ``max_activation_elements`` bounds each layer's output per example.
+
+    Raises:
+        UnsafeModelError: the config does not build a model, builds more bytes of variables than the
+            weights store (past 1 % and 1 MiB), or a layer outputs too many values per example.
     """
     import keras
 
@@ -276,7 +349,14 @@ def _per_example(layer: Any) -> int:
 
 
 def root_cause(error: BaseException) -> str:
-    """The innermost exception's first line, short: what Keras chains around it is noise."""
+    """The innermost exception's first line, short: what Keras chains around it is noise.
+
+    Args:
+        error: the exception raised, with the exceptions it was raised from.
+
+    Returns:
+        ``<type>: <first line>`` of the innermost exception, the line cut at 300 characters.
+    """
     while error.__cause__ is not None or (error.__context__ is not None and not error.__suppress_context__):
         error = error.__cause__ or error.__context__
     first = (str(error).strip().splitlines() or [""])[0]
@@ -286,7 +366,17 @@ def root_cause(error: BaseException) -> str:
 def check_archive(
     path: str | os.PathLike, *, trusted_packages: Iterable[str] = (), limits: ArchiveLimits = DEFAULT_LIMITS
 ) -> None:
-    """Refuse ``path`` unless every bound holds and every object it names may be loaded."""
+    """Refuse ``path`` unless every bound holds and every object it names may be loaded.
+
+    Args:
+        path: a local ``.keras`` file.
+        trusted_packages: packages whose registered classes the file may use.
+        limits: the bounds the archive must keep.
+
+    Raises:
+        UnsafeModelError: the file is not a zip archive, breaks a bound, or names an object that may not be
+            loaded.
+    """
     trusted = tuple(trusted_packages)
     try:
         archive = zipfile.ZipFile(path)

@@ -17,7 +17,13 @@ from fsspec.implementations.local import LocalFileSystem
 
 
 def create_exclusive(fs, path: str, body: bytes) -> bool:
-    """Create ``path`` holding ``body``, whole; False when it exists already."""
+    """Create ``path`` holding ``body``, whole; False when it exists already.
+
+    Args:
+        fs: the fsspec filesystem.
+        path: the object's path on ``fs``, without protocol; its folder is made when missing.
+        body: the object's bytes, small (a JSON record).
+    """
     parent = path.rsplit("/", 1)[0]
     fs.makedirs(parent, exist_ok=True)
     if isinstance(fs, LocalFileSystem):
@@ -44,6 +50,11 @@ def replace_whole(fs, path: str, body: bytes) -> None:
 
     One PUT on an object store; on a local disk the body is written aside and renamed
     over the old file (rename(2) is atomic).
+
+    Args:
+        fs: the fsspec filesystem.
+        path: the object's path on ``fs``, without protocol; its folder must exist on a local disk.
+        body: the object's new bytes.
     """
     if isinstance(fs, LocalFileSystem):
         fd, aside = tempfile.mkstemp(dir=path.rsplit("/", 1)[0], prefix=".aside-")

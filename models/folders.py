@@ -11,7 +11,13 @@ from datetime import UTC, datetime
 
 @dataclass(frozen=True)
 class FolderUsage:
-    """The files under one folder: how many, their bytes, the newest change (None when empty)."""
+    """The files under one folder: how many, their bytes, the newest change (None when empty).
+
+    Args:
+        files: files under the folder, at any depth.
+        bytes: their sizes added up.
+        newest: the latest change among them, in UTC; None when there is none or no file has a time.
+    """
 
     files: int
     bytes: int
@@ -19,7 +25,12 @@ class FolderUsage:
 
 
 def modified_at(info: dict) -> datetime | None:
-    """When one fsspec ``info`` entry last changed, in UTC, if the filesystem says."""
+    """When one fsspec ``info`` entry last changed, in UTC, if the filesystem says.
+
+    Args:
+        info: one entry of an fsspec listing with details: ``LastModified`` (a datetime, naive read as
+            UTC), ``mtime`` or ``created`` (seconds since the epoch).
+    """
     stamp = info.get("LastModified") or info.get("mtime") or info.get("created")
     if isinstance(stamp, (int, float)):
         return datetime.fromtimestamp(stamp, UTC)
@@ -29,7 +40,12 @@ def modified_at(info: dict) -> datetime | None:
 
 
 def folder_usage(fs, path: str) -> FolderUsage:
-    """Count, size and newest change of every file under ``path`` (a fresh listing)."""
+    """Count, size and newest change of every file under ``path`` (a fresh listing).
+
+    Args:
+        fs: the fsspec filesystem.
+        path: the folder's path on ``fs``, without protocol; a missing folder counts as empty.
+    """
     fs.invalidate_cache(path)
     try:
         found = fs.find(path, detail=True)

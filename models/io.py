@@ -53,7 +53,12 @@ class ModelLoadError(ModelFileError):
 
 
 def sha256_file(path: str | os.PathLike, *, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks so large models do not fill memory."""
+    """Hex sha256 of a file, read in chunks so large models do not fill memory.
+
+    Args:
+        path: a local file.
+        chunk_size: bytes read at a time.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(chunk_size):
@@ -66,6 +71,10 @@ def save_model(model: Any, path: str | os.PathLike) -> str:
 
     The file is written beside its destination and renamed, so a crash never leaves a
     truncated ``model.keras`` that a later step could mistake for a finished one.
+
+    Args:
+        model: the Keras model.
+        path: the local ``.keras`` file to write; its folder is made when missing.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +88,13 @@ def export_saved_model(model: Any, directory: str | os.PathLike) -> Path:
     """Export ``model`` as a TensorFlow SavedModel (endpoint ``serve``) for TF Serving.
 
     Written into a private folder and renamed into place, like ``save_model``.
+
+    Args:
+        model: the Keras model; a typed table's (a dict of column inputs) gets a signature naming each column.
+        directory: the local folder to write; one that exists is replaced.
+
+    Returns:
+        ``directory``, as a Path.
     """
     directory = Path(directory)
     partial = directory.with_name(f".{directory.name}.partial")
@@ -112,7 +128,17 @@ def _serving_signature(model: Any) -> list[dict[str, Any]] | None:
 
 
 def import_trusted_packages(trusted_packages: Iterable[str]) -> tuple[str, ...]:
-    """Import the packages whose registered Keras classes a model may use, so they are registered."""
+    """Import the packages whose registered Keras classes a model may use, so they are registered.
+
+    Args:
+        trusted_packages: importable package names (``mylayers``).
+
+    Returns:
+        The names, as a tuple.
+
+    Raises:
+        ModelLoadError: a package cannot be imported.
+    """
     names = tuple(trusted_packages)
     for name in names:
         try:

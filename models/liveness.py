@@ -28,7 +28,15 @@ log = logging.getLogger(__name__)
 
 
 def process_token(pid: int) -> str | None:
-    """The start time of process ``pid`` (Linux), so a reused pid is not taken for the holder."""
+    """The start time of process ``pid`` (Linux), so a reused pid is not taken for the holder.
+
+    Args:
+        pid: a process id on this host.
+
+    Returns:
+        Field 22 of ``/proc/<pid>/stat`` (clock ticks since boot), as text; None when it cannot be read
+        (no such process, no ``/proc``).
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -37,7 +45,11 @@ def process_token(pid: int) -> str | None:
 
 
 def alive_here(holder: Mapping[str, Any]) -> bool:
-    """Whether the holder's process still runs; only meaningful for a holder on this host."""
+    """Whether the holder's process still runs; only meaningful for a holder on this host.
+
+    Args:
+        holder: a record naming its holder: ``pid`` and, when recorded, ``process_token``.
+    """
     pid = int(holder.get("pid", 0) or 0)
     if pid <= 0:
         return False
@@ -52,7 +64,16 @@ def alive_here(holder: Mapping[str, Any]) -> bool:
 
 
 def holder_fields(seconds: float, *, released: bool = False) -> dict[str, Any]:
-    """The fields naming this process as a record's holder, live for ``seconds`` from now."""
+    """The fields naming this process as a record's holder, live for ``seconds`` from now.
+
+    Args:
+        seconds: how long the record stays live without a renewal.
+        released: mark the record released (``expires_at`` 0), for a holder letting go.
+
+    Returns:
+        ``host``, ``pid``, ``process_token``, ``renewed_at`` and ``expires_at`` (seconds since the
+        epoch) and ``released``.
+    """
     now = time.time()
     return {
         "host": socket.gethostname(),
@@ -65,7 +86,12 @@ def holder_fields(seconds: float, *, released: bool = False) -> dict[str, Any]:
 
 
 def is_live(record: Mapping[str, Any] | None, now: float | None = None) -> bool:
-    """Whether ``record``'s holder still holds it: not released, not expired, its process alive here."""
+    """Whether ``record``'s holder still holds it: not released, not expired, its process alive here.
+
+    Args:
+        record: a claim, lease or hold carrying :func:`holder_fields`; None is not live.
+        now: the time ``expires_at`` is compared with, in seconds since the epoch; None: the current time.
+    """
     if record is None or record.get("released") or float(record.get("expires_at", 0) or 0) <= (now or time.time()):
         return False
     return record.get("host") != socket.gethostname() or alive_here(record)
@@ -78,6 +104,11 @@ class Heartbeat:
     how long it has been since the last one that succeeded, so a writer can stop before
     committing when it may have been taken for dead. ``renew`` may raise ``StopIteration``
     to end the heartbeat (the record was taken over).
+
+    Args:
+        renew: called with no arguments at every beat.
+        interval: seconds between beats.
+        name: the thread's name, also in the warning a failed renewal logs.
     """
 
     def __init__(self, renew: Callable[[], None], *, interval: float, name: str = "kerasflow-heartbeat"):

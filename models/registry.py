@@ -73,7 +73,12 @@ class RegistryError(ConfigError, RuntimeError):
 
 
 class AliasMoved(RegistryError):
-    """An alias no longer points where the caller expected when it asked to move it."""
+    """An alias no longer points where the caller expected when it asked to move it.
+
+    Args:
+        message: the error message.
+        current: the version the alias points at now; None when it points nowhere.
+    """
 
     def __init__(self, message: str, *, current: int | None):
         super().__init__(message)
@@ -93,7 +98,14 @@ def _utcnow() -> str:
 
 
 class ModelRegistry:
-    """Model versions and aliases under one fsspec URL (``./dir``, ``file://``, ``s3://``)."""
+    """Model versions and aliases under one fsspec URL (``./dir``, ``file://``, ``s3://``).
+
+    Args:
+        url: the registry's root: a local folder or any fsspec URL (``s3://bucket/registry``).
+        storage_options: keyword arguments of the fsspec filesystem (``fsspec.core.url_to_fs``).
+        claim_seconds: how long a version's claim stays live without renewal, in seconds; a registration
+            renews it every third of that.
+    """
 
     def __init__(
         self, url: str, *, storage_options: Mapping[str, Any] | None = None, claim_seconds: float = CLAIM_SECONDS
@@ -114,7 +126,12 @@ class ModelRegistry:
         return f"{self._model_dir(name)}/aliases/{validate_name(alias, what='alias')}"
 
     def version_url(self, name: str, version: int) -> str:
-        """Where version ``version`` of ``name`` lives, as a URL users can open."""
+        """Where version ``version`` of ``name`` lives, as a URL users can open.
+
+        Args:
+            name: the model's name.
+            version: the version number.
+        """
         return self.fs.unstrip_protocol(self._version_dir(name, version))
 
     # ---- small JSON objects ------------------------------------------------------------
@@ -178,7 +195,15 @@ class ModelRegistry:
         return {**metadata, "status": status, "review": review}
 
     def get(self, name: str, version: int) -> dict[str, Any]:
-        """Metadata of one version; RegistryError when it does not exist (yet)."""
+        """Metadata of one version; RegistryError when it does not exist (yet).
+
+        Args:
+            name: the model's name.
+            version: the version number.
+
+        Raises:
+            RegistryError: the version does not exist, or its metadata.json is not written yet.
+        """
         try:
             return self._with_review(self._read_json(f"{self._version_dir(name, version)}/{METADATA_FILE}"))
         except FileNotFoundError:
@@ -187,7 +212,15 @@ class ModelRegistry:
             ) from None
 
     def resolve(self, name: str, ref: str | int) -> dict[str, Any]:
-        """Metadata for ``ref``: a version number or an alias name."""
+        """Metadata for ``ref``: a version number or an alias name.
+
+        Args:
+            name: the model's name.
+            ref: a version number (an int, or text of digits) or an alias name.
+
+        Raises:
+            RegistryError: there is no such version or alias.
+        """
         if isinstance(ref, int) or str(ref).isdigit():
             return self.get(name, int(ref))
         version = self.alias_target(name, str(ref))
@@ -196,12 +229,25 @@ class ModelRegistry:
         return self.get(name, version)
 
     def alias_history(self, name: str, alias: str) -> list[dict[str, Any]]:
-        """Every move of ``alias``, oldest first."""
+        """Every move of ``alias``, oldest first.
+
+        Args:
+            name: the model's name.
+            alias: the alias.
+
+        Returns:
+            The entries as :meth:`set_alias` wrote them; empty when the alias never pointed anywhere.
+        """
         directory = self._alias_dir(name, alias)
         return [self._read_json(f"{directory}/{seq}.json") for seq in self._numbered(directory, ".json")]
 
     def alias_target(self, name: str, alias: str) -> int | None:
-        """The version ``alias`` points at now (its highest sequence), or None."""
+        """The version ``alias`` points at now (its highest sequence), or None.
+
+        Args:
+            name: the model's name.
+            alias: the alias.
+        """
         sequences = self._numbered(self._alias_dir(name, alias), ".json")
         if not sequences:
             return None
@@ -240,6 +286,26 @@ class ModelRegistry:
         ``idempotency_key`` identifies the candidate (e.g. run id and model sha256): a
         retried registration of the same candidate finds its earlier claim and returns
         that version instead of taking a new one.
+
+        Args:
+            name: the model's name.
+            model_file: the local ``.keras`` file.
+            metadata: fields recorded in the version's metadata.json; the registry's own (``name``, ``version``,
+                ``sha256``, ``model_uri``, ``saved_model_uri``, ``files``, ``registered_at``) replace any of the same
+                name.
+            idempotency_key: identifies the candidate (a run id and the model's sha256); a retried registration
+                with the same key returns the version it took.
+            saved_model_dir: a local SavedModel folder, stored under ``saved_model/``; None: none.
+            extra_files: path inside the version (``plots/learning_curves.png``) -> the local file stored there.
+
+        Returns:
+            The version's metadata as committed; for a retried candidate, its earlier version's.
+
+        Raises:
+            RegistryError: an extra file's path is absolute, holds ``..`` or starts with a name the registry
+                writes itself.
+            VersionClaimLost: the claim or a copied file vanished before the commit, or the claim was not renewed
+                for most of ``claim_seconds``.
         """
         for relative in extra_files or {}:
             if relative.startswith("/") or ".." in relative.split("/") or relative.split("/")[0] in _RESERVED:
@@ -361,6 +427,16 @@ class ModelRegistry:
         """Record a person's decision on ``version`` once; a rejected version can never take an alias.
 
         Returns the review on record: this one, or an earlier one (a review is not changed).
+
+        Args:
+            name: the model's name.
+            version: the version number.
+            approved: True to approve the version, False to reject it.
+            reviewer: who decided.
+            comment: their reason, as written.
+
+        Raises:
+            RegistryError: the version does not exist.
         """
         self.get(name, version)
         review = {"approved": bool(approved), "reviewer": reviewer, "comment": comment, "reviewed_at": _utcnow()}
@@ -386,6 +462,23 @@ class ModelRegistry:
         points nowhere), or raise :class:`AliasMoved`. The check and the move are one step:
         the entry's sequence number is created exclusively, so a move made in between makes
         the create fail and the check run again.
+
+        Args:
+            name: the model's name.
+            alias: the alias to move.
+            version: the version it points at after the move.
+            reason: why it moves, recorded in the entry.
+            actor: who or what moves it, recorded in the entry.
+            flow_run_id: the flow run that moves it, recorded in the entry; None outside a flow run.
+            expected_version: move the alias only from this version (None: only while it points nowhere); by
+                default it moves from wherever it points.
+
+        Returns:
+            The history entry written.
+
+        Raises:
+            RegistryError: the version does not exist, or was rejected.
+            AliasMoved: the alias does not point at ``expected_version``.
         """
         metadata = self.get(name, version)
         if metadata.get("status") == "rejected":
@@ -419,7 +512,21 @@ class ModelRegistry:
                 return entry
 
     def rollback(self, name: str, alias: str, *, actor: str, reason: str = "rollback") -> dict[str, Any]:
-        """Move ``alias`` back to the version it pointed at before its current one."""
+        """Move ``alias`` back to the version it pointed at before its current one.
+
+        Args:
+            name: the model's name.
+            alias: the alias to move back.
+            actor: who or what moves it, recorded in the entry.
+            reason: why it moves, recorded in the entry.
+
+        Returns:
+            The history entry written.
+
+        Raises:
+            RegistryError: the alias has no history, has pointed at one version only, or the earlier version
+                was rejected since.
+        """
         history = self.alias_history(name, alias)
         if not history:
             raise RegistryError(f"model {name!r} has no alias {alias!r} to roll back")
@@ -452,6 +559,12 @@ class ModelRegistry:
         its claim is live (its writer renews it, however long the copy takes) and while
         it is younger than ``grace`` (a claim written by a kerasflow that did not renew
         claims); after both, its writer died.
+
+        Args:
+            name: the model's name.
+            grace: the age a claim must reach before its version is removed; the version folder's newest file
+                gives the age when the claim cannot be read.
+            now: the time ages are measured to; None: the current time.
         """
         now = now or datetime.now(UTC)
         removed = []
@@ -473,7 +586,21 @@ class ModelRegistry:
 
     # ---- loading -----------------------------------------------------------------------
     def fetch_model(self, name: str, version: int, local_dir: str | os.PathLike) -> Path:
-        """Copy a version's model file to ``local_dir`` and verify its sha256."""
+        """Copy a version's model file to ``local_dir`` and verify its sha256.
+
+        Args:
+            name: the model's name.
+            version: the version number.
+            local_dir: the local folder the file is written into, as ``<name>-v<version>.keras``; made when
+                missing.
+
+        Returns:
+            The local file's path.
+
+        Raises:
+            RegistryError: the version does not exist.
+            ModelIntegrityError: the copy's sha256 is not the one in the version's metadata; the copy is removed.
+        """
         metadata = self.get(name, version)
         target = Path(local_dir) / f"{name}-v{version}.keras"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -493,6 +620,16 @@ class ModelRegistry:
 
         ``trusted_packages`` come from the caller (the recipe), never from the version's
         metadata: the registry's contents are untrusted.
+
+        Args:
+            name: the model's name.
+            ref: a version number or an alias name.
+            trusted_packages: packages whose registered Keras classes the model may use.
+
+        Raises:
+            RegistryError: there is no such version or alias.
+            ModelFileError: the file was changed, breaks a bound, names code kerasflow does not load, or Keras
+                could not load it.
         """
         metadata = self.resolve(name, ref)
         with tempfile.TemporaryDirectory(prefix="kerasflow-model-") as tmp:

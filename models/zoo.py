@@ -34,7 +34,15 @@ def build_digits_cnn(
     dropout: float = 0.3,
     api: Api = "functional",
 ) -> keras.Model:
-    """A small CNN for scikit-learn's 8x8 digits (the quickstart)."""
+    """A small CNN for scikit-learn's 8x8 digits (the quickstart).
+
+    Args:
+        input_spec: the data's shapes, classes and task (models/input_spec.py).
+        rescale: the factor pixels are multiplied by (1/16 takes the digits' 0 to 16 to 0 to 1).
+        filters: filters of the first Conv2D; the second has twice as many.
+        dropout: the dropout rate before the output layer.
+        api: the Keras API the model is assembled with: ``sequential`` or ``functional``.
+    """
     layers = [
         keras.layers.Rescaling(rescale),
         keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
@@ -56,7 +64,15 @@ def build_mnist_mlp(
     dropout: float = 0.5,
     api: Api = "sequential",
 ) -> keras.Model:
-    """The guide's MNIST MLP: Dense(128, relu) -> Dropout(0.5) -> Dense(10, softmax)."""
+    """The guide's MNIST MLP: Dense(128, relu) -> Dropout(0.5) -> Dense(10, softmax).
+
+    Args:
+        input_spec: the data's shapes, classes and task (models/input_spec.py).
+        rescale: the factor pixels are multiplied by (1/255 takes 0 to 255 to 0 to 1).
+        units: units of the hidden Dense layer.
+        dropout: the dropout rate after it.
+        api: the Keras API the model is assembled with: ``sequential`` or ``functional``.
+    """
     layers = [
         keras.layers.Rescaling(rescale),
         keras.layers.Flatten(),
@@ -69,7 +85,13 @@ def build_mnist_mlp(
 
 @register_builder("cifar10_cnn")
 def build_cifar10_cnn(*, input_spec: InputSpec, rescale: float = 1.0 / 255.0, api: Api = "functional") -> keras.Model:
-    """The guide's two-block Conv2D/MaxPooling/Dropout CNN with Dense(512)."""
+    """The guide's two-block Conv2D/MaxPooling/Dropout CNN with Dense(512).
+
+    Args:
+        input_spec: the data's shapes, classes and task (models/input_spec.py).
+        rescale: the factor pixels are multiplied by (1/255 takes 0 to 255 to 0 to 1).
+        api: the Keras API the model is assembled with: ``sequential`` or ``functional``.
+    """
     layers = [keras.layers.Rescaling(rescale)]
     for filters in (32, 64):
         layers += [
@@ -101,6 +123,12 @@ def build_imdb_text(
     identity into a meaningless magnitude; a multi-hot encoding keeps one input per word.
     The vocabulary is learned from the training split: the ``TextVectorization`` is left
     un-adapted and kerasflow adapts it (tasks/train/preprocessing.py).
+
+    Args:
+        input_spec: the data's shapes, classes and task (models/input_spec.py).
+        max_tokens: the vocabulary's size, and the width of the multi-hot encoding.
+        units: units of each of the two hidden Dense layers.
+        dropout: the dropout rate between them.
     """
     # pad_to_max_tokens: the multi-hot width is known before the vocabulary is, so Dense can be built.
     vectorize = keras.layers.TextVectorization(max_tokens=max_tokens, output_mode="multi_hot", pad_to_max_tokens=True)
@@ -123,6 +151,13 @@ def build_tabular_mlp(
     It receives the table's encoded columns (numbers normalized, categories one-hot; see
     kerasflow/models/column_types.py), which kerasflow puts in front of it, so the saved
     model scores raw rows; for regression the output is on the target's scale (see ``_output``).
+
+    Args:
+        input_spec: the data's shapes, classes and task (models/input_spec.py).
+        units: units of each hidden Dense layer.
+        layers: how many (Dense, Dropout) pairs there are.
+        dropout: the dropout rate after each Dense layer.
+        api: the Keras API the model is assembled with: ``sequential`` or ``functional``.
     """
     stack: list = []
     for _ in range(layers):
@@ -139,6 +174,12 @@ def build_fraud_tabular(
     The guide standardizes the features before training; here the table's encoding does
     (kerasflow/models/column_types.py: numbers normalized with the training split's mean
     and deviation, categories one-hot), inside the saved model, so it scores raw rows.
+
+    Args:
+        input_spec: the data's shapes, classes and task (models/input_spec.py).
+        units: units of the hidden Dense layer.
+        dropout: the dropout rate after it.
+        api: the Keras API the model is assembled with: ``sequential`` or ``functional``.
     """
     layers = [
         keras.layers.Dense(units, activation="relu"),
@@ -193,6 +234,18 @@ def compile_model(
     ``optimizer`` is a Keras optimizer or its name (then at ``learning_rate``);
     ``steps_per_execution`` training steps run per call into TensorFlow. One place,
     so single-host ``fit`` and the multi-worker loop compile the same way.
+
+    Args:
+        model: the Keras model, compiled in place.
+        loss: a Keras loss, its name, or a loss function.
+        metrics: Keras metrics or their names.
+        optimizer: a Keras optimizer, or the name of one, built at ``learning_rate``.
+        learning_rate: the learning rate of an optimizer given by name; unused otherwise.
+        jit_compile: ``Model.compile``'s: True, False or ``"auto"``.
+        steps_per_execution: training steps per call into TensorFlow.
+
+    Returns:
+        ``model``.
     """
     if isinstance(optimizer, str):
         optimizer = keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": learning_rate}})

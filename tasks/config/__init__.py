@@ -118,7 +118,17 @@ class StorageConfig(_Section):
 
 
 def resolve_root(root: str | None) -> str:
-    """The storage root for ``--root``: validated like a recipe's, errors never echoing the value."""
+    """The storage root for ``--root``: validated like a recipe's, errors never echoing the value.
+
+    Args:
+        root: the ``--root`` value; None or empty: ``$KERASFLOW_ROOT``, else ``./.kerasflow``.
+
+    Returns:
+        The root as a recipe's is stored: a local folder absolute, a URL without a trailing slash.
+
+    Raises:
+        ConfigError: the root is refused (a credential in it, an unfilled template).
+    """
     if not root:
         return StorageConfig().root
     return parse_config({"storage": {"root": root}}, source="--root").storage.root
@@ -173,7 +183,14 @@ class TrainConfig(_Section):
 
     @classmethod
     def smoke(cls, **overrides: Any) -> TrainConfig:
-        """A digits run small enough for a test: two epochs on the bundled sample."""
+        """A digits run small enough for a test: two epochs on the bundled sample.
+
+        Args:
+            **overrides: sections merged over the smoke run's settings (``training={"epochs": 1}``).
+
+        Raises:
+            ConfigError: the result is not a valid config.
+        """
         base = {
             "training": {"epochs": 2, "batch_size": 32, "early_stopping": {"enabled": False}},
             "gate": {"value": {"accuracy": {"min": 0.2}}},
@@ -181,7 +198,11 @@ class TrainConfig(_Section):
         return parse_config(_deep_merge(base, overrides))
 
     def with_overrides(self, assignments: Iterable[str]) -> TrainConfig:
-        """A copy with ``dotted.key=value`` assignments applied (values parsed as YAML)."""
+        """A copy with ``dotted.key=value`` assignments applied (values parsed as YAML).
+
+        Raises:
+            ConfigError: an assignment is malformed, or the result is not a valid config.
+        """
         return parse_config(apply_assignments(self.model_dump(mode="json"), assignments))
 
     @property
@@ -191,7 +212,15 @@ class TrainConfig(_Section):
 
 
 def parse_config(raw: Mapping[str, Any], *, source: str = "config") -> TrainConfig:
-    """Validate a raw mapping into a TrainConfig, or raise one ConfigError naming every problem."""
+    """Validate a raw mapping into a TrainConfig, or raise one ConfigError naming every problem.
+
+    Args:
+        raw: the config tree as nested mappings (a recipe's YAML, parsed).
+        source: names the config in the error (``recipe digits.yaml``, ``--root``).
+
+    Raises:
+        ConfigError: the config is invalid; one line per invalid or unknown key.
+    """
     try:
         return TrainConfig.model_validate(raw)
     except ValidationError as error:
@@ -228,7 +257,15 @@ def _unknown_key(loc: tuple[Any, ...]) -> str:
 
 
 def load_config(path: str | os.PathLike, assignments: Iterable[str] = ()) -> TrainConfig:
-    """Read a recipe YAML file and apply ``dotted.key=value`` overrides."""
+    """Read a recipe YAML file and apply ``dotted.key=value`` overrides.
+
+    Args:
+        path: a local recipe file, at most ``MAX_RECIPE_BYTES``.
+        assignments: ``dotted.key=value`` strings, values parsed as YAML.
+
+    Raises:
+        ConfigError: the file is missing, too large, not YAML or not a mapping, or the config is invalid.
+    """
     from kerasflow.tasks.config.bounded_yaml import MAX_RECIPE_BYTES, safe_yaml
 
     path = Path(path)
@@ -252,7 +289,19 @@ def load_config(path: str | os.PathLike, assignments: Iterable[str] = ()) -> Tra
 
 
 def apply_assignments(raw: Mapping[str, Any], assignments: Iterable[str]) -> dict[str, Any]:
-    """Apply ``a.b.c=value`` assignments to a nested mapping; values are parsed as YAML."""
+    """Apply ``a.b.c=value`` assignments to a nested mapping; values are parsed as YAML.
+
+    Args:
+        raw: the nested mapping; left as it is.
+        assignments: ``a.b.c=value`` strings; a value that is not valid YAML is kept as text.
+
+    Returns:
+        A copy of ``raw`` with the assignments applied; sections they name are made when missing.
+
+    Raises:
+        ConfigError: an assignment has no ``=`` or no key, goes through a value as if it were a section, or
+            its value holds too many values once its YAML aliases are expanded.
+    """
     from kerasflow.tasks.config.bounded_yaml import safe_yaml
 
     result = _deep_merge({}, raw)

@@ -26,6 +26,17 @@ def safe_yaml(text: str, *, source: str) -> Any:
 
     The document is composed first (aliases are shared nodes, so that is cheap) and its
     size counted with every alias expanded, before any Python object is built.
+
+    Args:
+        text: the YAML text.
+        source: names the text in the error (``recipe file digits.yaml``, ``--set training.epochs``).
+
+    Returns:
+        The document's value; None for an empty document.
+
+    Raises:
+        ConfigError: the document expands past ``MAX_RECIPE_VALUES`` values.
+        yaml.YAMLError: the text is not valid YAML.
     """
     loader = yaml.SafeLoader(text)
     try:

@@ -41,7 +41,12 @@ def reference_markdown() -> str:
 
 
 def sections(model: type[BaseModel], path: str = "") -> list[tuple[str, type[BaseModel]]]:
-    """(dotted path, model) of ``model``'s nested sections, depth first; dict values as ``<key>``."""
+    """(dotted path, model) of ``model``'s nested sections, depth first; dict values as ``<key>``.
+
+    Args:
+        model: a section's model (``TrainConfig`` for the whole tree).
+        path: ``model``'s dotted path; empty: the root, which is not listed itself.
+    """
     found: list[tuple[str, type[BaseModel]]] = [] if not path else [(path, model)]
     for name, field in model.model_fields.items():
         for suffix, inner in _nested_models(field.annotation):
@@ -52,7 +57,15 @@ def sections(model: type[BaseModel], path: str = "") -> list[tuple[str, type[Bas
 
 
 def section_model(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model a validation error's location (without its last part) points into."""
+    """The model a validation error's location (without its last part) points into.
+
+    Args:
+        root: the model the location starts from (``TrainConfig``).
+        loc: the location's parts: field names, and keys of dict fields.
+
+    Returns:
+        The section's model; None when the location leads outside the sections (a value, an unknown key).
+    """
     model: type[BaseModel] | None = root
     annotation: Any = None
     for part in loc:

@@ -17,7 +17,19 @@ from kerasflow.tasks.refs import DatasetPart, DatasetRef
 
 
 def combine(refs: list[DatasetRef], *, fingerprint: str, root: str, classes: list[Any] | None) -> DatasetRef:
-    """The dataset of ``refs`` in order, their class names and slice values merged."""
+    """The dataset of ``refs`` in order, their class names and slice values merged.
+
+    Args:
+        refs: the stored datasets, in read order; the first gives what they share (features, label, source,
+            column types).
+        fingerprint: the combined dataset's fingerprint.
+        root: the storage root.
+        classes: the recipe's ``data.classes``; when set, every part holds those classes in that order.
+
+    Returns:
+        A ref whose parts are those of every ref, flattened, each with its class and slice ids mapped to the
+        combined ones.
+    """
     first = refs[0]
     class_names, class_ids = _merged_classes([r.class_names for r in refs], configured=classes)
     slices: dict[str, list[str]] = {}

@@ -43,11 +43,25 @@ VERSION = "1.0.0"
 
 
 def dataset_url(root: str, fingerprint: str) -> str:
+    """Where the dataset ``fingerprint`` lives: ``<root>/datasets/<fingerprint>``.
+
+    Args:
+        root: the storage root.
+        fingerprint: the dataset's fingerprint.
+    """
     return storage.join(storage.datasets_url(root), fingerprint)
 
 
 def find_materialized(root: str, fingerprint: str) -> DatasetRef | None:
-    """The ref of the published materialization of ``fingerprint``, or None."""
+    """The ref of the published materialization of ``fingerprint``, or None.
+
+    Args:
+        root: the storage root.
+        fingerprint: the dataset's fingerprint.
+
+    Raises:
+        StorageUnavailableError: the store cannot be reached.
+    """
     url = storage.join(dataset_url(root, fingerprint), REF_FILE)
     fs, path = storage.filesystem(url)
     try:
@@ -58,7 +72,14 @@ def find_materialized(root: str, fingerprint: str) -> DatasetRef | None:
 
 
 def read_statistics(ref: DatasetRef) -> DatasetStatistics | None:
-    """The dataset's statistics (its parts' merged), or None when a part has none (stored before they were kept)."""
+    """The dataset's statistics (its parts' merged), or None when a part has none (stored before they were kept).
+
+    Args:
+        ref: the stored dataset; each part's statistics.json is read.
+
+    Raises:
+        StorageUnavailableError: the store cannot be reached.
+    """
     from kerasflow.tasks.data.statistics import DatasetStatistics, merged
 
     parts = ref.stored_parts
@@ -78,6 +99,16 @@ def materialize(source: SourceData, root: str) -> DatasetRef:
 
     The dataset is held (tasks/storage/holds.py) before its ``ref.json`` is read, so housekeeping
     never removes what this returns before the run, or the enclosing scope, ends.
+
+    Args:
+        source: what a source read, to store.
+        root: the storage root.
+
+    Returns:
+        The published ref: this call's, or that of a run that published the fingerprint before it.
+
+    Raises:
+        StorageUnavailableError: the store cannot be reached.
     """
     holds.hold(root, [source.fingerprint])
     existing = find_materialized(root, source.fingerprint)
@@ -100,7 +131,11 @@ def materialize(source: SourceData, root: str) -> DatasetRef:
 
 
 def publish(ref: DatasetRef) -> DatasetRef:
-    """Create ``ref``'s marker exclusively: ``ref`` if this call did, else the ref another run published first."""
+    """Create ``ref``'s marker exclusively: ``ref`` if this call did, else the ref another run published first.
+
+    Raises:
+        StorageUnavailableError: the store cannot be reached.
+    """
     fs, marker = storage.filesystem(storage.join(ref.uri, REF_FILE))
     with storage.reaching(ref.uri):
         if create_exclusive(fs, marker, ref.model_dump_json(indent=2).encode()):
@@ -224,7 +259,15 @@ def _discard(staging: Path, *, root: str, url: str) -> None:
 
 
 def local_builder_dir(part: DatasetPart, root: str) -> Path:
-    """A local folder holding a stored part's TFDS files, downloaded once when the root is remote."""
+    """A local folder holding a stored part's TFDS files, downloaded once when the root is remote.
+
+    Args:
+        part: a stored part of a dataset.
+        root: the storage root, whose local mirror holds the copy.
+
+    Returns:
+        The local folder of the part's TFDS builder (``<attempt>/<name>/<version>``).
+    """
     local = storage.local_path(root, part.uri)
     attempt = part.builder_path.split("/", 1)[0]
     storage.download_dir(storage.join(part.uri, attempt), local / attempt)

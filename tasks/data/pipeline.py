@@ -30,6 +30,8 @@ def load_split(ref: DatasetRef, split: str, *, ordered: bool = True, cache: bool
     """The split ``split`` as a tf.data dataset of (features, label) pairs, unbatched.
 
     Args:
+        ref: the stored dataset.
+        split: the split's name (``train``, ``validation``, ``test``).
         ordered: read in the stored order (one shard after another). When False, shards
             are read by a parallel, deterministic interleave: faster, for training.
         cache: keep the decoded examples in memory after the first pass. A table's are
@@ -61,6 +63,13 @@ def load_batches(ref: DatasetRef, split: str, *, batch_size: int, ordered: bool 
     stored in blocks is re-cut from blocks to batches (``Dataset.rebatch``) instead of into
     rows and back: 0.06 s against 0.87 s for 700k rows of 30 float32 here. ``by_column``:
     as :func:`load_split`.
+
+    Args:
+        ref: the stored dataset.
+        split: the split's name (``train``, ``validation``, ``test``).
+        batch_size: rows per batch.
+        ordered: as :func:`load_split`.
+        by_column: as :func:`load_split`.
     """
     import tensorflow as tf
 
@@ -75,6 +84,13 @@ def shuffled_rows(ref: DatasetRef, split: str, *, seed: int, rows_mixed: int, ca
     """The rows of a split stored in blocks, shuffled anew every epoch without a row-by-row shuffle buffer.
 
     The rows of :func:`shuffled_windows`, one by one (an image decoded once shuffled).
+
+    Args:
+        ref: a dataset stored in blocks of rows (``rows_per_example > 1``).
+        split: the split's name.
+        seed: the seed of every shuffle; each epoch's order follows from it.
+        rows_mixed: rows of each window permuted at once.
+        cache: keep the decoded blocks in memory after the first pass.
     """
     import tensorflow as tf
 
@@ -94,6 +110,13 @@ def shuffled_windows(ref: DatasetRef, split: str, *, seed: int, rows_mixed: int,
     of a buffer operation per row: a batch of 1024 rows of 30 floats took 3.8 ms through
     tf.data's row buffer, 2.3 ms this way (issue 14). A buffer of every block held the
     whole split in memory (0.45 GiB at 5M rows): the bound keeps memory flat.
+
+    Args:
+        ref: a dataset stored in blocks of rows (``rows_per_example > 1``).
+        split: the split's name.
+        seed: the seed of every shuffle; each epoch's order follows from it.
+        rows_mixed: rows of each window, permuted at once; never fewer than a stored block holds.
+        cache: keep the decoded blocks in memory after the first pass.
     """
     import tensorflow as tf
 
@@ -196,6 +219,10 @@ def columns_of_batches(ref: DatasetRef, ds):
     Rows are shuffled and batched as their few storage groups, and cut into columns once
     per batch: a row of 30 float columns as 31 tensors took 57 ms a batch of 1024 to
     shuffle and batch, as 2 (the floats and the label) 3.8 ms (issue 14).
+
+    Args:
+        ref: the dataset ``ds`` was read from.
+        ds: batches read with ``by_column=False``; returned as they are unless the dataset is a typed table.
     """
     import tensorflow as tf
 
@@ -244,7 +271,15 @@ def _relabel_by_part(ids: list[list[int] | None], *, num_classes: int) -> Callab
 
 
 def load_slices(ref: DatasetRef, split: str) -> dict[str, np.ndarray]:
-    """The slice columns of ``split``, row by row in stored order: column -> value index into ``ref.slices``."""
+    """The slice columns of ``split``, row by row in stored order: column -> value index into ``ref.slices``.
+
+    Args:
+        ref: the stored dataset.
+        split: the split's name.
+
+    Returns:
+        Slice column -> int64 codes, one per row; empty when the dataset has no slice columns.
+    """
     import tensorflow_datasets as tfds
 
     from kerasflow.tasks.data.source_data import SLICE_PREFIX
@@ -280,8 +315,13 @@ def make_dataset(
     """Batched, prefetched pipeline for ``split``.
 
     Args:
+        ref: the stored dataset.
+        split: the split's name (``train``, ``validation``, ``test``).
         batch_size: the global batch; divided among replicas when ``input_context`` is set.
         shuffle: reshuffled every epoch with ``seed``, for the training split.
+        seed: the seed of every shuffle.
+        shuffle_buffer: examples in the shuffle buffer; for data stored in blocks of rows, the rows each window
+            permutes at once.
         cache: ``True``/``False``, or a policy of ``data.cache`` (``auto``, ``memory``, ``none``).
         drop_remainder: drop a last partial batch (see ``fit`` for why validation does).
         input_context: a ``tf.distribute.InputContext``; shards by input pipeline.
@@ -359,7 +399,13 @@ def _batched(ds, size: int, *, drop_remainder: bool, rows: int | None):
 
 
 def dataset_fn(ref: DatasetRef, split: str, **kwargs: Any) -> Callable[[Any], Any]:
-    """A ``dataset_fn(input_context)`` for ``strategy.distribute_datasets_from_function``."""
+    """A ``dataset_fn(input_context)`` for ``strategy.distribute_datasets_from_function``.
+
+    Args:
+        ref: the stored dataset.
+        split: the split's name.
+        **kwargs: keyword arguments of :func:`make_dataset` other than ``input_context`` (``batch_size``, ...).
+    """
 
     def build(input_context: Any):
         return make_dataset(ref, split, input_context=input_context, **kwargs)

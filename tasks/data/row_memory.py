@@ -30,6 +30,11 @@ def should_cache(ref: DatasetRef, policy: str, *, epochs: int | None = None) -> 
     ``auto``: when the data is read more than once (``epochs``; None: unknown) and fits in
     RAM. One pass fills a cache that is never read, and holds the split in memory for
     nothing: 142 B a row of 30 floats, 2.8 GB at 20M rows (issue 14).
+
+    Args:
+        ref: the stored dataset.
+        policy: ``data.cache``: ``auto``, ``memory`` or ``none``.
+        epochs: passes over the data; None: unknown, so cached when it fits.
     """
     if policy != "auto":
         return policy == "memory"
@@ -48,6 +53,9 @@ def cached_bytes(ref: DatasetRef) -> int:
     Examples are cached as stored (blocks of ``rows_per_example`` rows for a table), so
     the per-tensor cost is shared by a block's rows. Never less than the stored size
     (text, whose decoded length the ref does not record).
+
+    Args:
+        ref: the stored dataset; the rows of all its splits are counted.
     """
     rows = sum(ref.splits.values())
     feature = feature_bytes(ref)
@@ -59,7 +67,11 @@ def cached_bytes(ref: DatasetRef) -> int:
 
 
 def feature_bytes(ref: DatasetRef) -> int:
-    """The decoded features of one row, in bytes (text of a typed table at ``TEXT_BYTES``; other text: 0)."""
+    """The decoded features of one row, in bytes (text of a typed table at ``TEXT_BYTES``; other text: 0).
+
+    Args:
+        ref: the stored dataset, whose feature shape and dtype, or column types, are read.
+    """
     if ref.typed:
         from kerasflow.models.column_types import column_type
 

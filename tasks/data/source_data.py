@@ -27,7 +27,15 @@ GROUP_KEYS = {"float": "features", "integer": "integers", "string": "strings"}
 
 
 def groups(types: Mapping[str, str]) -> dict[str, list[str]]:
-    """Columns by storage (float, integer, string), each in feature order."""
+    """Columns by storage (float, integer, string), each in feature order.
+
+    Args:
+        types: column name -> column type name, in feature order.
+
+    Returns:
+        ``float``, ``integer`` and ``string`` -> the names of the columns stored in that group; every group
+        is there, empty or not.
+    """
     found: dict[str, list[str]] = {storage: [] for storage in GROUP_KEYS}
     for name, type_name in types.items():
         found[column_type(type_name).storage].append(name)
@@ -36,6 +44,29 @@ def groups(types: Mapping[str, str]) -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class SourceData:
+    """What a source read, ready to store: its features, its splits' examples and its identity.
+
+    Args:
+        name: the TFDS dataset name (:func:`dataset_name`).
+        features: the ``tfds.features.FeaturesDict`` of one stored example.
+        splits: split name -> a ``tf.data.Dataset`` of feature dicts, or blocks of arrays.
+        feature_key: the features' key in a stored example.
+        label_key: the label's key in a stored example.
+        class_names: the labels in class-id order; empty for numbers.
+        identity: what names the source's content; hashed into the fingerprint.
+        feature_names: a table's feature columns, in order.
+        counts: rows per split, when known before storing.
+        rows_per_example: rows per stored example (a table stores blocks of rows).
+        slices: slice column -> its values, in code order.
+        ignored_columns: columns of the files outside the schema.
+        labels: ``data.labels``: ``classes`` (class ids) or ``numbers`` (a regression target).
+        column_types: a table's feature columns and their types, in order.
+        statistics: the ``DatasetStatistics`` the source computed as it read; None: counted from what is
+            stored when each example is one row.
+        image_size: for images stored encoded, the (height, width) they are resized to when read.
+        channels: for images stored encoded, the channels they are decoded to.
+    """
+
     name: str
     features: Any  # tfds.features.FeaturesDict
     splits: dict[str, Any]  # split -> tf.data.Dataset of feature dicts, or Blocks of arrays
@@ -60,11 +91,21 @@ class SourceData:
 
 
 def fingerprint(identity: dict[str, Any]) -> str:
+    """The fingerprint of a source's ``identity`` and of :data:`FORMAT_VERSION`: 16 hex characters.
+
+    Args:
+        identity: what names the source's content (tasks/ingest/sources.identify); values JSON cannot hold
+            are hashed as their ``str()``.
+    """
     payload = json.dumps({"format": FORMAT_VERSION, **identity}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def dataset_name(text: str) -> str:
-    """A TFDS-legal dataset name (snake_case identifier)."""
+    """A TFDS-legal dataset name (snake_case identifier).
+
+    Args:
+        text: any text, such as the source's name.
+    """
     name = re.sub(r"[^a-z0-9_]", "_", text.lower()).strip("_") or "dataset"
     return name if name[0].isalpha() else f"d_{name}"

@@ -25,7 +25,13 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 def describe(*, key: str | None, seed: int, fractions: dict[str, float]) -> dict[str, Any]:
-    """The split rule as recorded in a dataset's identity (and so in its fingerprint)."""
+    """The split rule as recorded in a dataset's identity (and so in its fingerprint).
+
+    Args:
+        key: ``data.split_key``, the column whose value decides a row's split; None: the row's content does.
+        seed: ``data.seed``.
+        fractions: ``data.fractions``: ``validation`` and ``test`` -> share of the rows.
+    """
     return {"rule": RULE, "by": f"column {key}" if key else "row content", "seed": seed, "fractions": fractions}
 
 
@@ -48,6 +54,17 @@ def content_hashes(
     ``features``: the float columns (or whole examples); a typed table's ``integers`` and
     ``strings`` columns are mixed in after them (text by a digest of each distinct value),
     so a table of numbers alone hashes as it always did.
+
+    Args:
+        features: the float columns (or whole examples), one row per example; any shape after the first axis.
+        labels: class ids into ``class_names``, or a regression target's float numbers.
+        class_names: the class names in class-id order.
+        seed: ``data.seed``, mixed into every hash.
+        integers: a typed table's ``(rows, k)`` integer columns.
+        strings: a typed table's ``(rows, k)`` text columns.
+
+    Returns:
+        ``(rows,)`` uint64.
     """
     flat = features.reshape(len(features), -1)
     if labels.dtype.kind == "f":  # a regression target: its float32 bits, as the features'
@@ -83,18 +100,39 @@ def _column_words(integers: np.ndarray | None, strings: np.ndarray | None, *, se
 
 
 def key_hashes(keys: np.ndarray, *, seed: int) -> np.ndarray:
-    """One uint64 per row from the text of its key (equal keys, equal hashes, whatever the row)."""
+    """One uint64 per row from the text of its key (equal keys, equal hashes, whatever the row).
+
+    Args:
+        keys: the key column's values, one per row, read as text.
+        seed: ``data.seed``, mixed into every hash.
+    """
     unique, inverse = np.unique(np.asarray(keys).astype(str), return_inverse=True)
     return text_hashes(unique, seed=seed)[inverse.reshape(-1)]
 
 
 def text_hashes(values: np.ndarray, *, seed: int) -> np.ndarray:
+    """One uint64 per value: the first 8 bytes, little-endian, of BLAKE2b of ``<seed>:<value>``.
+
+    Args:
+        values: the text values.
+        seed: ``data.seed``.
+    """
     digests = [hashlib.blake2b(f"{seed}:{v}".encode(), digest_size=8).digest() for v in values]
     return np.frombuffer(b"".join(digests), dtype="<u8").astype(np.uint64) if digests else np.zeros(0, np.uint64)
 
 
 def assign(hashes: np.ndarray, *, validation: float, test: float, limit: int | None = None) -> dict[str, np.ndarray]:
-    """Row indices per split (in row order); ``limit`` keeps the rows of lowest hash in each."""
+    """Row indices per split (in row order); ``limit`` keeps the rows of lowest hash in each.
+
+    Args:
+        hashes: one uint64 per row (:func:`content_hashes`, :func:`key_hashes`).
+        validation: the share of rows for validation, in [0, 1).
+        test: the share of rows for test, in [0, 1).
+        limit: the most rows a split keeps; None or 0: every row.
+
+    Returns:
+        ``train``, ``validation`` and ``test`` -> row indices, ascending.
+    """
     position = (hashes >> np.uint64(11)).astype(np.float64) / float(1 << 53)  # uniform in [0, 1)
     roles = {
         "train": position >= test + validation,
@@ -111,7 +149,11 @@ def assign(hashes: np.ndarray, *, validation: float, test: float, limit: int | N
 
 
 def mix64(z: np.ndarray | np.uint64) -> np.ndarray:
-    """splitmix64's finalizer: every input bit affects every output bit."""
+    """splitmix64's finalizer: every input bit affects every output bit.
+
+    Args:
+        z: uint64 values, an array or one.
+    """
     with np.errstate(over="ignore"):
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)

@@ -37,7 +37,14 @@ MAX_VALUES = 10_000
 
 
 def bucket_of(values: np.ndarray) -> np.ndarray:
-    """Each finite value's fixed bucket: 0 near zero, +/-k for |value| in [2**((k-1)/STEPS-40), 2**(k/STEPS-40))."""
+    """Each finite value's fixed bucket: 0 near zero, +/-k for |value| in [2**((k-1)/STEPS-40), 2**(k/STEPS-40)).
+
+    Args:
+        values: finite numbers, any shape.
+
+    Returns:
+        int64 bucket indices, in the shape of ``values``.
+    """
     magnitude = np.abs(values.astype(np.float64, copy=False))
     small = magnitude < 2.0**-_LOWEST_POWER
     index = np.floor(np.log2(np.where(small, 1.0, magnitude)) * STEPS).astype(np.int64) + STEPS * _LOWEST_POWER + 1
@@ -46,7 +53,11 @@ def bucket_of(values: np.ndarray) -> np.ndarray:
 
 
 def bucket_value(index: int) -> float:
-    """A bucket's middle (geometric), the value every row in it stands for."""
+    """A bucket's middle (geometric), the value every row in it stands for.
+
+    Args:
+        index: a bucket index of :func:`bucket_of`.
+    """
     if index == 0:
         return 0.0
     power = (abs(index) - 1 - STEPS * _LOWEST_POWER + 0.5) / STEPS
@@ -55,6 +66,19 @@ def bucket_value(index: int) -> float:
 
 @dataclass
 class NumericStats:
+    """A number column's statistics, counted by :meth:`add` and added up by :meth:`merge`.
+
+    Args:
+        kind: the tag of the JSON form.
+        count: values present (not NaN), infinities included.
+        missing: values missing (NaN).
+        mean: the mean of the finite values.
+        m2: the sum of squared deviations from the mean.
+        min: the smallest value present; ``inf`` while there is none.
+        max: the largest value present; ``-inf`` while there is none.
+        buckets: bucket index (:func:`bucket_of`) -> finite values in it.
+    """
+
     kind: Literal["numeric"] = "numeric"
     count: int = 0
     missing: int = 0
@@ -65,6 +89,11 @@ class NumericStats:
     buckets: Counter = field(default_factory=Counter)
 
     def add(self, values: np.ndarray) -> None:
+        """Count ``values``: NaN as missing, the rest in the moments, bounds and buckets.
+
+        Args:
+            values: numbers, any shape.
+        """
         values = np.asarray(values, dtype=np.float64).reshape(-1)
         present = values[~np.isnan(values)]
         self.missing += len(values) - len(present)
@@ -86,6 +115,7 @@ class NumericStats:
         self._merge_values(other)
 
     def merge(self, other: NumericStats) -> None:
+        """Add ``other``'s counts to these."""
         self.missing += other.missing
         self._merge_values(other)
 
@@ -122,7 +152,14 @@ class NumericStats:
         return found
 
     def histogram(self, edges: list[float]) -> np.ndarray:
-        """Rows per bin between consecutive ``edges`` (the outer bins open-ended), each bucket at its middle."""
+        """Rows per bin between consecutive ``edges`` (the outer bins open-ended), each bucket at its middle.
+
+        Args:
+            edges: the bin edges, ascending.
+
+        Returns:
+            ``len(edges) + 1`` counts.
+        """
         counts = np.zeros(len(edges) + 1, dtype=np.float64)
         for key, count in self.buckets.items():
             counts[np.searchsorted(edges, bucket_value(key), side="right")] += count
@@ -143,6 +180,11 @@ class NumericStats:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> NumericStats:
+        """The statistics of a :meth:`to_json` form.
+
+        Args:
+            raw: the mapping :meth:`to_json` returns, or the same parsed from JSON.
+        """
         return cls(
             count=int(raw["count"]),
             missing=int(raw["missing"]),
@@ -156,6 +198,16 @@ class NumericStats:
 
 @dataclass
 class CategoricalStats:
+    """A categorical column's statistics: rows present and missing, and each value's count.
+
+    Args:
+        kind: the tag of the JSON form.
+        count: rows with a value, those counted as ``other`` included.
+        missing: rows whose value is missing (None, NaN, or the column's missing token).
+        values: value, as text -> its rows; at most :data:`MAX_VALUES` values.
+        other: rows of the values past the :data:`MAX_VALUES` most frequent.
+    """
+
     kind: Literal["categorical"] = "categorical"
     count: int = 0  # rows with a value (those counted as ``other`` included)
     missing: int = 0
@@ -163,6 +215,12 @@ class CategoricalStats:
     other: int = 0  # rows of values past the MAX_VALUES most frequent
 
     def add(self, values: np.ndarray, *, missing_token: Any = None) -> None:
+        """Count ``values``, by value.
+
+        Args:
+            values: the values, any shape.
+            missing_token: the value that stands for a missing category; counted as missing, as None and NaN are.
+        """
         import pandas as pd
 
         counts = pd.Series(np.asarray(values).reshape(-1)).value_counts(dropna=False)
@@ -175,6 +233,7 @@ class CategoricalStats:
         self._cap()
 
     def merge(self, other: CategoricalStats) -> None:
+        """Add ``other``'s counts to these."""
         self.count += other.count
         self.missing += other.missing
         self.other += other.other
@@ -212,6 +271,11 @@ class CategoricalStats:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> CategoricalStats:
+        """The statistics of a :meth:`to_json` form.
+
+        Args:
+            raw: the mapping :meth:`to_json` returns, or the same parsed from JSON.
+        """
         return cls(
             count=int(raw["count"]),
             missing=int(raw["missing"]),
@@ -229,11 +293,21 @@ def _column_from_json(raw: Mapping[str, Any]) -> ColumnStats:
 
 @dataclass
 class SplitStatistics:
+    """One split's statistics: its rows, each column's and the label's.
+
+    Args:
+        rows: rows of the split.
+        columns: column name -> its statistics.
+        label: the label's: categorical over class names, or numeric for a regression target; None when not
+            counted.
+    """
+
     rows: int = 0
     columns: dict[str, ColumnStats] = field(default_factory=dict)
     label: ColumnStats | None = None
 
     def merge(self, other: SplitStatistics) -> None:
+        """Add ``other``'s rows, columns and label to these; a column new here is copied."""
         self.rows += other.rows
         for name, stats in other.columns.items():
             if name in self.columns:
@@ -255,6 +329,11 @@ class SplitStatistics:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> SplitStatistics:
+        """The statistics of a :meth:`to_json` form.
+
+        Args:
+            raw: the mapping :meth:`to_json` returns, or the same parsed from JSON.
+        """
         return cls(
             rows=int(raw["rows"]),
             columns={name: _column_from_json(stats) for name, stats in raw.get("columns", {}).items()},
@@ -268,9 +347,16 @@ def _copy(stats: ColumnStats) -> ColumnStats:
 
 @dataclass
 class DatasetStatistics:
+    """A dataset's statistics, split by split.
+
+    Args:
+        splits: split name -> its statistics.
+    """
+
     splits: dict[str, SplitStatistics] = field(default_factory=dict)
 
     def merge(self, other: DatasetStatistics) -> None:
+        """Add ``other``'s splits to these, split by split."""
         for split, stats in other.splits.items():
             self.splits.setdefault(split, SplitStatistics()).merge(stats)
 
@@ -279,6 +365,11 @@ class DatasetStatistics:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> DatasetStatistics:
+        """The statistics of a :meth:`to_json` form.
+
+        Args:
+            raw: the mapping :meth:`to_json` returns, or the same parsed from JSON.
+        """
         return cls(splits={split: SplitStatistics.from_json(s) for split, s in raw.get("splits", {}).items()})
 
 
@@ -287,7 +378,12 @@ TOP_K = 10
 
 
 def summarize(stats: ColumnStats, *, top: int = TOP_K) -> dict[str, Any]:
-    """A column's statistics in short: no buckets, the ``top`` most frequent values only."""
+    """A column's statistics in short: no buckets, the ``top`` most frequent values only.
+
+    Args:
+        stats: one column's statistics.
+        top: values a categorical column lists.
+    """
     if isinstance(stats, NumericStats):
         present = stats.count > 0
         return {
@@ -321,6 +417,7 @@ def summary(statistics: DatasetStatistics) -> dict[str, Any]:
 
 
 def merged(parts: Iterable[DatasetStatistics]) -> DatasetStatistics:
+    """The statistics of ``parts`` added up (the files or parts of one dataset)."""
     total = DatasetStatistics()
     for part in parts:
         total.merge(part)
@@ -348,6 +445,14 @@ def split_statistics(
     ``categorical``: the columns counted as values; ``labels``: class ids (named by
     ``class_names``) or a regression target's numbers; ``missing_tokens``: the value that
     stands for a missing category, per column.
+
+    Args:
+        columns: column name -> its values, one per row.
+        categorical: the columns counted as values; the others as numbers.
+        labels: one label per row: class ids, or a regression target's numbers.
+        class_names: names of the class ids; None or empty: the labels are numbers.
+        missing_tokens: column -> the value that stands for a missing category.
+        rows: the split's row indices into ``columns`` and ``labels``; None: every row.
     """
     categorical = set(categorical)
     tokens = dict(missing_tokens or {})

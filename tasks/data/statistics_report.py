@@ -26,7 +26,15 @@ __all__ = ["distribution", "markdown"]
 
 
 def markdown(fingerprint: str, statistics: DatasetStatistics) -> str:
-    """Every split's table, then the training split's distributions (label first) drawn as one figure."""
+    """Every split's table, then the training split's distributions (label first) drawn as one figure.
+
+    Args:
+        fingerprint: the dataset's fingerprint, in the heading.
+        statistics: the dataset's statistics.
+
+    Returns:
+        Markdown, the figure embedded as a PNG.
+    """
     sections = [f"### Dataset {fingerprint}: statistics"]
     sections += [_split_markdown(split, stats) for split, stats in statistics.splits.items()]
     train = statistics.splits.get("train")
@@ -40,7 +48,11 @@ def markdown(fingerprint: str, statistics: DatasetStatistics) -> str:
 
 
 def distribution(stats: ColumnStats) -> tuple[list[str], list[float]]:
-    """What a plot of one column draws: equal-width bins from min to max, or the top values; shares of rows."""
+    """What a plot of one column draws: equal-width bins from min to max, or the top values; shares of rows.
+
+    Returns:
+        Two lists: each bar's label (a bin's lower edge, or a value), and each bar's share of the rows present.
+    """
     if isinstance(stats, NumericStats):
         if not stats.count:
             return ["(missing)"], [1.0]

@@ -22,7 +22,14 @@ BATCH = 8192
 
 
 def stored_statistics(builder: Any, *, feature_key: str, label_key: str, class_names: list[str]) -> DatasetStatistics:
-    """Every stored split's statistics (``builder``: the TFDS builder that wrote them)."""
+    """Every stored split's statistics (``builder``: the TFDS builder that wrote them).
+
+    Args:
+        builder: the TFDS builder that wrote the dataset.
+        feature_key: the features' key in an example; a text's length or an image's size is counted.
+        label_key: the label's key in an example.
+        class_names: the labels in class-id order; empty: the labels are numbers (a regression target).
+    """
     return DatasetStatistics(
         {
             split: _split(builder, split, feature_key=feature_key, label_key=label_key, class_names=class_names)

@@ -23,6 +23,14 @@ __all__ = ["TypedArrays", "missing_tokens", "statistics_of"]
 
 @dataclass(frozen=True)
 class TypedArrays:
+    """A typed table's rows as three arrays, one per storage group, columns in feature order.
+
+    Args:
+        floats: ``(rows, float columns)`` float32.
+        integers: ``(rows, integer columns)`` int64.
+        strings: ``(rows, string columns)`` of ``str`` objects.
+    """
+
     floats: np.ndarray  # (rows, float columns) float32
     integers: np.ndarray  # (rows, integer columns) int64
     strings: np.ndarray  # (rows, string columns) object (str)
@@ -33,14 +41,23 @@ class TypedArrays:
         return {key: values for key, values in arrays.items() if values.shape[1]}
 
     def columns(self, types: Mapping[str, str]) -> dict[str, np.ndarray]:
-        """One array per column, by name (what the model is fed)."""
+        """One array per column, by name (what the model is fed).
+
+        Args:
+            types: column name -> type name, every column in feature order: what says each column's group and
+                place in it.
+        """
         by_group = groups(types)
         arrays = {"float": self.floats, "integer": self.integers, "string": self.strings}
         return {name: arrays[storage][:, j] for storage, names in by_group.items() for j, name in enumerate(names)}
 
 
 def missing_tokens(types: Mapping[str, str]) -> dict[str, Any]:
-    """The value that stands for a missing category, per categorical column (for statistics)."""
+    """The value that stands for a missing category, per categorical column (for statistics).
+
+    Args:
+        types: column name -> type name.
+    """
     tokens = {"integer": MISSING_INTEGER, "string": MISSING_TEXT}
     return {name: tokens[column_type(t).storage] for name, t in types.items() if column_type(t).storage in tokens}
 
@@ -53,7 +70,15 @@ def statistics_of(
     class_names: list[str] | None = None,
     rows: np.ndarray | None = None,
 ) -> SplitStatistics:
-    """The statistics of a typed table's ``columns`` (and ``labels``), categories counted as values."""
+    """The statistics of a typed table's ``columns`` (and ``labels``), categories counted as values.
+
+    Args:
+        columns: column name -> its values, one per row (:meth:`TypedArrays.columns`).
+        types: column name -> type name.
+        labels: one label per row: class ids, or a regression target's numbers.
+        class_names: names of the class ids; None: the labels are numbers.
+        rows: the row indices to count; None: every row.
+    """
     return split_statistics(
         columns,
         categorical=[name for name, t in types.items() if column_type(t).categorical],

@@ -35,11 +35,17 @@ class StorageUnavailableError(KerasflowError, OSError):
 
 
 def is_local(url: str) -> bool:
+    """Whether ``url`` is a local path: no scheme, or ``file://``."""
     return "://" not in url or url.startswith("file://")
 
 
 def is_within(root: str, url: str) -> bool:
-    """Whether ``url`` names something under ``root`` (same scheme, no ``..`` escaping it)."""
+    """Whether ``url`` names something under ``root`` (same scheme, no ``..`` escaping it).
+
+    Args:
+        root: a storage root: a local folder or any fsspec URL.
+        url: a local path or URL; local paths are compared with their links resolved.
+    """
     if is_local(root) != is_local(url):
         return False
     if is_local(root):
@@ -51,6 +57,12 @@ def is_within(root: str, url: str) -> bool:
 
 
 def join(url: str, *parts: str) -> str:
+    """``url`` and ``parts`` joined by single slashes.
+
+    Args:
+        url: a local path or URL; a trailing slash is dropped.
+        *parts: path segments; slashes around each are dropped.
+    """
     return "/".join([url.rstrip("/"), *(p.strip("/") for p in parts)])
 
 
@@ -75,7 +87,12 @@ def endpoint_of(url: str) -> str:
 
 
 def unreachable(url: str, error: BaseException) -> StorageUnavailableError:
-    """A StorageUnavailableError naming the endpoint and the fix."""
+    """A StorageUnavailableError naming the endpoint and the fix.
+
+    Args:
+        url: the URL that could not be reached.
+        error: the connection failure, named in the message.
+    """
     return StorageUnavailableError(
         f"cannot reach {url} at {endpoint_of(url)}: {type(error).__name__}: {error}. Check that the "
         "store is up and that AWS_ENDPOINT_URL / credentials point at it; the step is retried with backoff."
@@ -88,6 +105,7 @@ _CONNECTION_ERRORS = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTim
 
 
 def is_connection_error(error: BaseException) -> bool:
+    """Whether ``error``, or an exception it was raised from, is a failure to connect (botocore's, aiohttp's)."""
     chain: BaseException | None = error
     while chain is not None:
         if isinstance(chain, ConnectionError) or type(chain).__name__ in _CONNECTION_ERRORS:
@@ -98,7 +116,11 @@ def is_connection_error(error: BaseException) -> bool:
 
 @contextmanager
 def reaching(url: str) -> Iterator[None]:
-    """Turn a connection failure inside the block into one StorageUnavailableError naming ``url``."""
+    """Turn a connection failure inside the block into one StorageUnavailableError naming ``url``.
+
+    Raises:
+        StorageUnavailableError: the store cannot be reached.
+    """
     try:
         yield
     except StorageUnavailableError:
@@ -118,7 +140,12 @@ def cache_dir(root: str) -> Path:
 
 
 def local_path(root: str, url: str) -> Path:
-    """Where ``url`` (inside ``root``) lives in the local mirror."""
+    """Where ``url`` (inside ``root``) lives in the local mirror.
+
+    Args:
+        root: the storage root.
+        url: a URL under ``root``, or a local path (returned as it is).
+    """
     root, url = root.rstrip("/"), url.rstrip("/")
     if is_local(url):
         return Path(url.removeprefix("file://"))
@@ -128,15 +155,27 @@ def local_path(root: str, url: str) -> Path:
 
 
 def datasets_url(root: str) -> str:
+    """Where the materialized datasets of ``root`` live: ``<root>/datasets``."""
     return join(root, "datasets")
 
 
 def run_url(root: str, run_id: str) -> str:
+    """Where a run keeps its files: ``<root>/runs/<run_id>``.
+
+    Args:
+        root: the storage root.
+        run_id: the run's id.
+    """
     return join(root, "runs", run_id)
 
 
 def run_dir(root: str, run_id: str) -> Path:
-    """The local folder a run writes into (uploaded to ``run_url`` when the root is remote)."""
+    """The local folder a run writes into (uploaded to ``run_url`` when the root is remote).
+
+    Args:
+        root: the storage root.
+        run_id: the run's id.
+    """
     return local_path(root, run_url(root, run_id))
 
 
@@ -145,15 +184,26 @@ TRAINED_FILE = "trained.json"
 
 
 def training_url(root: str, key: str) -> str:
+    """Where a training's lease, backups and trained.json live: ``<root>/training/<key>``.
+
+    Args:
+        root: the storage root.
+        key: what the training is, hashed (``training_key`` of tasks/train/state.py).
+    """
     return join(root, "training", key)
 
 
 def registry_url(root: str) -> str:
+    """Where the model registry of ``root`` lives: ``<root>/registry``."""
     return join(root, "registry")
 
 
 def check_root(root: str) -> None:
-    """Refuse a root whose filesystem is not installed, before any work."""
+    """Refuse a root whose filesystem is not installed, before any work.
+
+    Raises:
+        ConfigError: no fsspec filesystem serves the root's scheme (unknown, or its package not installed).
+    """
     try:
         fsspec.core.url_to_fs(root)
     except (ImportError, ValueError) as error:
@@ -161,7 +211,15 @@ def check_root(root: str) -> None:
 
 
 def upload_dir(local: Path, url: str) -> None:
-    """Copy every file under ``local`` to the same relative paths under ``url``, concurrently."""
+    """Copy every file under ``local`` to the same relative paths under ``url``, concurrently.
+
+    Args:
+        local: the local folder.
+        url: the destination folder, local or any fsspec URL; a local one that is ``local`` itself is left as it is.
+
+    Raises:
+        StorageUnavailableError: the store cannot be reached.
+    """
     if is_local(url):
         target = Path(url.removeprefix("file://"))
         if target.resolve() != local.resolve():
@@ -180,6 +238,17 @@ def download_dir(url: str, local: Path) -> Path:
 
     The files land in a private folder renamed into place, so a copy interrupted half-way
     is never taken for a complete one and concurrent readers do not collide.
+
+    Args:
+        url: the folder to copy, any fsspec URL.
+        local: where the copy goes; a folder already there is taken as a complete copy and returned as it is.
+
+    Returns:
+        ``local``.
+
+    Raises:
+        FileNotFoundError: ``url`` holds no files.
+        StorageUnavailableError: the store cannot be reached.
     """
     if local.exists():
         return local
@@ -206,7 +275,18 @@ def download_dir(url: str, local: Path) -> Path:
 
 
 def fetch_file(root: str, url: str) -> Path:
-    """A local copy of the file ``url`` under ``root`` (the file itself when local)."""
+    """A local copy of the file ``url`` under ``root`` (the file itself when local).
+
+    Args:
+        root: the storage root.
+        url: a file under ``root``, or a local path (returned as it is).
+
+    Returns:
+        The local path; a remote file is downloaded into the root's cache once and reused after.
+
+    Raises:
+        StorageUnavailableError: the store cannot be reached.
+    """
     target = local_path(root, url)
     if is_local(url) or target.exists():
         return target
@@ -223,7 +303,15 @@ def fetch_file(root: str, url: str) -> Path:
 
 
 def write_file(url: str, body: bytes) -> None:
-    """Write the small file ``url`` whole, making its folder when needed."""
+    """Write the small file ``url`` whole, making its folder when needed.
+
+    Args:
+        url: the file, any fsspec URL.
+        body: its whole content.
+
+    Raises:
+        StorageUnavailableError: the store cannot be reached.
+    """
     fs, path = filesystem(url)
     with reaching(url):
         fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
@@ -231,7 +319,11 @@ def write_file(url: str, body: bytes) -> None:
 
 
 def read_file(url: str) -> bytes | None:
-    """The bytes of the small file ``url``; None when there is no such file."""
+    """The bytes of the small file ``url``; None when there is no such file.
+
+    Raises:
+        StorageUnavailableError: the store cannot be reached.
+    """
     fs, path = filesystem(url)
     with reaching(url):
         try:
@@ -241,7 +333,11 @@ def read_file(url: str) -> bytes | None:
 
 
 def remove_file(url: str) -> None:
-    """Remove the file ``url`` if it exists."""
+    """Remove the file ``url`` if it exists.
+
+    Raises:
+        StorageUnavailableError: the store cannot be reached.
+    """
     fs, path = filesystem(url)
     with reaching(url):
         if fs.exists(path):

@@ -42,6 +42,7 @@ HOLD_SECONDS = 300.0
 
 
 def holds_url(root: str) -> str:
+    """Where the hold records of ``root`` live: ``<root>/holds``."""
     return storage.join(root, "holds")
 
 
@@ -84,6 +85,9 @@ def scope(root: str) -> Iterator[None]:
     For work that may run in a long-lived worker (a file stored on a Dask worker): the
     datasets it publishes are held until the dataset naming them is published and held
     by the run itself.
+
+    Args:
+        root: the storage root whose datasets the block holds.
     """
     holder = f"{current_run()}.{uuid.uuid4().hex[:8]}"
     token = _SCOPE.set(holder)
@@ -174,7 +178,12 @@ def released_at_end(root: str) -> Iterator[None]:
 
 
 def release(root: str, *, run: str | None = None) -> None:
-    """End ``run``'s hold on the datasets under ``root`` (nothing when it holds none)."""
+    """End ``run``'s hold on the datasets under ``root`` (nothing when it holds none).
+
+    Args:
+        root: the storage root.
+        run: the holder whose hold ends; by default the current one (:func:`current_run`).
+    """
     run = run or current_run()
     with _LOCK:
         holder = _HOLDERS.pop((root, run), None)
@@ -187,7 +196,12 @@ def release(root: str, *, run: str | None = None) -> None:
 
 @dataclass(frozen=True)
 class Holds:
-    """The live holds on a root's datasets, and the records of holders that are gone."""
+    """The live holds on a root's datasets, and the records of holders that are gone.
+
+    Args:
+        by_fingerprint: dataset fingerprint -> who holds it (run, host and pid).
+        dead: URLs of the records whose holder is gone (expired, released, or its process ended).
+    """
 
     by_fingerprint: dict[str, str]
     dead: list[str]

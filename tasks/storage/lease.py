@@ -43,7 +43,15 @@ class LeaseLostError(DeterministicFailure):
 
 
 class TrainingLease:
-    """The lease on one training's state folder ``url``; use ``with lease.held(...)``."""
+    """The lease on one training's state folder ``url``; use ``with lease.held(...)``.
+
+    Args:
+        url: the training's state folder, any fsspec URL; the lease's records go under ``<url>/lease``.
+        seconds: how long a generation stays live without renewal (``runtime.lease_seconds``); the heartbeat
+            renews it every third of that.
+        description: names the training in messages.
+        flow_run_id: the holder's flow run, recorded in each generation so a busy error names it.
+    """
 
     def __init__(self, url: str, *, seconds: float, description: str = "", flow_run_id: str | None = None):
         self.url = storage.join(url, "lease")
@@ -101,7 +109,16 @@ class TrainingLease:
             replace_whole(fs, f"{path}/{self.generation:08d}.json", body)
 
     def acquire(self, *, wait_seconds: float, poll_seconds: float = 1.0) -> None:
-        """Take the lease, waiting up to ``wait_seconds`` for a live holder's lease to end."""
+        """Take the lease, waiting up to ``wait_seconds`` for a live holder's lease to end.
+
+        Args:
+            wait_seconds: how long to wait for a live holder to let go, in seconds.
+            poll_seconds: seconds between looks at the newest generation.
+
+        Raises:
+            TrainingBusyError: a live run still holds the lease after ``wait_seconds``.
+            StorageUnavailableError: the store cannot be reached.
+        """
         fs, path = storage.filesystem(self.url)
         deadline = time.monotonic() + wait_seconds
         while True:
@@ -201,7 +218,14 @@ class TrainingLease:
                 log.warning("could not renew the lease on %s: %s", self.url, error)
 
     def held(self, *, wait_seconds: float) -> _Held:
-        """Context manager: acquire, renew in the background, release on exit."""
+        """Context manager: acquire, renew in the background, release on exit.
+
+        Args:
+            wait_seconds: how long entering waits for a live holder to let go, in seconds (:meth:`acquire`).
+
+        Returns:
+            A context manager whose ``with`` gives this lease, held.
+        """
         return _Held(self, wait_seconds)
 
 
@@ -210,6 +234,11 @@ class LeaseView:
 
     ``check()`` raises LeaseLostError once a newer generation exists, so a worker left
     running by a dead launcher never publishes over the run that took the training over.
+
+    Args:
+        url: the training's state folder, as given to the launcher's :class:`TrainingLease`.
+        generation: the generation the launcher holds.
+        description: names the training in messages.
     """
 
     def __init__(self, url: str, *, generation: int, description: str = ""):

@@ -27,6 +27,10 @@ class ParquetOutput:
     The row groups go to a file aside (beside the target on a disk, in a temporary folder
     for an object store); on a clean exit it is renamed over the target or PUT in one
     call, on an error it is removed. Memory holds one row group, not the table.
+
+    Args:
+        url: where the file appears: a local path or any fsspec URL.
+        metadata: key-value pairs added to the file's footer.
     """
 
     def __init__(self, url: str, *, metadata: dict[bytes, bytes] | None = None):
@@ -48,6 +52,15 @@ class ParquetOutput:
         return self
 
     def write(self, frame, *, source: str) -> None:
+        """Append ``frame`` to the file as one row group.
+
+        Args:
+            frame: a pandas DataFrame; after the first, its columns must cast to the first one's types.
+            source: names the rows in an error (the file they were read from).
+
+        Raises:
+            DataValidationError: the columns' types do not cast to the first frame's.
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
