@@ -526,6 +526,7 @@ class ModelRegistry:
         Raises:
             RegistryError: the alias has no history, has pointed at one version only, or the earlier version
                 was rejected since.
+            AliasMoved: the alias moved after its history was read; it stays where that move put it.
         """
         history = self.alias_history(name, alias)
         if not history:
@@ -536,7 +537,11 @@ class ModelRegistry:
                 f"alias {alias!r} of {name!r} has pointed only at v{history[-1]['version']}; "
                 "there is nothing earlier to roll back to"
             )
-        return self.set_alias(name, alias, previous, reason=reason, actor=actor)
+        # From the version this history ends at only: a move made since (a promotion) stands,
+        # and the rollback fails saying where the alias points now.
+        return self.set_alias(
+            name, alias, previous, reason=reason, actor=actor, expected_version=history[-1]["version"]
+        )
 
     # ---- cleaning ----------------------------------------------------------------------
     def unfinished(self, name: str) -> list[dict[str, Any]]:

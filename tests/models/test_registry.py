@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from kerasflow.models import io
-from kerasflow.models.registry import ModelRegistry, RegistryError, VersionClaimLost, validate_name
+from kerasflow.models.registry import AliasMoved, ModelRegistry, RegistryError, VersionClaimLost, validate_name
 from tests.models import registry_worker
 
 
@@ -243,6 +243,24 @@ def test_rollback_needs_an_earlier_version(registry, model_file):
     registry.set_alias("digits", "production", 1, reason="first", actor="test")
     with pytest.raises(RegistryError, match="nothing earlier"):
         registry.rollback("digits", "production", actor="test")
+
+
+def test_a_rollback_never_undoes_a_move_it_did_not_see(registry, model_file, monkeypatch):
+    for run in ("a", "b", "c"):
+        register(registry, model_file, run)
+    registry.set_alias("digits", "production", 1, reason="first", actor="test")
+    registry.set_alias("digits", "production", 2, reason="better", actor="test")
+    read_history = registry.alias_history
+
+    def history_then_a_promotion(name, alias):
+        history = read_history(name, alias)
+        registry.set_alias(name, alias, 3, reason="promoted meanwhile", actor="another run")
+        return history
+
+    monkeypatch.setattr(registry, "alias_history", history_then_a_promotion)
+    with pytest.raises(AliasMoved, match="v3"):
+        registry.rollback("digits", "production", actor="test")
+    assert registry.alias_target("digits", "production") == 3, "the promotion the rollback did not see stands"
 
 
 def test_a_rejected_version_cannot_take_an_alias(registry, model_file):
