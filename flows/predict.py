@@ -18,10 +18,11 @@ from prefect.runtime import flow_run
 
 from kerasflow.models.registry import ModelRegistry, parse_model_ref
 from kerasflow.tasks import storage
-from kerasflow.tasks.config import DataConfig, resolve_root
+from kerasflow.tasks.config import ConfigError, DataConfig, resolve_root
 from kerasflow.tasks.ingest import ingest
 from kerasflow.tasks.ingest.sources import is_tfds_dir
 from kerasflow.tasks.ingest.sources.tables import window
+from kerasflow.tasks.learning.learning_tasks import task_of_metadata
 from kerasflow.tasks.refs import ScoredTable
 from kerasflow.tasks.score import check_scoring_output, score
 from kerasflow.tasks.storage import holds
@@ -97,8 +98,6 @@ def _dated_output(root: str, model: str) -> str:
 
 
 def _labels_of(model: str, root: str) -> str:
-    from kerasflow.tasks.learning.learning_tasks import task_of_metadata
-
     name, selector = parse_model_ref(model)
     return task_of_metadata(ModelRegistry(storage.registry_url(root)).resolve(name, selector)).labels
 
@@ -110,7 +109,6 @@ def _training_data(model: str, root: str) -> DataConfig:
     the registry can make it name an ``http://`` URL or another bucket. Only a bundled
     sample, or files and prepared TFDS folders under the storage root, are read from it.
     """
-    from kerasflow.tasks.config import ConfigError
 
     name, selector = parse_model_ref(model)
     metadata = ModelRegistry(storage.registry_url(root)).resolve(name, selector)

@@ -44,6 +44,7 @@ from kerasflow.tasks.gate import GateRejected, gate
 from kerasflow.tasks.ingest import ingest
 from kerasflow.tasks.ingest.sources import check_source
 from kerasflow.tasks.ingest.sources.tables import window
+from kerasflow.tasks.lineage import changes, training_definition
 from kerasflow.tasks.refs import Candidate, DatasetRef, RunSummary
 from kerasflow.tasks.register import StaleBaseline, promote, register
 from kerasflow.tasks.storage import holds
@@ -221,7 +222,6 @@ def _unchanged_since(config: TrainConfig, dataset: DatasetRef) -> tuple[int | No
 
     When a version is returned, the reason is the definition's fingerprint it matched.
     """
-    from kerasflow.tasks.lineage import changes, training_definition
 
     registry = ModelRegistry(storage.registry_url(config.storage.root))
     version = registry.alias_target(config.model.name, config.registry.alias)

@@ -28,17 +28,13 @@ from typing import Any
 
 from kerasflow.models import private_apis
 from kerasflow.models.allowed_objects import refusals, trusted_modules
-from kerasflow.models.errors import DeterministicFailure
+from kerasflow.models.errors import ModelFileError
 
 MiB, GiB = 1 << 20, 1 << 30
 CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, ASSETS_DIR = "config.json", "metadata.json", "model.weights.h5", "assets/"
 # Layers that keep a vocabulary in assets/, and how many files each writes there
 # (TextVectorization writes its own and its inner lookup layer's).
 _LOOKUP_LAYERS = {"StringLookup": 1, "IntegerLookup": 1, "TextVectorization": 2}
-
-
-class ModelFileError(DeterministicFailure, ValueError):
-    """A model file kerasflow will not load; loading it again cannot help, so it is never retried."""
 
 
 class UnsafeModelError(ModelFileError):

@@ -14,7 +14,7 @@ tasks/; tasks/failures.py is where the steps import them from.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DeterministicFailure", "KerasflowError"]
+__all__ = ["ConfigError", "DeterministicFailure", "KerasflowError", "ModelFileError"]
 
 
 class KerasflowError(Exception):
@@ -27,3 +27,7 @@ class DeterministicFailure(KerasflowError):
 
 class ConfigError(DeterministicFailure, ValueError):
     """A recipe, override or command line that cannot describe a valid run (exit 2)."""
+
+
+class ModelFileError(DeterministicFailure, ValueError):
+    """A model file kerasflow will not load; loading it again cannot help, so it is never retried."""

@@ -25,6 +25,7 @@ from kerasflow.models.archive_check import (
     check_archive,
     root_cause,
 )
+from kerasflow.models.column_types import serving_names
 
 __all__ = [
     "ArchiveLimits",
@@ -115,7 +116,6 @@ def _serving_signature(model: Any) -> list[dict[str, Any]] | None:
         return None  # Keras derives the signature itself
     import tensorflow as tf
 
-    from kerasflow.models.column_types import serving_names
 
     columns = list(inputs)
     names = serving_names(columns)

@@ -29,9 +29,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, ConfigDict
 
+from kerasflow.models.registry import ModelRegistry
+from kerasflow.tasks import events, storage
 from kerasflow.tasks.config import DriftConfig
+from kerasflow.tasks.data.materialize import find_materialized, read_statistics
 from kerasflow.tasks.data.statistics import CategoricalStats, ColumnStats, NumericStats, SplitStatistics
 from kerasflow.tasks.failures import DataValidationError, retry_unless_deterministic
+from kerasflow.tasks.learning import plots
 from kerasflow.tasks.refs import DatasetRef
 
 BINS = 20
@@ -238,7 +242,6 @@ def compare(
 
 def report_markdown(report: DriftReport, *, title: str, labels: tuple[str, str]) -> str:
     """The report's table and, for each drifted column, both distributions drawn side by side."""
-    from kerasflow.tasks.learning import plots
 
     sections = [report.markdown(title=title)]
     for column in report.drifted():
@@ -255,8 +258,6 @@ def report_markdown(report: DriftReport, *, title: str, labels: tuple[str, str])
 
 def production_statistics(root: str, *, name: str, alias: str) -> tuple[SplitStatistics, str] | None:
     """The training split's statistics of the model under ``alias``, and what it is; None without one."""
-    from kerasflow.models.registry import ModelRegistry
-    from kerasflow.tasks import storage
 
     registry = ModelRegistry(storage.registry_url(root))
     version = registry.alias_target(name, alias)
@@ -268,7 +269,6 @@ def training_statistics(root: str, metadata: Mapping[str, Any]) -> tuple[SplitSt
 
     None when its dataset was stored without statistics or is gone (``kerasflow datasets gc``).
     """
-    from kerasflow.tasks.data.materialize import find_materialized, read_statistics
 
     fingerprint = metadata.get("dataset", {}).get("fingerprint")
     ref = find_materialized(root, fingerprint) if fingerprint else None
@@ -298,7 +298,6 @@ def drift_against_production(
         The column-by-column report, or why nothing was compared (drift off, no model
         under the alias, or no statistics recorded with it).
     """
-    from kerasflow.tasks.data.materialize import read_statistics
 
     if not drift.enabled:
         return "validation.drift.enabled is false"
@@ -326,7 +325,6 @@ def drift_against_production(
 def check_drift(dataset: DatasetRef, drift: DriftConfig, *, name: str, alias: str) -> DriftReport | None:
     """Compare the training split with the production model's; report it, emit ``kerasflow.data.drifted``, and
     fail the run when ``drift.action`` is ``fail``. None when there is nothing to compare with."""
-    from kerasflow.tasks import events
 
     logger = get_run_logger()
     report = drift_against_production(dataset, drift, name=name, alias=alias)

@@ -14,6 +14,7 @@ import hashlib
 import json
 from typing import Any
 
+from kerasflow.models import builders
 from kerasflow.tasks.config import TrainConfig
 
 SECTIONS = ("data", "model", "training")
@@ -21,7 +22,6 @@ SECTIONS = ("data", "model", "training")
 
 def training_definition(config: TrainConfig) -> dict[str, Any]:
     """The definition of ``config``'s training, with its fingerprint."""
-    from kerasflow.models import builders
     from kerasflow.tasks.train.build import resolve_builder
 
     sections = {name: getattr(config, name).model_dump(mode="json") for name in SECTIONS}

@@ -19,6 +19,7 @@ from kerasflow.tasks import storage
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.failures import DeterministicFailure, retry_unless_deterministic
 from kerasflow.tasks.gate import GateRejected
+from kerasflow.tasks.lineage import training_definition
 from kerasflow.tasks.refs import DatasetRef, Evaluation, GateReport, ModelVersion, TrainedModel
 
 __all__ = ["PromotionRefused", "StaleBaseline", "build_metadata", "promote", "register"]
@@ -54,7 +55,6 @@ def build_metadata(
     import keras
     import tensorflow as tf
 
-    from kerasflow.tasks.lineage import training_definition
     from kerasflow.tasks.train.build import task_of
 
     definition = training_definition(config)

@@ -22,13 +22,15 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+from kerasflow.models.column_types import column_type
 from kerasflow.models.registry import ModelRegistry, RegistryError, parse_model_ref
-from kerasflow.tasks import storage
+from kerasflow.tasks import drift, storage
 from kerasflow.tasks.config import ConfigError, DataConfig, DriftConfig, WindowConfig
+from kerasflow.tasks.data.pipeline import load_batches
 from kerasflow.tasks.data.statistics import SplitStatistics
 from kerasflow.tasks.data.typed_arrays import statistics_of
 from kerasflow.tasks.failures import DataValidationError, retry_unless_deterministic
-from kerasflow.tasks.ingest.sources.tables import typed_columns
+from kerasflow.tasks.ingest.sources.tables import tabular, typed_columns, window
 from kerasflow.tasks.learning.learning_tasks import LearningTask, task_of_metadata
 from kerasflow.tasks.progress import ProgressArtifact
 from kerasflow.tasks.refs import DatasetRef, ScoredTable
@@ -91,7 +93,6 @@ def table_batches(
     checked against its type, and fed by name. ``missing``: the model's ``data.missing``.
     ``time_window``: a window over a timestamp column; only its rows are scored.
     """
-    from kerasflow.tasks.ingest.sources.tables import tabular, window
 
     kept = [c for c in (key_column, time_window.column if time_window else None) if c and c not in columns]
     wanted = [*columns, *dict.fromkeys(kept)]
@@ -123,15 +124,12 @@ def one_row(signature: dict[str, Any], feature_shape: tuple[int, ...]) -> np.nda
     """A placeholder row the model accepts (scored to learn the output's columns when there are no rows)."""
     if signature["column_types"] is None:
         return np.zeros((1, *feature_shape), dtype="float32")
-    from kerasflow.models.column_types import column_type
 
     blank = {"float": np.zeros(1, "float32"), "integer": np.zeros(1, "int64"), "string": np.array([""], object)}
     return {name: blank[column_type(t).storage] for name, t in signature["column_types"].items()}
 
 
 def split_batches(ref: DatasetRef, split: str, *, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    from kerasflow.tasks.data.pipeline import load_batches
-
     yield from load_batches(ref, split, batch_size=rows).as_numpy_iterator()
 
 
@@ -262,8 +260,6 @@ def score(
             check_scoring_output(metadata, output=output, root=root, key_column=key_column, overwrite=overwrite)
             scoring = split_input(dataset, split, rows=rows)
         else:
-            from kerasflow.tasks.ingest.sources.tables import tabular
-
             files = tabular.list_files(data.url or "")
             check_scoring_output(
                 metadata,
@@ -369,7 +365,6 @@ def table_input(
     Raises:
         DataValidationError: the version records no feature columns to read.
     """
-    from kerasflow.tasks.ingest.sources.tables import tabular, window
 
     signature = signature_of(metadata)
     source = data.url or ""
@@ -479,7 +474,6 @@ def check_skew(
 
     The thresholds are the model's own (its recipe's ``validation.drift``).
     """
-    from kerasflow.tasks import drift
 
     logger = get_run_logger()
     baseline = drift.training_statistics(root, metadata)

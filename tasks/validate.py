@@ -19,6 +19,7 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict
 
 from kerasflow.tasks.config import TrainConfig, ValidationConfig
+from kerasflow.tasks.data.pipeline import load_batches
 from kerasflow.tasks.data.splits import mix64
 from kerasflow.tasks.failures import DataValidationError
 from kerasflow.tasks.refs import DatasetRef
@@ -141,8 +142,6 @@ def _row_hashes(features: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _scan(ref: DatasetRef, split: str, num_classes: int, batch_size: int) -> _SplitScan:
-    from kerasflow.tasks.data.pipeline import load_batches
-
     scan = _SplitScan()
     offset = 0
     numbers = ref.labels == "numbers"

@@ -12,9 +12,22 @@ from typing import Annotated
 
 import typer
 
+from kerasflow.flows.cli.console import quiet_failures
+from kerasflow.flows.cli.embedded_server import (
+    DEFAULT_SHUTDOWN_SECONDS,
+    SHUTDOWN_SECONDS,
+    configured_api_url,
+    exit_within,
+    prefect_api,
+    seconds_setting,
+    start_unless_configured,
+)
 from kerasflow.flows.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, fail, fail_for
 from kerasflow.flows.cli.gc import datasets_app, runs_app
 from kerasflow.flows.cli.models import RootOption, models_app
+from kerasflow.flows.cli.tensorflow_start import import_tensorflow
+from kerasflow.tasks._process import fast_exit
+from kerasflow.tasks._process.deferred_keras import defer_unused_keras_namespaces
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Retrain Keras models; promote only better ones.")
 app.add_typer(models_app, name="models")
@@ -41,14 +54,11 @@ def _quiet_tensorflow(
 def _one_message_per_failure() -> None:
     """Keep Prefect's echo of a failure off the terminal; the command prints it once (flows/cli/console.py)."""
     if not _SHOW_EVERYTHING["debug"]:
-        from kerasflow.flows.cli.console import quiet_failures
-
         quiet_failures()
 
 
 def _import_tensorflow() -> None:
     """TensorFlow loads while the embedded server boots, its start-up lines dropped (flows/cli/tensorflow_start.py)."""
-    from kerasflow.flows.cli.tensorflow_start import import_tensorflow
 
     import_tensorflow(quiet=not _SHOW_EVERYTHING["debug"])
 
@@ -68,13 +78,6 @@ def _exits_in_bounded_time(func):
             code = done.exit_code
             raise
         finally:
-            from kerasflow.flows.cli.embedded_server import (
-                DEFAULT_SHUTDOWN_SECONDS,
-                SHUTDOWN_SECONDS,
-                exit_within,
-                seconds_setting,
-            )
-
             try:
                 limit = seconds_setting(SHUTDOWN_SECONDS, DEFAULT_SHUTDOWN_SECONDS)
             except ValueError:
@@ -97,7 +100,6 @@ def train(
     ] = False,
 ) -> None:
     """Run the retraining flow on RECIPE (default: the digits quickstart)."""
-    from kerasflow.flows.cli.embedded_server import prefect_api, start_unless_configured
     from kerasflow.flows.recipes import load_recipe
     from kerasflow.tasks.config import ConfigError
 
@@ -163,7 +165,6 @@ def serve(
     ] = None,
 ) -> None:
     """Retrain RECIPEs on a cron schedule from this machine (Prefect's serve; no work pool); Ctrl-C stops."""
-    from kerasflow.flows.cli.embedded_server import configured_api_url
     from kerasflow.flows.recipes import load_recipe
     from kerasflow.flows.serve import cron_schedule, served_deployments
     from kerasflow.flows.serve import serve as serve_deployments
@@ -225,7 +226,6 @@ def predict(
     ] = False,
 ) -> None:
     """Score data with a registered model and write the predictions as Parquet (and a skew report beside it)."""
-    from kerasflow.flows.cli.embedded_server import prefect_api, start_unless_configured
 
     server = start_unless_configured()
     _import_tensorflow()
@@ -314,8 +314,6 @@ def main() -> None:
     does it import Keras, so Keras's unused namespaces can still be deferred
     (tasks/_process/deferred_keras.py).
     """
-    from kerasflow.tasks._process import fast_exit
-    from kerasflow.tasks._process.deferred_keras import defer_unused_keras_namespaces
 
     fast_exit.arm()
     defer_unused_keras_namespaces()

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import typer
 
+from kerasflow.models.errors import ConfigError, KerasflowError, ModelFileError
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
 
 def exit_code(error: BaseException) -> int:
     """The exit code of a command that failed with ``error`` (the table above)."""
-    from kerasflow.models.io import ModelFileError
-    from kerasflow.tasks.failures import ConfigError
     from kerasflow.tasks.gate import GateRejected
 
     for kind, code in ((GateRejected, EXIT_REJECTED), (ModelFileError, EXIT_FAILED), (ConfigError, EXIT_USAGE)):
@@ -32,7 +32,6 @@ def exit_code(error: BaseException) -> int:
 
 def message(error: BaseException) -> str:
     """One line for the user: kerasflow's own errors name the cause and the fix; others their type too."""
-    from kerasflow.tasks.failures import KerasflowError
 
     return str(error) if isinstance(error, KerasflowError) else f"{type(error).__name__}: {error}"
 

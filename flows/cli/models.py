@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from kerasflow.flows.cli.exit_codes import fail_for
+from kerasflow.tasks.failures import KerasflowError
 
 models_app = typer.Typer(no_args_is_help=True, help="Inspect and move versions in the model registry.")
 
@@ -38,8 +39,6 @@ def _registry_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from kerasflow.tasks.failures import KerasflowError
-
         try:
             return func(*args, **kwargs)
         except KerasflowError as error:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from kerasflow.models.registry import validate_name
+from kerasflow.tasks.config.bounded_yaml import MAX_RECIPE_BYTES, safe_yaml
 
 # The data section (tasks/config/data.py).
 from kerasflow.tasks.config.data import ColumnConfig as ColumnConfig
@@ -266,7 +267,6 @@ def load_config(path: str | os.PathLike, assignments: Iterable[str] = ()) -> Tra
     Raises:
         ConfigError: the file is missing, too large, not YAML or not a mapping, or the config is invalid.
     """
-    from kerasflow.tasks.config.bounded_yaml import MAX_RECIPE_BYTES, safe_yaml
 
     path = Path(path)
     try:
@@ -302,7 +302,6 @@ def apply_assignments(raw: Mapping[str, Any], assignments: Iterable[str]) -> dic
         ConfigError: an assignment has no ``=`` or no key, goes through a value as if it were a section, or
             its value holds too many values once its YAML aliases are expanded.
     """
-    from kerasflow.tasks.config.bounded_yaml import safe_yaml
 
     result = _deep_merge({}, raw)
     for assignment in assignments:

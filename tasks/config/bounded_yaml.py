@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from kerasflow.tasks.config import ConfigError
+from kerasflow.tasks.failures import ConfigError
 
 # A recipe is a small tree of settings. Bounds on what one may hold, checked before it is
 # built: YAML aliases let a few hundred bytes stand for billions of values (an alias bomb).

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from kerasflow.models import column_types
 from kerasflow.tasks.config.runtime import ConfigSection as _Section
 
 # Query parameters that carry credentials in presigned or tokenised URLs.
@@ -186,7 +187,6 @@ class DataConfig(_Section):
     def _known_types(cls, value: dict[str, str | ColumnConfig] | None) -> dict[str, ColumnConfig] | None:
         if value is None:
             return None
-        from kerasflow.models import column_types
 
         if not value:
             raise ValueError("received an empty data.columns, expected column: type pairs (or leave it out)")
@@ -263,8 +263,6 @@ def _typed_columns_check(data: DataConfig) -> None:
             f"received the label column {data.label_column!r} in data.columns, expected feature columns only"
         )
     if data.columns is not None:
-        from kerasflow.models import column_types
-
         for cross in data.crosses:
             for column in cross.columns:
                 spec = data.columns.get(column)

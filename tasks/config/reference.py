@@ -21,6 +21,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from kerasflow.models.builders import BUILDER_REGISTRY
+
 HEADER = """# Recipe reference
 
 Every key a recipe may hold, section by section (generated from `tasks/config/__init__.py` and
@@ -186,7 +188,6 @@ def families_markdown() -> str:
     """Every registered builder as a Markdown section: its summary, then a table of its params."""
     import inspect
 
-    from kerasflow.models.builders import BUILDER_REGISTRY
 
     parts = [FAMILIES_HEADER]
     for name, builder in BUILDER_REGISTRY.load_all().items():

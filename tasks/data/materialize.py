@@ -31,6 +31,8 @@ import numpy as np
 from kerasflow.models.exclusive import create_exclusive
 from kerasflow.tasks import storage
 from kerasflow.tasks.data.source_data import SourceData
+from kerasflow.tasks.data.statistics import DatasetStatistics, merged
+from kerasflow.tasks.data.stored_statistics import stored_statistics
 from kerasflow.tasks.refs import DatasetPart, DatasetRef
 from kerasflow.tasks.storage import holds
 
@@ -80,7 +82,6 @@ def read_statistics(ref: DatasetRef) -> DatasetStatistics | None:
     Raises:
         StorageUnavailableError: the store cannot be reached.
     """
-    from kerasflow.tasks.data.statistics import DatasetStatistics, merged
 
     parts = ref.stored_parts
     if any(part.statistics_path is None for part in parts):
@@ -175,7 +176,6 @@ def _store(source: SourceData, staging: Path, *, root: str, url: str, attempt: s
     shutil.rmtree(staging / "downloads", ignore_errors=True)
     statistics = source.statistics
     if statistics is None and source.rows_per_example == 1:  # a TFDS stream: counted from what was stored
-        from kerasflow.tasks.data.stored_statistics import stored_statistics
 
         statistics = stored_statistics(
             builder, feature_key=source.feature_key, label_key=source.label_key, class_names=source.class_names

@@ -20,6 +20,7 @@ import numpy as np
 
 from kerasflow.tasks.data.materialize import local_builder_dir
 from kerasflow.tasks.data.row_memory import feature_bytes, should_cache
+from kerasflow.tasks.data.source_data import GROUP_KEYS, SLICE_PREFIX, groups
 from kerasflow.tasks.refs import DatasetRef
 
 # Decoded blocks a shuffled table's training pipeline holds at most (shuffled_windows).
@@ -207,7 +208,6 @@ def _stored_examples(
 
 def _stored_groups(ref: DatasetRef) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """A stored example of a typed table -> its feature groups by storage key (features, integers, strings)."""
-    from kerasflow.tasks.data.source_data import GROUP_KEYS, groups
 
     keys = [GROUP_KEYS[storage] for storage, names in groups(ref.column_types or {}).items() if names]
     return lambda example: {key: example[key] for key in keys}
@@ -234,7 +234,6 @@ def columns_of_batches(ref: DatasetRef, ds):
 
 def _typed_columns(ref: DatasetRef) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """A stored example or a batch of a typed table (its columns in groups by storage) -> one tensor per column."""
-    from kerasflow.tasks.data.source_data import GROUP_KEYS, groups
 
     places = [
         (name, GROUP_KEYS[storage], j)
@@ -282,7 +281,6 @@ def load_slices(ref: DatasetRef, split: str) -> dict[str, np.ndarray]:
     """
     import tensorflow_datasets as tfds
 
-    from kerasflow.tasks.data.source_data import SLICE_PREFIX
 
     if not ref.slices:
         return {}

@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from kerasflow.models.column_types import column_type
 from kerasflow.tasks.refs import DatasetRef
 
 # Cache in memory when the decoded examples take less than this share of the RAM.
@@ -73,8 +74,6 @@ def feature_bytes(ref: DatasetRef) -> int:
         ref: the stored dataset, whose feature shape and dtype, or column types, are read.
     """
     if ref.typed:
-        from kerasflow.models.column_types import column_type
-
         sizes = {"float": 4, "integer": 8, "string": TEXT_BYTES}
         return sum(sizes[column_type(t).storage] for t in (ref.column_types or {}).values())
     try:

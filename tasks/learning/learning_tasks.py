@@ -24,6 +24,7 @@ import numpy as np
 
 from kerasflow.models.errors import ConfigError
 from kerasflow.models.plugins import PluginRegistry
+from kerasflow.tasks.learning import plots
 
 # Measured and Measurer are the tasks' API too: re-exported for a team's own task.
 from kerasflow.tasks.learning.measurers import ClassificationMeasurer, Measured, Measurer, RegressionMeasurer
@@ -294,8 +295,6 @@ class RegressionTask(LearningTask):
         return RegressionMeasurer(self, class_names)
 
     def figures(self, y_true, y_pred, *, class_names, title):
-        from kerasflow.tasks.learning import plots
-
         y_true = np.asarray(y_true, dtype="float64").reshape(-1)
         y_pred = np.asarray(y_pred, dtype="float64").reshape(-1)
         return {

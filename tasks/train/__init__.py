@@ -27,7 +27,9 @@ from kerasflow.tasks.config import RuntimeConfig, TrainConfig
 from kerasflow.tasks.failures import retry_unless_deterministic
 from kerasflow.tasks.refs import DatasetRef, TrainedModel
 from kerasflow.tasks.storage.lease import TrainingLease
-from kerasflow.tasks.train.launch.job import TrainingJob
+from kerasflow.tasks.train.launch import launch, launcher_for
+from kerasflow.tasks.train.launch.job import TrainingJob, scratch_dir
+from kerasflow.tasks.train.warm_start import resolve_warm_start
 
 __all__ = ["forget_trained", "train"]
 
@@ -43,10 +45,7 @@ def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str, fresh: bool 
     """Train a candidate on ``dataset``; write it to ``<root>/runs/<run_id>/model.keras``."""
     # Keras and TensorFlow load here, not when kerasflow.tasks.train is imported: `kerasflow k8s
     # render` and the worker's cluster helpers live in this package and need neither.
-    from kerasflow.tasks.train.launch import launch
-    from kerasflow.tasks.train.launch.job import scratch_dir
     from kerasflow.tasks.train.state import TrainingState, training_key, training_url
-    from kerasflow.tasks.train.warm_start import resolve_warm_start
 
     logger = get_run_logger()
     key = training_key(config, dataset)
@@ -130,7 +129,6 @@ def gpu_slots(runtime: RuntimeConfig, *, logger) -> Iterator[int]:
 
 def local_gpus(runtime: RuntimeConfig) -> int:
     """The GPUs of this node that training occupies (none when pods or Slurm nodes train elsewhere)."""
-    from kerasflow.tasks.train.launch import launcher_for
 
     if not launcher_for(runtime.launcher.kind).on_this_node:
         return 0

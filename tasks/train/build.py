@@ -13,10 +13,13 @@ from kerasflow.models import builders
 from kerasflow.models.column_types import Encoder
 from kerasflow.models.input_spec import InputSpec
 from kerasflow.tasks.config import ConfigError, ModelConfig, TrainConfig
+from kerasflow.tasks.data.pipeline import load_batches
 from kerasflow.tasks.learning.learning_tasks import LearningTask, choose_task
 from kerasflow.tasks.refs import DatasetRef
-from kerasflow.tasks.train import table_encoding
+from kerasflow.tasks.train import recipe_objects, table_encoding
 from kerasflow.tasks.train.plan import TrainingPlan, make_plan
+from kerasflow.tasks.train.recipe_objects import check_training
+from kerasflow.tasks.train.warm_start import resolve_warm_start, warm_start_model
 
 
 def needs_adapting(layer: Any) -> bool:
@@ -100,7 +103,6 @@ def train_target_stats(ref: DatasetRef) -> tuple[float, float]:
     """Mean and standard deviation of a regression target on the training split, in one streaming pass."""
     import numpy as np
 
-    from kerasflow.tasks.data.pipeline import load_batches
 
     count, total, squares = 0, 0.0, 0.0
     for labels in load_batches(ref, "train", batch_size=65536).map(lambda x, y: y).as_numpy_iterator():
@@ -125,8 +127,6 @@ def resolve_builder(model: ModelConfig) -> builders.Builder:
 def check_definition(config: TrainConfig) -> None:
     """Refuse, before any work (exit 2): a builder that cannot be found, params it does not
     take, or anything the training section names that does not resolve."""
-    from kerasflow.tasks.train.recipe_objects import check_training
-    from kerasflow.tasks.train.warm_start import resolve_warm_start
 
     resolve_builder(config.model)
     check_training(config.training)
@@ -198,7 +198,6 @@ def adapt_preprocessing(model: Any, ref: DatasetRef, *, batch_size: int = 4096, 
     inside the saved model, so it scores raw inputs. ``encode``: a typed table's encoding,
     through which the split is fed to ``model`` (the builder's, which takes it encoded).
     """
-    from kerasflow.tasks.data.pipeline import load_batches
 
     inputs = {id(t) for t in getattr(model, "inputs", None) or []}
     adapted = []
@@ -232,12 +231,9 @@ def build_compiled_model(
     With ``warm_start_version`` the registered model is the starting point (tasks/train/warm_start.py).
     """
     from kerasflow.models import zoo
-    from kerasflow.tasks.train import recipe_objects
 
     plan = plan or make_plan(config, ref, replicas=replicas)
     if warm_start_version is not None:
-        from kerasflow.tasks.train.warm_start import warm_start_model
-
         model = warm_start_model(config, warm_start_version, feature_shape=tuple(ref.feature_shape))
     else:
         model = build_model(config, ref)

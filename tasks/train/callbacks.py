@@ -15,6 +15,7 @@ import keras
 
 from kerasflow.tasks.config import TrainingConfig
 from kerasflow.tasks.failures import DeterministicFailure
+from kerasflow.tasks.train.recipe_objects import schedule_callbacks
 
 
 class TrainingDivergedError(DeterministicFailure):
@@ -124,7 +125,6 @@ def standard_callbacks(
         )
     # The schedule's ReduceLROnPlateau and the recipe's own callbacks (tasks/train/recipe_objects.py),
     # before the backup so the state an epoch leaves is the state published.
-    from kerasflow.tasks.train.recipe_objects import schedule_callbacks
 
     callbacks += schedule_callbacks(training)
     callbacks.append(backup)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kerasflow.models import io, private_apis
+from kerasflow.tasks import storage
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.data import pipeline
 from kerasflow.tasks.data.row_memory import should_cache
@@ -212,7 +213,6 @@ def publish_run(trained: TrainedModel, config: TrainConfig, *, write_result: boo
     With ``write_result`` the published ref is first written to ``result.json`` in the
     run folder, so it travels with the upload to a launcher on another machine.
     """
-    from kerasflow.tasks import storage
 
     root = config.storage.root
     run_dir = storage.run_dir(root, trained.run_id)

@@ -24,6 +24,7 @@ from kerasflow.models.column_types import (
     column_type,
 )
 from kerasflow.tasks.config import ConfigError, DataConfig
+from kerasflow.tasks.data.materialize import read_statistics
 from kerasflow.tasks.data.statistics import CategoricalStats, NumericStats, SplitStatistics
 from kerasflow.tasks.refs import DatasetRef
 
@@ -32,7 +33,6 @@ PERCENTILES = [i / 100 for i in range(101)]
 
 def training_statistics(ref: DatasetRef) -> SplitStatistics:
     """The training split's statistics of ``ref``; a dataset without them cannot be encoded."""
-    from kerasflow.tasks.data.materialize import read_statistics
 
     statistics = read_statistics(ref)
     if statistics is None or "train" not in statistics.splits:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import TrainConfig
-from kerasflow.tasks.refs import DatasetRef
+from kerasflow.tasks.refs import DatasetRef, TrainedModel
 
 # Pod hostnames are "<job>-<index>" and must stay a DNS label; indexes reach 1023 (4 digits).
 _MAX_NAME = 63 - len("-1023")
@@ -70,7 +70,6 @@ def publish_job(job: TrainingJob) -> str:
 
 def chief_result(job: TrainingJob) -> Any:
     """The TrainedModel the chief wrote to ``result.json``, read from the storage root."""
-    from kerasflow.tasks.refs import TrainedModel
 
     root = job.config.storage.root
     result_url = storage.join(storage.run_url(root, job.run_id), "result.json")

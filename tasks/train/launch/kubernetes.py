@@ -273,8 +273,6 @@ def on_kubernetes(job: TrainingJob, *, logger: Any, lease: Any):
     """Write the job next to the run, apply the Indexed Job, wait, read the chief's result."""
     root = job.config.storage.root
     if storage.is_local(root):
-        from kerasflow.tasks.config import ConfigError
-
         raise ConfigError(
             f"received runtime.launcher.kind='kubernetes' with storage.root={root!r}, expected a root every pod "
             "can reach, e.g. s3://bucket/kerasflow"

@@ -20,6 +20,7 @@ from typing import Any
 
 from kerasflow.tasks import storage
 from kerasflow.tasks._process.processes import die_with_parent
+from kerasflow.tasks.refs import TrainedModel
 from kerasflow.tasks.train import cluster
 from kerasflow.tasks.train.launch import register_launcher
 from kerasflow.tasks.train.launch.events import replay_events
@@ -51,7 +52,6 @@ def free_ports(count: int) -> list[int]:
 @register_launcher("local_processes", on_this_node=True)
 def local_processes(job: TrainingJob, *, logger: Any, lease: Any):
     """N workers on loopback; the chief's events drive ``PrefectProgress`` here."""
-    from kerasflow.tasks.refs import TrainedModel
 
     workers = job.config.runtime.launcher.workers
     run_dir = storage.run_dir(job.config.storage.root, job.run_id)

@@ -16,14 +16,21 @@ import sys
 import time
 from pathlib import Path
 
+from kerasflow.tasks import storage
+from kerasflow.tasks.config import ConfigError
+from kerasflow.tasks.failures import DeterministicFailure
+from kerasflow.tasks.storage.lease import LeaseView
+from kerasflow.tasks.train import cluster
+from kerasflow.tasks.train.launch.job import TrainingJob, scratch_dir
+from kerasflow.tasks.train.plan import make_plan
+from kerasflow.tasks.train.strategy import build_strategy, describe, precision
+
 # Exit code and stderr mark of a failure that a retry cannot fix (NaN loss, bad config).
 DETERMINISTIC_EXIT = 3
 DETERMINISTIC_MARK = "kerasflow-deterministic-failure "
 
 
 def read_job(location: str):
-    from kerasflow.tasks.train.launch.job import TrainingJob
-
     if "://" in location:
         import fsspec
 
@@ -33,15 +40,10 @@ def read_job(location: str):
 
 
 def run(job) -> None:
-    from kerasflow.tasks import storage
-    from kerasflow.tasks.storage.lease import LeaseView
-    from kerasflow.tasks.train import cluster, fit
+    from kerasflow.tasks.train import fit
     from kerasflow.tasks.train.callbacks import standard_callbacks
     from kerasflow.tasks.train.launch.events import EventStream
-    from kerasflow.tasks.train.launch.job import scratch_dir
-    from kerasflow.tasks.train.plan import make_plan
     from kerasflow.tasks.train.state import DurableBackup, TrainingState
-    from kerasflow.tasks.train.strategy import build_strategy, describe, precision
 
     config, ref = job.config, job.dataset
     strategy = build_strategy(config.runtime.model_copy(update={"strategy": "multi_worker"}))
@@ -85,13 +87,9 @@ def run(job) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from kerasflow.tasks.train import cluster
-
     if len(argv) != 1:
         print("usage: python -m kerasflow.tasks.train.launch.worker JOB_JSON_PATH_OR_URL", file=sys.stderr)
         return 2
-    from kerasflow.tasks.config import ConfigError
-    from kerasflow.tasks.failures import DeterministicFailure
 
     spec = cluster.tf_config_from_index(os.environ)
     if spec and not os.environ.get("TF_CONFIG"):

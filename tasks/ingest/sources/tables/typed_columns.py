@@ -25,6 +25,7 @@ from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.data.source_data import groups
 from kerasflow.tasks.data.typed_arrays import TypedArrays
 from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.ingest.sources.tables.tabular import file_row, numeric_features
 
 # A text column is taken for a number column with bad values when this share of its values are numbers.
 NUMERIC_SHARE = 0.9
@@ -70,8 +71,6 @@ def resolve_types(data: DataConfig, frame) -> dict[str, str]:
 
 def read_columns(url: str, frame, types: Mapping[str, str], *, missing: str, first_row: int = 0) -> TypedArrays:
     """``frame``'s feature columns as arrays by storage; bad values refused with the file and row named."""
-    from kerasflow.tasks.ingest.sources.tables.tabular import numeric_features
-
     by_group = groups(types)
     return TypedArrays(
         floats=numeric_features(url, frame, by_group["float"], first_row=first_row, allow_missing=missing == "fill"),
@@ -83,8 +82,6 @@ def read_columns(url: str, frame, types: Mapping[str, str], *, missing: str, fir
 def integer_values(url: str, frame, columns: list[str], *, first_row: int = 0) -> np.ndarray:
     """Integer category columns as int64; a missing value is :data:`MISSING_INTEGER`, a non-integer refused."""
     import pandas as pd
-
-    from kerasflow.tasks.ingest.sources.tables.tabular import file_row
 
     out = np.empty((len(frame), len(columns)), dtype=np.int64)
     for j, column in enumerate(columns):

@@ -25,6 +25,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from kerasflow.tasks import storage
 from kerasflow.tasks.failures import DataValidationError
 
 if TYPE_CHECKING:
@@ -187,7 +188,6 @@ def _footers(files: list[TableFile], test, *, otherwise: bool) -> list[bool]:
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from kerasflow.tasks import storage
 
     def check(file: TableFile) -> bool:
         if not file.url.endswith(".parquet"):
