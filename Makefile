@@ -54,6 +54,7 @@ reference: $(VENV)/.dev
 	$(BIN)/kerasflow recipes --schema > flows/recipes/recipe.schema.json
 	$(BIN)/kerasflow recipes --families > docs/reference/families.md
 	$(BIN)/typer kerasflow.flows.cli utils docs --name kerasflow --title "Command line reference" > docs/reference/cli.md
+	$(BIN)/python -m tests.deferred_imports > docs/reference/deferred-imports.md
 
 # Regenerate the Prefect UI screenshots in docs/ (needs Debian's chromium).
 screenshots: $(VENV)/.dev
