@@ -27,7 +27,10 @@ from kerasflow.tasks.config import RuntimeConfig, TrainConfig
 from kerasflow.tasks.failures import retry_unless_deterministic
 from kerasflow.tasks.refs import DatasetRef, TrainedModel
 from kerasflow.tasks.storage.lease import TrainingLease
-from kerasflow.tasks.train.launch import launch, launcher_for
+
+# Not `import launch`: the function would shadow the room kerasflow.tasks.train.launch on this package.
+from kerasflow.tasks.train.launch import launch as launch_job
+from kerasflow.tasks.train.launch import launcher_for
 from kerasflow.tasks.train.launch.job import TrainingJob, scratch_dir
 from kerasflow.tasks.train.warm_start import resolve_warm_start
 
@@ -83,7 +86,7 @@ def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str, fresh: bool 
         elif epoch := state.latest_epoch():
             logger.info("training %s was interrupted after epoch %d; resuming from its backup", key, epoch)
         with gpu_slots(config.runtime, logger=logger):
-            trained = launch(job, logger=logger, lease=lease)
+            trained = launch_job(job, logger=logger, lease=lease)
         lease.check()  # a run that lost the training must not clear the new holder's backup
         state.record_trained(trained)  # first: a kill from here on resumes after training
         state.clear()  # the model is written and recorded: the backup has served its purpose
