@@ -38,6 +38,7 @@ def child(root: str, epochs: int, batch_size: int, mode: str) -> None:
     from kerasflow.tasks.data import materialize
     from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
     from kerasflow.tasks.train import fit, loop
+    from kerasflow.tasks.train.plan import make_plan
 
     config = TrainConfig.smoke(storage={"root": root}, training={"epochs": epochs, "batch_size": batch_size})
     identity = identify(config.data)
@@ -59,7 +60,7 @@ def child(root: str, epochs: int, batch_size: int, mode: str) -> None:
         def on_epoch_end(self, epoch, logs=None):
             ends.append(time.perf_counter())
 
-    train_fn = fit.dataset_fn(config, ref, "train", global_batch=global_batch)
+    train_fn = fit.dataset_fn(ref, "train", make_plan(config, ref, replicas=strategy.num_replicas_in_sync))
     loop.train_loop(
         model, strategy, train_fn=train_fn, validation_fn=None, epochs=epochs, steps_per_epoch=steps,
         validation_steps=0, callbacks=[Times()],

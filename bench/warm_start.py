@@ -77,7 +77,7 @@ def train(config, ref, *, target: float | None, weights=None, seed: int, learnin
     if weights is not None:
         model.set_weights(weights)
     train_ds, val_ds = (
-        fit.dataset_fn(config, ref, s, global_batch=plan.global_batch, plan=plan)(None) for s in fit.SPLITS
+        fit.dataset_fn(ref, s, plan)(None) for s in fit.SPLITS
     )
     reached, callbacks, epochs = until(target, epochs=60)
     started = time.perf_counter()
@@ -103,8 +103,9 @@ def main() -> None:
         for round_ in range(args.rounds):
             production, _, _, _ = train(old_config, old, target=None, seed=round_)
             from kerasflow.tasks.train import fit
+            from kerasflow.tasks.train.plan import make_plan
 
-            _, val = (fit.dataset_fn(new_config, new, s, global_batch=64)(None) for s in fit.SPLITS)
+            _, val = (fit.dataset_fn(new, s, make_plan(new_config, new, replicas=1))(None) for s in fit.SPLITS)
             target = float(production.evaluate(val, verbose=0, return_dict=True)["loss"])
             _, cold_epochs, cold_seconds, cold_best = train(new_config, new, target=target, seed=100 + round_)
             _, warm_epochs, warm_seconds, warm_best = train(

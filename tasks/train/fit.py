@@ -16,7 +16,6 @@ from kerasflow.models import io, private_apis
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.data import pipeline
-from kerasflow.tasks.data.row_memory import should_cache
 from kerasflow.tasks.refs import DatasetRef, TrainedModel
 from kerasflow.tasks.train.build import build_compiled_model
 from kerasflow.tasks.train.plan import TrainingPlan, learning_rate, make_plan
@@ -27,9 +26,7 @@ from kerasflow.tasks.train.strategy import build_strategy, describe, precision
 SPLITS = ("train", "validation")
 
 
-def dataset_fn(
-    config: TrainConfig, ref: DatasetRef, split: str, *, global_batch: int, plan: TrainingPlan | None = None
-):
+def dataset_fn(ref: DatasetRef, split: str, plan: TrainingPlan):
     """``dataset_fn(input_context)`` for ``split`` as training reads it, in one process or many.
 
     With several replicas the last partial global batch of an epoch is dropped, in
@@ -41,23 +38,27 @@ def dataset_fn(
     a partial validation batch read from TFDS files: "input depth must be evenly
     divisible by filter depth" on replica 1.)
 
-    ``plan`` encodes the targets as the model was compiled for: one-hot labels for label
+    The targets are encoded as the model was compiled for: one-hot labels for label
     smoothing (both splits), and on the training split class weights as sample weights,
     which is what ``fit(class_weight=...)`` does, so the loop applies them identically.
+
+    Args:
+        ref: the stored dataset.
+        split: ``train`` or ``validation``.
+        plan: the training's plan: global batch, replicas, seed, shuffle buffer, cache, targets.
     """
-    replicas = global_batch // config.training.batch_size
     training = split == "train"
     base = pipeline.dataset_fn(
         ref,
         split,
-        batch_size=global_batch,
+        batch_size=plan.global_batch,
         shuffle=training,
-        seed=config.training.seed,
-        shuffle_buffer=config.training.shuffle_buffer,
-        cache=should_cache(ref, config.data.cache, epochs=config.training.epochs),
-        drop_remainder=replicas > 1,
+        seed=plan.seed,
+        shuffle_buffer=plan.shuffle_buffer,
+        cache=plan.cache,
+        drop_remainder=plan.replicas > 1,
     )
-    if plan is None or (plan.one_hot_classes is None and (plan.class_weights is None or not training)):
+    if plan.one_hot_classes is None and (plan.class_weights is None or not training):
         return base
     weights = plan.class_weights if training else None
 
@@ -75,32 +76,29 @@ def dataset_fn(
     return build
 
 
-def loop_model(
-    model: Any,
-    strategy: Any,
-    config: TrainConfig,
-    ref: DatasetRef,
-    *,
-    callbacks: Sequence[Any],
-    plan: TrainingPlan | None = None,
-):
+def loop_model(model: Any, strategy: Any, ref: DatasetRef, *, callbacks: Sequence[Any], plan: TrainingPlan):
     """Train with the loop of ``loop.py`` on the splits as ``fit_model`` reads them; its History.
 
     The multi-worker path; under MirroredStrategy it computes what ``fit_model`` computes.
+
+    Args:
+        model: the compiled model, built under ``strategy``.
+        strategy: the tf.distribute strategy it trains under.
+        ref: the stored dataset.
+        callbacks: Keras callbacks, called as ``fit`` calls them.
+        plan: the training's plan (made for ``strategy``'s replicas).
     """
     from kerasflow.tasks.train import loop
 
-    plan = plan or make_plan(config, ref, replicas=strategy.num_replicas_in_sync)
-    global_batch = plan.global_batch
-    train_fn, validation_fn = (dataset_fn(config, ref, split, global_batch=global_batch, plan=plan) for split in SPLITS)
+    train_fn, validation_fn = (dataset_fn(ref, split, plan) for split in SPLITS)
     return loop.train_loop(
         model,
         strategy,
         train_fn=train_fn,
         validation_fn=validation_fn,
-        epochs=config.training.epochs,
-        steps_per_epoch=ref.splits["train"] // global_batch,
-        validation_steps=ref.splits["validation"] // global_batch,
+        epochs=plan.epochs,
+        steps_per_epoch=ref.splits["train"] // plan.global_batch,
+        validation_steps=ref.splits["validation"] // plan.global_batch,
         callbacks=callbacks,
     )
 
@@ -136,9 +134,7 @@ def fit_model(
     with strategy.scope(), precision(config.runtime):
         model = build_compiled_model(config, ref, plan=plan, warm_start_version=warm_start_version)
 
-    train_ds, val_ds = (
-        dataset_fn(config, ref, split, global_batch=plan.global_batch, plan=plan)(None) for split in SPLITS
-    )
+    train_ds, val_ds = (dataset_fn(ref, split, plan)(None) for split in SPLITS)
     if strategy.num_replicas_in_sync > 1:
         with strategy.scope():
             private_apis.build_before_fit(model, train_ds.element_spec)
@@ -148,7 +144,7 @@ def fit_model(
     history = model.fit(
         train_ds,
         validation_data=val_ds,
-        epochs=config.training.epochs,
+        epochs=plan.epochs,
         callbacks=list(callbacks),
         verbose=0,
         shuffle=False,

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from kerasflow.tasks.config import ConfigError, TrainConfig
 from kerasflow.tasks.config.training import AUTO_STEPS_PER_EXECUTION
+from kerasflow.tasks.data.pipeline import load_batches
+from kerasflow.tasks.data.row_memory import should_cache
 from kerasflow.tasks.refs import DatasetRef
 
 
@@ -25,6 +27,10 @@ class TrainingPlan:
     class_weights: one weight per class id for the training batches, or None.
     one_hot_classes: labels are fed one-hot over this many classes (label smoothing), or None.
     steps_per_execution: training steps per call of Keras's train function.
+    epochs: passes over the training split.
+    seed: the seed of the shuffles (and, through seed_everything, of the initial weights).
+    shuffle_buffer: rows the training split is shuffled within, each epoch.
+    cache: whether the splits' decoded examples are held in memory after the first epoch.
     """
 
     replicas: int
@@ -34,6 +40,10 @@ class TrainingPlan:
     class_weights: tuple[float, ...] | None = None
     one_hot_classes: int | None = None
     steps_per_execution: int = 1
+    epochs: int = 1
+    seed: int = 0
+    shuffle_buffer: int = 10_000
+    cache: bool = False
 
 
 def make_plan(config: TrainConfig, ref: DatasetRef, *, replicas: int) -> TrainingPlan:
@@ -54,6 +64,10 @@ def make_plan(config: TrainConfig, ref: DatasetRef, *, replicas: int) -> Trainin
         steps_per_execution=steps_per_execution(
             training.steps_per_execution, steps_per_epoch=max(1, steps), replicas=replicas
         ),
+        epochs=training.epochs,
+        seed=training.seed,
+        shuffle_buffer=training.shuffle_buffer,
+        cache=should_cache(ref, config.data.cache, epochs=training.epochs),
     )
 
 
@@ -102,8 +116,6 @@ def class_weights(config: TrainConfig, ref: DatasetRef, *, num_classes: int) -> 
 def train_label_counts(ref: DatasetRef, *, num_classes: int) -> list[int]:
     """Rows of each class in the training split, in one streaming pass."""
     import numpy as np
-
-    from kerasflow.tasks.data.pipeline import load_batches
 
     counts = np.zeros(num_classes, dtype=np.int64)
     for labels in load_batches(ref, "train", batch_size=65536).map(lambda x, y: y).as_numpy_iterator():

@@ -20,7 +20,7 @@ from kerasflow.tasks import storage
 from kerasflow.tasks.config import ConfigError
 from kerasflow.tasks.failures import DeterministicFailure
 from kerasflow.tasks.storage.lease import LeaseView
-from kerasflow.tasks.train import cluster
+from kerasflow.tasks.train import cluster, fit
 from kerasflow.tasks.train.launch.job import TrainingJob, scratch_dir
 from kerasflow.tasks.train.plan import make_plan
 from kerasflow.tasks.train.strategy import build_strategy, describe, precision
@@ -40,7 +40,6 @@ def read_job(location: str):
 
 
 def run(job) -> None:
-    from kerasflow.tasks.train import fit
     from kerasflow.tasks.train.callbacks import standard_callbacks
     from kerasflow.tasks.train.launch.events import EventStream
     from kerasflow.tasks.train.state import DurableBackup, TrainingState
@@ -67,7 +66,7 @@ def run(job) -> None:
         tensorboard_dir=run_dir / "tensorboard" if chief else None,
     )
     started = time.perf_counter()
-    history = fit.loop_model(model, strategy, config, ref, callbacks=callbacks, plan=plan)
+    history = fit.loop_model(model, strategy, ref, callbacks=callbacks, plan=plan)
     if not chief:
         return
     trained = fit.save_trained(

@@ -37,7 +37,8 @@ def mirrored_model(config, ref):
 
 def run_loop(config, ref, *, callbacks=()):
     strategy, model = mirrored_model(config, ref)
-    return model, fit.loop_model(model, strategy, config, ref, callbacks=callbacks)
+    plan = make_plan(config, ref, replicas=strategy.num_replicas_in_sync)
+    return model, fit.loop_model(model, strategy, ref, callbacks=callbacks, plan=plan)
 
 
 # The recipe's training definition, beyond the defaults: class weights (sample weights on the
@@ -60,7 +61,8 @@ def test_the_loop_matches_fit_under_mirrored_strategy_weight_for_weight(root, tr
     config, ref = digits(root, training=training)
     plan = make_plan(config, ref, replicas=2)
     _, model = mirrored_model(config, ref)
-    train_ds, val_ds = (fit.dataset_fn(config, ref, s, global_batch=GLOBAL_BATCH, plan=plan)(None) for s in fit.SPLITS)
+    assert plan.global_batch == GLOBAL_BATCH
+    train_ds, val_ds = (fit.dataset_fn(ref, s, plan)(None) for s in fit.SPLITS)
     fitted = model.fit(train_ds, validation_data=val_ds, epochs=3, verbose=0)
     expected = model.get_weights()
 

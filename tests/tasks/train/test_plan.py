@@ -51,3 +51,14 @@ def test_several_replicas_run_one_step_a_call():
     assert make_plan(TrainConfig.smoke(training={"batch_size": 32}), ref, replicas=2).steps_per_execution == 1
     with pytest.raises(ConfigError, match=r"steps_per_execution=8 with 2 replicas, expected 'auto' or 1"):
         make_plan(TrainConfig.smoke(training={"batch_size": 32, "steps_per_execution": 8}), ref, replicas=2)
+
+
+def test_the_plan_carries_everything_the_input_pipeline_reads():
+    config = TrainConfig.smoke(
+        training={"batch_size": 16, "epochs": 4, "seed": 9, "shuffle_buffer": 123}, data={"cache": "memory"}
+    )
+    plan = make_plan(config, table_ref(16 * 50), replicas=2)
+    assert (plan.global_batch, plan.replicas, plan.epochs, plan.seed, plan.shuffle_buffer, plan.cache) == (
+        32, 2, 4, 9, 123, True
+    )  # fmt: skip
+    assert make_plan(TrainConfig.smoke(data={"cache": "none"}), table_ref(640), replicas=1).cache is False
