@@ -56,6 +56,23 @@ def predict_flow(
     ``output`` is checked before any data is read (tasks/storage/output_location.py): never under
     the root's own folders, never an input, a link or a device, and an existing file only
     when kerasflow wrote it as scores, unless ``overwrite``.
+
+    Args:
+        model: the registered model to score with, ``NAME@ALIAS`` or ``NAME@VERSION``.
+        output: where the Parquet file of scores goes, any fsspec URL; None for the dated file under the root.
+        data: the data to score; None for the data source recorded with the model's version.
+        split: the split of an ingested source (sample, TFDS) to score; a table is scored whole.
+        key_column: a table column copied into the scores to join them back to their rows.
+        root: the storage root (a local folder or fsspec URL); None for ``$KERASFLOW_ROOT``, else ``./.kerasflow``.
+        trusted_packages: packages whose registered Keras classes the model file may use.
+        fail_on_skew: fail the scoring when a scored column is skewed against the training data.
+        overwrite: replace an existing file at ``output`` that kerasflow did not write as scores.
+
+    Returns:
+        Where the scores were written, how many rows, and by which model version.
+
+    Raises:
+        ConfigError: the model, its recorded data source or ``output`` is unusable.
     """
     root = resolve_root(root)
     with holds.released_at_end(root):  # the dataset ingest holds for scoring (tasks/storage/holds.py)

@@ -27,7 +27,15 @@ DEFAULT_TIMEZONE = "UTC"
 
 
 def cron_schedule(cron: str, timezone: str = DEFAULT_TIMEZONE):
-    """Prefect's CronSchedule for ``cron`` in ``timezone``; ConfigError naming the cause."""
+    """Prefect's CronSchedule for ``cron`` in ``timezone``; ConfigError naming the cause.
+
+    Args:
+        cron: five cron fields, such as ``0 2 * * *``.
+        timezone: an IANA time zone name, such as ``Europe/Berlin``.
+
+    Raises:
+        ConfigError: ``cron`` or ``timezone`` is invalid.
+    """
     import pydantic
     from prefect.client.schemas.schedules import CronSchedule
 
@@ -42,7 +50,20 @@ def cron_schedule(cron: str, timezone: str = DEFAULT_TIMEZONE):
 
 
 def served_deployments(configs: Sequence[TrainConfig], *, cron: str, timezone: str = DEFAULT_TIMEZONE) -> list:
-    """One RunnerDeployment of the retraining flow per config, named after its model."""
+    """One RunnerDeployment of the retraining flow per config, named after its model.
+
+    Args:
+        configs: the recipes' configs, one per model name.
+        cron: five cron fields: when each deployment runs.
+        timezone: the IANA time zone ``cron`` is read in.
+
+    Returns:
+        RunnerDeployments of ``kerasflow-train``, each with the config as its parameter and a concurrency
+        limit of one run (later runs wait).
+
+    Raises:
+        ConfigError: the schedule is invalid, or two configs name the same model.
+    """
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.types.entrypoint import EntrypointType
 
@@ -79,6 +100,9 @@ def serve(deployments: Sequence) -> None:
     with a traceback and leave them resumed, unserved, piling up runs. Until the runner
     installs its own SIGTERM handler, SIGTERM here means what Ctrl-C means, and however the
     command stops, the deployments it registered are paused again.
+
+    Args:
+        deployments: RunnerDeployments, as :func:`served_deployments` makes them.
     """
     import signal
     import threading
@@ -103,7 +127,11 @@ def _stop_serving(signum, frame) -> None:
 
 
 def pause(deployments: Sequence) -> None:
-    """Pause each of ``deployments`` that the server has; one that was never registered is skipped."""
+    """Pause each of ``deployments`` that the server has; one that was never registered is skipped.
+
+    Args:
+        deployments: RunnerDeployments, as :func:`served_deployments` makes them.
+    """
     import logging
 
     from prefect.client.orchestration import get_client

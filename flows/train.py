@@ -87,6 +87,19 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
     ``fresh`` discards the backup of an interrupted training of the same recipe, config
     and data instead of resuming it. The datasets the run holds from ingest on
     (tasks/storage/holds.py) are let go when it ends, however it ends.
+
+    Args:
+        config: the recipe's config.
+        force: retrain even when the data and the training definition are unchanged since the version under
+            the registry alias.
+        fresh: discard the backup of an interrupted training instead of resuming it.
+
+    Returns:
+        The run's outcome (promoted or skipped), with the version and its metrics.
+
+    Raises:
+        GateRejected: the gate or a person rejected the candidate, or production moved while it was judged.
+        ConfigError: the recipe names a builder, source or launcher that does not exist, or bad params.
     """
     with holds.released_at_end(config.storage.root):
         return _retrain(config, force=force, fresh=fresh)

@@ -54,7 +54,14 @@ def _step_run_name() -> str:
 
 @flow(name="kerasflow-train-step", flow_run_name=_step_run_name, log_prints=True)
 def train_step_flow(config: TrainConfig, dataset: DatasetRef, run_id: str, fresh: bool = False) -> TrainedModel:
-    """Train ``config``'s model on ``dataset`` for the retraining run ``run_id``; record the outcome."""
+    """Train ``config``'s model on ``dataset`` for the retraining run ``run_id``; record the outcome.
+
+    Args:
+        config: the recipe's config, with ``runtime.train_on`` unset.
+        dataset: the ingested dataset to train on.
+        run_id: the id of the retraining flow run this step trains for; names its run folder.
+        fresh: discard the backup of an interrupted training instead of resuming it.
+    """
     outcome_url = storage.join(storage.run_url(config.storage.root, run_id), OUTCOME_FILE)
     try:
         trained = train(config, dataset, run_id=run_id, fresh=fresh)
@@ -73,7 +80,18 @@ def train_step_flow(config: TrainConfig, dataset: DatasetRef, run_id: str, fresh
     cache_policy=NO_CACHE,
 )
 def train_on_deployment(config: TrainConfig, dataset: DatasetRef, *, run_id: str, fresh: bool = False) -> TrainedModel:
-    """Run the train step as a flow run of ``config.runtime.train_on`` and return what it trained."""
+    """Run the train step as a flow run of ``config.runtime.train_on`` and return what it trained.
+
+    Args:
+        config: the recipe's config; ``runtime.train_on`` names the deployment.
+        dataset: the ingested dataset to train on.
+        run_id: the id of the retraining flow run; the step writes its outcome under that run's folder.
+        fresh: discard the backup of an interrupted training; only the first attempt discards it.
+
+    Raises:
+        DeterministicFailure: the step's run failed in a way a retry repeats.
+        TrainStepFailed: the step's run ended without a trained model (crashed, cancelled, timed out).
+    """
     from prefect.deployments import run_deployment
 
     logger = get_run_logger()

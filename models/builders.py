@@ -50,7 +50,15 @@ BUILDERS: dict[str, Builder] = BUILDER_REGISTRY.items
 
 
 def register_builder(name: str) -> Callable[[Builder], Builder]:
-    """Register ``function`` under ``name`` so a recipe can say ``model.family: <name>``."""
+    """Register ``function`` under ``name`` so a recipe can say ``model.family: <name>``.
+
+    Args:
+        name: the name a recipe's ``model.family`` gives.
+
+    Returns:
+        A decorator that registers the function and returns it unchanged; it raises BuilderError when
+        another function is registered under ``name``.
+    """
 
     def register(function: Builder) -> Builder:
         existing = BUILDER_REGISTRY.items.get(name)
@@ -68,7 +76,14 @@ def family_names() -> list[str]:
 
 
 def resolve(reference: str) -> Builder:
-    """The builder a recipe names: a registered name or ``package.module:function``."""
+    """The builder a recipe names: a registered name or ``package.module:function``.
+
+    Args:
+        reference: a ``model.family`` name, or a ``package.module:function`` reference (``model.builder``).
+
+    Raises:
+        BuilderError: no builder has that name, or the reference cannot be imported or is not callable.
+    """
     if ":" not in reference:
         found = BUILDER_REGISTRY.find(reference)
         if found is None:
@@ -88,6 +103,14 @@ def import_reference(reference: str, *, what: str, expected: str = "'package.mod
 
     The one importer of the names a recipe gives (builders here; losses, metrics and
     callbacks in kerasflow/tasks/train/recipe_objects.py).
+
+    Args:
+        reference: ``package.module:name``.
+        what: the recipe key that gave it, for the error message (``model.builder``).
+        expected: the form the message says was expected.
+
+    Raises:
+        BuilderError: the reference is malformed, its module cannot be imported, or the module lacks the name.
     """
     if not REFERENCE.fullmatch(reference):
         raise BuilderError(f"received {what}={reference!r}, expected {expected}")
@@ -105,7 +128,16 @@ def import_reference(reference: str, *, what: str, expected: str = "'package.mod
 
 
 def check_params(reference: str, builder: Builder, params: Mapping[str, Any]) -> None:
-    """Refuse ``params`` the builder does not take, listing the names it does."""
+    """Refuse ``params`` the builder does not take, listing the names it does.
+
+    Args:
+        reference: the builder's name or reference, for the error message.
+        builder: the builder function.
+        params: the recipe's ``model.params``.
+
+    Raises:
+        BuilderError: the builder takes neither ``input_spec`` nor ``**params``, or does not take one of ``params``.
+    """
     try:
         signature = inspect.signature(builder)
     except (TypeError, ValueError):
@@ -127,7 +159,17 @@ def check_params(reference: str, builder: Builder, params: Mapping[str, Any]) ->
 
 
 def check_model(reference: str, model: Any, spec: InputSpec) -> None:
-    """Refuse a built object that is not a Keras model, or whose output does not fit the task."""
+    """Refuse a built object that is not a Keras model, or whose output does not fit the task.
+
+    Args:
+        reference: the builder's name or reference, for the error message.
+        model: what the builder returned.
+        spec: the input spec the builder was called with; its ``output_widths`` are the widths allowed.
+
+    Raises:
+        BuilderError: ``model`` is not a ``keras.Model``, or its output shape is not ``(None, width)`` with an
+            allowed width.
+    """
     import keras
 
     if not isinstance(model, keras.Model):
@@ -150,7 +192,17 @@ def check_model(reference: str, model: Any, spec: InputSpec) -> None:
 
 
 def lineage(reference: str, builder: Builder) -> dict[str, str | None]:
-    """What the registry records of the builder: its reference, package version and code identity."""
+    """What the registry records of the builder: its reference, package version and code identity.
+
+    Args:
+        reference: the builder's name or reference, as the recipe gave it.
+        builder: the builder function.
+
+    Returns:
+        ``reference``; ``package``, the top-level package of the builder's module; ``package_version``, its
+        installed version or None; ``code_sha256``, the SHA-256 of the module's source or None when the
+        source cannot be read.
+    """
     module = inspect.getmodule(builder)
     package = (module.__name__ if module else "").split(".")[0]
     try:

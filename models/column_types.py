@@ -68,7 +68,13 @@ class ColumnFacts:
 
 @dataclass(frozen=True)
 class TypedColumn:
-    """One column of a table with its type and the type's params (``num_bins``, ``max_tokens`` ...)."""
+    """One column of a table with its type and the type's params (``num_bins``, ``max_tokens`` ...).
+
+    Args:
+        name: the column's name in the table.
+        type: the column type's name (``float_normalized``, ``string_categorical``...).
+        params: the type's params the recipe sets; the type's defaults fill the rest.
+    """
 
     name: str
     type: str
@@ -77,7 +83,12 @@ class TypedColumn:
 
 @dataclass(frozen=True)
 class Cross:
-    """A hashed cross of categorical columns (``HashedCrossing``), one-hot over ``num_bins``."""
+    """A hashed cross of categorical columns (``HashedCrossing``), one-hot over ``num_bins``.
+
+    Args:
+        columns: the names of the categorical columns crossed.
+        num_bins: the hash bins, the width of the one-hot output.
+    """
 
     columns: tuple[str, ...]
     num_bins: int
@@ -91,6 +102,18 @@ EncodeStacked = Callable[..., Any]
 
 @dataclass(frozen=True)
 class ColumnType:
+    """A column type: how its column is stored, and how its encoding is made.
+
+    Args:
+        name: the type's name, as a recipe gives it.
+        storage: how the column's values are stored and fed: ``float``, ``integer`` or ``string``.
+        encode: ``encode(x, *, column, facts, **params) -> (encoded, names)``: the column's input of shape
+            ``(batch,)`` encoded to ``(batch, width)``, and a name for each of the ``width`` entries.
+        params: the params the type takes, with their defaults.
+        categorical: its values are categories (they may be crossed; statistics count them as values).
+        encode_stacked: encodes the type's columns of a table at once (number types only); None when the type
+            has no stacked encoding.
+    """
     name: str
     storage: Storage
     encode: Encode
@@ -114,7 +137,18 @@ COLUMN_TYPES: dict[str, ColumnType] = COLUMN_TYPE_REGISTRY.items
 def register_column_type(
     name: str, *, storage: Storage, params: Mapping[str, Any] | None = None, categorical: bool = False
 ) -> Callable[[Encode], Encode]:
-    """Register ``encode`` as the column type ``name`` (a recipe then says ``data.columns: {col: name}``)."""
+    """Register ``encode`` as the column type ``name`` (a recipe then says ``data.columns: {col: name}``).
+
+    Args:
+        name: the type's name, as a recipe gives it.
+        storage: how the column's values are stored and fed: ``float``, ``integer`` or ``string``.
+        params: the params the type takes, with their defaults; ``encode`` receives them as keywords.
+        categorical: its values are categories (they may be crossed; statistics count them as values).
+
+    Returns:
+        A decorator that registers ``encode(x, *, column, facts, **params) -> (encoded, names)`` and returns it
+        unchanged; it raises ValueError when another function is registered under ``name``.
+    """
 
     def register(encode: Encode) -> Encode:
         existing = COLUMN_TYPE_REGISTRY.items.get(name)
@@ -132,6 +166,13 @@ def register_stacked_encoding(name: str) -> Callable[[EncodeStacked], EncodeStac
     It receives the columns stacked ``(batch, k)`` (missing values already filled), their
     names and facts, and the params they share (columns of other params form another
     stack), and returns ``(batch, k)``: column i encoded as the type's ``encode`` would.
+
+    Args:
+        name: a registered column type stored as ``float``.
+
+    Returns:
+        A decorator that registers ``encode_stacked(x, *, columns, facts, **params)`` and returns it unchanged;
+        it raises ValueError when ``name`` is not a number type.
     """
 
     def register(encode_stacked: EncodeStacked) -> EncodeStacked:
@@ -157,7 +198,16 @@ def column_type(name: str) -> ColumnType:
 
 
 def check_params(column: str, type_name: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """The type's params with ``params`` laid over its defaults; unknown ones refused."""
+    """The type's params with ``params`` laid over its defaults; unknown ones refused.
+
+    Args:
+        column: the column's name, for the error message.
+        type_name: the column type's name.
+        params: the params the recipe sets for the column; a None value keeps the default.
+
+    Raises:
+        ConfigError: no column type is named ``type_name``.
+    """
     kind = column_type(type_name)
     unknown = sorted(set(params) - set(kind.params))
     if unknown:
@@ -266,7 +316,15 @@ def _token(value: Any) -> str:
 
 
 def quantile_boundaries(quantiles: Sequence[float], num_bins: int) -> list[float]:
-    """``num_bins - 1`` cut points at equal shares of the values, from their percentiles; repeats dropped."""
+    """``num_bins - 1`` cut points at equal shares of the values, from their percentiles; repeats dropped.
+
+    Args:
+        quantiles: the 0th..100th percentiles of a column's values (101 values); empty when unknown.
+        num_bins: the bins wanted.
+
+    Returns:
+        The cut points in increasing order; ``[0.0]`` when there are none.
+    """
     if not quantiles:
         return [0.0]
     cuts = []
@@ -300,12 +358,19 @@ def serving_names(columns: Sequence[str]) -> list[str]:
 
 
 def input_dtype(storage: Storage) -> str:
+    """The dtype of the ``keras.Input`` of a column stored as ``storage``: ``float32``, ``int64`` or ``string``."""
     return {"float": "float32", "integer": "int64", "string": "string"}[storage]
 
 
 @dataclass
 class Encoder:
-    """The raw inputs of a typed table's model and their encoding (symbolic Keras tensors)."""
+    """The raw inputs of a typed table's model and their encoding (symbolic Keras tensors).
+
+    Args:
+        inputs: one ``keras.Input`` per column, by column name.
+        encoded: the encoding, one float tensor of shape ``(batch, width)``.
+        names: what each of the ``width`` entries is (``amount``, ``country=de``...).
+    """
 
     inputs: dict[str, Any]
     encoded: Any
@@ -332,6 +397,14 @@ def build_encoder(
     them too). The numbers of a type with a stacked encoding are encoded together, and one
     ``TakeColumns`` puts every entry back in the columns' order: the builder sees
     ``[amount[missing], amount, country=..., ...]`` whichever way each was computed.
+
+    Args:
+        columns: the table's typed columns, in the order their encodings are concatenated.
+        facts: column name -> what its encoding learns from the training split; a column not in it gets
+            the defaults.
+        crosses: hashed crosses of categorical columns, encoded after the columns.
+        fill_missing: fill a number's NaN with its training mean, with a missing indicator where training
+            had missing values.
     """
     import keras
 

@@ -56,7 +56,12 @@ class PluginRegistry(Generic[T]):
         self.items: dict[str, T] = {}
 
     def register(self, name: str, item: T) -> T:
-        """Make ``item`` nameable as ``name``; returns it."""
+        """Make ``item`` nameable as ``name``; returns it.
+
+        Args:
+            name: the name it is found by.
+            item: the thing; it replaces what ``name`` named before.
+        """
         self.items[name] = item
         return item
 

@@ -64,7 +64,17 @@ class ApprovalRejected(GateRejected):
 
 
 def request_approval(candidate: Candidate, *, config: TrainConfig, run_id: str) -> ApprovalDecision:
-    """Wait until a person answers (paused, or suspended under a deployment); record and return the decision."""
+    """Wait until a person answers (paused, or suspended under a deployment); record and return the decision.
+
+    Args:
+        candidate: the registered candidate that passed the gate.
+        config: the recipe's config (``gate.approval_timeout_seconds``, ``registry.alias``, ``storage.root``).
+        run_id: the flow run's id; names the run folder the candidate is recorded in before a suspension.
+
+    Returns:
+        The decision on record in the registry: this one, or an earlier review of the same version. No answer
+        within the timeout of a paused run is a rejection by ``timeout``.
+    """
     logger = get_run_logger()
     version, timeout = candidate.version, config.gate.approval_timeout_seconds
     description = (
@@ -106,6 +116,10 @@ def awaiting_approval(config: TrainConfig, run_id: str) -> Candidate | None:
     Only a deployment's run with manual approval can have been suspended: every other run
     starts without touching storage here (a store that is down fails the step that needs
     it, with that step's retries, not the start of the flow).
+
+    Args:
+        config: the recipe's config.
+        run_id: the flow run's id.
     """
     if config.gate.approval != "manual" or not _suspendable():
         return None

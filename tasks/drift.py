@@ -98,7 +98,15 @@ class DriftReport(BaseModel):
 
 
 def jensen_shannon(p: np.ndarray, q: np.ndarray) -> float:
-    """The Jensen-Shannon divergence, base 2, of two histograms (normalized here)."""
+    """The Jensen-Shannon divergence, base 2, of two histograms (normalized here).
+
+    Args:
+        p: the baseline's counts or shares per bin.
+        q: the current counts or shares over the same bins.
+
+    Returns:
+        The divergence, 0 (same) to 1.
+    """
     p = p / p.sum() if p.sum() else p
     q = q / q.sum() if q.sum() else q
     m = (p + q) / 2
@@ -111,7 +119,14 @@ def jensen_shannon(p: np.ndarray, q: np.ndarray) -> float:
 
 
 def numeric_drift(column: str, baseline: NumericStats, current: NumericStats, *, threshold: float) -> ColumnDrift:
-    """Jensen-Shannon divergence of the two histograms over the baseline's quantile bins (missing as a bin)."""
+    """Jensen-Shannon divergence of the two histograms over the baseline's quantile bins (missing as a bin).
+
+    Args:
+        column: the column's name.
+        baseline: the column's statistics in the baseline.
+        current: the column's statistics in the data compared.
+        threshold: the divergence above which the column has drifted.
+    """
     edges = sorted(set(baseline.quantiles([i / BINS for i in range(1, BINS)])))
     p = np.append(baseline.histogram(edges), baseline.missing).astype(float)
     q = np.append(current.histogram(edges), current.missing).astype(float)
@@ -134,7 +149,15 @@ def numeric_drift(column: str, baseline: NumericStats, current: NumericStats, *,
 def categorical_drift(
     column: str, baseline: CategoricalStats, current: CategoricalStats, *, threshold: float, top: int = 10
 ) -> ColumnDrift:
-    """L-infinity distance of the value shares (missing as a value); the detail names the value that moved most."""
+    """L-infinity distance of the value shares (missing as a value); the detail names the value that moved most.
+
+    Args:
+        column: the column's name.
+        baseline: the column's statistics in the baseline.
+        current: the column's statistics in the data compared.
+        threshold: the distance above which the column has drifted.
+        top: how many values, by largest share, the report's bins keep.
+    """
     p, q = _shares(baseline), _shares(current)
     values = sorted(set(p) | set(q), key=lambda v: (-max(p.get(v, 0.0), q.get(v, 0.0)), v))
     changes = {v: abs(p.get(v, 0.0) - q.get(v, 0.0)) for v in values}
@@ -189,7 +212,15 @@ def _kind(stats: ColumnStats) -> str:
 
 
 def schema_changes(baseline: SplitStatistics, current: SplitStatistics) -> list[str]:
-    """How the columns differ: added, removed, or of another kind (numbers / categories)."""
+    """How the columns differ: added, removed, or of another kind (numbers / categories).
+
+    Args:
+        baseline: the baseline split's statistics.
+        current: the statistics of the split compared.
+
+    Returns:
+        One sentence per difference, sorted; empty when the schemas agree.
+    """
     changes = [f"column {c!r} is new" for c in current.columns if c not in baseline.columns]
     changes += [f"column {c!r} is gone" for c in baseline.columns if c not in current.columns]
     for name in baseline.columns.keys() & current.columns.keys():
@@ -210,7 +241,21 @@ def compare(
     current_name: str,
     label: bool = True,
 ) -> DriftReport:
-    """Every column of ``current`` against ``baseline`` (and the label when ``label``); SchemaChanged if they differ."""
+    """Every column of ``current`` against ``baseline`` (and the label when ``label``); SchemaChanged if they differ.
+
+    Args:
+        baseline: the baseline split's statistics.
+        current: the statistics of the split compared.
+        numeric_threshold: the Jensen-Shannon divergence above which a number column has drifted.
+        categorical_threshold: the L-infinity distance above which a categorical column has drifted.
+        thresholds: column name -> its own threshold, over the two above.
+        baseline_name: what the baseline is, for the report and messages.
+        current_name: what the compared data is, for the report and messages.
+        label: also compare the label, when both have one of the same kind.
+
+    Raises:
+        SchemaChanged: a column was added or removed, or holds another kind of values.
+    """
     changes = schema_changes(baseline, current)
     if changes:
         raise SchemaChanged(
@@ -241,7 +286,13 @@ def compare(
 
 
 def report_markdown(report: DriftReport, *, title: str, labels: tuple[str, str]) -> str:
-    """The report's table and, for each drifted column, both distributions drawn side by side."""
+    """The report's table and, for each drifted column, both distributions drawn side by side.
+
+    Args:
+        report: the drift report.
+        title: the heading of the report's table.
+        labels: the names of the baseline's and the current distributions in the figures.
+    """
 
     sections = [report.markdown(title=title)]
     for column in report.drifted():
@@ -257,7 +308,13 @@ def report_markdown(report: DriftReport, *, title: str, labels: tuple[str, str])
 
 
 def production_statistics(root: str, *, name: str, alias: str) -> tuple[SplitStatistics, str] | None:
-    """The training split's statistics of the model under ``alias``, and what it is; None without one."""
+    """The training split's statistics of the model under ``alias``, and what it is; None without one.
+
+    Args:
+        root: the storage root, any fsspec URL.
+        name: the model's name in the registry.
+        alias: the alias whose version is the baseline.
+    """
 
     registry = ModelRegistry(storage.registry_url(root))
     version = registry.alias_target(name, alias)
@@ -268,6 +325,10 @@ def training_statistics(root: str, metadata: Mapping[str, Any]) -> tuple[SplitSt
     """The training split's statistics of a registered version (its ``metadata``), and what it is.
 
     None when its dataset was stored without statistics or is gone (``kerasflow datasets gc``).
+
+    Args:
+        root: the storage root, any fsspec URL.
+        metadata: the version's metadata, as the registry returns it.
     """
 
     fingerprint = metadata.get("dataset", {}).get("fingerprint")
@@ -324,7 +385,18 @@ def drift_against_production(
 )
 def check_drift(dataset: DatasetRef, drift: DriftConfig, *, name: str, alias: str) -> DriftReport | None:
     """Compare the training split with the production model's; report it, emit ``kerasflow.data.drifted``, and
-    fail the run when ``drift.action`` is ``fail``. None when there is nothing to compare with."""
+    fail the run when ``drift.action`` is ``fail``. None when there is nothing to compare with.
+
+    Args:
+        dataset: this run's dataset; its training split's statistics are compared.
+        drift: the recipe's ``validation.drift`` section.
+        name: the model's name in the registry.
+        alias: the alias whose model's training data is the baseline.
+
+    Raises:
+        SchemaChanged: the columns differ from the baseline's.
+        DataDrifted: a column drifted past its threshold and ``drift.action`` is ``fail``.
+    """
 
     logger = get_run_logger()
     report = drift_against_production(dataset, drift, name=name, alias=alias)

@@ -45,7 +45,15 @@ def predict_batch(ref: DatasetRef) -> int:
 def compute_metrics(
     y_true: np.ndarray, y_pred: np.ndarray, *, task: LearningTask, class_names: Sequence[str], split: str
 ) -> Metrics:
-    """The task's metrics of one set of predictions (tasks/learning/learning_tasks.py)."""
+    """The task's metrics of one set of predictions (tasks/learning/learning_tasks.py).
+
+    Args:
+        y_true: the labels: class ids, or numbers for a regression.
+        y_pred: the model's outputs for the same rows.
+        task: the learning task whose measurer computes the metrics.
+        class_names: the classes, in the order of the model's outputs.
+        split: the split's name, recorded with the metrics.
+    """
     measurer = task.measurer(class_names)
     measurer.update(y_true, y_pred)
     return _metrics(measurer, split=split)
@@ -63,7 +71,13 @@ def _metrics(measurer: Measurer, *, split: str) -> Metrics:
 
 
 def predicted_chunks(model, ref: DatasetRef, *, split: str = "test") -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(labels, the model's outputs) of ``split`` in stored order, about CHUNK_ROWS rows at a time."""
+    """(labels, the model's outputs) of ``split`` in stored order, about CHUNK_ROWS rows at a time.
+
+    Args:
+        model: a loaded Keras model.
+        ref: the dataset to read ``split`` of.
+        split: the split to predict.
+    """
     labels: list[np.ndarray] = []
     outputs: list[np.ndarray] = []
     pending = 0
@@ -86,6 +100,13 @@ def evaluate_model(
 
     Batch by batch: the split is never held, only the task's counts and sums (a bounded
     sample for figures), so a test split larger than memory is evaluated like a small one.
+
+    Args:
+        model: a loaded Keras model.
+        ref: the dataset to read ``split`` of; its slice columns give the per-slice metrics.
+        task: the learning task whose measurers compute the metrics.
+        class_names: the classes, in the order of the model's outputs.
+        split: the split to measure.
     """
     overall = task.measurer(class_names)
     # Sliced by the values of each slice column (TFX's slicing specs): same metrics, subsets.

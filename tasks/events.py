@@ -23,11 +23,18 @@ DATA_DRIFTED = "kerasflow.data.drifted"
 
 
 def model_resource(name: str) -> dict[str, str]:
+    """The event resource of the model ``name``: its id ``kerasflow.model.<name>`` and its name."""
     return {"prefect.resource.id": f"kerasflow.model.{name}", "prefect.resource.name": name}
 
 
 def emit(event: str, *, model: str, **payload: Any) -> None:
-    """Emit ``event`` about ``model``; the current flow run is attached by Prefect as related."""
+    """Emit ``event`` about ``model``; the current flow run is attached by Prefect as related.
+
+    Args:
+        event: the event's name (``kerasflow.model.promoted``...).
+        model: the model's name in the registry; the event's resource.
+        **payload: the event's payload; None values are left out.
+    """
     from prefect.events import emit_event
 
     emit_event(event=event, resource=model_resource(model), payload={k: v for k, v in payload.items() if v is not None})

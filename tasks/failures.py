@@ -23,6 +23,14 @@ def retry_unless_deterministic(task: Any, task_run: Any, state: Any) -> bool:
 
     A bad config and a refused model file are deterministic too (loading the same bytes
     again refuses them again, and would triple the cost of a file built to exhaust memory).
+
+    Args:
+        task: the task (unused; Prefect passes it).
+        task_run: the failed task run (unused; Prefect passes it).
+        state: the failed run's state; its result re-raises the exception.
+
+    Returns:
+        False when the exception is a :class:`DeterministicFailure`, True otherwise.
     """
     try:
         state.result()

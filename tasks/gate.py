@@ -29,6 +29,9 @@ def higher_is_better(metric: str) -> bool:
 
     Decided by the metric's name, so the gate stays a pure function of metrics and config:
     a regression's ``rmse`` may not rise, its ``r2`` may not fall.
+
+    Args:
+        metric: the metric's name (``accuracy``, ``val_loss``, ``rmse``...).
     """
     from kerasflow.tasks.learning.learning_tasks import TASK_REGISTRY
 
@@ -54,6 +57,15 @@ def decide(
     "ignore", that is a failed check of its own. ``alias_version``: the version under the
     alias when the candidate was evaluated, measured or not; promotion moves the alias
     only from it (tasks/register.py).
+
+    Args:
+        candidate: the candidate's metrics on the test split.
+        baseline: the production model's metrics on the same split; None when there is none or it could not
+            be measured.
+        config: the recipe's ``gate`` section.
+        baseline_version: the version the baseline's metrics are of.
+        baseline_error: why the model under the alias could not be measured; None when it was, or there is none.
+        alias_version: the version under the alias at evaluation; None for ``baseline_version``.
     """
     checks = [_baseline_check(baseline_error, config)] if baseline_error is not None else []
     checks += [
@@ -182,7 +194,12 @@ def _change_check(metric: str, change: Change, candidate: Metrics, baseline: Met
 
 
 def report_markdown(report: GateReport, *, name: str) -> str:
-    """The gate report as it reads in the Prefect UI."""
+    """The gate report as it reads in the Prefect UI.
+
+    Args:
+        report: the gate's report.
+        name: the model's name, for the heading.
+    """
     verdict = "**passed**" if report.passed else "**rejected**"
     base = f"v{report.baseline_version}" if report.baseline_version else "none (first run)"
     rows = "\n".join(
@@ -198,7 +215,13 @@ def report_markdown(report: GateReport, *, name: str) -> str:
 
 @task(name="gate", retries=0)
 def gate(evaluation: Evaluation, config: GateConfig, *, name: str) -> GateReport:
-    """Decide and publish the report; never retried (the answer cannot change)."""
+    """Decide and publish the report; never retried (the answer cannot change).
+
+    Args:
+        evaluation: the candidate's and the baseline's metrics.
+        config: the recipe's ``gate`` section.
+        name: the model's name, for the artifacts.
+    """
     report = decide(
         evaluation.candidate,
         evaluation.baseline,

@@ -48,7 +48,13 @@ class UnreadableRecord(DeterministicFailure, ValueError):
 
 @dataclass(frozen=True)
 class Entry:
-    """One folder a sweep looked at: its URL, its bytes, and why it goes or stays."""
+    """One folder a sweep looked at: its URL, its bytes, and why it goes or stays.
+
+    Args:
+        url: the folder's URL.
+        bytes: the bytes of every file under it.
+        reason: why it goes or stays, one line for the command's report.
+    """
 
     url: str
     bytes: int
@@ -57,7 +63,13 @@ class Entry:
 
 @dataclass
 class Sweep:
-    """What one sweep removed (or, with ``dry_run``, would remove) and what it kept."""
+    """What one sweep removed (or, with ``dry_run``, would remove) and what it kept.
+
+    Args:
+        dry_run: nothing is removed; ``removed`` lists what would be.
+        removed: the folders removed (or that would be).
+        kept: the folders looked at and kept.
+    """
 
     dry_run: bool
     removed: list[Entry] = field(default_factory=list)
@@ -73,6 +85,12 @@ class InUse:
     """What the root's registry, trainings and runs in progress still use, each with who uses it.
 
     ``dead_holds``: hold records of runs that are gone (tasks/storage/holds.py), removed by the sweep.
+
+    Args:
+        fingerprints: dataset fingerprint -> who uses it (a version, a training, a run's hold).
+        runs: run id -> who uses its run folder.
+        live_trainings: the training keys whose lease is live.
+        dead_holds: the URLs of hold records of runs that are gone.
     """
 
     fingerprints: dict[str, str]
@@ -82,7 +100,14 @@ class InUse:
 
 
 def in_use(root: str) -> InUse:
-    """Datasets and run folders that registered versions, unregistered trainings and live leases use."""
+    """Datasets and run folders that registered versions, unregistered trainings and live leases use.
+
+    Args:
+        root: the storage root, any fsspec URL.
+
+    Raises:
+        UnreadableRecord: a version's metadata, a finished training's record or a run's hold cannot be read.
+    """
     fingerprints: dict[str, str] = {}
     runs: dict[str, str] = {}
     registry = ModelRegistry(storage.registry_url(root))
@@ -128,7 +153,19 @@ def in_use(root: str) -> InUse:
 def sweep_datasets(
     root: str, *, grace: timedelta, keep: timedelta, dry_run: bool = False, now: datetime | None = None
 ) -> Sweep:
-    """Remove dead attempt folders (unchanged for ``grace``) and unused datasets published before ``keep``."""
+    """Remove dead attempt folders (unchanged for ``grace``) and unused datasets published before ``keep``.
+
+    Args:
+        root: the storage root, any fsspec URL.
+        grace: how long an unpublished attempt folder must be unchanged before it is removed.
+        keep: how long ago an unused dataset must have been published before it is removed.
+        dry_run: remove nothing; report what would be removed.
+        now: the time ages are measured at (timezone-aware); None for now.
+
+    Raises:
+        UnreadableRecord: a record of what is in use cannot be read (then nothing was removed), or the holds
+            cannot be read again once unused datasets lost their ``ref.json`` (those datasets are kept).
+    """
     now = now or datetime.now(UTC)
     sweep = Sweep(dry_run=dry_run)
     used = in_use(root)
@@ -300,7 +337,17 @@ def _sweep_mirrored_datasets(root: str, kept: set[str], *, grace: timedelta, now
 
 
 def sweep_runs(root: str, *, retention: timedelta, dry_run: bool = False, now: datetime | None = None) -> Sweep:
-    """Remove run folders unchanged for ``retention`` that no version or training uses."""
+    """Remove run folders unchanged for ``retention`` that no version or training uses.
+
+    Args:
+        root: the storage root, any fsspec URL.
+        retention: how long a run folder must be unchanged before it is removed.
+        dry_run: remove nothing; report what would be removed.
+        now: the time ages are measured at (timezone-aware); None for now.
+
+    Raises:
+        UnreadableRecord: a record of what is in use cannot be read; nothing was removed.
+    """
     now = now or datetime.now(UTC)
     sweep = Sweep(dry_run=dry_run)
     used = in_use(root)

@@ -21,7 +21,13 @@ SECTIONS = ("data", "model", "training")
 
 
 def training_definition(config: TrainConfig) -> dict[str, Any]:
-    """The definition of ``config``'s training, with its fingerprint."""
+    """The definition of ``config``'s training, with its fingerprint.
+
+    Returns:
+        ``fingerprint``: 16 hex digits of the SHA-256 of the sections, the builder's reference and its code's
+        hash; ``sections``: the recipe's ``data``, ``model`` and ``training`` sections as JSON (a time window
+        without its end); ``builder``: the builder's lineage (:func:`kerasflow.models.builders.lineage`).
+    """
     from kerasflow.tasks.train.build import resolve_builder
 
     sections = {name: getattr(config, name).model_dump(mode="json") for name in SECTIONS}
@@ -45,7 +51,15 @@ def _flatten(value: Any, prefix: str) -> dict[str, Any]:
 
 
 def changes(recorded: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
-    """What differs between a version's recorded definition and ``current``, as dotted keys."""
+    """What differs between a version's recorded definition and ``current``, as dotted keys.
+
+    Args:
+        recorded: the definition a version recorded (its metadata's ``definition``); None when it has none.
+        current: this run's definition, from :func:`training_definition`.
+
+    Returns:
+        The dotted keys of the sections that differ, then the builder's code when it changed; never empty.
+    """
     if not recorded or "fingerprint" not in recorded:
         return ["no training definition recorded with that version"]
     before, after = _flatten(recorded.get("sections", {}), ""), _flatten(current["sections"], "")

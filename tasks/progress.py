@@ -10,13 +10,19 @@ from typing import Any
 
 
 class ProgressArtifact:
-    """The progress artifact ``key`` of the current run, created on the first :meth:`show`."""
+    """The progress artifact ``key`` of the current run, created on the first :meth:`show`.
+
+    Args:
+        key: the artifact's key.
+        description: the artifact's description in the UI.
+    """
 
     def __init__(self, key: str, description: str):
         self.key, self.description = key, description
         self._artifact: Any = None
 
     def show(self, percent: float) -> None:
+        """Show ``percent`` % done (at most 100): the first call creates the artifact, later ones update it."""
         from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
         percent = min(100.0, percent)

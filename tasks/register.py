@@ -51,7 +51,21 @@ def build_metadata(
     report: GateReport,
     flow_run_id: str | None,
 ) -> dict:
-    """Everything needed to audit or reproduce a version (never credentials)."""
+    """Everything needed to audit or reproduce a version (never credentials).
+
+    Args:
+        config: the recipe's config, recorded whole.
+        trained: the candidate the train step wrote.
+        dataset: the dataset it was trained and evaluated on.
+        evaluation: the candidate's and the baseline's metrics.
+        report: the gate's report; it decides the status (``registered`` or ``rejected``).
+        flow_run_id: the Prefect flow run that trained it; None outside a flow run.
+
+    Returns:
+        The version's ``metadata.json`` content: status, metrics, gate report, config, task, builder and
+        training definition, the dataset's fingerprint, schema and statistics summary, the training record,
+        run ids and library versions.
+    """
     import keras
     import tensorflow as tf
 
@@ -112,7 +126,16 @@ def register(
     config: TrainConfig,
     flow_run_id: str | None,
 ) -> ModelVersion:
-    """Write the candidate as the next version (idempotent across retries of this run)."""
+    """Write the candidate as the next version (idempotent across retries of this run).
+
+    Args:
+        trained: the candidate the train step wrote.
+        dataset: the dataset it was trained and evaluated on.
+        evaluation: the candidate's and the baseline's metrics; its plots are copied into the version.
+        report: the gate's report; a failed one registers the version as ``rejected``.
+        config: the recipe's config (``model.name``, ``storage.root``).
+        flow_run_id: the Prefect flow run that trained it; None outside a flow run.
+    """
     registry = ModelRegistry(storage.registry_url(config.storage.root))
     metadata = build_metadata(
         config=config, trained=trained, dataset=dataset, evaluation=evaluation, report=report, flow_run_id=flow_run_id
@@ -172,6 +195,20 @@ def promote(
     The alias moves only from the version the gate judged the candidate against
     (``report.alias_version``): when another run promoted meanwhile, :class:`StaleBaseline`
     is raised and the alias stays, so a candidate never replaces a model it was not compared with.
+
+    Args:
+        version: the registered candidate.
+        report: its gate's report; ``report.alias_version`` is the version the alias may move from.
+        config: the recipe's config (``registry.alias``, ``storage.root``).
+        flow_run_id: the Prefect flow run, recorded in the alias's history.
+        note: appended to the reason in the alias's history (a person's approval).
+
+    Returns:
+        ``version`` with the alias and the version the alias pointed at before.
+
+    Raises:
+        PromotionRefused: the gate did not pass, or the version is not ``registered``.
+        StaleBaseline: the alias moved after the candidate was judged.
     """
     if not report.passed or version.status != "registered":
         raise PromotionRefused(

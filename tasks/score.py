@@ -44,6 +44,7 @@ SCORE_ROWS = 65_536
 
 
 def signature_of(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The input signature a version's ``metadata`` records: shape, dtype, columns, column types, missing, classes."""
     dataset = metadata.get("dataset", {})
     return {
         "shape": list(dataset.get("feature_shape") or []),
@@ -57,7 +58,16 @@ def signature_of(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_signature(metadata: dict[str, Any], features: np.ndarray | dict[str, np.ndarray], *, source: str) -> None:
-    """Refuse data whose examples are not what the model was trained on, before scoring."""
+    """Refuse data whose examples are not what the model was trained on, before scoring.
+
+    Args:
+        metadata: the version's metadata.
+        features: one batch: an array of examples, or a typed table's columns by name.
+        source: the file or split the batch came from, for the message.
+
+    Raises:
+        DataValidationError: a typed table's columns, or the examples' shape, differ from the recorded ones.
+    """
     if isinstance(features, dict):  # a typed table's columns: read by name and type from the signature
         expected_columns = sorted(signature_of(metadata)["column_types"] or {})
         if sorted(features) != expected_columns:
@@ -92,6 +102,19 @@ def table_batches(
     column is then read as ingestion read it (tasks/ingest/sources/tables/typed_columns.py), its values
     checked against its type, and fed by name. ``missing``: the model's ``data.missing``.
     ``time_window``: a window over a timestamp column; only its rows are scored.
+
+    Args:
+        files: the table's files (``TableFile``), in order.
+        paths: the local copy of each of ``files``.
+        columns: the feature columns to read.
+        key_column: a column read beside the features and returned as the keys; None for none.
+        rows: rows read at a time.
+        column_types: feature column -> type, as recorded at registration; None for a table of numbers.
+        missing: the model's ``data.missing`` (``error`` or ``fill``).
+        time_window: a window over a timestamp column; None to score every row.
+
+    Raises:
+        DataValidationError: a file lacks a column, or a value does not fit its column's type.
     """
 
     kept = [c for c in (key_column, time_window.column if time_window else None) if c and c not in columns]
@@ -121,7 +144,12 @@ def table_batches(
 
 
 def one_row(signature: dict[str, Any], feature_shape: tuple[int, ...]) -> np.ndarray | dict[str, np.ndarray]:
-    """A placeholder row the model accepts (scored to learn the output's columns when there are no rows)."""
+    """A placeholder row the model accepts (scored to learn the output's columns when there are no rows).
+
+    Args:
+        signature: the version's input signature (:func:`signature_of`).
+        feature_shape: one example's shape, for a model without column types.
+    """
     if signature["column_types"] is None:
         return np.zeros((1, *feature_shape), dtype="float32")
 
@@ -130,11 +158,24 @@ def one_row(signature: dict[str, Any], feature_shape: tuple[int, ...]) -> np.nda
 
 
 def split_batches(ref: DatasetRef, split: str, *, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(features, labels) of a stored dataset's ``split``, ``rows`` at a time, in stored order.
+
+    Args:
+        ref: the stored dataset.
+        split: the split's name.
+        rows: rows per batch.
+    """
     yield from load_batches(ref, split, batch_size=rows).as_numpy_iterator()
 
 
 def score_rows(model: Any, features: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
-    """The model's raw outputs for ``features`` (probabilities, or numbers), batch by batch."""
+    """The model's raw outputs for ``features`` (probabilities, or numbers), batch by batch.
+
+    Args:
+        model: a loaded Keras model.
+        features: the examples, or a typed table's columns by name.
+        batch_size: rows per ``model.predict`` step.
+    """
     return np.asarray(model.predict(features, batch_size=batch_size, verbose=0))
 
 
@@ -150,7 +191,22 @@ def predictions_frame(
     labels: np.ndarray | None = None,
     first_row: int = 0,
 ):
-    """One row per example: its key, row number, the task's prediction columns, the label, the model."""
+    """One row per example: its key, row number, the task's prediction columns, the label, the model.
+
+    Args:
+        outputs: the model's raw outputs, one row per example.
+        task: the learning task that turns outputs into prediction columns.
+        class_names: the classes, in the order of the model's outputs.
+        name: the model's name, written in ``model_name``.
+        version: the version, written in ``model_version``.
+        keys: the key column's values, one per example; None for none.
+        key_column: the key column's name; None for none.
+        labels: the labels, one per example; None when the input has none.
+        first_row: the row number of the first example (``row`` counts on from it).
+
+    Raises:
+        ConfigError: ``key_column`` is the name of a column the scores write.
+    """
     import pandas as pd
 
     columns: dict[str, Any] = {}
@@ -252,6 +308,24 @@ def score(
     The output is checked before any row is read (:func:`check_scoring_output`): never under
     the root's kept folders, never an input, never a link or a device, and an existing file
     only when kerasflow wrote it as scores, unless ``overwrite``.
+
+    Args:
+        model_ref: the model to score with: ``NAME``, ``NAME@ALIAS`` or ``NAME@VERSION``.
+        root: the storage root whose registry holds the model.
+        output: where the Parquet file of scores goes, any fsspec URL.
+        data: the table to score (``source: files``); used when ``dataset`` is None.
+        dataset: a materialized dataset, whose ``split`` is scored.
+        split: the split of ``dataset`` to score.
+        key_column: a table column copied beside the scores; None for none.
+        trusted_packages: packages whose registered Keras classes the model may use.
+        rows: rows read, scored and written at a time.
+        fail_on_skew: fail, writing nothing, when a scored column is skewed.
+        overwrite: replace an existing file at ``output`` that kerasflow did not write.
+
+    Raises:
+        DataValidationError: the model cannot be resolved, or the data does not match its signature.
+        ConfigError: the output location is refused, or the key collides with a score column.
+        DataDrifted: a column is skewed and ``fail_on_skew`` is set.
     """
     logger = get_run_logger()
     registry, name, metadata = resolve_version(model_ref, root=root)
@@ -295,6 +369,13 @@ class ScoringInput(NamedTuple):
     """What is scored: where it comes from, how many rows (when known), one example's shape, its batches.
 
     Each batch is ``(features, keys or None, labels or None, the file or split it came from)``.
+
+    Attributes:
+        source: where the rows come from (the table's URL, or the split and dataset), for messages.
+        total: the rows to score, when known (a split); None for a table.
+        feature_shape: one example's shape.
+        batches: the batches, read as they are iterated.
+        from_table: the rows are a team's files, not a split of a stored dataset.
     """
 
     source: str
@@ -305,10 +386,10 @@ class ScoringInput(NamedTuple):
 
 
 def resolve_version(model_ref: str, *, root: str) -> tuple[ModelRegistry, str, dict[str, Any]]:
-    """(the registry, the model's name, the version's metadata) that ``NAME[@ALIAS|:VERSION]`` names.
+    """(the registry, the model's name, the version's metadata) that ``NAME[@ALIAS|@VERSION]`` names.
 
     Args:
-        model_ref: ``NAME``, ``NAME@ALIAS`` or ``NAME:VERSION``.
+        model_ref: ``NAME``, ``NAME@ALIAS`` or ``NAME@VERSION``.
         root: the storage root whose registry holds it.
 
     Raises:
@@ -473,6 +554,17 @@ def check_skew(
     """Compare the scored columns with the model's training data; write the report; raise when asked to fail.
 
     The thresholds are the model's own (its recipe's ``validation.drift``).
+
+    Args:
+        observed: the statistics of the rows scored.
+        metadata: the version's metadata (its training data and thresholds).
+        root: the storage root holding the version's training data.
+        output: where the scores go; the report is written beside it.
+        source: what was scored, for the report.
+        fail: raise when a column is skewed.
+
+    Raises:
+        DataDrifted: a column is skewed and ``fail`` is set.
     """
 
     logger = get_run_logger()
@@ -508,7 +600,14 @@ def check_skew(
 
 
 class ScoringProgress:
-    """A log line and a progress artifact as batches are scored, at most every few seconds."""
+    """A log line and a progress artifact as batches are scored, at most every few seconds.
+
+    Args:
+        logger: the logger of the scoring's lines (a Prefect run logger).
+        total: the rows to score, when known; without it no percentage is shown.
+        source: what is scored, for the log lines and the artifact.
+        min_update_seconds: the fewest seconds between two reports.
+    """
 
     def __init__(self, logger: Any, *, total: int | None, source: str, min_update_seconds: float = 5.0):
         self.logger, self.total, self.source = logger, total, source
@@ -517,6 +616,7 @@ class ScoringProgress:
         self._artifact = ProgressArtifact("scoring-progress", f"scoring {source}")
 
     def scored(self, rows: int) -> None:
+        """Report ``rows`` scored so far, unless the last report is less than ``min_update_seconds`` old."""
         now = time.monotonic()
         if now - self._last < self.min_update_seconds:
             return
@@ -527,4 +627,5 @@ class ScoringProgress:
             self._artifact.show(100.0 * rows / self.total)
 
     def done(self, rows: int) -> None:
+        """Complete the progress artifact (100 %) if one was shown; ``rows``, the rows scored, is not used."""
         self._artifact.finish()

@@ -174,7 +174,18 @@ def check_dataset(
     batch_size: int = 16_384,
     declared_types: bool = False,
 ) -> ValidationReport:
-    """Run every check over every split and report each; never raises for bad data."""
+    """Run every check over every split and report each; never raises for bad data.
+
+    Args:
+        ref: the materialized dataset.
+        num_classes: the classes the labels must fall in (ids ``0..num_classes-1``); None for the dataset's.
+        global_batch_size: rows of one training step across every replica; the training split must hold one.
+        replicas: replicas in sync; above 1, the validation split must hold a global batch too.
+        rules: the recipe's ``validation`` section; None for its defaults.
+        batch_size: rows read at a time while the splits are scanned.
+        declared_types: the recipe declares the column types (``data.columns``); only the report's wording
+            depends on it.
+    """
     rules = rules or ValidationConfig()
     num_classes = int(num_classes or ref.num_classes)
     results: list[CheckResult] = []
@@ -332,7 +343,16 @@ def _check_leakage(scans: dict[str, _SplitScan], rules, record) -> None:
 
 @task(name="validate")
 def validate(dataset: DatasetRef, config: TrainConfig) -> ValidationReport:
-    """Run every data check, publish the report, and refuse data that failed one."""
+    """Run every data check, publish the report, and refuse data that failed one.
+
+    Args:
+        dataset: the materialized dataset.
+        config: the recipe's config (``model.num_classes``, ``training.batch_size``, ``runtime.devices``,
+            ``validation``).
+
+    Raises:
+        DataValidationError: a check failed; the message is the first failure's.
+    """
     devices = len(config.runtime.devices or []) or 1
     report = check_dataset(
         dataset,

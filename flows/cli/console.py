@@ -22,6 +22,14 @@ class FailureEchoFilter(logging.Filter):
     """Drops the run loggers' error records and tracebacks from the console handler only."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Whether the console shows ``record``; a record it shows loses its traceback.
+
+        Args:
+            record: a log record on its way to a Prefect console handler.
+
+        Returns:
+            False for a run logger's error record or "Finished in state Failed" line, True otherwise.
+        """
         if record.name.startswith(_RUN_LOGGERS) and (
             record.levelno >= logging.ERROR or record.getMessage().startswith("Finished in state Failed")
         ):
@@ -65,6 +73,11 @@ class InternalCrashFilter(logging.Filter):
     """Drops ``prefect._internal``'s records of a crash (those with a traceback): the hook below reports it once."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Whether the console shows ``record``: only when it carries no traceback.
+
+        Args:
+            record: a log record of ``prefect._internal`` on its way to a stream handler.
+        """
         return not record.exc_info
 
 
@@ -75,6 +88,10 @@ class PrefectThreadCrashHook:
     few hundred CLI runs); the command's result is already printed by then, and a
     traceback from Prefect's internals after it reads as if the command had crashed.
     Every other thread's exception goes to the hook that was installed before.
+
+    Args:
+        previous: the ``threading.excepthook`` installed before; it handles every exception not raised in
+            Prefect's own code, and ``SystemExit``.
     """
 
     def __init__(self, previous) -> None:

@@ -31,13 +31,25 @@ def exit_code(error: BaseException) -> int:
 
 
 def message(error: BaseException) -> str:
-    """One line for the user: kerasflow's own errors name the cause and the fix; others their type too."""
+    """One line for the user: kerasflow's own errors name the cause and the fix; others their type too.
+
+    Args:
+        error: the exception the command failed with.
+    """
 
     return str(error) if isinstance(error, KerasflowError) else f"{type(error).__name__}: {error}"
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    """Print ``error: message`` once on stderr; raise the returned Exit."""
+    """Print ``error: message`` once on stderr; raise the returned Exit.
+
+    Args:
+        message: the text after ``error:``, one line.
+        code: the exit code of the returned Exit (``EXIT_FAILED``, ``EXIT_USAGE``...).
+
+    Returns:
+        A ``typer.Exit`` with ``code``, for the caller to raise.
+    """
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
 

@@ -91,7 +91,11 @@ def _report(command: str, sweep_root, root: str | None) -> None:
 
 
 def human_bytes(count: int) -> str:
-    """``1536`` -> ``1.5 KiB``: powers of 1024, one decimal."""
+    """``1536`` -> ``1.5 KiB``: powers of 1024, one decimal.
+
+    Args:
+        count: a number of bytes.
+    """
     if count < 1024:
         return f"{count} B"
     size = float(count)

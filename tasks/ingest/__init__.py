@@ -43,6 +43,18 @@ def ingest(data: DataConfig, *, root: str, runtime: IngestRunConfig | None = Non
 
     ``runtime``: how a table's files run (``runtime.ingest``, tasks/ingest/file_runs.py); by
     default each file is a task run under the flow's task runner.
+
+    Args:
+        data: the recipe's ``data`` section.
+        root: the storage root, any fsspec URL.
+        runtime: the recipe's ``runtime.ingest`` section; None for its defaults.
+
+    Returns:
+        The materialized dataset, found or stored, held for the run.
+
+    Raises:
+        ConfigError: no source is registered for ``data.source``.
+        DataValidationError: the data cannot be learnt from (no row to store, a bad value or column).
     """
     logger = get_run_logger()
     data = window.resolve_until(data, None)  # the flows fix it from the scheduled start; called alone: now

@@ -38,6 +38,10 @@ def applies(data: DataConfig, identity: dict[str, Any]) -> bool:
     """Whether the configured source is one table file whose rows can be stored in parts.
 
     Not ``data.limit``: it keeps the lowest hashes of the whole file.
+
+    Args:
+        data: the recipe's ``data`` section.
+        identity: the source's identity (:func:`kerasflow.tasks.ingest.sources.identify`).
     """
     return (
         data.source == "files"
@@ -65,6 +69,17 @@ def materialize_file(
 
     ``parts``: the file's parts as read already (a table's files read ahead, tasks/ingest/partitions.py);
     otherwise the file is read here, its next part while the last one is stored (tasks/ingest/read_ahead.py).
+
+    Args:
+        data: the recipe's ``data`` section.
+        identity: the identity of the one file, as :func:`kerasflow.tasks.ingest.sources.identify` or a
+            table's part gives it; its fingerprint keys the file's dataset.
+        root: the storage root, any fsspec URL.
+        downloaded: file URL -> a local copy fetched beforehand; None to fetch the file here.
+        materialize: stores one part's rows as a dataset and returns its ref.
+        logger: where each stored part is logged; None for no lines.
+        part_rows: rows per part; None for ``PART_ROWS``.
+        parts: the file's parts, read already; None to read them here.
     """
     (file,) = tabular.from_identity(identity["files"])
     # Each part stored is held until the file's dataset, which names it, is published (tasks/storage/holds.py).
@@ -81,6 +96,12 @@ def read_file(
     """The parts of ``file`` as :func:`table_reading.read_parts` reads them, from its local copy.
 
     A generator holding the local copy open: closed, in whichever thread reads it, it lets go.
+
+    Args:
+        file: the file to read.
+        data: the recipe's ``data`` section (columns, labels, window).
+        downloaded: file URL -> a local copy fetched beforehand; None to fetch the file here.
+        rows: rows per part; None for ``PART_ROWS``.
     """
     with tabular.local_copies([file], downloaded) as (path,):
         yield from table_reading.read_parts(file, path, data, rows=rows)

@@ -70,7 +70,13 @@ def _run_name() -> str:
     cache_policy=NO_CACHE,
 )
 def materialize_file_run(data: DataConfig, identity: dict[str, Any], root: str) -> DatasetRef | None:
-    """Store the one file ``identity`` names (tasks/ingest/file_parts.py); None when it has no row to store."""
+    """Store the one file ``identity`` names (tasks/ingest/file_parts.py); None when it has no row to store.
+
+    Args:
+        data: the recipe's ``data`` section, with the table's columns set.
+        identity: the identity of the one file.
+        root: the storage root, any fsspec URL.
+    """
     logger = get_run_logger()
     started = time.monotonic()
     ref = file_parts.materialize_file(data, identity, root, logger=logger)
@@ -148,7 +154,15 @@ register_task_runner("dask", _dask_task_runner)
 
 @contextlib.contextmanager
 def task_runner(config: IngestRunConfig) -> Iterator[TaskRunner | None]:
-    """The task runner a table's files run under, for the block; None outside a flow run."""
+    """The task runner a table's files run under, for the block; None outside a flow run.
+
+    Args:
+        config: the recipe's ``runtime.ingest`` section.
+
+    Raises:
+        ConfigError: no task runner is registered under ``config.task_runner``, or Dask is asked for and
+            prefect-dask is not installed.
+    """
     from prefect.context import FlowRunContext
 
     flow_run = FlowRunContext.get()
@@ -191,7 +205,12 @@ def _reported_here() -> Iterator[None]:
 
 
 def in_flight(runner: TaskRunner, config: IngestRunConfig) -> int:
-    """How many files may run at once: threads of this process share its memory; other runners bound their own."""
+    """How many files may run at once: threads of this process share its memory; other runners bound their own.
+
+    Args:
+        runner: the task runner the files run under.
+        config: the recipe's ``runtime.ingest`` section (``files_at_once``).
+    """
     from prefect.task_runners import ThreadPoolTaskRunner
 
     if isinstance(runner, ThreadPoolTaskRunner):
@@ -214,6 +233,14 @@ def run_files(
     ``on_stored(index, ref, seconds)`` is called in this thread as each file ends (ref None:
     no row to store). After a failure no new file starts; once the running ones end, the
     first failure in file order is raised.
+
+    Args:
+        runner: an entered Prefect task runner.
+        identities: the identity of each file to store, in file order.
+        data: the recipe's ``data`` section, with the table's columns set.
+        root: the storage root, any fsspec URL.
+        files_at_once: the most task runs submitted and not yet ended.
+        on_stored: called with (the file's index in ``identities``, its ref or None, seconds taken).
     """
     from prefect.futures import as_completed
 

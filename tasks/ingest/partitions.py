@@ -59,7 +59,12 @@ PROGRESS_SECONDS = 5.0
 
 
 def applies(data: DataConfig, identity: dict[str, Any]) -> bool:
-    """Whether the configured source is a table of several files, stored per file."""
+    """Whether the configured source is a table of several files, stored per file.
+
+    Args:
+        data: the recipe's ``data`` section.
+        identity: the source's identity (:func:`kerasflow.tasks.ingest.sources.identify`).
+    """
     return data.source == "files" and "tfds_dir" not in identity and data.limit is None and len(identity["files"]) > 1
 
 
@@ -71,6 +76,12 @@ def part_identity(
     ``whole``: every row of the file lies in the table's time window (tasks/ingest/sources/tables/window.py),
     so the file reads the same under any window holding it, and its identity names the
     window's column, not its days: a window moving on by a day reuses it.
+
+    Args:
+        identity: the table's identity.
+        file: the file's row of ``identity["files"]`` (its URL first).
+        types: feature column -> type; None for the file read alone, with its own columns.
+        whole: every row of the file lies in the table's time window.
     """
     own = {**identity, "files": [file]}
     if whole:
@@ -124,6 +135,17 @@ def materialize_partitions(
     downloaded together, by one concurrent get as a whole table is
     (tasks/ingest/tabular.download_files), and stored one by one, the next one read while
     the last is stored (tasks/ingest/read_ahead.py).
+
+    Args:
+        data: the recipe's ``data`` section.
+        identity: the table's identity, naming several files.
+        root: the storage root, any fsspec URL.
+        logger: where progress is logged.
+        materialize: stores one part's rows as a dataset and returns its ref (when files are stored in turn).
+        runtime: the recipe's ``runtime.ingest`` section; None to store the files in turn in this thread.
+
+    Raises:
+        DataValidationError: no file holds a row to store (none in the time window).
     """
     files = identity["files"]
     types = table_types(data, files[0][0])
@@ -215,6 +237,13 @@ def table_types(data: DataConfig, url: str) -> dict[str, str]:
     Read as tasks/ingest/sources/tables/typed_columns.py reads them.
 
     Without ``data.columns``, types are inferred from the file's first rows (one batch read).
+
+    Args:
+        data: the recipe's ``data`` section.
+        url: the URL of the table's first file.
+
+    Returns:
+        Feature column -> column type name, in feature order.
     """
     if data.columns is not None:
         return {name: spec.type for name, spec in data.columns.items()}  # type: ignore[union-attr]

@@ -34,6 +34,11 @@ def read_ahead(items: Iterable[T], *, depth: int = 1, name: str = "kerasflow-rea
     When the caller stops early (an error while storing), the reader is told to stop,
     closes ``items`` (so its ``with`` blocks end in the thread that opened them) and is
     waited for: no thread outlives the ingest.
+
+    Args:
+        items: what to read; an iterator with ``close`` is closed by the reader thread.
+        depth: how many items the reader may hold beyond the caller's.
+        name: the reader thread's name.
     """
     buffer: queue.SimpleQueue[tuple[Any, BaseException | None]] = queue.SimpleQueue()
     slots = threading.Semaphore(depth)

@@ -61,15 +61,29 @@ class LearningTask:
     per_class_accuracy: bool = False
 
     def output(self, num_classes: int) -> tuple[int, str | None]:
-        """(units, activation) of the output layer the zoo's builders end with."""
+        """(units, activation) of the output layer the zoo's builders end with.
+
+        Args:
+            num_classes: the dataset's classes; 0 for a regression.
+        """
         raise NotImplementedError
 
     def output_widths(self, num_classes: int) -> tuple[int, ...]:
-        """The last-axis widths a builder's model may output for this task."""
+        """The last-axis widths a builder's model may output for this task.
+
+        Args:
+            num_classes: the dataset's classes; 0 for a regression.
+        """
         return (self.output(num_classes)[0],)
 
     def training_objects(self, *, label_smoothing: float, one_hot: bool, output_width: int) -> tuple[Any, list[Any]]:
-        """(default loss, metrics tracked in training) as Keras objects, for a model of that output width."""
+        """(default loss, metrics tracked in training) as Keras objects, for a model of that output width.
+
+        Args:
+            label_smoothing: the recipe's ``training.label_smoothing``.
+            one_hot: the labels are fed one-hot (label smoothing), not as class ids.
+            output_width: the last-axis width of the model's output.
+        """
         raise NotImplementedError
 
     def measurer(self, class_names: Sequence[str]) -> Measurer:
@@ -78,11 +92,20 @@ class LearningTask:
         The default keeps every prediction and calls :meth:`measure` once at the end, so a
         task that only implements ``measure`` is right, with memory growing with the split;
         override this to stream, as the built-in tasks do.
+
+        Args:
+            class_names: the classes, in the order of the model's outputs.
         """
         return Measurer(self, class_names)
 
     def measure(self, y_true: np.ndarray, y_pred: np.ndarray, *, class_names: Sequence[str]) -> Measured:
-        """Evaluation metrics from labels and the model's raw outputs (implement this, or :meth:`measurer`)."""
+        """Evaluation metrics from labels and the model's raw outputs (implement this, or :meth:`measurer`).
+
+        Args:
+            y_true: the labels: class ids, or numbers.
+            y_pred: the model's raw outputs for the same rows.
+            class_names: the classes, in the order of the model's outputs.
+        """
         if type(self).measurer is LearningTask.measurer:
             raise NotImplementedError(f"learning task {self.name!r} implements neither measure() nor measurer()")
         measurer = self.measurer(class_names)
@@ -92,18 +115,39 @@ class LearningTask:
     def figures(
         self, y_true: np.ndarray, y_pred: np.ndarray, *, class_names: Sequence[str], title: str
     ) -> dict[str, bytes]:
-        """PNG file name -> figure of the predictions (besides the learning curves)."""
+        """PNG file name -> figure of the predictions (besides the learning curves).
+
+        Args:
+            y_true: the labels: class ids, or numbers.
+            y_pred: the model's raw outputs for the same rows.
+            class_names: the classes, in the order of the model's outputs.
+            title: the figures' title.
+        """
         return {}
 
     def prediction_columns(self, y_pred: np.ndarray, *, class_names: Sequence[str]) -> dict[str, np.ndarray]:
-        """The columns batch scoring writes for these outputs."""
+        """The columns batch scoring writes for these outputs.
+
+        Args:
+            y_pred: the model's raw outputs, one row per example.
+            class_names: the classes, in the order of the model's outputs.
+
+        Returns:
+            Column name -> one value per example.
+        """
         raise NotImplementedError
 
     def label_column(self, labels: np.ndarray, *, class_names: Sequence[str]) -> np.ndarray:
-        """Labels as scoring writes them beside the predictions."""
+        """Labels as scoring writes them beside the predictions.
+
+        Args:
+            labels: the labels as stored: class ids, or numbers.
+            class_names: the classes, by id.
+        """
         return labels
 
     def is_lower_better(self, metric: str) -> bool:
+        """Whether a lower value of ``metric`` is better: it is one of ``lower_is_better``."""
         return metric in self.lower_is_better
 
 
@@ -132,7 +176,18 @@ def find_task(name: str) -> LearningTask | None:
 
 
 def choose_task(name: str | None, *, num_classes: int, labels: LabelKind = "classes") -> LearningTask:
-    """The recipe's task, or the classifier that fits ``num_classes``; refuses what does not fit."""
+    """The recipe's task, or the classifier that fits ``num_classes``; refuses what does not fit.
+
+    Args:
+        name: the recipe's ``model.task``; None to choose a classifier by ``num_classes``, or regression for
+            labels read as numbers.
+        num_classes: the dataset's classes.
+        labels: how the dataset's labels were read.
+
+    Raises:
+        ConfigError: no task is named ``name``, it reads labels another way than the dataset's were read, or it
+            is ``binary`` and ``num_classes`` is not 2.
+    """
     if name is None:
         if labels == "numbers":
             return TASKS["regression"]
@@ -208,9 +263,17 @@ class MulticlassTask(_Classification):
     per_class_accuracy = True
 
     def output(self, num_classes):
+        """``num_classes`` softmax units."""
         return num_classes, "softmax"
 
     def training_objects(self, *, label_smoothing, one_hot, output_width):
+        """Cross-entropy and accuracy: categorical over one-hot labels (label smoothing), else sparse.
+
+        Args:
+            label_smoothing: the recipe's ``training.label_smoothing``; used with ``one_hot``.
+            one_hot: the labels are fed one-hot, not as class ids.
+            output_width: not used.
+        """
         import keras
 
         if one_hot:  # label smoothing needs one-hot labels (tasks/train/plan.py)
@@ -226,9 +289,11 @@ class BinaryTask(_Classification):
     name = "binary"
 
     def output(self, num_classes):
+        """One sigmoid unit, whatever ``num_classes``."""
         return 1, "sigmoid"
 
     def output_widths(self, num_classes):
+        """1 (a sigmoid) or 2 (a softmax over the two classes), whatever ``num_classes``."""
         return (1, 2)  # a sigmoid, or a softmax over the two classes
 
     def positive(self, y_pred: np.ndarray) -> np.ndarray:
@@ -237,9 +302,17 @@ class BinaryTask(_Classification):
         return y_pred[:, 1] if y_pred.ndim > 1 and y_pred.shape[-1] == 2 else y_pred.reshape(-1)
 
     def predicted_classes(self, y_pred):
+        """Class 1 where the second class's probability is at least 0.5, else class 0."""
         return (self.positive(y_pred) >= 0.5).astype("int64")
 
     def training_objects(self, *, label_smoothing, one_hot, output_width):
+        """Binary cross-entropy with accuracy, precision, recall and AUC; a two-unit softmax learns as multiclass.
+
+        Args:
+            label_smoothing: the recipe's ``training.label_smoothing``.
+            one_hot: the labels are fed one-hot (for a two-unit softmax).
+            output_width: 1 for a sigmoid, 2 for a softmax over the two classes.
+        """
         import keras
 
         if output_width == 2:  # a softmax over the two classes learns as a two-class multiclass model
@@ -254,6 +327,12 @@ class BinaryTask(_Classification):
         ]
 
     def loss_sum(self, y_true, y_pred):
+        """The evaluation loss summed over a batch: binary cross-entropy, or a softmax's categorical one.
+
+        Args:
+            y_true: the class ids, 0 or 1.
+            y_pred: the model's raw outputs: a sigmoid, or a two-class softmax.
+        """
         import keras
 
         y_pred = np.asarray(y_pred)
@@ -281,9 +360,17 @@ class RegressionTask(LearningTask):
     lower_is_better = ("loss", "mse", "mae", "rmse")
 
     def output(self, num_classes):
+        """One linear unit; ``num_classes`` is not used."""
         return 1, None
 
     def training_objects(self, *, label_smoothing, one_hot, output_width):
+        """Mean squared error, with MAE and RMSE tracked.
+
+        Args:
+            label_smoothing: not used.
+            one_hot: not used.
+            output_width: not used.
+        """
         import keras
 
         return keras.losses.MeanSquaredError(), [
@@ -292,9 +379,18 @@ class RegressionTask(LearningTask):
         ]
 
     def measurer(self, class_names):
+        """A streaming accumulator of MSE, MAE, RMSE and R²; ``class_names`` is not used."""
         return RegressionMeasurer(self, class_names)
 
     def figures(self, y_true, y_pred, *, class_names, title):
+        """Predicted against actual values, and the residuals' histogram.
+
+        Args:
+            y_true: the targets.
+            y_pred: the model's outputs for the same rows.
+            class_names: not used.
+            title: the figures' title.
+        """
         y_true = np.asarray(y_true, dtype="float64").reshape(-1)
         y_pred = np.asarray(y_pred, dtype="float64").reshape(-1)
         return {
@@ -303,6 +399,12 @@ class RegressionTask(LearningTask):
         }
 
     def prediction_columns(self, y_pred, *, class_names):
+        """One ``prediction`` column: each output's first unit.
+
+        Args:
+            y_pred: the model's outputs, one row per example.
+            class_names: not used.
+        """
         return {"prediction": np.asarray(y_pred, dtype="float64").reshape(len(y_pred), -1)[:, 0]}
 
 

@@ -26,7 +26,13 @@ __all__ = ["ClassificationMeasurer", "Measured", "Measurer", "RegressionMeasurer
 
 @dataclass(frozen=True)
 class Measured:
-    """What evaluation computes from one set of predictions."""
+    """What evaluation computes from one set of predictions.
+
+    Args:
+        values: metric name -> value, over every row.
+        per_class: metric name -> class name -> value (a classifier's recall and precision).
+        confusion: a classifier's confusion counts, row = true class, column = predicted class.
+    """
 
     values: dict[str, float]
     per_class: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -38,6 +44,10 @@ class Measurer:
 
     This one keeps every prediction for the task's ``measure`` and ``figures``; the built-in
     tasks' own keep counts and sums (and a bounded sample to draw), so memory stays flat.
+
+    Args:
+        task: the learning task whose ``measure`` and ``figures`` the rows are handed to.
+        class_names: the classes, in the order of the model's outputs.
     """
 
     def __init__(self, task: LearningTask, class_names: Sequence[str]):
@@ -47,6 +57,12 @@ class Measurer:
         self._pred: list[np.ndarray] = []
 
     def update(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:
+        """Add a chunk of rows.
+
+        Args:
+            y_true: the labels: class ids, or numbers.
+            y_pred: the model's raw outputs for the same rows.
+        """
         self._true.append(np.asarray(y_true))
         self._pred.append(np.asarray(y_pred))
         self.rows += len(self._true[-1])
@@ -60,12 +76,21 @@ class Measurer:
         return self.task.measure(*self._all(), class_names=self.class_names)
 
     def figures(self, *, title: str) -> dict[str, bytes]:
-        """PNG file name -> figure of the predictions seen (:meth:`LearningTask.figures`)."""
+        """PNG file name -> figure of the predictions seen (:meth:`LearningTask.figures`).
+
+        Args:
+            title: the figures' title.
+        """
         return self.task.figures(*self._all(), class_names=self.class_names, title=title)
 
 
 class Sample:
-    """A uniform random sample of at most ``limit`` rows of a stream, in arrival order (for figures)."""
+    """A uniform random sample of at most ``limit`` rows of a stream, in arrival order (for figures).
+
+    Args:
+        limit: the most rows kept.
+        seed: the seed of the random keys that choose the rows.
+    """
 
     def __init__(self, limit: int, *, seed: int = 0):
         self.limit, self._rng = limit, np.random.default_rng(seed)
@@ -73,6 +98,11 @@ class Sample:
         self._columns: list[np.ndarray] | None = None
 
     def add(self, *columns: np.ndarray) -> None:
+        """Add rows to the stream; only ``limit`` rows of all those added are kept.
+
+        Args:
+            *columns: arrays of the same length, one per column (labels, predictions...).
+        """
         keys = np.concatenate([self._keys, self._rng.random(len(columns[0]))])
         kept = list(columns)
         if self._columns is not None:
@@ -104,6 +134,10 @@ class ClassificationMeasurer(Measurer):
 
     Asks its task for ``predicted_classes``, ``loss_sum`` and ``streaming_metrics`` (fed
     the task's ``positive`` probabilities), as tasks/learning/learning_tasks.py's classifiers define them.
+
+    Args:
+        task: a classifier task (``predicted_classes``, ``loss_sum``, ``streaming_metrics``, ``positive``).
+        class_names: the classes, in the order of the model's outputs.
     """
 
     def __init__(self, task: Any, class_names: Sequence[str]):
@@ -114,6 +148,12 @@ class ClassificationMeasurer(Measurer):
         self.metrics = task.streaming_metrics()
 
     def update(self, y_true, y_pred):
+        """Add a chunk of rows to the confusion counts, the loss sum and the streaming metrics.
+
+        Args:
+            y_true: the class ids.
+            y_pred: the model's raw outputs for the same rows.
+        """
         y_true, y_pred = _class_ids(y_true), np.asarray(y_pred)
         if not len(y_true):
             return
@@ -140,12 +180,18 @@ class ClassificationMeasurer(Measurer):
         return Measured(values=values, per_class=per_class, confusion=self.confusion.tolist())
 
     def figures(self, *, title):
+        """The confusion matrix of every row seen, titled ``title``."""
         png = plots.confusion_matrix_png(self.confusion.tolist(), self.class_names, title=title)
         return {plots.CONFUSION_MATRIX: png}
 
 
 class RegressionMeasurer(Measurer):
-    """Sums of the residuals' squares and sizes, the target's mean and spread (Chan's merge), a sample to draw."""
+    """Sums of the residuals' squares and sizes, the target's mean and spread (Chan's merge), a sample to draw.
+
+    Args:
+        task: the regression task, which draws the figures.
+        class_names: not used (a regression has no classes); kept for the task's figures.
+    """
 
     def __init__(self, task: Any, class_names: Sequence[str]):
         super().__init__(task, class_names)
@@ -154,6 +200,12 @@ class RegressionMeasurer(Measurer):
         self.sample = Sample(plots.MAX_POINTS)
 
     def update(self, y_true, y_pred):
+        """Add a chunk of rows to the residual sums, the target's mean and spread, and the sample.
+
+        Args:
+            y_true: the targets.
+            y_pred: the model's outputs for the same rows; the first unit is the prediction.
+        """
         y_true = np.asarray(y_true, dtype="float64").reshape(-1)
         if not len(y_true):
             return
@@ -181,4 +233,5 @@ class RegressionMeasurer(Measurer):
         return Measured(values=values)
 
     def figures(self, *, title):
+        """The task's figures of the sampled rows, titled ``title``."""
         return self.task.figures(*self.sample.columns(), class_names=self.class_names, title=title)

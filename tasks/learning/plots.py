@@ -39,14 +39,26 @@ _SIZE_INCHES, _DPI = (7.0, 3.2), 96
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, *, num_classes: int) -> list[list[int]]:
-    """Counts of (true class, predicted class): row = truth, column = prediction."""
+    """Counts of (true class, predicted class): row = truth, column = prediction.
+
+    Args:
+        y_true: the true class ids.
+        y_pred: the predicted class ids, one per row of ``y_true``.
+        num_classes: the classes, the matrix's side.
+    """
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
     return matrix.tolist()
 
 
 def learning_curves_png(history: Mapping[str, Sequence[float]], *, first_epoch: int = 1, title: str = "") -> bytes:
-    """Loss (left) and every other metric (right) per epoch, training solid and validation dashed."""
+    """Loss (left) and every other metric (right) per epoch, training solid and validation dashed.
+
+    Args:
+        history: metric name -> one value per epoch, as Keras's ``History.history`` (``val_`` names for validation).
+        first_epoch: the number of the first epoch in ``history`` (after a resume, not 1).
+        title: the figure's title; empty for none.
+    """
     from matplotlib.ticker import MaxNLocator
 
     figure, canvas = _figure()
@@ -71,7 +83,13 @@ def learning_curves_png(history: Mapping[str, Sequence[float]], *, first_epoch: 
 
 
 def confusion_matrix_png(matrix: Sequence[Sequence[int]], class_names: Sequence[str], *, title: str = "") -> bytes:
-    """The confusion matrix as a heat map, each cell labelled with its count, rows normalised for colour."""
+    """The confusion matrix as a heat map, each cell labelled with its count, rows normalised for colour.
+
+    Args:
+        matrix: the counts, row = true class, column = predicted class.
+        class_names: the classes, in the matrix's order.
+        title: the figure's title; empty for one giving the number of examples.
+    """
     counts = np.asarray(matrix, dtype=np.int64)
     rows = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, rows, out=np.zeros(counts.shape, dtype=float), where=rows > 0)
@@ -95,7 +113,13 @@ def confusion_matrix_png(matrix: Sequence[Sequence[int]], class_names: Sequence[
 
 
 def predicted_vs_actual_png(y_true: np.ndarray, y_pred: np.ndarray, *, title: str = "") -> bytes:
-    """Each example's prediction against its target, with the line where they are equal."""
+    """Each example's prediction against its target, with the line where they are equal.
+
+    Args:
+        y_true: the targets.
+        y_pred: the predictions, one per target; at most ``MAX_POINTS`` rows are drawn, chosen at random.
+        title: the figure's title; empty for "predicted vs actual".
+    """
     y_true, y_pred = _subset(np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float))
     figure, canvas = _figure(size=(4.6, 4.2))
     axes = figure.subplots()
@@ -113,7 +137,13 @@ def predicted_vs_actual_png(y_true: np.ndarray, y_pred: np.ndarray, *, title: st
 
 
 def residuals_png(y_true: np.ndarray, y_pred: np.ndarray, *, title: str = "") -> bytes:
-    """The histogram of residuals (prediction minus target), with their mean marked."""
+    """The histogram of residuals (prediction minus target), with their mean marked.
+
+    Args:
+        y_true: the targets.
+        y_pred: the predictions, one per target.
+        title: the figure's title; empty for "residuals".
+    """
     residuals = np.asarray(y_pred, dtype=float).reshape(-1) - np.asarray(y_true, dtype=float).reshape(-1)
     figure, canvas = _figure(size=(4.6, 3.2))
     axes = figure.subplots()
@@ -133,7 +163,15 @@ def residuals_png(y_true: np.ndarray, y_pred: np.ndarray, *, title: str = "") ->
 def distributions_png(
     bins: Sequence[str], baseline: Sequence[float], current: Sequence[float], *, labels: tuple[str, str], title: str
 ) -> bytes:
-    """Two distributions of one column side by side: each bin's (or value's) share of the rows."""
+    """Two distributions of one column side by side: each bin's (or value's) share of the rows.
+
+    Args:
+        bins: the bins' (or values') labels.
+        baseline: the baseline's share of the rows in each bin.
+        current: the current data's share of the rows in each bin.
+        labels: the legend's names of the baseline and of the current data.
+        title: the figure's title.
+    """
     figure, canvas = _figure(size=(7.0, 3.4))
     axes = figure.subplots()
     positions = np.arange(len(bins))
@@ -148,7 +186,12 @@ def distributions_png(
 
 
 def distribution_grid_png(panels: Sequence[tuple[str, Sequence[str], Sequence[float]]], *, columns: int = 3) -> bytes:
-    """Small bar charts side by side, one per ``(title, bins, shares)``: a dataset's columns at a glance."""
+    """Small bar charts side by side, one per ``(title, bins, shares)``: a dataset's columns at a glance.
+
+    Args:
+        panels: one ``(title, bin labels, shares)`` per chart.
+        columns: charts per row.
+    """
     rows = max(1, -(-len(panels) // columns))
     figure, canvas = _figure(size=(3.0 * columns, 2.2 * rows))
     for i, (title, bins, shares) in enumerate(panels):
@@ -178,7 +221,12 @@ def _subset(*columns: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def embed_png(png: bytes, *, alt: str) -> str:
-    """Markdown showing ``png`` inline (a data URL), for an artifact the UI renders as is."""
+    """Markdown showing ``png`` inline (a data URL), for an artifact the UI renders as is.
+
+    Args:
+        png: the PNG's bytes.
+        alt: the image's alternative text.
+    """
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
 
 

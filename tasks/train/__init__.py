@@ -45,7 +45,21 @@ __all__ = ["forget_trained", "train"]
     cache_policy=NO_CACHE,
 )
 def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str, fresh: bool = False) -> TrainedModel:
-    """Train a candidate on ``dataset``; write it to ``<root>/runs/<run_id>/model.keras``."""
+    """Train a candidate on ``dataset``; write it to ``<root>/runs/<run_id>/model.keras``.
+
+    Args:
+        config: the recipe's config.
+        dataset: the materialized dataset to train on.
+        run_id: the retraining run's id; names the run folder the model is written to.
+        fresh: discard the backup of an interrupted training and its finished-training record (first attempt
+            only) instead of resuming or reusing them.
+
+    Raises:
+        TrainingBusyError: another live run holds the training's lease.
+        TrainingDivergedError: the loss became NaN or infinite (trained in process).
+        WorkerDeterministicError: a worker process failed in a way a retry repeats (NaN loss, bad config).
+        ConfigError: the recipe's model or training section does not resolve.
+    """
     # Keras and TensorFlow load here, not when kerasflow.tasks.train is imported: `kerasflow k8s
     # render` and the worker's cluster helpers live in this package and need neither.
     from kerasflow.tasks.train.state import TrainingState, training_key, training_url
@@ -104,7 +118,12 @@ def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str, fresh: bool 
 
 
 def forget_trained(config: TrainConfig, dataset: DatasetRef) -> None:
-    """Clear the finished-training record once its candidate was promoted or rejected."""
+    """Clear the finished-training record once its candidate was promoted or rejected.
+
+    Args:
+        config: the recipe's config; with ``dataset``, it keys the training.
+        dataset: the dataset the candidate was trained on.
+    """
     from kerasflow.tasks.train.state import TrainingState, training_key, training_url
 
     TrainingState(training_url(config.storage.root, training_key(config, dataset))).forget_trained()
@@ -116,6 +135,13 @@ def gpu_slots(runtime: RuntimeConfig, *, logger) -> Iterator[int]:
 
     A limit that does not exist on the server is not enforced (Prefect's non-strict
     mode): create it once per node pool with ``prefect gcl create gpu --limit <GPUs>``.
+
+    Args:
+        runtime: the recipe's ``runtime`` section (``gpu_limit``, ``gpu_slots``, ``devices``, the launcher).
+        logger: where waiting for, holding and releasing the slots is logged.
+
+    Yields:
+        The slots held, for the block; 0 without a limit or GPUs on this node.
     """
     slots = runtime.gpu_slots if runtime.gpu_slots is not None else local_gpus(runtime)
     if not runtime.gpu_limit or slots == 0:

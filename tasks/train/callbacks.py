@@ -23,7 +23,11 @@ class TrainingDivergedError(DeterministicFailure):
 
 
 class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
-    """Keras's TerminateOnNaN with ``raise_error=True``, raising a non-retryable error."""
+    """Keras's TerminateOnNaN with ``raise_error=True``, raising a non-retryable error.
+
+    Args:
+        learning_rate: the recipe's learning rate, named in the error's advice.
+    """
 
     def __init__(self, *, learning_rate: float):
         super().__init__(raise_error=True)
@@ -31,9 +35,24 @@ class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
         self.epoch = 0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Remember the epoch, for the error's message.
+
+        Args:
+            epoch: the epoch starting, 0 up.
+            logs: not used.
+        """
         self.epoch = epoch
 
     def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Raise when the batch's loss is NaN or infinite.
+
+        Args:
+            batch: the batch ended, 0 up within its epoch.
+            logs: the batch's metrics; ``loss`` is checked.
+
+        Raises:
+            TrainingDivergedError: the loss is NaN or infinite.
+        """
         try:
             super().on_batch_end(batch, logs)
         except RuntimeError as error:
@@ -45,7 +64,14 @@ class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
 
 
 class PrefectProgress(keras.callbacks.Callback):
-    """Log each epoch's metrics to the Prefect run logger and move a progress artifact."""
+    """Log each epoch's metrics to the Prefect run logger and move a progress artifact.
+
+    Args:
+        logger: the Prefect run logger the epochs are logged to.
+        epochs: the epochs the training runs, for "epoch i/n" and the percentage.
+        description: the progress artifact's description.
+        min_update_seconds: the fewest seconds between two updates of the artifact (the last is always sent).
+    """
 
     def __init__(self, *, logger: Any, epochs: int, description: str, min_update_seconds: float = 2.0):
         super().__init__()
@@ -61,11 +87,18 @@ class PrefectProgress(keras.callbacks.Callback):
         self._last_update = 0.0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        """Create the progress artifact at 0 %."""
         from prefect.artifacts import create_progress_artifact
 
         self.artifact_id = create_progress_artifact(progress=0.0, key="training-progress", description=self.description)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Note the first epoch (logging a resume from the backup) and when this one started.
+
+        Args:
+            epoch: the epoch starting, 0 up.
+            logs: not used.
+        """
         if self.first_epoch is None:
             self.first_epoch = epoch
             if epoch > 0:
@@ -73,6 +106,12 @@ class PrefectProgress(keras.callbacks.Callback):
         self._epoch_started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Log the epoch's metrics and time; move the artifact unless it moved less than ``min_update_seconds`` ago.
+
+        Args:
+            epoch: the epoch ended, 0 up.
+            logs: the epoch's metrics; those that are numbers are logged.
+        """
         from prefect.artifacts import update_progress_artifact
 
         values = " ".join(f"{k}={v:.4f}" for k, v in sorted((logs or {}).items()) if _is_number(v))
@@ -85,6 +124,7 @@ class PrefectProgress(keras.callbacks.Callback):
             self._last_update = now
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        """Set the progress artifact to 100 %."""
         from prefect.artifacts import update_progress_artifact
 
         if self.artifact_id is not None:
@@ -111,6 +151,12 @@ def standard_callbacks(
     before progress, so an epoch reported is an epoch kept. (Early stopping's own state,
     its best weights and patience, is not in the backup: Keras does not save it.)
     Progress and TensorBoard belong to the process that reports (the chief).
+
+    Args:
+        training: the recipe's ``training`` section (early stopping, schedule, its own callbacks).
+        backup: the callback that publishes each epoch's backup.
+        progress: the callback that reports progress; None on a worker that does not report.
+        tensorboard_dir: where TensorBoard's logs go; None for no TensorBoard.
     """
     callbacks: list[keras.callbacks.Callback] = [TerminateOnNaN(learning_rate=training.learning_rate)]
     stopping = training.early_stopping

@@ -20,14 +20,26 @@ INDEX_ENV = "JOB_COMPLETION_INDEX"
 
 
 def tf_config(workers: Sequence[str], index: int) -> str:
-    """The TF_CONFIG of worker ``index`` in a cluster of ``workers`` (host:port each)."""
+    """The TF_CONFIG of worker ``index`` in a cluster of ``workers`` (host:port each).
+
+    Args:
+        workers: every worker's ``host:port``, in index order.
+        index: this worker's index in ``workers``.
+    """
     if not 0 <= index < len(workers):
         raise ValueError(f"received worker index {index}, expected 0..{len(workers) - 1}")
     return json.dumps({"cluster": {"worker": list(workers)}, "task": {"type": "worker", "index": index}})
 
 
 def tf_config_from_index(env: Mapping[str, str]) -> str | None:
-    """TF_CONFIG for an Indexed Job pod from ``KERASFLOW_WORKERS`` and ``JOB_COMPLETION_INDEX``."""
+    """TF_CONFIG for an Indexed Job pod from ``KERASFLOW_WORKERS`` and ``JOB_COMPLETION_INDEX``.
+
+    Args:
+        env: the process environment (``os.environ`` or a mapping like it).
+
+    Returns:
+        The TF_CONFIG JSON; None when either variable is unset.
+    """
     workers = [w.strip() for w in env.get(WORKERS_ENV, "").split(",") if w.strip()]
     if not workers or INDEX_ENV not in env:
         return None
@@ -39,6 +51,9 @@ def cluster_workers(env: Mapping[str, str] | None = None) -> int:
 
     TF_CONFIG wins; else a Slurm allocation of several tasks, resolved the way
     ``tf.distribute.cluster_resolver.SlurmClusterResolver`` resolves it.
+
+    Args:
+        env: the process environment; None for ``os.environ``.
     """
     env = os.environ if env is None else env
     spec = env.get("TF_CONFIG")
@@ -51,7 +66,11 @@ def cluster_workers(env: Mapping[str, str] | None = None) -> int:
 
 
 def is_chief(env: Mapping[str, str] | None = None) -> bool:
-    """Whether this process writes the run's outputs: worker 0, or the only process."""
+    """Whether this process writes the run's outputs: worker 0, or the only process.
+
+    Args:
+        env: the process environment; None for ``os.environ``.
+    """
     env = os.environ if env is None else env
     spec = env.get("TF_CONFIG")
     if spec:
@@ -71,6 +90,13 @@ def slurm_gpu_arguments(env: Mapping[str, str], gpus_per_task: int) -> dict[str,
     GPU slot, so with 0 GPUs per task it lists no worker at all. So it is told one slot
     per task (``gpus_per_task`` of them, at least 1) on every node, and it sets
     ``CUDA_VISIBLE_DEVICES`` itself only when GPUs are wanted and Slurm did not bind them.
+
+    Args:
+        env: the process environment, inside the Slurm job step.
+        gpus_per_task: the GPUs each task uses (``runtime.launcher.gpus_per_worker``); 0 for CPU nodes.
+
+    Returns:
+        Keyword arguments of ``SlurmClusterResolver``: ``gpus_per_task``, ``gpus_per_node``, ``auto_set_gpu``.
     """
     per_task = max(gpus_per_task, 1)
     tasks = int(env.get("SLURM_STEP_NUM_TASKS") or env.get("SLURM_NTASKS") or 1)

@@ -126,7 +126,16 @@ def fit_model(
     callbacks: Sequence[Any],
     warm_start_version: int | None = None,
 ) -> TrainedModel:
-    """Train with Keras's ``model.fit`` under the configured strategy (one process)."""
+    """Train with Keras's ``model.fit`` under the configured strategy (one process).
+
+    Args:
+        config: the recipe's config.
+        ref: the stored dataset.
+        run_id: the retraining run's id, recorded with the model.
+        run_dir: the run's local folder, where the model is written.
+        callbacks: Keras callbacks for ``fit`` (:func:`kerasflow.tasks.train.callbacks.standard_callbacks`).
+        warm_start_version: the registered version to start from; None to build the model anew.
+    """
 
     strategy = build_strategy(config.runtime)
     plan = make_plan(config, ref, replicas=strategy.num_replicas_in_sync)
@@ -178,7 +187,24 @@ def save_trained(
     seconds: float,
     warm_started_from: int | None = None,
 ) -> TrainedModel:
-    """Write ``model.keras``, ``saved_model/`` and ``metrics.json`` into the run folder."""
+    """Write ``model.keras``, ``saved_model/`` and ``metrics.json`` into the run folder.
+
+    Args:
+        model: the trained model.
+        history: metric name -> one value per epoch run, as Keras's ``History.history``.
+        epochs_run: the numbers of the epochs run, 0 up (after a resume, not from 0).
+        config: the recipe's config.
+        ref: the dataset trained on.
+        run_id: the retraining run's id.
+        run_dir: the run's local folder.
+        strategy: the strategy's description, recorded with the model.
+        replicas: replicas in sync (devices times workers).
+        seconds: the training's duration, in seconds.
+        warm_started_from: the registered version training started from; None when built anew.
+
+    Returns:
+        The record of the trained model, its URIs local paths in ``run_dir``.
+    """
     first_epoch = epochs_run[0] if epochs_run else config.training.epochs
     run_dir.mkdir(parents=True, exist_ok=True)
     model_path = run_dir / "model.keras"
@@ -208,6 +234,11 @@ def publish_run(trained: TrainedModel, config: TrainConfig, *, write_result: boo
 
     With ``write_result`` the published ref is first written to ``result.json`` in the
     run folder, so it travels with the upload to a launcher on another machine.
+
+    Args:
+        trained: the record of the trained model, its URIs local.
+        config: the recipe's config (``storage.root``).
+        write_result: write the returned record to ``result.json`` in the run folder before the upload.
     """
 
     root = config.storage.root

@@ -47,6 +47,17 @@ class TrainingPlan:
 
 
 def make_plan(config: TrainConfig, ref: DatasetRef, *, replicas: int) -> TrainingPlan:
+    """The plan of a training of ``config`` on ``ref`` over ``replicas`` replicas.
+
+    Args:
+        config: the recipe's config.
+        ref: the dataset trained on; its training split's rows give the steps per epoch.
+        replicas: replicas in sync (devices times workers).
+
+    Raises:
+        ConfigError: ``training.steps_per_execution`` is not ``auto`` or 1 under several replicas, or
+            ``training.class_weight`` names a class the dataset does not have.
+    """
     training = config.training
     global_batch = training.batch_size * replicas
     rows = ref.splits.get("train", 0)
@@ -78,6 +89,14 @@ def steps_per_execution(setting: int | str, *, steps_per_epoch: int, replicas: i
     under MirroredStrategy ("You must feed a value for placeholder tensor
     'while/cond/Placeholder_1'"), and a replica's step on a GPU is long enough that the
     call costs little beside it.
+
+    Args:
+        setting: the recipe's ``training.steps_per_execution``: a number or ``auto``.
+        steps_per_epoch: training steps of one epoch; the result is at most this.
+        replicas: replicas in sync.
+
+    Raises:
+        ConfigError: ``setting`` is neither ``auto`` nor 1 under several replicas.
     """
     if replicas > 1:
         if setting not in ("auto", 1):
@@ -91,13 +110,30 @@ def steps_per_execution(setting: int | str, *, steps_per_epoch: int, replicas: i
 
 
 def learning_rate(config: TrainConfig, replicas: int) -> float:
-    """The recipe's learning rate, times the replicas under the linear scaling rule (opt-in)."""
+    """The recipe's learning rate, times the replicas under the linear scaling rule (opt-in).
+
+    Args:
+        config: the recipe's config (``training.learning_rate``, ``runtime.scale_learning_rate``).
+        replicas: replicas in sync.
+    """
     scale = replicas if config.runtime.scale_learning_rate else 1
     return config.training.learning_rate * scale
 
 
 def class_weights(config: TrainConfig, ref: DatasetRef, *, num_classes: int) -> tuple[float, ...] | None:
-    """The recipe's class weights by class id: given by class name, or balanced from the training split."""
+    """The recipe's class weights by class id: given by class name, or balanced from the training split.
+
+    Args:
+        config: the recipe's config (``training.class_weight``: None, ``balanced``, or class name -> weight).
+        ref: the dataset; its class names, and its training split's counts for ``balanced``.
+        num_classes: the classes the model predicts.
+
+    Returns:
+        One weight per class id (a class not named weighs 1); None without ``training.class_weight``.
+
+    Raises:
+        ConfigError: ``training.class_weight`` names a class the dataset does not have.
+    """
     wanted = config.training.class_weight
     if wanted is None:
         return None
@@ -114,7 +150,12 @@ def class_weights(config: TrainConfig, ref: DatasetRef, *, num_classes: int) -> 
 
 
 def train_label_counts(ref: DatasetRef, *, num_classes: int) -> list[int]:
-    """Rows of each class in the training split, in one streaming pass."""
+    """Rows of each class in the training split, in one streaming pass.
+
+    Args:
+        ref: the dataset.
+        num_classes: the classes counted; labels outside ``0..num_classes-1`` are not.
+    """
     import numpy as np
 
     counts = np.zeros(num_classes, dtype=np.int64)

@@ -21,7 +21,15 @@ from kerasflow.tasks.config import ConfigError, TrainingConfig
 
 
 def import_object(reference: str, *, what: str) -> Any:
-    """``package.module:name`` -> the object, or a ConfigError naming what is missing."""
+    """``package.module:name`` -> the object, or a ConfigError naming what is missing.
+
+    Args:
+        reference: ``package.module:name``.
+        what: the recipe key that gave it, for the message (``training.loss``).
+
+    Raises:
+        ConfigError: the reference is malformed, its module cannot be imported, or the module lacks the name.
+    """
     try:
         return builders.import_reference(reference, what=what, expected="a Keras name or 'package.module:name'")
     except builders.BuilderError as error:
@@ -39,7 +47,11 @@ def _keras_or_imported(reference: str, *, what: str, get: Any) -> Any:
 
 
 def custom_loss(training: TrainingConfig) -> Any | None:
-    """The recipe's loss as a Keras object, or None for the task's default."""
+    """The recipe's loss as a Keras object, or None for the task's default.
+
+    Raises:
+        ConfigError: ``training.loss`` is neither a Keras loss nor an importable one.
+    """
     import keras
 
     if training.loss is None:
@@ -48,14 +60,24 @@ def custom_loss(training: TrainingConfig) -> Any | None:
 
 
 def extra_metrics(training: TrainingConfig) -> list[Any]:
-    """The recipe's metrics, measured beside the task's own."""
+    """The recipe's metrics, measured beside the task's own.
+
+    Raises:
+        ConfigError: an entry is neither a Keras metric nor an importable one.
+    """
     import keras
 
     return [_keras_or_imported(name, what="training.metrics entry", get=keras.metrics.get) for name in training.metrics]
 
 
 def learning_rate_schedule(training: TrainingConfig, *, learning_rate: float, steps_per_epoch: int) -> Any:
-    """The optimizer's learning rate: a float, or Keras's CosineDecay with linear warm-up."""
+    """The optimizer's learning rate: a float, or Keras's CosineDecay with linear warm-up.
+
+    Args:
+        training: the recipe's ``training`` section (``schedule``, ``epochs``).
+        learning_rate: the peak learning rate (after any scaling by the replicas).
+        steps_per_epoch: training steps of one epoch; the schedule counts steps.
+    """
     import keras
 
     schedule = training.schedule
@@ -73,7 +95,15 @@ def learning_rate_schedule(training: TrainingConfig, *, learning_rate: float, st
 
 
 def optimizer(training: TrainingConfig, *, learning_rate: Any) -> Any:
-    """Keras's optimizer of that name, with the recipe's parameters."""
+    """Keras's optimizer of that name, with the recipe's parameters.
+
+    Args:
+        training: the recipe's ``training`` section (``optimizer``, ``optimizer_params``).
+        learning_rate: a float, or a Keras learning-rate schedule.
+
+    Raises:
+        ConfigError: the optimizer refuses ``training.optimizer_params``.
+    """
     import keras
 
     config = {**training.optimizer_params, "learning_rate": learning_rate}
@@ -84,7 +114,11 @@ def optimizer(training: TrainingConfig, *, learning_rate: Any) -> Any:
 
 
 def schedule_callbacks(training: TrainingConfig) -> list[Any]:
-    """Keras's ReduceLROnPlateau when the schedule asks for it, then the recipe's own callbacks."""
+    """Keras's ReduceLROnPlateau when the schedule asks for it, then the recipe's own callbacks.
+
+    Raises:
+        ConfigError: a ``training.callbacks`` entry cannot be imported, or does not return a Keras callback.
+    """
     import keras
 
     callbacks = []
@@ -112,7 +146,11 @@ def schedule_callbacks(training: TrainingConfig) -> list[Any]:
 
 
 def check_training(training: TrainingConfig) -> None:
-    """Resolve everything the training section names, so a mistake fails before any work."""
+    """Resolve everything the training section names, so a mistake fails before any work.
+
+    Raises:
+        ConfigError: naming the first key whose value does not resolve, or two settings that conflict.
+    """
     import keras
 
     cls = type(keras.optimizers.get(training.optimizer))

@@ -54,6 +54,13 @@ def training_key(config: TrainConfig, dataset: DatasetRef) -> str:
 
     Runtime placement (strategy, devices, launcher) is left out: a training killed on one
     machine may resume on another with a different number of GPUs.
+
+    Args:
+        config: the recipe's config.
+        dataset: the dataset trained on.
+
+    Returns:
+        ``<model name>-<16 hex digits>``: the name of the training's folder under ``<root>/training/``.
     """
     identity = {
         "format": STATE_FORMAT,
@@ -68,7 +75,11 @@ def training_key(config: TrainConfig, dataset: DatasetRef) -> str:
 
 
 class TrainingState:
-    """The backup snapshots of one training under ``<root>/training/<key>``."""
+    """The backup snapshots of one training under ``<root>/training/<key>``.
+
+    Args:
+        url: the training's folder, ``<root>/training/<key>``, any fsspec URL.
+    """
 
     def __init__(self, url: str):
         self.url = url
@@ -124,6 +135,10 @@ class TrainingState:
         """Publish the folder ``local`` as the snapshot after ``epoch``, then drop older ones.
 
         Only forward: a snapshot older than the published one is never published over it.
+
+        Args:
+            local: the local folder Keras's BackupAndRestore wrote.
+            epoch: the epochs completed, counted from 1.
         """
         previous = self.latest_epoch()
         if previous >= epoch:
@@ -152,6 +167,12 @@ class DurableBackup(keras.callbacks.BackupAndRestore):
     has ``check()``: the holder's own TrainingLease, or a worker's view of it). Workers
     still save each epoch, to a folder of their own that is removed at the end: saving
     reads every variable, which under MultiWorkerMirroredStrategy all workers must do.
+
+    Args:
+        state: the training's durable state, which snapshots are restored from and published to.
+        scratch: the local folder the private backup folder is made in.
+        publish: this process publishes each epoch's snapshot (the chief).
+        lease: has ``check()``, called before each publish; None for no check.
     """
 
     def __init__(self, state: TrainingState, *, scratch: Path, publish: bool, lease: Any = None):
@@ -164,10 +185,20 @@ class DurableBackup(keras.callbacks.BackupAndRestore):
         self.restored_epoch = 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        """Download the newest published snapshot, then let Keras restore from it."""
         self.restored_epoch = self.state.restore_into(self.local)
         super().on_train_begin(logs)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Save the epoch's backup; the chief publishes it once its lease still holds.
+
+        Args:
+            epoch: the epoch ended, 0 up.
+            logs: the epoch's metrics, passed on to Keras.
+
+        Raises:
+            LeaseLostError: another run holds the training now.
+        """
         super().on_epoch_end(epoch, logs)
         if self.publish:
             if self.lease is not None:
@@ -175,5 +206,6 @@ class DurableBackup(keras.callbacks.BackupAndRestore):
             self.state.publish(self.local, epoch + 1)
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        """Let Keras delete its backup, and remove the private folder."""
         super().on_train_end(logs)
         shutil.rmtree(self.local, ignore_errors=True)

@@ -20,7 +20,16 @@ from kerasflow.tasks.train import cluster
 
 
 def build_strategy(runtime: RuntimeConfig, *, env: dict[str, str] | None = None):
-    """A strategy for ``runtime``; ConfigError when it cannot work on this machine."""
+    """A strategy for ``runtime``; ConfigError when it cannot work on this machine.
+
+    Args:
+        runtime: the recipe's ``runtime`` section (``strategy``, ``devices``, precision, XLA, the launcher).
+        env: the process environment, which names a cluster (TF_CONFIG, Slurm); None for ``os.environ``.
+
+    Raises:
+        ConfigError: ``runtime.devices`` names a device that does not exist here, mixed precision or XLA is
+            asked for without a GPU, or a multi-worker strategy has no cluster to run on.
+    """
     import tensorflow as tf
 
     env = dict(os.environ) if env is None else env
@@ -49,7 +58,15 @@ def build_strategy(runtime: RuntimeConfig, *, env: dict[str, str] | None = None)
 
 
 def multi_worker_strategy(runtime: RuntimeConfig, env: dict[str, str]):
-    """MultiWorkerMirroredStrategy over TF_CONFIG or Slurm, failing fast on a dead peer."""
+    """MultiWorkerMirroredStrategy over TF_CONFIG or Slurm, failing fast on a dead peer.
+
+    Args:
+        runtime: the recipe's ``runtime`` section (the launcher's port and GPUs, ``peer_timeout_seconds``).
+        env: the process environment, which names the cluster.
+
+    Raises:
+        ConfigError: neither TF_CONFIG nor a Slurm allocation names the workers.
+    """
     import tensorflow as tf
 
     if env.get("TF_CONFIG"):
@@ -74,7 +91,11 @@ def multi_worker_strategy(runtime: RuntimeConfig, env: dict[str, str]):
 
 
 def check_accelerator_features(runtime: RuntimeConfig) -> None:
-    """Refuse mixed precision and XLA where they cannot work: a machine without a GPU."""
+    """Refuse mixed precision and XLA where they cannot work: a machine without a GPU.
+
+    Raises:
+        ConfigError: mixed precision or XLA is asked for without a GPU, or bfloat16 on a GPU older than Ampere.
+    """
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")

@@ -32,7 +32,11 @@ PERCENTILES = [i / 100 for i in range(101)]
 
 
 def training_statistics(ref: DatasetRef) -> SplitStatistics:
-    """The training split's statistics of ``ref``; a dataset without them cannot be encoded."""
+    """The training split's statistics of ``ref``; a dataset without them cannot be encoded.
+
+    Raises:
+        ConfigError: the dataset has no statistics of its training split.
+    """
 
     statistics = read_statistics(ref)
     if statistics is None or "train" not in statistics.splits:
@@ -45,7 +49,12 @@ def training_statistics(ref: DatasetRef) -> SplitStatistics:
 
 
 def column_facts(stats: NumericStats | CategoricalStats, *, storage: str) -> ColumnFacts:
-    """What a column's encoding needs from its statistics."""
+    """What a column's encoding needs from its statistics.
+
+    Args:
+        stats: the column's statistics on the training split.
+        storage: how the column is stored (``float``, ``integer``, ``string``); an integer vocabulary is of ints.
+    """
     if isinstance(stats, NumericStats):
         return ColumnFacts(
             missing=stats.missing,
@@ -64,7 +73,12 @@ def column_facts(stats: NumericStats | CategoricalStats, *, storage: str) -> Col
 
 
 def typed_columns(data: DataConfig, ref: DatasetRef) -> list[TypedColumn]:
-    """The dataset's columns with their types, and the params data.columns gives them."""
+    """The dataset's columns with their types, and the params data.columns gives them.
+
+    Args:
+        data: the recipe's ``data`` section, whose ``columns`` give the types' params.
+        ref: the dataset, whose ``column_types`` give the columns and types, in order.
+    """
     declared = data.columns or {}
     return [
         TypedColumn(name, type_name, declared[name].params() if name in declared else {})  # type: ignore[union-attr]
@@ -73,7 +87,15 @@ def typed_columns(data: DataConfig, ref: DatasetRef) -> list[TypedColumn]:
 
 
 def crosses(data: DataConfig, ref: DatasetRef) -> list[Cross]:
-    """data.crosses, each over categorical columns of the dataset."""
+    """data.crosses, each over categorical columns of the dataset.
+
+    Args:
+        data: the recipe's ``data`` section.
+        ref: the dataset, whose ``column_types`` give the columns' types.
+
+    Raises:
+        ConfigError: a cross names a column that is not a categorical feature column.
+    """
     types = ref.column_types or {}
     found = []
     for cross in data.crosses:
@@ -88,7 +110,16 @@ def crosses(data: DataConfig, ref: DatasetRef) -> list[Cross]:
 
 
 def encoder_for(data: DataConfig, ref: DatasetRef) -> Encoder:
-    """The raw inputs of ``ref``'s columns and their encoding, made from its training statistics."""
+    """The raw inputs of ``ref``'s columns and their encoding, made from its training statistics.
+
+    Args:
+        data: the recipe's ``data`` section (column params, crosses, ``missing``).
+        ref: the typed table's dataset.
+
+    Raises:
+        ConfigError: the dataset has no training statistics, or a cross names a column that is not a
+            categorical feature column.
+    """
     stats = training_statistics(ref)
     columns = typed_columns(data, ref)
     facts = {
@@ -110,6 +141,10 @@ def assemble(encoder: Encoder, body: Any) -> Any:
     """The model kerasflow trains and saves: raw columns -> encoding -> the builder's model.
 
     A model the builder compiled keeps its compilation.
+
+    Args:
+        encoder: the table's raw inputs and their encoding.
+        body: the builder's model, which takes the encoded vector.
     """
     import keras
 

@@ -18,7 +18,15 @@ from kerasflow.tasks.config import ConfigError, TrainConfig
 
 
 def resolve_warm_start(config: TrainConfig, *, logger: Any = None) -> int | None:
-    """The version to start from, or None (cold start); a ConfigError when it cannot be used."""
+    """The version to start from, or None (cold start); a ConfigError when it cannot be used.
+
+    Args:
+        config: the recipe's config (``training.warm_start``: ``none``, an alias or a version number).
+        logger: where a cold start for want of a model under the alias is logged; None for no line.
+
+    Raises:
+        ConfigError: the version does not exist, or was built by another builder or with other params.
+    """
     choice, name = config.training.warm_start, config.model.name
     if choice == "none":
         return None
@@ -48,7 +56,17 @@ def resolve_warm_start(config: TrainConfig, *, logger: Any = None) -> int | None
 
 
 def warm_start_model(config: TrainConfig, version: int, *, feature_shape: tuple[int, ...]) -> Any:
-    """The registered model, loaded (verified, inspected, safe mode) to be trained further."""
+    """The registered model, loaded (verified, inspected, safe mode) to be trained further.
+
+    Args:
+        config: the recipe's config (``model.name``, ``model.trusted_packages``, ``storage.root``).
+        version: the version to load, from :func:`resolve_warm_start`.
+        feature_shape: one example's shape in the data trained on.
+
+    Raises:
+        ConfigError: the model reads examples of another shape.
+        ModelFileError: the model file is refused or cannot be loaded.
+    """
     registry = ModelRegistry(storage.registry_url(config.storage.root))
     model = registry.load(config.model.name, version, trusted_packages=config.model.trusted_packages)
     expected = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None

@@ -54,7 +54,13 @@ class Source(Protocol):
     def load(
         self, data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, Path] | None = None
     ) -> SourceData:
-        """The content ``identity`` names, read and split; ``downloaded``: local copies fetched beforehand."""
+        """The content ``identity`` names, read and split; ``downloaded``: local copies fetched beforehand.
+
+        Args:
+            data: the recipe's ``data`` section.
+            identity: what :meth:`identify` returned for ``data``.
+            downloaded: a table's file URL -> a local copy fetched beforehand; None when nothing was.
+        """
         ...
 
 
@@ -87,7 +93,12 @@ def register_source(name: str, source: Source) -> Source:
 
 
 def source_name(data: DataConfig, identity: dict[str, Any] | None = None) -> str:
-    """The source that reads ``data``: ``data.source``, or ``prepared_tfds`` for a prepared TFDS folder."""
+    """The source that reads ``data``: ``data.source``, or ``prepared_tfds`` for a prepared TFDS folder.
+
+    Args:
+        data: the recipe's ``data`` section.
+        identity: the source's identity, when known; without it, a ``files`` URL is looked at.
+    """
     if data.source == "files":
         prepared = "tfds_dir" in identity if identity is not None else is_tfds_dir(data.url or "")
         if prepared:
@@ -107,7 +118,11 @@ def check_source(data: DataConfig) -> None:
 
 
 def identify(data: DataConfig) -> dict[str, Any]:
-    """What identifies the content the config names, without reading it all."""
+    """What identifies the content the config names, without reading it all.
+
+    Raises:
+        ConfigError: no source is registered for ``data.source``.
+    """
     return SOURCE_REGISTRY.get(source_name(data)).identify(data)
 
 
@@ -117,6 +132,14 @@ def load_source(
     """Read the source the config names; ``identity`` from :func:`identify` if known.
 
     ``downloaded``: local copies of a table's files fetched beforehand, by URL.
+
+    Args:
+        data: the recipe's ``data`` section.
+        identity: the source's identity; None to identify it here.
+        downloaded: a table's file URL -> a local copy fetched beforehand; None when nothing was.
+
+    Raises:
+        ConfigError: no source is registered for ``data.source``.
     """
     identity = identity or identify(data)
     return SOURCE_REGISTRY.get(source_name(data, identity)).load(data, identity, downloaded=downloaded)

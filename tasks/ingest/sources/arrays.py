@@ -38,10 +38,17 @@ BLOCK_ROWS = 1024
 
 
 def content_sha256(x: np.ndarray, y: np.ndarray) -> str:
+    """The SHA-256, in hex, of the bytes of ``x`` and then of ``y``: the content's checksum.
+
+    Args:
+        x: the examples.
+        y: their labels.
+    """
     return hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest()
 
 
 def split_identity(data: DataConfig) -> dict[str, Any]:
+    """What decides how ``data``'s rows split (split key, seed, fractions): part of a dataset's identity."""
     return split_rule.describe(key=data.split_key, seed=data.seed, fractions=data.fractions.model_dump())
 
 
@@ -62,7 +69,18 @@ def label_identity(data: DataConfig) -> dict[str, str]:
 def split_indices(
     arrays: TypedArrays, y: np.ndarray, class_names: list[str], data: DataConfig, keys: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """Rows per split, each row's split decided by its own hash (tasks/data/splits.py)."""
+    """Rows per split, each row's split decided by its own hash (tasks/data/splits.py).
+
+    Args:
+        arrays: the rows' feature columns by storage.
+        y: the rows' labels: class ids, or numbers.
+        class_names: the classes, by id; part of a row's content hash.
+        data: the recipe's ``data`` section (seed, fractions, limit).
+        keys: each row's ``data.split_key`` value; its hash decides the split instead of the row's content.
+
+    Returns:
+        Split name -> the row numbers in it.
+    """
     if keys is not None:
         hashes = split_rule.key_hashes(keys, seed=data.seed)
     else:
@@ -80,6 +98,11 @@ class Blocks:
     split is made: a split as one array indexed by its rows, then a TensorFlow constant of
     it (``from_tensor_slices``), were two copies of the table at once (issue 14). Keys are
     the block numbers; with shuffling disabled TFDS writes the blocks in that order.
+
+    Args:
+        arrays: the stored columns, each with one entry per row of the source.
+        rows: the row numbers of the split, in the order they are written.
+        rows_per_block: rows per TFDS example.
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], rows: np.ndarray, *, rows_per_block: int = BLOCK_ROWS):
@@ -113,6 +136,18 @@ def from_arrays(
     ``column_types``: a table's feature columns and their types; its columns are stored by
     storage (floats, integers, text: :class:`TypedArrays`). Without it (an image sample)
     ``arrays.floats`` holds whole examples.
+
+    Args:
+        arrays: the feature columns by storage, one entry per row.
+        y: the labels: class ids, or numbers when ``data.labels`` is ``numbers``.
+        data: the recipe's ``data`` section (split, limit, labels).
+        name: the dataset's name, made TFDS-safe.
+        class_names: the classes, by id.
+        identity: the source's identity, recorded with the dataset.
+        column_types: a table's feature column -> type; None for an image sample.
+        ignored_columns: the table's columns outside the recipe's schema.
+        slices: slice column -> each row's value.
+        split_keys: each row's ``data.split_key`` value; None to split by content.
     """
     import tensorflow_datasets as tfds
 
@@ -170,7 +205,15 @@ def array_statistics(
     column_types: dict[str, str] | None,
     class_names: list[str],
 ) -> DatasetStatistics:
-    """Each split's statistics: its rows, every column of a table, and its labels."""
+    """Each split's statistics: its rows, every column of a table, and its labels.
+
+    Args:
+        arrays: the feature columns by storage.
+        y: the labels: class ids, or numbers.
+        cut: split name -> the row numbers in it.
+        column_types: a table's feature column -> type; None for an image sample (no column statistics).
+        class_names: the classes, by id.
+    """
     types = column_types or {}
     columns = arrays.columns(types) if column_types is not None else {}
     return DatasetStatistics(
@@ -182,5 +225,6 @@ def array_statistics(
 
 
 def floats(x: np.ndarray) -> TypedArrays:
+    """``x`` as :class:`TypedArrays` of floats alone (whole examples; no integer or text columns)."""
     empty = np.zeros((len(x), 0))
     return TypedArrays(floats=x, integers=empty.astype(np.int64), strings=empty.astype(object))

@@ -24,7 +24,15 @@ class DownloadUnreachable(DeterministicFailure):
 
 
 def check_hosts(name: str, urls: Iterable[str]) -> None:
-    """One request, no retry, to the first URL of each host; raise DownloadUnreachable on no answer."""
+    """One request, no retry, to the first URL of each host; raise DownloadUnreachable on no answer.
+
+    Args:
+        name: the TFDS dataset's name (``name[:config][/version]``), for the message.
+        urls: the dataset's download URLs; only http and https ones are checked.
+
+    Raises:
+        DownloadUnreachable: a host did not answer.
+    """
     import requests
 
     first_url_of_host: dict[str, str] = {}
@@ -42,7 +50,13 @@ def check_hosts(name: str, urls: Iterable[str]) -> None:
 
 
 def unreachable(name: str, host: str, error: BaseException) -> DownloadUnreachable:
-    """The one message for a download host that cannot be reached, with what to do offline."""
+    """The one message for a download host that cannot be reached, with what to do offline.
+
+    Args:
+        name: the TFDS dataset's name (``name[:config][/version]``).
+        host: the host that did not answer.
+        error: the connection error, which gives the reason.
+    """
     import requests
 
     text = repr(error)

@@ -39,6 +39,14 @@ SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
 
 @dataclass(frozen=True)
 class TableFile:
+    """One file of a source, with what identifies its content.
+
+    Args:
+        url: the file's URL (a local path for a local file).
+        path: its path within its filesystem.
+        size: its size in bytes.
+        version: its ETag on an object store, its mtime on a disk.
+    """
     url: str
     path: str  # path within its filesystem
     size: int
@@ -49,6 +57,13 @@ def list_files(url: str, *, suffixes: tuple[str, ...] | None = SUFFIXES) -> list
     """The data files ``url`` names, sorted; each with what identifies its content.
 
     ``suffixes``: in a folder, the files to list (None: every file) and the only ones accepted.
+
+    Args:
+        url: a file, a folder or a glob, any fsspec URL.
+        suffixes: the file name endings listed in a folder and accepted anywhere; None for every file.
+
+    Raises:
+        DataValidationError: nothing matches ``url``, or a file matched does not end in one of ``suffixes``.
     """
     fs, pattern = storage.filesystem(url)
     try:
@@ -90,6 +105,7 @@ def list_files(url: str, *, suffixes: tuple[str, ...] | None = SUFFIXES) -> list
 
 
 def identity(files: list[TableFile]) -> list[list[Any]]:
+    """The (URL, size, version) rows of ``files``: their part of a source's identity."""
     return [[f.url, f.size, f.version] for f in files]
 
 
@@ -100,7 +116,12 @@ def from_identity(rows: list[list[Any]]) -> list[TableFile]:
 
 @contextlib.contextmanager
 def local_copies(files: list[TableFile], downloaded: dict[str, Path] | None = None) -> Iterator[list[Path]]:
-    """Local paths of ``files``: ``downloaded`` (copies fetched beforehand, by URL), else fetched now, removed after."""
+    """Local paths of ``files``: ``downloaded`` (copies fetched beforehand, by URL), else fetched now, removed after.
+
+    Args:
+        files: the files, as :func:`list_files` gives them.
+        downloaded: file URL -> a local copy fetched beforehand; used when it has every file.
+    """
     if downloaded is not None and all(f.url in downloaded for f in files):
         yield [downloaded[f.url] for f in files]
         return
@@ -109,7 +130,12 @@ def local_copies(files: list[TableFile], downloaded: dict[str, Path] | None = No
 
 
 def download_files(files: list[TableFile], folder: Path) -> list[Path]:
-    """Local paths of ``files``: remote ones fetched into ``folder`` by one concurrent get."""
+    """Local paths of ``files``: remote ones fetched into ``folder`` by one concurrent get.
+
+    Args:
+        files: the files, as :func:`list_files` gives them.
+        folder: a local folder the remote files are fetched into.
+    """
     remote = [f for f in files if not storage.is_local(f.url)]
     if not remote:
         return [Path(f.path) for f in files]

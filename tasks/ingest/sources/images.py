@@ -41,7 +41,12 @@ IMAGE_KEY = "image"
 
 
 def list_images(url: str) -> tuple[list[TableFile], list[str]]:
-    """Every image under ``url`` (sorted) and the class folders (sorted); bad layouts are one error each."""
+    """Every image under ``url`` (sorted) and the class folders (sorted); bad layouts are one error each.
+
+    Raises:
+        DataValidationError: no class folder, an image outside one, a file that is not an image, or an
+            empty class folder.
+    """
     fs, root = storage.filesystem(url)
     root = root.rstrip("/")
     try:
@@ -89,12 +94,25 @@ def list_images(url: str) -> tuple[list[TableFile], list[str]]:
 
 
 def class_of(file: TableFile, url: str) -> str:
-    """The class folder ``file`` is in."""
+    """The class folder ``file`` is in.
+
+    Args:
+        file: an image, as :func:`list_images` lists it.
+        url: the folder the images are under (not used: the class is the image's parent folder).
+    """
     return file.url.rstrip("/").rsplit("/", 2)[-2]
 
 
 def load_images(data: DataConfig, identity: dict[str, Any]) -> SourceData:
-    """The images ``identity`` lists, checked and split, as blocks of encoded images with their class ids."""
+    """The images ``identity`` lists, checked and split, as blocks of encoded images with their class ids.
+
+    Args:
+        data: the recipe's ``data`` section (split, limit, image size, color mode).
+        identity: the source's identity: the images and the class folders, sorted.
+
+    Raises:
+        DataValidationError: an image cannot be decoded.
+    """
     import tensorflow_datasets as tfds
 
     files = files_module.from_identity(identity["files"])
@@ -172,6 +190,11 @@ class ImageFolderSource:
     """``data.source: images``: a folder or prefix with one subfolder of images per class."""
 
     def identify(self, data: DataConfig) -> dict[str, Any]:
+            """What identifies the images ``data.url`` holds: every image's key, size and version, and the classes.
+
+            Raises:
+                DataValidationError: the folder's layout is not one subfolder of images per class.
+            """
             files, classes = list_images(data.url or "")
             return {
                 "source": "images",
@@ -185,6 +208,13 @@ class ImageFolderSource:
     def load(
         self, data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, Path] | None = None
     ) -> SourceData:
+        """The images ``identity`` lists, checked and split (:func:`load_images`).
+
+        Args:
+            data: the recipe's ``data`` section.
+            identity: what :meth:`identify` returned.
+            downloaded: not used: the images are fetched here.
+        """
         return load_images(data, identity)
 
 

@@ -25,7 +25,12 @@ SAMPLE_TABLES: dict[str, str] = {"breast_cancer": "classes", "diabetes": "number
 
 
 def sample_arrays(data: DataConfig) -> tuple[np.ndarray, np.ndarray, list[str], list[str] | None]:
-    """(features, labels, class names, feature names) of the sample ``data.name``."""
+    """(features, labels, class names, feature names) of the sample ``data.name``.
+
+    Raises:
+        ConfigError: ``data.name`` is not a bundled sample, or its target is a number and ``data.labels``
+            is not ``numbers``.
+    """
     if data.name == "digits":
         x, target = _digits()
         x = x.astype("float32")[..., None]  # (n, 8, 8, 1), values 0..16
@@ -78,6 +83,7 @@ class SampleSource:
     """``data.source: sample``: a table or images scikit-learn ships, named by its checksum."""
 
     def identify(self, data: DataConfig) -> dict[str, Any]:
+        """What identifies the sample ``data.name``: its name, its content's SHA-256, and how it is cut."""
         x, y, _, _ = sample_arrays(data)
         checksum = arrays.content_sha256(x, y)
         return {"source": "sample", "name": data.name, "content_sha256": checksum, **arrays.cut_identity(data)}
@@ -85,6 +91,13 @@ class SampleSource:
     def load(
         self, data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, Path] | None = None
     ) -> SourceData:
+        """The sample, split by row hashes: a table of numbers typed ``float_normalized``, or images.
+
+        Args:
+            data: the recipe's ``data`` section.
+            identity: what :meth:`identify` returned.
+            downloaded: not used: the samples ship with scikit-learn.
+        """
         x, y, class_names, feature_names = sample_arrays(data)
         # A sample table (diabetes, breast cancer) is a typed table of numbers; digits is images.
         types = {name: "float_normalized" for name in feature_names} if feature_names else None

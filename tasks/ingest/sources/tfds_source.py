@@ -24,6 +24,10 @@ def tfds_builder(data: DataConfig):
 
     TensorFlow reads only local paths, so a prepared dataset under ``s3://.../tfds`` is
     downloaded once (concurrently) into ``<cache>/tfds/`` and read from there.
+
+    Raises:
+        ConfigError: a remote ``data.data_dir`` holds no prepared dataset of that name, or ``data.name`` is not
+            a TFDS dataset.
     """
     import tensorflow_datasets as tfds
 
@@ -46,7 +50,16 @@ def tfds_builder(data: DataConfig):
 
 
 def load_tfds(data: DataConfig, identity: dict[str, Any]) -> SourceData:
-    """A TFDS dataset, prepared under ``data.data_dir`` (downloaded there if local and allowed)."""
+    """A TFDS dataset, prepared under ``data.data_dir`` (downloaded there if local and allowed).
+
+    Args:
+        data: the recipe's ``data`` section (name, data_dir, feature and label keys, splits).
+        identity: the source's identity, recorded with the dataset.
+
+    Raises:
+        ConfigError: the dataset, its feature key or its label key is not what the recipe says.
+        DownloadUnreachable: the dataset must be downloaded and a download host cannot be reached.
+    """
     import requests
 
     builder = tfds_builder(data)
@@ -60,7 +73,15 @@ def load_tfds(data: DataConfig, identity: dict[str, Any]) -> SourceData:
 
 
 def load_prepared_dir(data: DataConfig, identity: dict[str, Any]) -> SourceData:
-    """A prepared TFDS dataset folder at a URL, copied to the local cache when remote."""
+    """A prepared TFDS dataset folder at a URL, copied to the local cache when remote.
+
+    Args:
+        data: the recipe's ``data`` section (url, feature and label keys, splits).
+        identity: the source's identity; its fingerprint names the local copy of a remote folder.
+
+    Raises:
+        ConfigError: the feature key or the label key is not what the recipe says.
+    """
     import tensorflow_datasets as tfds
 
     url = data.url or ""
@@ -136,6 +157,11 @@ class TfdsSource:
     """``data.source: tfds``: a TFDS dataset by name (prepared under ``data.data_dir``)."""
 
     def identify(self, data: DataConfig) -> dict[str, Any]:
+        """What identifies the TFDS dataset ``data.name``: its name, version, config, the splits and the limit.
+
+        Raises:
+            ConfigError: ``data.name`` is not a TFDS dataset.
+        """
         builder = tfds_builder(data)
         return {
             "source": "tfds",
@@ -150,6 +176,13 @@ class TfdsSource:
     def load(
         self, data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, Path] | None = None
     ) -> SourceData:
+        """The TFDS dataset, prepared if it is not yet (:func:`load_tfds`).
+
+        Args:
+            data: the recipe's ``data`` section.
+            identity: what :meth:`identify` returned.
+            downloaded: not used: TFDS downloads its own files.
+        """
         return load_tfds(data, identity)
 
 
@@ -157,6 +190,11 @@ class PreparedTfdsSource:
     """A prepared TFDS folder named by ``data.source: files`` (``<name>/<version>`` with its info)."""
 
     def identify(self, data: DataConfig) -> dict[str, Any]:
+            """What identifies the prepared folder ``data.url``: its files' keys, sizes, versions; the splits and keys.
+
+            Raises:
+                DataValidationError: ``data.window`` is set, or the folder holds no file.
+            """
             if data.window is not None:
                 raise DataValidationError(
                     f"{data.url}: check 'window' failed: data.window selects day partitions of tables, and this is "
@@ -175,6 +213,13 @@ class PreparedTfdsSource:
     def load(
         self, data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, Path] | None = None
     ) -> SourceData:
+        """The prepared folder, copied to the local cache when remote (:func:`load_prepared_dir`).
+
+        Args:
+            data: the recipe's ``data`` section.
+            identity: what :meth:`identify` returned.
+            downloaded: not used: the folder is copied here.
+        """
         return load_prepared_dir(data, identity)
 
 

@@ -53,7 +53,12 @@ class LauncherRun(Protocol):
 
 
 class Launcher(NamedTuple):
-    """How one ``runtime.launcher.kind`` runs a training job."""
+    """How one ``runtime.launcher.kind`` runs a training job.
+
+    Attributes:
+        run: runs a job to its end: ``run(job, *, logger, lease)`` returns the chief's TrainedModel.
+        on_this_node: whether training uses this node's GPUs (the GPU slots held here).
+    """
 
     run: LauncherRun
     on_this_node: bool  # whether training uses this node's GPUs (the GPU slots held here)
@@ -117,5 +122,14 @@ def launcher_for(kind: str) -> Launcher:
 
 
 def launch(job: TrainingJob, *, logger: Any, lease: Any) -> TrainedModel:
-    """Run the training ``job`` with the configured launcher; the chief's TrainedModel."""
+    """Run the training ``job`` with the configured launcher; the chief's TrainedModel.
+
+    Args:
+        job: the training job; ``job.config.runtime.launcher.kind`` names the launcher.
+        logger: the train task's Prefect logger.
+        lease: the training's lease, checked before each publish; None for none.
+
+    Raises:
+        ConfigError: no launcher is registered for the kind.
+    """
     return launcher_for(job.config.runtime.launcher.kind).run(job, logger=logger, lease=lease)

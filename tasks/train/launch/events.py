@@ -29,20 +29,40 @@ class EventStream(keras.callbacks.Callback):
         print(EVENT_PREFIX + json.dumps({"hook": hook, "args": list(args)}), flush=True)
 
     def on_train_begin(self, logs=None):
+        """Print the ``on_train_begin`` event."""
         self._emit("on_train_begin")
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Print the ``on_epoch_begin`` event.
+
+        Args:
+            epoch: the epoch starting, 0 up.
+            logs: not sent.
+        """
         self._emit("on_epoch_begin", epoch)
 
     def on_epoch_end(self, epoch, logs=None):
+        """Print the ``on_epoch_end`` event with the epoch's metrics as floats.
+
+        Args:
+            epoch: the epoch ended, 0 up.
+            logs: the epoch's metrics.
+        """
         self._emit("on_epoch_end", epoch, {k: float(v) for k, v in (logs or {}).items()})
 
     def on_train_end(self, logs=None):
+        """Print the ``on_train_end`` event."""
         self._emit("on_train_end")
 
 
 def replay_events(lines: Iterable[str], progress: Any, logger: Any) -> None:
-    """Replay the chief's callback hooks, printed as JSON lines, into ``progress``."""
+    """Replay the chief's callback hooks, printed as JSON lines, into ``progress``.
+
+    Args:
+        lines: the chief's stdout, line by line.
+        progress: the callback whose hooks the events call (``PrefectProgress``).
+        logger: where the chief's other lines, and hooks that fail, are logged.
+    """
     for line in lines:
         if not line.startswith(EVENT_PREFIX):
             logger.info("chief: %s", line.rstrip())  # a print in a recipe's code, say
@@ -59,6 +79,11 @@ def follow_file(path: Path, *, done: threading.Event, poll_seconds: float = 0.5)
 
     The file may not exist yet (a job still queued). A line is yielded only once its
     newline is written, so a half-flushed event is never parsed.
+
+    Args:
+        path: the file, written by another process.
+        done: set once the writer has ended; the rest of the file is then read and the iteration ends.
+        poll_seconds: seconds between looks for the file and for new lines.
     """
     while not path.exists():
         if done.is_set():

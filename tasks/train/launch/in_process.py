@@ -15,6 +15,13 @@ from kerasflow.tasks.train.state import DurableBackup, TrainingState
 
 @register_launcher("in_process", on_this_node=True)
 def in_process(job: TrainingJob, *, logger: Any, lease: Any):
+    """Train ``job`` with Keras's ``model.fit`` in this process; publish the run folder.
+
+    Args:
+        job: the training job.
+        logger: the train task's Prefect logger.
+        lease: the training's lease, checked before each backup is published.
+    """
     run_dir = storage.run_dir(job.config.storage.root, job.run_id)
     backup = DurableBackup(TrainingState(job.state_url), scratch=scratch_dir(job), publish=True, lease=lease)
     callbacks = standard_callbacks(

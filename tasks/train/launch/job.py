@@ -51,6 +51,7 @@ def scratch_dir(job: TrainingJob) -> Path:
 
 
 def write_job(job: TrainingJob) -> Path:
+    """Write ``job.json`` into the run's local folder; its path."""
     run_dir = storage.run_dir(job.config.storage.root, job.run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "job.json"

@@ -270,7 +270,16 @@ def _failure_message(core: Any, namespace: str, name: str, run_label: str, condi
 
 @register_launcher("kubernetes", on_this_node=False)
 def on_kubernetes(job: TrainingJob, *, logger: Any, lease: Any):
-    """Write the job next to the run, apply the Indexed Job, wait, read the chief's result."""
+    """Write the job next to the run, apply the Indexed Job, wait, read the chief's result.
+
+    Args:
+        job: the training job.
+        logger: the train task's Prefect logger.
+        lease: not used: the workers check the lease generation the job records.
+
+    Raises:
+        ConfigError: the storage root is local, or the manifests cannot be rendered from the config.
+    """
     root = job.config.storage.root
     if storage.is_local(root):
         raise ConfigError(

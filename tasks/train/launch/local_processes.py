@@ -51,7 +51,18 @@ def free_ports(count: int) -> list[int]:
 
 @register_launcher("local_processes", on_this_node=True)
 def local_processes(job: TrainingJob, *, logger: Any, lease: Any):
-    """N workers on loopback; the chief's events drive ``PrefectProgress`` here."""
+    """N workers on loopback; the chief's events drive ``PrefectProgress`` here.
+
+    Args:
+        job: the training job; ``runtime.launcher.workers`` and ``gpus_per_worker`` size the workers.
+        logger: the train task's Prefect logger.
+        lease: the training's lease, checked while the workers run; None for none.
+
+    Raises:
+        WorkerDeterministicError: a worker failed in a way a retry repeats.
+        WorkerFailedError: a worker exited with an error, or was killed.
+        LeaseLostError: another run holds the training now.
+    """
 
     workers = job.config.runtime.launcher.workers
     run_dir = storage.run_dir(job.config.storage.root, job.run_id)

@@ -63,6 +63,14 @@ _QUERY_RETRIES = 30
 
 
 class JobStatus(NamedTuple):
+    """A Slurm job's state, as ``scontrol`` or ``sacct`` report it.
+
+    Attributes:
+        state: PENDING, RUNNING, COMPLETED, CANCELLED...
+        exit_code: ``<code>:<signal>`` of the batch script.
+        reason: why it waits or ended, per Slurm (``None`` when running).
+        nodes: its node list, once it has nodes.
+    """
     state: str  # PENDING, RUNNING, COMPLETED, CANCELLED, ...
     exit_code: str  # "<code>:<signal>" of the batch script
     reason: str  # why it waits or ended, per Slurm ("None" when running)
@@ -118,7 +126,19 @@ def template_text() -> str:
 
 @register_launcher("slurm", on_this_node=False)
 def on_slurm(job: TrainingJob, *, logger: Any, lease: Any):
-    """Submit the training as a batch job, follow it to its end, read the chief's result."""
+    """Submit the training as a batch job, follow it to its end, read the chief's result.
+
+    Args:
+        job: the training job.
+        logger: the train task's Prefect logger.
+        lease: the training's lease, checked while the job runs; None for none.
+
+    Raises:
+        ConfigError: the script cannot be rendered, or ``sbatch`` refused it.
+        WorkerDeterministicError: a worker failed in a way a retry repeats.
+        WorkerFailedError: the job did not complete, or its state could not be read.
+        LeaseLostError: another run holds the training now.
+    """
     launcher = job.config.runtime.launcher
     job_location = publish_job(job)
     run_dir = storage.run_dir(job.config.storage.root, job.run_id)

@@ -31,6 +31,7 @@ DETERMINISTIC_MARK = "kerasflow-deterministic-failure "
 
 
 def read_job(location: str):
+    """The job at ``location``: a local path, or a URL read with fsspec."""
     if "://" in location:
         import fsspec
 
@@ -40,6 +41,7 @@ def read_job(location: str):
 
 
 def run(job) -> None:
+    """Train ``job`` as one worker of its cluster; the chief also saves the model and writes ``result.json``."""
     from kerasflow.tasks.train.callbacks import standard_callbacks
     from kerasflow.tasks.train.launch.events import EventStream
     from kerasflow.tasks.train.state import DurableBackup, TrainingState
@@ -86,6 +88,14 @@ def run(job) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """The worker's command line: train the job named by the one argument.
+
+    Args:
+        argv: the arguments after the program name: the path or URL of ``job.json``.
+
+    Returns:
+        The exit code: 0, 2 for a bad command line, ``DETERMINISTIC_EXIT`` for a failure a retry repeats.
+    """
     if len(argv) != 1:
         print("usage: python -m kerasflow.tasks.train.launch.worker JOB_JSON_PATH_OR_URL", file=sys.stderr)
         return 2

@@ -26,6 +26,12 @@ class WorkerDeterministicError(DeterministicFailure):
 
 
 def progress_for(job: TrainingJob, logger: Any) -> PrefectProgress:
+    """The ``PrefectProgress`` that reports ``job``'s epochs.
+
+    Args:
+        job: the training job.
+        logger: the train task's Prefect logger.
+    """
     config = job.config
     return PrefectProgress(
         logger=logger,
@@ -35,11 +41,13 @@ def progress_for(job: TrainingJob, logger: Any) -> PrefectProgress:
 
 
 def deterministic_message(log: Path) -> str:
+    """The message a worker printed after ``DETERMINISTIC_MARK`` in its ``log``, the last one."""
     text = log.read_text(errors="replace")
     return text[text.rindex(DETERMINISTIC_MARK) + len(DETERMINISTIC_MARK) :].strip()
 
 
 def last_error(log: Path) -> str:
+    """The last line of ``log`` that names an error, else its last line (at most 500 characters)."""
     try:
         lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:

@@ -23,6 +23,18 @@ def label_class_ids(
     ``classes`` (the recipe's ``data.classes``) each label must be one of them, else the
     ids are the integers found (``0..max``) or the sorted text values. ``locate`` turns
     a row of the stacked column into (row within its file, file URL) for messages.
+
+    Args:
+        labels: the label column, stacked over the table's files: numbers or text.
+        classes: the recipe's ``data.classes``; None to take the classes from the labels.
+        locate: a row of the stacked column -> (row within its file, file URL).
+
+    Returns:
+        (each row's class id as int64, the class names in id order).
+
+    Raises:
+        DataValidationError: a numeric label is not a whole number or is negative, or a label is not one of
+            ``classes``.
     """
     if labels.dtype.kind == "f":
         fractional = ~np.isfinite(labels) | (np.mod(labels, 1) != 0)
@@ -67,7 +79,16 @@ def label_class_ids(
 
 
 def label_numbers(labels: np.ndarray, *, locate: Callable[[int], tuple[int, str]], column: str) -> np.ndarray:
-    """A regression target column as float32, refusing text and missing or infinite values by row."""
+    """A regression target column as float32, refusing text and missing or infinite values by row.
+
+    Args:
+        labels: the target column, stacked over the table's files.
+        locate: a row of the stacked column -> (row within its file, file URL).
+        column: the column's name, for messages.
+
+    Raises:
+        DataValidationError: a value is text, missing, infinite or beyond float32's range.
+    """
     import pandas as pd
 
     values = pd.to_numeric(pd.Series(labels), errors="coerce").to_numpy(dtype="float64")

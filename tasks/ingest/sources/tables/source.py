@@ -25,6 +25,13 @@ class TableSource:
     """``data.source: files``: a table of CSV and Parquet files."""
 
     def identify(self, data: DataConfig) -> dict[str, Any]:
+            """What identifies the table ``data.url`` names: its files' keys, sizes, versions; how it is read and cut.
+
+            Under ``data.window`` only the files that may hold the window's rows are named.
+
+            Raises:
+                DataValidationError: no file matches ``data.url``, or a file is neither CSV nor Parquet.
+            """
             files = tabular.list_files(data.url or "")
             time_window = None
             if data.window is not None and data.window.column:  # the files that may hold the window's rows
@@ -49,12 +56,25 @@ class TableSource:
     def load(
         self, data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, Path] | None = None
     ) -> SourceData:
+        """The table's files, read as typed columns and split by row hashes.
+
+        Args:
+            data: the recipe's ``data`` section.
+            identity: what :meth:`identify` returned.
+            downloaded: file URL -> a local copy fetched beforehand; None to fetch the files here.
+        """
         files = tabular.from_identity(identity["files"])
         return table_source(table_reading.read_table(files, data, downloaded=downloaded), data, identity)
 
 
 def table_source(table: Table, data: DataConfig, identity: dict[str, Any]) -> SourceData:
-    """Rows read from files (a table, or a part of one file), split and stored in blocks under ``identity``."""
+    """Rows read from files (a table, or a part of one file), split and stored in blocks under ``identity``.
+
+    Args:
+        table: the rows read.
+        data: the recipe's ``data`` section (its URL names the dataset).
+        identity: the identity of the table, or of the file or part the rows are.
+    """
     name = (data.url or "files").rstrip("/").rsplit("/", 1)[-1].split(".")[0].split("*")[0]
     return arrays.from_arrays(
         table.arrays,

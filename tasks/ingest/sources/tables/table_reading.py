@@ -31,6 +31,18 @@ PART_ROWS = 1_048_576
 
 @dataclass(frozen=True)
 class Table:
+    """A table's rows, read and checked: the feature columns by storage, the labels, the slices.
+
+    Args:
+        arrays: the feature columns by storage: floats, integers, text.
+        labels: one label per row: int64 class ids, or float32 targets when ``data.labels`` is ``numbers``.
+        columns: the feature columns, in feature order.
+        column_types: feature column -> type (models/column_types.py), in feature order.
+        class_names: the classes, by id; empty for a regression.
+        ignored_columns: the columns outside the recipe's schema, not read.
+        slices: slice column -> each row's value, as text.
+        split_keys: each row's ``data.split_key`` value, when the recipe names one.
+    """
     arrays: TypedArrays  # the feature columns by storage: floats, integers, text
     labels: np.ndarray  # (rows,) int64 class ids, or float32 targets when data.labels is "numbers"
     columns: list[str]
@@ -43,7 +55,14 @@ class Table:
 
 @dataclass(frozen=True)
 class Part:
-    """Consecutive rows of one file, read and checked, as a table of their own."""
+    """Consecutive rows of one file, read and checked, as a table of their own.
+
+    Args:
+        table: the part's rows.
+        first_row: the file's row number of the part's first row.
+        rows: the rows of the file the part covers (a time window may keep fewer).
+        last: no row of the file follows.
+    """
 
     table: Table
     first_row: int  # the file's row number of the part's first row
@@ -72,6 +91,14 @@ def read_table(files: list[TableFile], data: DataConfig, *, downloaded: dict[str
 
     The first file's columns and their types are the table's. ``downloaded``: local copies
     fetched beforehand, by URL.
+
+    Args:
+        files: the table's files, in order.
+        data: the recipe's ``data`` section (columns, labels, window...).
+        downloaded: file URL -> a local copy fetched beforehand; used when it has every file.
+
+    Raises:
+        DataValidationError: a file's rows fail a check, or no row lies in the time window.
     """
     with tabular.local_copies(files, downloaded) as local:
         batches: list[_Batch] = []
@@ -104,6 +131,15 @@ def read_parts(file: TableFile, path: Path, data: DataConfig, *, rows: int | Non
     The feature columns and their types are the recipe's, else the file's first batch's. A
     part is checked and labelled on its own (its class ids its own), and the next batch is
     read before a part is handed on, so a part knows whether it is the last.
+
+    Args:
+        file: the file.
+        path: the file's local copy.
+        data: the recipe's ``data`` section (columns, labels, window...).
+        rows: rows per part, at least; None for ``PART_ROWS``.
+
+    Raises:
+        DataValidationError: the file's rows fail a check.
     """
     rows = rows or PART_ROWS
     pending: list[_Batch] = []

@@ -56,7 +56,15 @@ def _read_errors() -> tuple[type[BaseException], ...]:
 
 
 def read_frame(url: str, path: Path):
-    """One Parquet or CSV file as a DataFrame; a damaged file is one clear error naming it."""
+    """One Parquet or CSV file as a DataFrame; a damaged file is one clear error naming it.
+
+    Args:
+        url: the file's URL; its suffix says Parquet or CSV (``.gz``: gzipped CSV).
+        path: the file's local copy.
+
+    Raises:
+        DataValidationError: the file cannot be read in the format its suffix names.
+    """
     import pandas as pd
 
     try:
@@ -74,14 +82,26 @@ def read_frame(url: str, path: Path):
 
 
 def columns_at(url: str) -> list[str]:
-    """The column names of the Parquet or CSV file at ``url`` (any fsspec URL), from its footer or header alone."""
+    """The column names of the Parquet or CSV file at ``url`` (any fsspec URL), from its footer or header alone.
+
+    Raises:
+        DataValidationError: the file cannot be read in the format its suffix names.
+    """
     fs, path = storage.filesystem(url)
     with storage.reaching(url), fs.open(path, "rb") as f:
         return columns_of(url, f)
 
 
 def columns_of(url: str, path) -> list[str]:
-    """The column names of one Parquet or CSV file (a local path or an open binary file), from its schema or header."""
+    """The column names of one Parquet or CSV file (a local path or an open binary file), from its schema or header.
+
+    Args:
+        url: the file's URL; its suffix says Parquet or CSV, and it names the file in errors.
+        path: the file's local path, or an open binary file.
+
+    Raises:
+        DataValidationError: the file cannot be read in the format its suffix names.
+    """
     import pandas as pd
 
     try:
@@ -99,7 +119,12 @@ INFER_ROWS = 10_000
 
 
 def first_rows(url: str, *, rows: int = INFER_ROWS):
-    """The first ``rows`` rows of the Parquet or CSV file at ``url`` (any fsspec URL), as a DataFrame."""
+    """The first ``rows`` rows of the Parquet or CSV file at ``url`` (any fsspec URL), as a DataFrame.
+
+    Args:
+        url: the file's URL, any fsspec URL.
+        rows: the most rows returned (those of the first record batch or CSV chunk).
+    """
     import pandas as pd
 
     fs, path = storage.filesystem(url)
@@ -115,6 +140,15 @@ def iter_frames(url: str, path: Path, *, columns: list[str] | None = None, rows:
     Parquet is read record batch by record batch (only ``columns``), CSV chunk by chunk, so
     memory holds one batch, not the file. A damaged file is one clear error naming it.
     Each frame's index is its rows' places in the batch, 0 up (see :func:`file_row`).
+
+    Args:
+        url: the file's URL; its suffix says Parquet or CSV, and it names the file in errors.
+        path: the file's local path, or an open binary file.
+        columns: the columns to read; None for every column.
+        rows: the most rows per frame.
+
+    Raises:
+        DataValidationError: the file cannot be read in the format its suffix names.
     """
     import pandas as pd
 
@@ -144,6 +178,11 @@ def file_row(frame, position: int, first_row: int) -> int:
     A frame's index is its rows' places in the batch read from the file, which starts at
     row ``first_row``; a time window keeps that index on the rows it keeps
     (tasks/ingest/sources/tables/window.py), so a row is named by its place in the file, not in the window.
+
+    Args:
+        frame: a frame :func:`iter_frames` yielded, or the rows a time window kept of it.
+        position: the row's position in ``frame``, 0 up.
+        first_row: the file's row number of the first row of the batch ``frame`` was read from.
     """
     return first_row + int(frame.index[position])
 
@@ -158,6 +197,19 @@ def numeric_features(
     missing value is NaN, which the model fills with the training mean. Filled column by column into one array: the
     frame-wide coercion and masks this replaced took four copies of the columns beside the
     frame (a 2M-row file of 30 floats peaked at 1.94 GiB in ingest, issue 14).
+
+    Args:
+        url: the file's URL, for messages.
+        frame: the rows read.
+        schema: the feature columns, in feature order.
+        first_row: the file's row number of the first row of the batch ``frame`` was read from.
+        allow_missing: a missing value becomes NaN instead of failing (``data.missing: fill``).
+
+    Returns:
+        The features, shape ``(rows, len(schema))``.
+
+    Raises:
+        DataValidationError: a value is not a number, is infinite, or is missing without ``allow_missing``.
     """
     import pandas as pd
 

@@ -32,7 +32,16 @@ NUMERIC_SHARE = 0.9
 
 
 def infer_types(frame, names: list[str]) -> dict[str, str]:
-    """Each column's default type: numbers ``float_normalized``, text ``string_categorical``."""
+    """Each column's default type: numbers ``float_normalized``, text ``string_categorical``.
+
+    Args:
+        frame: rows of the table (its first rows).
+        names: the columns to type, each in ``frame``.
+
+    Returns:
+        Column -> type: numbers, booleans and text columns whose values are at least ``NUMERIC_SHARE``
+        numbers are ``float_normalized``; the rest ``string_categorical``.
+    """
     import pandas as pd
 
     types = {}
@@ -48,7 +57,12 @@ def infer_types(frame, names: list[str]) -> dict[str, str]:
 
 
 def feature_names(data: DataConfig, columns: list[str]) -> list[str]:
-    """The feature columns of a file with ``columns``: data.columns', data.feature_columns, or all but the kept ones."""
+    """The feature columns of a file with ``columns``: data.columns', data.feature_columns, or all but the kept ones.
+
+    Args:
+        data: the recipe's ``data`` section.
+        columns: the file's columns, in order.
+    """
     if data.columns is not None:
         return list(data.columns)
     if data.feature_columns is not None:
@@ -58,7 +72,15 @@ def feature_names(data: DataConfig, columns: list[str]) -> list[str]:
 
 
 def resolve_types(data: DataConfig, frame) -> dict[str, str]:
-    """The table's feature columns and their types, in order, from the config and (for defaults) ``frame``."""
+    """The table's feature columns and their types, in order, from the config and (for defaults) ``frame``.
+
+    Args:
+        data: the recipe's ``data`` section.
+        frame: rows of the table (its first rows), whose columns and values give the defaults.
+
+    Returns:
+        Feature column -> type, in feature order; a configured column the frame lacks is ``float_normalized``.
+    """
     if data.columns is not None:
         return {name: spec.type for name, spec in data.columns.items()}  # type: ignore[union-attr]
     names = feature_names(data, list(frame.columns))
@@ -70,7 +92,19 @@ def resolve_types(data: DataConfig, frame) -> dict[str, str]:
 
 
 def read_columns(url: str, frame, types: Mapping[str, str], *, missing: str, first_row: int = 0) -> TypedArrays:
-    """``frame``'s feature columns as arrays by storage; bad values refused with the file and row named."""
+    """``frame``'s feature columns as arrays by storage; bad values refused with the file and row named.
+
+    Args:
+        url: the file's URL, for messages.
+        frame: the rows read.
+        types: feature column -> type, in feature order.
+        missing: the recipe's ``data.missing``: ``fill`` lets a number be missing (NaN).
+        first_row: the file's row number of the first row of the batch ``frame`` was read from.
+
+    Raises:
+        DataValidationError: a number column holds a value that is not a number, infinite, or (without
+            ``fill``) missing, or an integer column a value that is not a whole number.
+    """
     by_group = groups(types)
     return TypedArrays(
         floats=numeric_features(url, frame, by_group["float"], first_row=first_row, allow_missing=missing == "fill"),
@@ -80,7 +114,20 @@ def read_columns(url: str, frame, types: Mapping[str, str], *, missing: str, fir
 
 
 def integer_values(url: str, frame, columns: list[str], *, first_row: int = 0) -> np.ndarray:
-    """Integer category columns as int64; a missing value is :data:`MISSING_INTEGER`, a non-integer refused."""
+    """Integer category columns as int64; a missing value is :data:`MISSING_INTEGER`, a non-integer refused.
+
+    Args:
+        url: the file's URL, for messages.
+        frame: the rows read.
+        columns: the integer columns, in order.
+        first_row: the file's row number of the first row of the batch ``frame`` was read from.
+
+    Returns:
+        Shape ``(rows, len(columns))``.
+
+    Raises:
+        DataValidationError: a present value is not a whole number.
+    """
     import pandas as pd
 
     out = np.empty((len(frame), len(columns)), dtype=np.int64)
@@ -107,7 +154,15 @@ def integer_values(url: str, frame, columns: list[str], *, first_row: int = 0) -
 
 
 def text_values(frame, columns: list[str]) -> np.ndarray:
-    """Text category columns as str; a missing value is :data:`MISSING_TEXT` (a category of its own)."""
+    """Text category columns as str; a missing value is :data:`MISSING_TEXT` (a category of its own).
+
+    Args:
+        frame: the rows read.
+        columns: the text columns, in order.
+
+    Returns:
+        Shape ``(rows, len(columns))``, of Python strings.
+    """
     out = np.empty((len(frame), len(columns)), dtype=object)
     for j, column in enumerate(columns):
         values = frame[column]

@@ -34,7 +34,15 @@ if TYPE_CHECKING:
 
 
 def partition_day(url: str, key: str) -> date | None:
-    """The day of the ``<key>=YYYY-MM-DD`` folder in ``url``; None when it has none."""
+    """The day of the ``<key>=YYYY-MM-DD`` folder in ``url``; None when it has none.
+
+    Args:
+        url: a file's URL.
+        key: the partition key (``data.window.partition_key``, ``date`` by default).
+
+    Raises:
+        DataValidationError: the folder's value is not a ``YYYY-MM-DD`` date.
+    """
     found = re.search(rf"(?:^|/){re.escape(key)}=([^/]+)/", url)
     if not found:
         return None
@@ -53,7 +61,12 @@ def last_complete_day(now: datetime | None = None) -> date:
 
 
 def resolve_until(data: DataConfig, scheduled: datetime | None) -> DataConfig:
-    """``data`` with its window's end fixed: the day before ``scheduled`` (the run's scheduled start)."""
+    """``data`` with its window's end fixed: the day before ``scheduled`` (the run's scheduled start).
+
+    Args:
+        data: the recipe's ``data`` section; returned as it is without a window, or with ``until`` set.
+        scheduled: the run's scheduled start; None for now.
+    """
     if data.window is None or data.window.until is not None:
         return data
     window = data.window.model_copy(update={"until": last_complete_day(scheduled)})
@@ -76,7 +89,16 @@ def time_range(window: WindowConfig) -> tuple[datetime, datetime]:
 
 
 def in_window(files: list[TableFile], window: WindowConfig, *, url: str) -> list[TableFile]:
-    """The files of the window's days, in order; one clear error for undated files or an empty window."""
+    """The files of the window's days, in order; one clear error for undated files or an empty window.
+
+    Args:
+        files: the table's files.
+        window: the recipe's ``data.window``, over day partitions.
+        url: the table's URL (``data.url``), for messages.
+
+    Raises:
+        DataValidationError: a file has no day partition in its path, or no file's day is in the window.
+    """
     start, end = bounds(window)
     days = {f.url: partition_day(f.url, window.partition_key) for f in files}
     undated = [u for u, day in days.items() if day is None]
@@ -101,6 +123,15 @@ def rows_in_window(url: str, frame, window: WindowConfig, *, first_row: int = 0)
     """``frame``'s rows whose ``window.column`` time (UTC) falls on the window's days; bad times named by row.
 
     ``first_row``: the file's row number of the frame's first row (a file read in batches).
+
+    Args:
+        url: the file's URL, for messages.
+        frame: the rows read.
+        window: the recipe's ``data.window``, over the time column ``window.column``.
+        first_row: the file's row number of the first row of ``frame``.
+
+    Raises:
+        DataValidationError: the column is missing, holds numbers, or has a value that is not a time.
     """
     import pandas as pd
 
@@ -160,6 +191,10 @@ def may_hold_window(source, window: WindowConfig) -> bool:
 
     Unknown (no statistics, not a timestamp column, a CSV): True, so the file is read and
     its rows are filtered one by one. ``source``: a local path or an open file.
+
+    Args:
+        source: a local path or an open binary file.
+        window: the recipe's ``data.window``, over the time column ``window.column``.
     """
     groups = _footer_times(source, window)
     if groups is None:
@@ -173,6 +208,10 @@ def whole_in_window(source, window: WindowConfig) -> bool:
 
     Such a file reads the same under any window that holds it: its stored dataset need not
     name the window's days (tasks/ingest/partitions.py). Unknown (a CSV, no statistics): False.
+
+    Args:
+        source: a local path or an open binary file.
+        window: the recipe's ``data.window``, over the time column ``window.column``.
     """
     groups = _footer_times(source, window)
     if not groups:
@@ -201,13 +240,27 @@ def _footers(files: list[TableFile], test, *, otherwise: bool) -> list[bool]:
 
 
 def files_whole_in_window(files: list[TableFile], window: WindowConfig) -> set[str]:
-    """The URLs of the Parquet files among ``files`` whose every row the window keeps (:func:`whole_in_window`)."""
+    """The URLs of the Parquet files among ``files`` whose every row the window keeps (:func:`whole_in_window`).
+
+    Args:
+        files: the table's files.
+        window: the recipe's ``data.window``, over the time column ``window.column``.
+    """
     whole = _footers(files, lambda f: whole_in_window(f, window), otherwise=False)
     return {file.url for file, inside in zip(files, whole, strict=True) if inside}
 
 
 def files_for_time_window(files: list[TableFile], window: WindowConfig, *, url: str) -> list[TableFile]:
-    """``files`` less the Parquet files whose footers put every row outside the window (read concurrently)."""
+    """``files`` less the Parquet files whose footers put every row outside the window (read concurrently).
+
+    Args:
+        files: the table's files.
+        window: the recipe's ``data.window``, over the time column ``window.column``.
+        url: the table's URL (``data.url``), for messages.
+
+    Raises:
+        DataValidationError: every file's footer puts all its rows outside the window.
+    """
     may_hold = _footers(files, lambda f: may_hold_window(f, window), otherwise=True)
     kept = [f for f, keep in zip(files, may_hold, strict=True) if keep]
     if not kept:
