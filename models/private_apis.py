@@ -83,6 +83,42 @@ def sublayers(model: Any) -> Iterator[Any]:
     yield from model._flatten_layers(include_self=False)
 
 
+def call_nodes(layer: Any) -> list[Any]:
+    """The nodes at which ``layer`` is called in a functional model (``Layer._inbound_nodes``).
+
+    Which inputs a layer is called on is known only from its nodes; Keras has no public
+    accessor for them.
+
+    Args:
+        layer: a layer of a built functional model.
+
+    Returns:
+        Its call nodes, each with ``input_tensors``; none for a layer never called.
+    """
+    return list(getattr(layer, "_inbound_nodes", []))
+
+
+def clear_resumed_epoch(model: Any) -> None:
+    """Forget the epoch a previous training resumed from (``Model._initial_epoch``), before a new one starts.
+
+    ``BackupAndRestore.on_train_begin`` records the epoch it restored in this private
+    attribute, and ``fit`` reads it to start there; a training loop of its own does the same.
+
+    Args:
+        model: the model about to train.
+    """
+    model._initial_epoch = None
+
+
+def resumed_epoch(model: Any) -> int:
+    """The epoch ``BackupAndRestore`` restored on train begin (``Model._initial_epoch``), 0 for a fresh start.
+
+    Args:
+        model: the model whose callbacks ran ``on_train_begin``.
+    """
+    return model._initial_epoch or 0
+
+
 def build_state(model: Any, element_spec: Any) -> None:
     """Build the model's, optimizer's and metrics' variables from a dataset's element spec.
 
@@ -90,6 +126,10 @@ def build_state(model: Any, element_spec: Any) -> None:
     its own must do it before its first step under the strategy, since variables created
     inside a step function sit in a conditional branch that tf.distribute cannot mirror.
     Keras has no public method for it.
+
+    Args:
+        model: a compiled Keras model.
+        element_spec: the ``element_spec`` of the training dataset (a ``tf.data.Dataset``'s).
     """
     model._symbolic_build(data_batch=element_spec)
 
@@ -104,6 +144,10 @@ def build_before_fit(model: Any, element_spec: Any) -> None:
     step has nothing left to learn: it still draws its batch (the epochs' shuffle orders
     follow from the iterators drawn, which the multi-worker loop matches) but averages
     nothing. For this model only; a no-op when no input is a string.
+
+    Args:
+        model: a compiled Keras model about to be fitted.
+        element_spec: the ``element_spec`` of the training dataset (a ``tf.data.Dataset``'s).
     """
     import tensorflow as tf
 
@@ -138,6 +182,10 @@ def mirrored_strategy(devices: list[str] | None) -> Any:
     base of its own the same way. The base moves on after each strategy too, so one a
     caller builds directly afterwards (a notebook, a comparison with plain Keras) cannot
     meet ours either.
+
+    Args:
+        devices: the device names to mirror over (``/gpu:0``); None for TensorFlow's default (every visible
+            GPU, else the CPU).
     """
     import tensorflow as tf
 
@@ -157,6 +205,10 @@ def configure_peer_heartbeats(cluster_spec: Any, timeout_seconds: float) -> None
     collective once a worker misses its heartbeats. The strategy has no public argument
     for how long that takes (no upstream issue; TensorFlow 2.21), so the service is
     configured here, before the strategy is built, through the eager context.
+
+    Args:
+        cluster_spec: the cluster's ``tf.train.ClusterSpec`` (its ``chief`` and ``worker`` jobs).
+        timeout_seconds: how long a peer may miss its heartbeats before it is declared dead, in seconds.
     """
     from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
     from tensorflow.python.distribute import multi_worker_util

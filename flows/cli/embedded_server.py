@@ -42,7 +42,12 @@ DEFAULT_SHUTDOWN_SECONDS = 30.0
 
 
 def seconds_setting(name: str, default: float) -> float:
-    """A positive number of seconds from the environment variable ``name``, else ``default``."""
+    """A positive number of seconds from the environment variable ``name``, else ``default``.
+
+    Args:
+        name: the environment variable's name.
+        default: the seconds returned when the variable is unset or blank.
+    """
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -100,7 +105,11 @@ class EmbeddedServer:
             )  # fmt: skip
 
     def wait_until_ready(self, timeout: float | None = None) -> None:
-        """Block until the server answers its health check, up to ``KERASFLOW_SERVER_STARTUP_SECONDS``."""
+        """Block until the server answers its health check, up to ``KERASFLOW_SERVER_STARTUP_SECONDS``.
+
+        Args:
+            timeout: the most seconds to wait; None reads ``KERASFLOW_SERVER_STARTUP_SECONDS`` (default 600).
+        """
         import httpx
 
         if timeout is None:
@@ -110,7 +119,7 @@ class EmbeddedServer:
             if self.process.poll() is not None:
                 raise RuntimeError(
                     f"Prefect's embedded server exited with code {self.process.returncode} while starting; "
-                    "set PREFECT_API_URL to a running server (`prefect server start`) or read {self.log_path}"
+                    f"set PREFECT_API_URL to a running server (`prefect server start`) or read {self.log_path}"
                 )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.api_url}/health", timeout=5.0).status_code == 200:
@@ -177,6 +186,10 @@ def exit_within(seconds: float, code: int) -> None:
     worker whose thread died (its done event is never set: a log thread killed by an
     error in Prefect's internal logger hung a run 9 minutes). A command line run must
     end; a daemon thread keeps running through that wait and ends the process.
+
+    Args:
+        seconds: how long the process may still take to shut down, in seconds.
+        code: the exit code the process ends with when it is still running then.
     """
 
     def watchdog() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kerasflow.models import builders
+from kerasflow.models import builders, private_apis
 from kerasflow.models.column_types import Encoder
 from kerasflow.models.input_spec import InputSpec
 from kerasflow.tasks.config import ConfigError, ModelConfig, TrainConfig
@@ -36,12 +36,25 @@ def needs_adapting(layer: Any) -> bool:
 
 
 def task_of(model: ModelConfig, ref: DatasetRef) -> LearningTask:
-    """The recipe's learning task (or the classifier the data's classes call for)."""
+    """The recipe's learning task (or the classifier the data's classes call for).
+
+    Args:
+        model: the recipe's ``model`` section.
+        ref: the dataset.
+
+    Raises:
+        ConfigError: ``model.task`` does not exist or does not fit the dataset's labels.
+    """
     return choose_task(model.task, num_classes=model.num_classes or ref.num_classes, labels=ref.labels)
 
 
 def class_names_of(model: ModelConfig, ref: DatasetRef) -> tuple[str, ...]:
-    """The classes the model predicts: the data's, padded to ``model.num_classes`` when it asks for more."""
+    """The classes the model predicts: the data's, padded to ``model.num_classes`` when it asks for more.
+
+    Args:
+        model: the recipe's ``model`` section.
+        ref: the dataset.
+    """
     num_classes = model.num_classes or ref.num_classes
     return tuple(ref.class_names[:num_classes]) + tuple(str(i) for i in range(len(ref.class_names), num_classes))
 
@@ -51,6 +64,11 @@ def input_spec_of(ref: DatasetRef, model: ModelConfig, *, encoder: Encoder | Non
 
     ``encoder``: a typed table's encoding (tasks/train/table_encoding.py); the builder then
     receives the encoded vector, and the spec names its entries and the raw columns.
+
+    Args:
+        ref: the dataset.
+        model: the recipe's ``model`` section.
+        encoder: a typed table's encoding; None when the builder receives the stored features.
     """
     return make_input_spec(
         feature_shape=(encoder.width,) if encoder is not None else tuple(ref.feature_shape),
@@ -73,7 +91,17 @@ def make_input_spec(
     target_stats: tuple[float, float] | None = None,
     column_types: tuple[tuple[str, str], ...] | None = None,
 ) -> InputSpec:
-    """An input spec for ``task``: what a builder is called with (also to test a builder without data)."""
+    """An input spec for ``task``: what a builder is called with (also to test a builder without data).
+
+    Args:
+        feature_shape: one example's shape, as the builder receives it.
+        feature_dtype: the examples' dtype (``float32``, ``string``...).
+        class_names: the classes the model predicts; empty for a regression.
+        task: the learning task, which decides the output.
+        columns: the names of the feature vector's entries (tables); None for images and text.
+        target_stats: a regression target's (mean, standard deviation) on the training split.
+        column_types: a typed table's raw columns and their types.
+    """
     units, activation = task.output(len(class_names))
     mean, std = target_stats if target_stats is not None else (None, None)
     return InputSpec(
@@ -114,7 +142,11 @@ def train_target_stats(ref: DatasetRef) -> tuple[float, float]:
 
 
 def resolve_builder(model: ModelConfig) -> builders.Builder:
-    """The recipe's builder, its params checked against its signature; a ConfigError otherwise."""
+    """The recipe's builder, its params checked against its signature; a ConfigError otherwise.
+
+    Raises:
+        ConfigError: the builder cannot be found, or does not take one of ``model.params``.
+    """
     reference = model.builder_reference
     try:
         builder = builders.resolve(reference)
@@ -126,7 +158,11 @@ def resolve_builder(model: ModelConfig) -> builders.Builder:
 
 def check_definition(config: TrainConfig) -> None:
     """Refuse, before any work (exit 2): a builder that cannot be found, params it does not
-    take, or anything the training section names that does not resolve."""
+    take, or anything the training section names that does not resolve.
+
+    Raises:
+        ConfigError: the builder, its params, the training section's objects or the warm start do not resolve.
+    """
 
     resolve_builder(config.model)
     check_training(config.training)
@@ -138,6 +174,14 @@ def build_model(config: TrainConfig, ref: DatasetRef) -> Any:
 
     A typed table's model is its encoding (made from the training statistics) in front of
     the builder's model, whose own preprocessing is adapted on the encoded training split.
+
+    Args:
+        config: the recipe's config.
+        ref: the dataset the model is built for; its training split adapts the preprocessing.
+
+    Raises:
+        ConfigError: the builder cannot be resolved, refuses the params, or returns a model that does not fit
+            the task; or ``model.augmentation`` is set for examples that are not images.
     """
     reference = config.model.builder_reference
     builder = resolve_builder(config.model)
@@ -164,6 +208,14 @@ def augmented(body: Any, model: ModelConfig, *, feature_shape: tuple[int, ...]) 
 
     ``RandomFlip``, ``RandomRotation`` and ``RandomZoom`` act only in training: the saved
     model scores an image as it is.
+
+    Args:
+        body: the model to augment.
+        model: the recipe's ``model`` section.
+        feature_shape: one example's shape: ``(height, width, channels)``.
+
+    Raises:
+        ConfigError: ``model.augmentation`` is set and the examples are not images.
     """
     if model.augmentation is None:
         return body
@@ -197,6 +249,13 @@ def adapt_preprocessing(model: Any, ref: DatasetRef, *, batch_size: int = 4096, 
     preprocessing (feature statistics, a vocabulary) without reading data; the result is
     inside the saved model, so it scores raw inputs. ``encode``: a typed table's encoding,
     through which the split is fed to ``model`` (the builder's, which takes it encoded).
+
+    Args:
+        model: the builder's model.
+        ref: the dataset whose training split the layers adapt on.
+        batch_size: rows per batch fed to ``adapt``.
+        encode: maps a batch of raw columns to the encoded vector ``model`` takes; None to feed the split as
+            stored.
     """
 
     inputs = {id(t) for t in getattr(model, "inputs", None) or []}
@@ -205,7 +264,7 @@ def adapt_preprocessing(model: Any, ref: DatasetRef, *, batch_size: int = 4096, 
         if not needs_adapting(layer):
             continue
         fed = [
-            node for node in getattr(layer, "_inbound_nodes", []) if any(id(t) in inputs for t in node.input_tensors)
+            node for node in private_apis.call_nodes(layer) if any(id(t) in inputs for t in node.input_tensors)
         ]
         if not fed:
             continue
@@ -229,6 +288,13 @@ def build_compiled_model(
     and metrics (or the recipe's loss, plus its metrics), the recipe's optimizer with its
     parameters and schedule: the same objects for ``fit`` and for the multi-worker loop.
     With ``warm_start_version`` the registered model is the starting point (tasks/train/warm_start.py).
+
+    Args:
+        config: the recipe's config.
+        ref: the dataset.
+        replicas: replicas in sync (devices times workers); used when ``plan`` is None.
+        plan: the training plan; None to make it from ``config``, ``ref`` and ``replicas``.
+        warm_start_version: the registered version to start from; None to build the model anew.
     """
     from kerasflow.models import zoo
 

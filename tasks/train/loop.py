@@ -53,10 +53,14 @@ def train_loop(
     """Train ``model`` (compiled under ``strategy.scope()``) for ``epochs``; its History.
 
     Args:
+        model: the compiled Keras model.
+        strategy: the tf.distribute strategy it was built and compiled under.
         train_fn, validation_fn: ``dataset_fn(input_context)`` of batched datasets; every
             worker must yield at least ``steps_per_epoch`` (``validation_steps``) batches.
         steps_per_epoch, validation_steps: the same on every worker, since each step is a
             collective that all workers join.
+        epochs: the epochs of the whole training; a backup restored on train begin resumes after its epoch.
+        callbacks: Keras callbacks, called at ``fit``'s hooks in ``fit``'s order.
     """
     callback_list = keras.callbacks.CallbackList(
         list(callbacks), add_history=True, model=model, epochs=epochs, steps=steps_per_epoch
@@ -78,10 +82,10 @@ def train_loop(
     test_step = _step_function(strategy, model.test_step)
 
     model.stop_training = False
-    model._initial_epoch = None  # BackupAndRestore sets it on train begin, as fit reads it
+    private_apis.clear_resumed_epoch(model)  # BackupAndRestore sets it on train begin, as fit reads it
     callback_list.on_train_begin()
     training_logs: dict[str, Any] | None = None
-    initial_epoch = model._initial_epoch or 0
+    initial_epoch = private_apis.resumed_epoch(model)
     drawn = 0
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()

@@ -101,6 +101,24 @@ def test_build_state_builds_the_loss_metrics_and_optimizer_before_a_step():
     assert model.optimizer.built
 
 
+def test_call_nodes_and_the_resumed_epoch_are_still_where_keras_keeps_them(tmp_path):
+    inputs = keras.Input(shape=(2,))
+    dense = keras.layers.Dense(1)
+    model = keras.Model(inputs, dense(inputs))
+    assert [id(t) for node in private_apis.call_nodes(dense) for t in node.input_tensors] == [id(inputs)]
+    assert private_apis.call_nodes(keras.layers.Dense(1)) == []
+
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.zeros((8, 2), "float32"), np.zeros((8, 1), "float32")
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"), save_freq="epoch", delete_checkpoint=False)
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[backup])
+    private_apis.clear_resumed_epoch(model)
+    assert private_apis.resumed_epoch(model) == 0
+    backup.set_model(model)
+    backup.on_train_begin()
+    assert private_apis.resumed_epoch(model) == 2, "BackupAndRestore records the epoch it restored there"
+
+
 def test_the_coordination_service_can_still_be_configured():
     from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
     from tensorflow.python.distribute import multi_worker_util
@@ -113,7 +131,8 @@ def test_the_coordination_service_can_still_be_configured():
 
 def test_no_other_module_reaches_past_the_public_apis():
     patterns = ("from keras.src", "import keras.src", "tensorflow.python", "._symbolic_build", "_collective_key_base")
-    patterns += ("._flatten_layers", "._maybe_symbolic_build", "keras.src.backend.common")
+    patterns += ("._flatten_layers", "._maybe_symbolic_build", "keras.src.backend.common", "_inbound_nodes")
+    patterns += ("._initial_epoch",)
     found = [
         f"{path.relative_to(ROOT)}: {pattern}"
         for folder in ("flows", "tasks", "models", "kerasflow")
