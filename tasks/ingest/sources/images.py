@@ -190,20 +190,20 @@ class ImageFolderSource:
     """``data.source: images``: a folder or prefix with one subfolder of images per class."""
 
     def identify(self, data: DataConfig) -> dict[str, Any]:
-            """What identifies the images ``data.url`` holds: every image's key, size and version, and the classes.
+        """What identifies the images ``data.url`` holds: every image's key, size and version, and the classes.
 
-            Raises:
-                DataValidationError: the folder's layout is not one subfolder of images per class.
-            """
-            files, classes = list_images(data.url or "")
-            return {
-                "source": "images",
-                "files": files_module.identity(files),
-                "classes": classes,
-                "image_size": list(data.image_size),
-                "color_mode": data.color_mode,
-                **arrays.cut_identity(data),
-            }
+        Raises:
+            DataValidationError: the folder's layout is not one subfolder of images per class.
+        """
+        files, classes = list_images(data.url or "")
+        return {
+            "source": "images",
+            "files": files_module.identity(files),
+            "classes": classes,
+            "image_size": list(data.image_size),
+            "color_mode": data.color_mode,
+            **arrays.cut_identity(data),
+        }
 
     def load(
         self, data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, Path] | None = None

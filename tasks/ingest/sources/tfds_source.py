@@ -190,25 +190,25 @@ class PreparedTfdsSource:
     """A prepared TFDS folder named by ``data.source: files`` (``<name>/<version>`` with its info)."""
 
     def identify(self, data: DataConfig) -> dict[str, Any]:
-            """What identifies the prepared folder ``data.url``: its files' keys, sizes, versions; the splits and keys.
+        """What identifies the prepared folder ``data.url``: its files' keys, sizes, versions; the splits and keys.
 
-            Raises:
-                DataValidationError: ``data.window`` is set, or the folder holds no file.
-            """
-            if data.window is not None:
-                raise DataValidationError(
-                    f"{data.url}: check 'window' failed: data.window selects day partitions of tables, and this is "
-                    "a prepared TFDS dataset; drop data.window, or point data.url at the tables"
-                )
-            return {
-                "source": "files",
-                "tfds_dir": data.url,
-                "files": files.identity(files.list_files(data.url or "", suffixes=None)),
-                "splits": dict(sorted(data.tfds_splits.items())),
-                "keys": [data.feature_key, data.label_key],
-                "limit": data.limit,
-                **arrays.label_identity(data),
-            }
+        Raises:
+            DataValidationError: ``data.window`` is set, or the folder holds no file.
+        """
+        if data.window is not None:
+            raise DataValidationError(
+                f"{data.url}: check 'window' failed: data.window selects day partitions of tables, and this is "
+                "a prepared TFDS dataset; drop data.window, or point data.url at the tables"
+            )
+        return {
+            "source": "files",
+            "tfds_dir": data.url,
+            "files": files.identity(files.list_files(data.url or "", suffixes=None)),
+            "splits": dict(sorted(data.tfds_splits.items())),
+            "keys": [data.feature_key, data.label_key],
+            "limit": data.limit,
+            **arrays.label_identity(data),
+        }
 
     def load(
         self, data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, Path] | None = None

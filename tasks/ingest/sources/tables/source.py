@@ -25,33 +25,33 @@ class TableSource:
     """``data.source: files``: a table of CSV and Parquet files."""
 
     def identify(self, data: DataConfig) -> dict[str, Any]:
-            """What identifies the table ``data.url`` names: its files' keys, sizes, versions; how it is read and cut.
+        """What identifies the table ``data.url`` names: its files' keys, sizes, versions; how it is read and cut.
 
-            Under ``data.window`` only the files that may hold the window's rows are named.
+        Under ``data.window`` only the files that may hold the window's rows are named.
 
-            Raises:
-                DataValidationError: no file matches ``data.url``, or a file is neither CSV nor Parquet.
-            """
-            files = tabular.list_files(data.url or "")
-            time_window = None
-            if data.window is not None and data.window.column:  # the files that may hold the window's rows
-                files = window.files_for_time_window(files, data.window, url=data.url or "")
-                start, end = window.bounds(data.window)
-                time_window = {"column": data.window.column, "from": start.isoformat(), "to": end.isoformat()}
-            elif data.window is not None:  # the fingerprint covers the window's files only
-                files = window.in_window(files, data.window, url=data.url or "")
-            return {
-                "source": "files",
-                "files": tabular.identity(files),
-                "columns": data.feature_columns,
-                "types": {name: spec.type for name, spec in data.columns.items()} if data.columns else None,  # type: ignore[union-attr]
-                "missing": data.missing,
-                "label": data.label_column,
-                "slice_columns": data.slice_columns,
-                "classes": data.classes,
-                **({"time_window": time_window} if time_window else {}),  # absent: fingerprints as before
-                **arrays.cut_identity(data),
-            }
+        Raises:
+            DataValidationError: no file matches ``data.url``, or a file is neither CSV nor Parquet.
+        """
+        files = tabular.list_files(data.url or "")
+        time_window = None
+        if data.window is not None and data.window.column:  # the files that may hold the window's rows
+            files = window.files_for_time_window(files, data.window, url=data.url or "")
+            start, end = window.bounds(data.window)
+            time_window = {"column": data.window.column, "from": start.isoformat(), "to": end.isoformat()}
+        elif data.window is not None:  # the fingerprint covers the window's files only
+            files = window.in_window(files, data.window, url=data.url or "")
+        return {
+            "source": "files",
+            "files": tabular.identity(files),
+            "columns": data.feature_columns,
+            "types": {name: spec.type for name, spec in data.columns.items()} if data.columns else None,  # type: ignore[union-attr]
+            "missing": data.missing,
+            "label": data.label_column,
+            "slice_columns": data.slice_columns,
+            "classes": data.classes,
+            **({"time_window": time_window} if time_window else {}),  # absent: fingerprints as before
+            **arrays.cut_identity(data),
+        }
 
     def load(
         self, data: DataConfig, identity: dict[str, Any], *, downloaded: dict[str, Path] | None = None
