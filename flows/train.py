@@ -114,7 +114,7 @@ def _retrain(config: TrainConfig, *, force: bool, fresh: bool) -> RunSummary:
     config = config.model_copy(update={"data": window.resolve_until(config.data, flow_run.scheduled_start_time)})
     run_id = str(flow_run.id or uuid.uuid4())
     name, alias = config.model.name, config.registry.alias
-    if (candidate := awaiting_approval(config, run_id)) is not None:
+    if config.gate.approval == "manual" and (candidate := awaiting_approval(config.target, run_id)) is not None:
         # This run was suspended for approval and resumed, from the top, after the answer.
         # Its config was checked before it trained; promotion needs no TensorFlow.
         logger.info("resumed: %s v%d awaits its approval", name, candidate.version.version)
@@ -182,7 +182,9 @@ def _approve_and_promote(candidate: Candidate, *, config: TrainConfig, run_id: s
     name, alias, version = config.model.name, config.registry.alias, candidate.version
     approval_note = None
     if config.gate.approval == "manual":
-        decision = request_approval(candidate, config=config, run_id=run_id)
+        decision = request_approval(
+            candidate, target=config.target, timeout=config.gate.approval_timeout_seconds, run_id=run_id
+        )
         if not decision.approved:
             error = ApprovalRejected(f"{name} v{version.version} {decision.describe()}; {alias!r} unchanged")
             events.emit(
@@ -194,7 +196,7 @@ def _approve_and_promote(candidate: Candidate, *, config: TrainConfig, run_id: s
             raise error
         approval_note = decision.describe()
     try:
-        promoted = promote(version, candidate.report, config=config, flow_run_id=flow_run.id, note=approval_note)
+        promoted = promote(version, candidate.report, target=config.target, flow_run_id=flow_run.id, note=approval_note)
     except StaleBaseline as error:
         forget_trained(config, candidate.dataset)  # the next run trains and is judged against the new model
         events.emit(events.GATE_REJECTED, model=name, version=version.version, alias=alias, reason=str(error))

@@ -30,9 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks import storage
-from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.gate import GateRejected, report_markdown
-from kerasflow.tasks.refs import Candidate
+from kerasflow.tasks.refs import Candidate, RunTarget
 
 __all__ = ["ApprovalDecision", "ApprovalInput", "ApprovalRejected", "awaiting_approval", "request_approval"]
 
@@ -63,12 +62,13 @@ class ApprovalRejected(GateRejected):
     """A person rejected the candidate, or nobody answered in time."""
 
 
-def request_approval(candidate: Candidate, *, config: TrainConfig, run_id: str) -> ApprovalDecision:
+def request_approval(candidate: Candidate, *, target: RunTarget, timeout: int, run_id: str) -> ApprovalDecision:
     """Wait until a person answers (paused, or suspended under a deployment); record and return the decision.
 
     Args:
         candidate: the registered candidate that passed the gate.
-        config: the recipe's config (``gate.approval_timeout_seconds``, ``registry.alias``, ``storage.root``).
+        target: the storage root and the alias the candidate would move.
+        timeout: seconds to wait for an answer (``gate.approval_timeout_seconds``).
         run_id: the flow run's id; names the run folder the candidate is recorded in before a suspension.
 
     Returns:
@@ -76,11 +76,11 @@ def request_approval(candidate: Candidate, *, config: TrainConfig, run_id: str) 
         within the timeout of a paused run is a rejection by ``timeout``.
     """
     logger = get_run_logger()
-    version, timeout = candidate.version, config.gate.approval_timeout_seconds
+    version = candidate.version
     description = (
-        f"## Approve {version.name} v{version.version} for {config.registry.alias!r}?\n\n"
+        f"## Approve {version.name} v{version.version} for {target.alias!r}?\n\n"
         f"The gate passed. Approve to promote it; reject (or no answer within {timeout} s) keeps "
-        f"{config.registry.alias!r} where it is.\n\n{report_markdown(candidate.report, name=version.name)}"
+        f"{target.alias!r} where it is.\n\n{report_markdown(candidate.report, name=version.name)}"
     )
     form = ApprovalInput.with_initial_data(description=description, approve=False)
     key = f"approve-{version.name}-v{version.version}"
@@ -91,12 +91,12 @@ def request_approval(candidate: Candidate, *, config: TrainConfig, run_id: str) 
         else:
             # Recorded before suspending: the process ends inside suspend_flow_run, and the run
             # resumed after the answer reads it back to go on from here.
-            storage.write_file(_awaiting_url(config, run_id), candidate.model_dump_json(indent=2).encode())
+            storage.write_file(_awaiting_url(target, run_id), candidate.model_dump_json(indent=2).encode())
             answer = suspend_flow_run(wait_for_input=form, timeout=timeout, key=key)
         decision = ApprovalDecision(approved=answer.approve, reviewer=answer.reviewer, comment=answer.comment)
     except FlowPauseTimeout:
         decision = ApprovalDecision(approved=False, reviewer="timeout", comment=f"no answer within {timeout} s")
-    registry = ModelRegistry(storage.registry_url(config.storage.root))
+    registry = ModelRegistry(storage.registry_url(target.root))
     review = registry.record_review(
         version.name,
         version.version,
@@ -104,26 +104,26 @@ def request_approval(candidate: Candidate, *, config: TrainConfig, run_id: str) 
         reviewer=decision.reviewer,
         comment=decision.comment,
     )
-    storage.remove_file(_awaiting_url(config, run_id))  # answered: a later retry of this run starts over
+    storage.remove_file(_awaiting_url(target, run_id))  # answered: a later retry of this run starts over
     decision = ApprovalDecision(approved=review["approved"], reviewer=review["reviewer"], comment=review["comment"])
     logger.info("%s v%d %s", version.name, version.version, decision.describe())
     return decision
 
 
-def awaiting_approval(config: TrainConfig, run_id: str) -> Candidate | None:
+def awaiting_approval(target: RunTarget, run_id: str) -> Candidate | None:
     """The candidate this run was suspended with, if it is a run resumed after a person's answer.
 
-    Only a deployment's run with manual approval can have been suspended: every other run
-    starts without touching storage here (a store that is down fails the step that needs
+    Only a deployment's run can have been suspended (the flow asks only when ``gate.approval``
+    is manual): every other run starts without touching storage here (a store that is down fails the step that needs
     it, with that step's retries, not the start of the flow).
 
     Args:
-        config: the recipe's config.
+        target: the storage root the run folder is under.
         run_id: the flow run's id.
     """
-    if config.gate.approval != "manual" or not _suspendable():
+    if not _suspendable():
         return None
-    body = storage.read_file(_awaiting_url(config, run_id))
+    body = storage.read_file(_awaiting_url(target, run_id))
     return None if body is None else Candidate.model_validate_json(body)
 
 
@@ -134,5 +134,5 @@ def _suspendable() -> bool:
     return run is not None and run.deployment_id is not None and run.parent_task_run_id is None
 
 
-def _awaiting_url(config: TrainConfig, run_id: str) -> str:
-    return storage.join(storage.run_url(config.storage.root, run_id), AWAITING_FILE)
+def _awaiting_url(target: RunTarget, run_id: str) -> str:
+    return storage.join(storage.run_url(target.root, run_id), AWAITING_FILE)

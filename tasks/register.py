@@ -20,9 +20,17 @@ from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.failures import DeterministicFailure, retry_unless_deterministic
 from kerasflow.tasks.gate import GateRejected
 from kerasflow.tasks.lineage import training_definition
-from kerasflow.tasks.refs import DatasetRef, Evaluation, GateReport, ModelVersion, TrainedModel
+from kerasflow.tasks.refs import DatasetRef, Evaluation, GateReport, ModelVersion, RunTarget, TrainedModel
 
-__all__ = ["PromotionRefused", "StaleBaseline", "build_metadata", "promote", "register"]
+__all__ = [
+    "PromotionRefused",
+    "StaleBaseline",
+    "build_metadata",
+    "move_alias",
+    "promote",
+    "register",
+    "write_version",
+]
 
 
 class PromotionRefused(DeterministicFailure):
@@ -136,28 +144,10 @@ def register(
         config: the recipe's config (``model.name``, ``storage.root``).
         flow_run_id: the Prefect flow run that trained it; None outside a flow run.
     """
-    registry = ModelRegistry(storage.registry_url(config.storage.root))
     metadata = build_metadata(
         config=config, trained=trained, dataset=dataset, evaluation=evaluation, report=report, flow_run_id=flow_run_id
     )
-    record = registry.register(
-        config.model.name,
-        model_file=storage.fetch_file(config.storage.root, trained.model_uri),
-        metadata=metadata,
-        idempotency_key=f"{trained.run_id}:{trained.sha256}",
-        saved_model_dir=_local_saved_model(config.storage.root, trained),
-        extra_files={
-            f"plots/{file_name}": storage.fetch_file(config.storage.root, url)
-            for file_name, url in evaluation.plots.items()
-        },
-    )
-    version = ModelVersion(
-        name=record["name"],
-        version=record["version"],
-        uri=registry.version_url(record["name"], record["version"]),
-        status=record["status"],
-        sha256=record["sha256"],
-    )
+    version = write_version(trained, metadata=metadata, plots=evaluation.plots, target=config.target)
     get_run_logger().info("registered %s v%d (%s) at %s", version.name, version.version, version.status, version.uri)
     create_link_artifact(
         key="registered-version",
@@ -168,6 +158,39 @@ def register(
     return version
 
 
+def write_version(trained: TrainedModel, *, metadata: dict, plots: dict[str, str], target: RunTarget) -> ModelVersion:
+    """Register the run's model, SavedModel and plots as the next version of ``target.name``.
+
+    Idempotent across retries of one run: the run id and the model's sha256 are the key, so
+    a retry after the commit landed finds the version it wrote.
+
+    Args:
+        trained: the candidate the train step wrote.
+        metadata: the version's ``metadata.json`` (:func:`build_metadata`).
+        plots: file name -> URL of the evaluation's figures, copied into the version's ``plots/``.
+        target: the storage root and the model's name.
+
+    Returns:
+        The version as registered (its status is the metadata's).
+    """
+    registry = ModelRegistry(storage.registry_url(target.root))
+    record = registry.register(
+        target.name,
+        model_file=storage.fetch_file(target.root, trained.model_uri),
+        metadata=metadata,
+        idempotency_key=f"{trained.run_id}:{trained.sha256}",
+        saved_model_dir=_local_saved_model(target.root, trained),
+        extra_files={f"plots/{file_name}": storage.fetch_file(target.root, url) for file_name, url in plots.items()},
+    )
+    return ModelVersion(
+        name=record["name"],
+        version=record["version"],
+        uri=registry.version_url(record["name"], record["version"]),
+        status=record["status"],
+        sha256=record["sha256"],
+    )
+
+
 def _local_saved_model(root: str, trained: TrainedModel):
     """A local copy of the run's SavedModel export (the run folder itself on this machine)."""
     if trained.saved_model_uri is None:
@@ -175,31 +198,22 @@ def _local_saved_model(root: str, trained: TrainedModel):
     return storage.download_dir(trained.saved_model_uri, storage.local_path(root, trained.saved_model_uri))
 
 
-@task(
-    name="promote",
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_condition_fn=retry_unless_deterministic,
-    cache_policy=NO_CACHE,
-)
-def promote(
+def move_alias(
     version: ModelVersion,
     report: GateReport,
     *,
-    config: TrainConfig,
+    target: RunTarget,
+    actor: str,
     flow_run_id: str | None,
-    note: str | None = None,
+    note: str | None,
 ) -> ModelVersion:
-    """Move the configured alias to ``version``; refuse whatever did not pass the gate.
-
-    The alias moves only from the version the gate judged the candidate against
-    (``report.alias_version``): when another run promoted meanwhile, :class:`StaleBaseline`
-    is raised and the alias stays, so a candidate never replaces a model it was not compared with.
+    """Move ``target.alias`` to ``version`` from the version its gate judged it against, and no other.
 
     Args:
         version: the registered candidate.
         report: its gate's report; ``report.alias_version`` is the version the alias may move from.
-        config: the recipe's config (``registry.alias``, ``storage.root``).
+        target: the storage root and the alias to move.
+        actor: who moves it, recorded in the alias's history.
         flow_run_id: the Prefect flow run, recorded in the alias's history.
         note: appended to the reason in the alias's history (a person's approval).
 
@@ -214,8 +228,8 @@ def promote(
         raise PromotionRefused(
             f"{version.name} v{version.version} did not pass its gate ({report.summary()}); it cannot be promoted"
         )
-    registry = ModelRegistry(storage.registry_url(config.storage.root))
-    alias = config.registry.alias
+    registry = ModelRegistry(storage.registry_url(target.root))
+    alias = target.alias
     current = registry.alias_target(version.name, alias)
     if current == version.version:  # a retry after the move landed
         last = registry.alias_history(version.name, alias)[-1]
@@ -227,7 +241,7 @@ def promote(
             alias,
             version.version,
             reason=f"gate passed: {report.summary()}" + (f"; {note}" if note else ""),
-            actor="kerasflow train",
+            actor=actor,
             flow_run_id=flow_run_id,
             expected_version=judged,
         )
@@ -239,11 +253,45 @@ def promote(
             f"replace. It stays registered: run the training again (its candidate is gated against v{moved.current}), "
             f"or promote it by hand (kerasflow models promote {version.name} {version.version})"
         ) from None
-    get_run_logger().info(
-        "alias %r of %s: %s -> v%d",
-        alias,
-        version.name,
-        f"v{entry['previous_version']}" if entry["previous_version"] else "(none)",
-        version.version,
-    )
     return version.model_copy(update={"alias": alias, "previous_version": entry["previous_version"]})
+
+
+@task(
+    name="promote",
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_condition_fn=retry_unless_deterministic,
+    cache_policy=NO_CACHE,
+)
+def promote(
+    version: ModelVersion,
+    report: GateReport,
+    *,
+    target: RunTarget,
+    flow_run_id: str | None,
+    note: str | None = None,
+) -> ModelVersion:
+    """Move the target's alias to ``version``; refuse whatever did not pass the gate.
+
+    The alias moves only from the version the gate judged the candidate against
+    (``report.alias_version``): when another run promoted meanwhile, :class:`StaleBaseline`
+    is raised and the alias stays, so a candidate never replaces a model it was not compared with.
+
+    Args:
+        version: the registered candidate.
+        report: its gate's report; ``report.alias_version`` is the version the alias may move from.
+        target: the storage root and the alias to move (``TrainConfig.target``).
+        flow_run_id: the Prefect flow run, recorded in the alias's history.
+        note: appended to the reason in the alias's history (a person's approval).
+
+    Returns:
+        ``version`` with the alias and the version the alias pointed at before.
+
+    Raises:
+        PromotionRefused: the gate did not pass, or the version is not ``registered``.
+        StaleBaseline: the alias moved after the candidate was judged.
+    """
+    promoted = move_alias(version, report, target=target, actor="kerasflow train", flow_run_id=flow_run_id, note=note)
+    was = f"v{promoted.previous_version}" if promoted.previous_version else "(none)"
+    get_run_logger().info("alias %r of %s: %s -> v%d", target.alias, version.name, was, version.version)
+    return promoted

@@ -23,9 +23,9 @@ from kerasflow.tasks.config.runtime import IngestRunConfig
 from kerasflow.tasks.data import materialize as materialization
 from kerasflow.tasks.data import statistics_report
 from kerasflow.tasks.failures import retry_unless_deterministic
-from kerasflow.tasks.ingest import file_parts, partitions
-from kerasflow.tasks.ingest.sources import fingerprint, identify, load_source
-from kerasflow.tasks.ingest.sources.tables import table_reading, window
+from kerasflow.tasks.ingest.storing import find_or_store
+from kerasflow.tasks.ingest.sources import fingerprint, identify
+from kerasflow.tasks.ingest.sources.tables import window
 from kerasflow.tasks.refs import DatasetRef
 from kerasflow.tasks.storage import holds
 
@@ -56,34 +56,10 @@ def ingest(data: DataConfig, *, root: str, runtime: IngestRunConfig | None = Non
         ConfigError: no source is registered for ``data.source``.
         DataValidationError: the data cannot be learnt from (no row to store, a bad value or column).
     """
-    logger = get_run_logger()
     data = window.resolve_until(data, None)  # the flows fix it from the scheduled start; called alone: now
     identity = identify(data)
-    if data.window is not None:
-        logger.info(
-            "data.window: the %d day(s) to %s, %d file(s)", data.window.days, data.window.until, len(identity["files"])
-        )
     holds.hold(root, [fingerprint(identity)])  # before reading ref.json: housekeeping sees it (tasks/storage/holds.py)
-    ref = materialization.find_materialized(root, fingerprint(identity))
-    if ref is None:
-        files = len(identity.get("files", ()))
-        logger.info("materializing %s source%s into %s", data.source, f" ({files} file(s))" if files else "", root)
-        if partitions.applies(data, identity):  # one materialization per file, reused as files are added
-            ref = partitions.materialize_partitions(
-                data, identity, root, logger=logger, runtime=runtime or IngestRunConfig()
-            )
-        elif file_parts.applies(data, identity):  # one file, read in batches and stored in parts if large
-            ref = file_parts.materialize_file(data, identity, root, logger=logger)
-            if ref is None:
-                raise table_reading.no_rows(data)
-        else:
-            ref = materialization.materialize(load_source(data, identity), root)
-    else:
-        logger.info("dataset %s is materialized already; reusing it", ref.fingerprint)
-    splits = ", ".join(f"{k}={v}" for k, v in ref.splits.items())
-    logger.info("dataset %s (%s) at %s: %s", ref.fingerprint, data.source, ref.uri, splits)
-    if ref.ignored_columns:
-        logger.warning("columns outside the recipe's schema, ignored: %s", ", ".join(ref.ignored_columns))
+    ref = find_or_store(data, identity, root, logger=get_run_logger(), runtime=runtime or IngestRunConfig())
     statistics = materialization.read_statistics(ref)
     if statistics is not None:  # a dataset stored before statistics were kept has none
         create_markdown_artifact(

@@ -72,7 +72,9 @@ def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str, fresh: bool 
         run_id=run_id,
         state_url=training_url(config.storage.root, key),
         key=key,
-        warm_start_version=resolve_warm_start(config, logger=logger),
+        warm_start_version=resolve_warm_start(
+            config.training.warm_start, config.model, root=config.storage.root, logger=logger
+        ),
     )
     state = TrainingState(job.state_url)
     lease = TrainingLease(

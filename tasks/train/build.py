@@ -166,7 +166,8 @@ def check_definition(config: TrainConfig) -> None:
 
     resolve_builder(config.model)
     check_training(config.training)
-    resolve_warm_start(config)  # a registered model of another architecture is named now, not after ingest
+    # A registered model of another architecture is named now, not after ingest.
+    resolve_warm_start(config.training.warm_start, config.model, root=config.storage.root)
 
 
 def build_model(config: TrainConfig, ref: DatasetRef) -> Any:
@@ -300,7 +301,9 @@ def build_compiled_model(
 
     plan = plan or make_plan(config, ref, replicas=replicas)
     if warm_start_version is not None:
-        model = warm_start_model(config, warm_start_version, feature_shape=tuple(ref.feature_shape))
+        model = warm_start_model(
+            config.model, warm_start_version, root=config.storage.root, feature_shape=tuple(ref.feature_shape)
+        )
     else:
         model = build_model(config, ref)
     if getattr(model, "compiled", False):

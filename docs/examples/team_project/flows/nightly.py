@@ -32,7 +32,7 @@ def nightly_retrain(config: kerasflow.TrainConfig, minimum_rows: int = 1000) -> 
     )
     if not report.passed:
         raise kerasflow.GateRejected(f"{name} v{version.version} rejected: {report.summary()}")
-    promoted = kerasflow.promote(version, report, config=config, flow_run_id=flow_run.id)
+    promoted = kerasflow.promote(version, report, target=config.target, flow_run_id=flow_run.id)
     note = release_note(promoted, report)
     print(note)
     return kerasflow.RunSummary(
