@@ -1,10 +1,10 @@
 """Train: fit the recipe's model under a tf.distribute strategy, resumably.
 
 The training's durable state (backups published every epoch) is keyed by what the
-training is (tasks/train/state.py) and held under an expiring lease (lease.py), so a
-retry of this task, the next scheduled run or ``kerasflow train`` again resumes a
-training that was killed, on this machine or another, and two live runs never share
-it. A training that finished but whose model was not yet promoted or rejected (the
+training is (tasks/train/state.py) and held under an expiring lease
+(tasks/storage/lease.py; both in tasks/train/resumable.py), so a retry of this task, the
+next scheduled run or ``kerasflow train`` again resumes a training that was killed, on
+this machine or another, and two live runs never share it. A training that finished but whose model was not yet promoted or rejected (the
 run was killed in evaluation, gating, registration or before promotion) is not trained
 again: the task returns the recorded model (``trained.json``), original run id and all,
 and the flow calls :func:`forget_trained` once the candidate's fate is recorded.
@@ -16,7 +16,6 @@ While training, the task holds slots of the Prefect global concurrency limit
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Iterator
 
 from prefect import get_run_logger, task
@@ -26,13 +25,7 @@ from prefect.runtime import flow_run, task_run
 from kerasflow.tasks.config import RuntimeConfig, TrainConfig
 from kerasflow.tasks.failures import retry_unless_deterministic
 from kerasflow.tasks.refs import DatasetRef, TrainedModel
-from kerasflow.tasks.storage.lease import TrainingLease
-
-# Not `import launch`: the function would shadow the room kerasflow.tasks.train.launch on this package.
-from kerasflow.tasks.train.launch import launch as launch_job
 from kerasflow.tasks.train.launch import launcher_for
-from kerasflow.tasks.train.launch.job import TrainingJob, scratch_dir
-from kerasflow.tasks.train.warm_start import resolve_warm_start
 
 __all__ = ["forget_trained", "train"]
 
@@ -62,51 +55,18 @@ def train(config: TrainConfig, dataset: DatasetRef, *, run_id: str, fresh: bool 
     """
     # Keras and TensorFlow load here, not when kerasflow.tasks.train is imported: `kerasflow k8s
     # render` and the worker's cluster helpers live in this package and need neither.
-    from kerasflow.tasks.train.state import TrainingState, training_key, training_url
+    from kerasflow.tasks.train.resumable import train_resumably, training_job
 
     logger = get_run_logger()
-    key = training_key(config, dataset)
-    job = TrainingJob(
-        config=config,
-        dataset=dataset,
-        run_id=run_id,
-        state_url=training_url(config.storage.root, key),
-        key=key,
-        warm_start_version=resolve_warm_start(
-            config.training.warm_start, config.model, root=config.storage.root, logger=logger
-        ),
+    trained = train_resumably(
+        training_job(config, dataset, run_id=run_id, logger=logger),
+        lease_seconds=config.runtime.lease_seconds,
+        # Once: a retry of this task resumes the fresh start instead of discarding the epochs it has just trained.
+        fresh=fresh and task_run.run_count <= 1,
+        flow_run_id=str(flow_run.id or run_id),
+        logger=logger,
+        slots=lambda: gpu_slots(config.runtime, logger=logger),
     )
-    state = TrainingState(job.state_url)
-    lease = TrainingLease(
-        job.state_url, seconds=config.runtime.lease_seconds, description=key, flow_run_id=str(flow_run.id or run_id)
-    )
-    # A holder on another machine that died renews no more: its lease ends within
-    # lease_seconds of its last renewal, so wait that long (and a little) before giving up.
-    with lease.held(wait_seconds=1.5 * config.runtime.lease_seconds + 5):
-        job = job.model_copy(update={"lease_generation": lease.generation})
-        # --fresh means this run starts over, once: a retry of this task resumes the
-        # fresh start instead of discarding the epochs it has just trained.
-        if fresh and task_run.run_count <= 1:
-            logger.info("--fresh: discarding any backup of training %s", key)
-            state.clear()
-            state.forget_trained()
-        elif (done := state.finished()) is not None:
-            logger.info(
-                "training %s already finished in run %s (%d epoch(s)); reusing its model %s instead of training again",
-                key,
-                done.run_id,
-                done.epochs_completed,
-                done.model_uri,
-            )
-            return done
-        elif epoch := state.latest_epoch():
-            logger.info("training %s was interrupted after epoch %d; resuming from its backup", key, epoch)
-        with gpu_slots(config.runtime, logger=logger):
-            trained = launch_job(job, logger=logger, lease=lease)
-        lease.check()  # a run that lost the training must not clear the new holder's backup
-        state.record_trained(trained)  # first: a kill from here on resumes after training
-        state.clear()  # the model is written and recorded: the backup has served its purpose
-        shutil.rmtree(scratch_dir(job), ignore_errors=True)  # private folders of killed processes
     logger.info(
         "trained %s with %s, global batch %d: %d epoch(s) in %.1fs, model at %s",
         config.model.name,
@@ -126,9 +86,9 @@ def forget_trained(config: TrainConfig, dataset: DatasetRef) -> None:
         config: the recipe's config; with ``dataset``, it keys the training.
         dataset: the dataset the candidate was trained on.
     """
-    from kerasflow.tasks.train.state import TrainingState, training_key, training_url
+    from kerasflow.tasks.train import resumable
 
-    TrainingState(training_url(config.storage.root, training_key(config, dataset))).forget_trained()
+    resumable.forget_trained(config, dataset)
 
 
 @contextlib.contextmanager
