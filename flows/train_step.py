@@ -20,6 +20,7 @@ and fails the parent without a retry.
 # No `from __future__ import annotations`: a served flow's parameters must resolve (flows/train.py).
 
 import json
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -114,19 +115,33 @@ def train_on_deployment(config: TrainConfig, dataset: DatasetRef, *, run_id: str
         timeout=target.timeout_seconds,
         as_subflow=True,
     )
-    state = child.state
-    if state is None or not state.is_final():
+    if child.state is None or not child.state.is_final():
         _cancel(child.id)  # waited timeout_seconds: a relaunch must not race a child still training
-    outcome = _read_outcome(outcome_url)
+    trained = trained_by(child, _read_outcome(outcome_url), deployment=target.deployment)
+    logger.info("train step run %s completed: model at %s", child.name, trained.model_uri)
+    return trained
+
+
+def trained_by(child: Any, outcome: dict[str, Any], *, deployment: str) -> TrainedModel:
+    """What the train step's run trained, from its final state and the outcome it wrote.
+
+    Args:
+        child: the train step's flow run (its ``state`` and ``name``).
+        outcome: the outcome file it wrote: ``trained`` or ``deterministic_failure``; empty if none.
+        deployment: the deployment it ran under, named in the error.
+
+    Raises:
+        DeterministicFailure: the step's run failed in a way a retry repeats.
+        TrainStepFailed: the step's run ended without a trained model (crashed, cancelled, timed out).
+    """
+    state = child.state
     if "trained" in outcome and state is not None and state.is_completed():
-        trained = TrainedModel.model_validate(outcome["trained"])
-        logger.info("train step run %s completed: model at %s", child.name, trained.model_uri)
-        return trained
+        return TrainedModel.model_validate(outcome["trained"])
     if "deterministic_failure" in outcome:
         raise DeterministicFailure(f"train step run {child.name} failed: {outcome['deterministic_failure']}")
     described = f"{state.name}: {state.message}" if state is not None else "no state"
     raise TrainStepFailed(
-        f"train step run {child.name} ({target.deployment}) ended without a model ({described}); "
+        f"train step run {child.name} ({deployment}) ended without a model ({described}); "
         "its worker's logs say why; a retry resumes from the training's backup"
     )
 
