@@ -3,7 +3,7 @@
 Trains `fraud_tabular` for one epoch on a small table, then scores a large one (30
 float32 columns in 10 Parquet files, no label) twice, each in a fresh process:
 
-- `kerasflow predict`: read, scored and written batch by batch (tasks/score.py);
+- `kerasflow predict`: read, scored and written batch by batch (tasks/score/);
 - a plain script: every file read into one DataFrame, `model.predict` on all of it,
   the scores written with `DataFrame.to_parquet` (what scoring did before it streamed).
 
