@@ -18,6 +18,11 @@ its process and an expiry a heartbeat pushes forward), and :meth:`ModelRegistry.
 never removes a live claim, however long a slow upload takes. Before the commit the
 writer checks that its claim is still there and every file it copied is, whole; a
 version is never committed without its model.
+
+The registry is three modules, each a layer of :class:`ModelRegistry`: the folder as it
+is read (models/registry_folder.py: paths, JSON objects, listings, the visible versions),
+the alias history (models/aliases.py), and here the writing of versions under their
+claims, reviews, the removal of unfinished versions, and loading.
 """
 
 from __future__ import annotations
@@ -30,14 +35,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import fsspec
-
 from kerasflow.models import io
-from kerasflow.models.errors import ConfigError, KerasflowError
-from kerasflow.models.exclusive import create_exclusive, replace_whole
+from kerasflow.models.aliases import AliasHistory, AliasMoved
+from kerasflow.models.errors import KerasflowError
+from kerasflow.models.exclusive import replace_whole
 from kerasflow.models.folders import folder_usage
 from kerasflow.models.liveness import Heartbeat, holder_fields, is_live
 from kerasflow.models.names import NAME_PATTERN, parse_model_ref, validate_name
+from kerasflow.models.registry_folder import (
+    CLAIM_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    REVIEW_FILE,
+    SAVED_MODEL_DIR,
+    RegistryError,
+    _utcnow,
+)
 
 __all__ = [
     "NAME_PATTERN",
@@ -49,55 +62,14 @@ __all__ = [
     "validate_name",
 ]
 
-# set_alias(expected_version=ANY_VERSION): move the alias from wherever it points.
-ANY_VERSION: Any = object()
-
-MODEL_FILE = "model.keras"
-METADATA_FILE = "metadata.json"
-CLAIM_FILE = "claim.json"
-REVIEW_FILE = "review.json"
-SAVED_MODEL_DIR = "saved_model"
 _RESERVED = (MODEL_FILE, METADATA_FILE, CLAIM_FILE, REVIEW_FILE, SAVED_MODEL_DIR)
-
-
-# A registration renews its claim every third of this; a claim not renewed for this long
-# is its writer's no more (a killed process on another host).
-CLAIM_SECONDS = 120.0
-
-
-class RegistryError(ConfigError, RuntimeError):
-    """A registry operation that cannot succeed as asked (unknown name, version, alias): a retry repeats it.
-
-    A ConfigError: the command line or recipe named something that is not there (exit 2).
-    """
-
-
-class AliasMoved(RegistryError):
-    """An alias no longer points where the caller expected when it asked to move it.
-
-    Args:
-        message: the error message.
-        current: the version the alias points at now; None when it points nowhere.
-    """
-
-    def __init__(self, message: str, *, current: int | None):
-        super().__init__(message)
-        self.current = current
 
 
 class VersionClaimLost(KerasflowError, RuntimeError):
     """The claim or files of a version being written vanished before its commit; retrying registers anew."""
 
 
-def _version_name(version: int | None) -> str:
-    return "no version" if version is None else f"v{version}"
-
-
-def _utcnow() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-class ModelRegistry:
+class ModelRegistry(AliasHistory):
     """Model versions and aliases under one fsspec URL (``./dir``, ``file://``, ``s3://``).
 
     Args:
@@ -107,110 +79,7 @@ class ModelRegistry:
             renews it every third of that.
     """
 
-    def __init__(
-        self, url: str, *, storage_options: Mapping[str, Any] | None = None, claim_seconds: float = CLAIM_SECONDS
-    ):
-        self.url = url.rstrip("/")
-        self.claim_seconds = claim_seconds
-        self.fs, self.root = fsspec.core.url_to_fs(self.url, **dict(storage_options or {}))
-        self.root = self.root.rstrip("/")
-
-    # ---- paths -------------------------------------------------------------------------
-    def _model_dir(self, name: str) -> str:
-        return f"{self.root}/{validate_name(name)}"
-
-    def _version_dir(self, name: str, version: int) -> str:
-        return f"{self._model_dir(name)}/versions/{int(version)}"
-
-    def _alias_dir(self, name: str, alias: str) -> str:
-        return f"{self._model_dir(name)}/aliases/{validate_name(alias, what='alias')}"
-
-    def version_url(self, name: str, version: int) -> str:
-        """Where version ``version`` of ``name`` lives, as a URL users can open.
-
-        Args:
-            name: the model's name.
-            version: the version number.
-        """
-        return self.fs.unstrip_protocol(self._version_dir(name, version))
-
-    # ---- small JSON objects ------------------------------------------------------------
-    def _read_json(self, path: str) -> dict[str, Any]:
-        with self.fs.open(path, "rb") as f:
-            body = f.read()
-        try:
-            return json.loads(body)
-        except ValueError as error:  # invalid JSON or text: still a ValueError, now naming the file
-            raise ValueError(f"{self.fs.unstrip_protocol(path)} is not valid JSON: {error}") from error
-
-    def _create_json(self, path: str, payload: Mapping[str, Any]) -> bool:
-        """Create ``path`` exclusively and whole; False when it exists already."""
-        return create_exclusive(self.fs, path, json.dumps(payload, indent=2, sort_keys=True).encode())
-
-    def _ls(self, directory: str) -> list[str]:
-        """A fresh listing: s3fs caches listings per process, and a stale one would make a
-        long-lived worker miss new versions and alias moves, or retry one taken sequence
-        number forever."""
-        self.fs.invalidate_cache(directory)
-        return self.fs.ls(directory, detail=False)
-
-    def _numbered(self, directory: str, suffix: str = "") -> list[int]:
-        try:
-            entries = self._ls(directory)
-        except FileNotFoundError:
-            return []
-        numbers = []
-        for entry in entries:
-            stem = entry.rstrip("/").rsplit("/", 1)[-1].removesuffix(suffix)
-            if stem.isdigit():
-                numbers.append(int(stem))
-        return sorted(numbers)
-
     # ---- reading -----------------------------------------------------------------------
-    def names(self) -> list[str]:
-        """Names that have at least one visible version."""
-        try:
-            entries = self._ls(self.root)
-        except FileNotFoundError:
-            return []
-        names = [e.rstrip("/").rsplit("/", 1)[-1] for e in entries]
-        return sorted(n for n in names if NAME_PATTERN.fullmatch(n) and self.versions(n))
-
-    def versions(self, name: str) -> list[dict[str, Any]]:
-        """Metadata of every visible version of ``name`` (metadata.json exists), oldest first."""
-        found = []
-        for number in self._numbered(f"{self._model_dir(name)}/versions"):
-            try:
-                found.append(self._with_review(self._read_json(f"{self._version_dir(name, number)}/{METADATA_FILE}")))
-            except FileNotFoundError:
-                continue  # claimed but unfinished: invisible by design
-        return found
-
-    def _with_review(self, metadata: dict[str, Any]) -> dict[str, Any]:
-        """metadata.json is never rewritten; a review recorded later is laid over it."""
-        review = self._try_read(f"{self._version_dir(metadata['name'], metadata['version'])}/{REVIEW_FILE}")
-        if review is None:
-            return metadata
-        status = metadata.get("status") if review.get("approved") else "rejected"
-        return {**metadata, "status": status, "review": review}
-
-    def get(self, name: str, version: int) -> dict[str, Any]:
-        """Metadata of one version; RegistryError when it does not exist (yet).
-
-        Args:
-            name: the model's name.
-            version: the version number.
-
-        Raises:
-            RegistryError: the version does not exist, or its metadata.json is not written yet.
-        """
-        try:
-            return self._with_review(self._read_json(f"{self._version_dir(name, version)}/{METADATA_FILE}"))
-        except FileNotFoundError:
-            raise RegistryError(
-                f"model {name!r} has no version {version}; `kerasflow models list {name}` shows the versions there are"
-            ) from None
-
     def resolve(self, name: str, ref: str | int) -> dict[str, Any]:
         """Metadata for ``ref``: a version number or an alias name.
 
@@ -227,45 +96,6 @@ class ModelRegistry:
         if version is None:
             raise RegistryError(f"model {name!r} has no alias {ref!r}")
         return self.get(name, version)
-
-    def alias_history(self, name: str, alias: str) -> list[dict[str, Any]]:
-        """Every move of ``alias``, oldest first.
-
-        Args:
-            name: the model's name.
-            alias: the alias.
-
-        Returns:
-            The entries as :meth:`set_alias` wrote them; empty when the alias never pointed anywhere.
-        """
-        directory = self._alias_dir(name, alias)
-        return [self._read_json(f"{directory}/{seq}.json") for seq in self._numbered(directory, ".json")]
-
-    def alias_target(self, name: str, alias: str) -> int | None:
-        """The version ``alias`` points at now (its highest sequence), or None.
-
-        Args:
-            name: the model's name.
-            alias: the alias.
-        """
-        sequences = self._numbered(self._alias_dir(name, alias), ".json")
-        if not sequences:
-            return None
-        return self._read_json(f"{self._alias_dir(name, alias)}/{sequences[-1]}.json")["version"]
-
-    def aliases(self, name: str) -> dict[str, int]:
-        """Every alias of ``name`` and the version it points at now."""
-        try:
-            entries = self._ls(f"{self._model_dir(name)}/aliases")
-        except FileNotFoundError:
-            return {}
-        result = {}
-        for entry in entries:
-            alias = entry.rstrip("/").rsplit("/", 1)[-1]
-            target = self.alias_target(name, alias) if NAME_PATTERN.fullmatch(alias) else None
-            if target is not None:
-                result[alias] = target
-        return dict(sorted(result.items()))
 
     # ---- writing -----------------------------------------------------------------------
     def register(
@@ -391,12 +221,6 @@ class ModelRegistry:
                 "step retries on its own)"
             )
 
-    def _try_read(self, path: str) -> dict[str, Any] | None:
-        try:
-            return self._read_json(path)
-        except FileNotFoundError:
-            return None
-
     def _claim_version(self, name: str, idempotency_key: str) -> tuple[int, dict[str, Any]]:
         """(the version this candidate writes, its claim): its earlier claim, renewed, or the next free number."""
         numbers = self._numbered(f"{self._model_dir(name)}/versions")
@@ -444,104 +268,6 @@ class ModelRegistry:
         if not self._create_json(path, review):
             return self._read_json(path)
         return review
-
-    def set_alias(
-        self,
-        name: str,
-        alias: str,
-        version: int,
-        *,
-        reason: str,
-        actor: str,
-        flow_run_id: str | None = None,
-        expected_version: int | None = ANY_VERSION,
-    ) -> dict[str, Any]:
-        """Point ``alias`` at ``version`` by appending a new history entry.
-
-        ``expected_version``: move the alias only from this version (None: only while it
-        points nowhere), or raise :class:`AliasMoved`. The check and the move are one step:
-        the entry's sequence number is created exclusively, so a move made in between makes
-        the create fail and the check run again.
-
-        Args:
-            name: the model's name.
-            alias: the alias to move.
-            version: the version it points at after the move.
-            reason: why it moves, recorded in the entry.
-            actor: who or what moves it, recorded in the entry.
-            flow_run_id: the flow run that moves it, recorded in the entry; None outside a flow run.
-            expected_version: move the alias only from this version (None: only while it points nowhere); by
-                default it moves from wherever it points.
-
-        Returns:
-            The history entry written.
-
-        Raises:
-            RegistryError: the version does not exist, or was rejected.
-            AliasMoved: the alias does not point at ``expected_version``.
-        """
-        metadata = self.get(name, version)
-        if metadata.get("status") == "rejected":
-            raise RegistryError(
-                f"{name} v{version} was rejected by its gate and cannot take alias {alias!r}; "
-                "promote a version whose gate passed"
-            )
-        directory = self._alias_dir(name, alias)
-        while True:
-            sequences = self._numbered(directory, ".json")
-            previous = self._read_json(f"{directory}/{sequences[-1]}.json") if sequences else None
-            current = previous["version"] if previous else None
-            if expected_version is not ANY_VERSION and current != expected_version:
-                raise AliasMoved(
-                    f"alias {alias!r} of {name!r} points at {_version_name(current)}, not "
-                    f"{_version_name(expected_version)} as expected; it was not moved to v{version}",
-                    current=current,
-                )
-            seq = (sequences[-1] if sequences else 0) + 1
-            entry = {
-                "alias": alias,
-                "seq": seq,
-                "version": int(version),
-                "previous_version": previous["version"] if previous else None,
-                "reason": reason,
-                "actor": actor,
-                "flow_run_id": flow_run_id,
-                "moved_at": _utcnow(),
-            }
-            if self._create_json(f"{directory}/{seq}.json", entry):
-                return entry
-
-    def rollback(self, name: str, alias: str, *, actor: str, reason: str = "rollback") -> dict[str, Any]:
-        """Move ``alias`` back to the version it pointed at before its current one.
-
-        Args:
-            name: the model's name.
-            alias: the alias to move back.
-            actor: who or what moves it, recorded in the entry.
-            reason: why it moves, recorded in the entry.
-
-        Returns:
-            The history entry written.
-
-        Raises:
-            RegistryError: the alias has no history, has pointed at one version only, or the earlier version
-                was rejected since.
-            AliasMoved: the alias moved after its history was read; it stays where that move put it.
-        """
-        history = self.alias_history(name, alias)
-        if not history:
-            raise RegistryError(f"model {name!r} has no alias {alias!r} to roll back")
-        previous = history[-1]["previous_version"]
-        if previous is None:
-            raise RegistryError(
-                f"alias {alias!r} of {name!r} has pointed only at v{history[-1]['version']}; "
-                "there is nothing earlier to roll back to"
-            )
-        # From the version this history ends at only: a move made since (a promotion) stands,
-        # and the rollback fails saying where the alias points now.
-        return self.set_alias(
-            name, alias, previous, reason=reason, actor=actor, expected_version=history[-1]["version"]
-        )
 
     # ---- cleaning ----------------------------------------------------------------------
     def unfinished(self, name: str) -> list[dict[str, Any]]:
