@@ -26,128 +26,25 @@ go by the same rules. A record the sweep needs in order to know what is in use (
 version's metadata, a finished training's ``trained.json``) that cannot be read stops
 the sweep before it removes anything (:class:`UnreadableRecord`); a dataset whose
 ``ref.json`` cannot be read is kept whole, since which attempt it publishes is unknown.
+
+What is in use (tasks/housekeeping/usage.py) and what a sweep reports
+(tasks/housekeeping/report.py) are modules of their own; others import their names from
+here, as they import the sweeps.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from kerasflow.models.exclusive import create_exclusive
 from kerasflow.models.folders import folder_usage, modified_at
-from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks import storage
 from kerasflow.tasks.data.materialize import REF_FILE, find_materialized
-from kerasflow.tasks.failures import DeterministicFailure
-from kerasflow.tasks.refs import DatasetRef, TrainedModel
+from kerasflow.tasks.housekeeping.report import Entry, Sweep, _ago, _keep, _remove
+from kerasflow.tasks.housekeeping.usage import InUse, UnreadableRecord, _first_line, _names, _read, _unreadable, in_use
+from kerasflow.tasks.refs import DatasetRef
 from kerasflow.tasks.storage.holds import live_holds
-from kerasflow.tasks.storage.lease import TrainingLease
 
-
-class UnreadableRecord(DeterministicFailure, ValueError):
-    """A record that says what is in use cannot be read: the sweep removes nothing."""
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One folder a sweep looked at: its URL, its bytes, and why it goes or stays.
-
-    Args:
-        url: the folder's URL.
-        bytes: the bytes of every file under it.
-        reason: why it goes or stays, one line for the command's report.
-    """
-
-    url: str
-    bytes: int
-    reason: str
-
-
-@dataclass
-class Sweep:
-    """What one sweep removed (or, with ``dry_run``, would remove) and what it kept.
-
-    Args:
-        dry_run: nothing is removed; ``removed`` lists what would be.
-        removed: the folders removed (or that would be).
-        kept: the folders looked at and kept.
-    """
-
-    dry_run: bool
-    removed: list[Entry] = field(default_factory=list)
-    kept: list[Entry] = field(default_factory=list)
-
-    @property
-    def bytes_freed(self) -> int:
-        return sum(entry.bytes for entry in self.removed)
-
-
-@dataclass(frozen=True)
-class InUse:
-    """What the root's registry, trainings and runs in progress still use, each with who uses it.
-
-    ``dead_holds``: hold records of runs that are gone (tasks/storage/holds.py), removed by the sweep.
-
-    Args:
-        fingerprints: dataset fingerprint -> who uses it (a version, a training, a run's hold).
-        runs: run id -> who uses its run folder.
-        live_trainings: the training keys whose lease is live.
-        dead_holds: the URLs of hold records of runs that are gone.
-    """
-
-    fingerprints: dict[str, str]
-    runs: dict[str, str]
-    live_trainings: list[str]
-    dead_holds: list[str] = field(default_factory=list)
-
-
-def in_use(root: str) -> InUse:
-    """Datasets and run folders that registered versions, unregistered trainings and live leases use.
-
-    Args:
-        root: the storage root, any fsspec URL.
-
-    Raises:
-        UnreadableRecord: a version's metadata, a finished training's record or a run's hold cannot be read.
-    """
-    fingerprints: dict[str, str] = {}
-    runs: dict[str, str] = {}
-    registry = ModelRegistry(storage.registry_url(root))
-    try:
-        versions = {name: registry.versions(name) for name in registry.names()}
-    except ValueError as error:  # invalid JSON or text: the error names the file
-        raise _unreadable("a version's metadata in the registry", error) from None
-    for name, found in versions.items():
-        for metadata in found:
-            user = f"{name} v{metadata['version']} ({metadata.get('status')})"
-            if fingerprint := metadata.get("dataset", {}).get("fingerprint"):
-                fingerprints.setdefault(fingerprint, user)
-            if run_id := metadata.get("run_id"):
-                runs.setdefault(run_id, user)
-    live = []
-    fs, training = storage.filesystem(storage.join(root, "training"))
-    for key in _names(fs, training):
-        state_url = storage.training_url(root, key)
-        trained_path = f"{training}/{key}/{storage.TRAINED_FILE}"
-        trained = _read(fs, trained_path)
-        if trained is not None:
-            try:
-                record = TrainedModel.model_validate_json(trained)
-            except ValueError as error:
-                raise _unreadable(fs.unstrip_protocol(trained_path), error) from None
-            user = f"training {key}, finished and not registered yet"
-            fingerprints.setdefault(record.dataset_fingerprint, user)
-            runs.setdefault(record.run_id, user)
-        holder = TrainingLease(state_url, seconds=1.0).live_holder()
-        if holder is not None:
-            live.append(key)
-            if holder.get("flow_run_id"):
-                runs.setdefault(str(holder["flow_run_id"]), f"training {key}, in progress (live lease)")
-    try:
-        held = live_holds(root)
-    except ValueError as error:
-        raise _unreadable("a run's hold on datasets", error) from None
-    for fingerprint, who in held.by_fingerprint.items():
-        fingerprints.setdefault(fingerprint, who)
-    return InUse(fingerprints=fingerprints, runs=runs, live_trainings=sorted(live), dead_holds=held.dead)
+__all__ = ["Entry", "InUse", "Sweep", "UnreadableRecord", "in_use", "sweep_datasets", "sweep_runs"]
 
 
 def sweep_datasets(
@@ -371,53 +268,3 @@ def sweep_runs(root: str, *, retention: timedelta, dry_run: bool = False, now: d
             if run_id not in used.runs and age >= retention:
                 _remove(fs, [folder], usage.bytes, f"local copy of a finished run, unchanged for {_ago(age)}", sweep)
     return sweep
-
-
-def _names(fs, path: str) -> list[str]:
-    """The entries directly under ``path``, by name, from a fresh listing ([] when absent)."""
-    fs.invalidate_cache(path)
-    try:
-        return sorted(entry.rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(path, detail=False))
-    except FileNotFoundError:
-        return []
-
-
-def _read(fs, path: str) -> bytes | None:
-    try:
-        return fs.cat_file(path)
-    except FileNotFoundError:
-        return None
-
-
-def _unreadable(what: str, error: Exception) -> UnreadableRecord:
-    return UnreadableRecord(
-        f"{what} cannot be read ({_first_line(error)}), so what is in use is unknown and nothing was removed; "
-        "repair or remove that file, then run the command again"
-    )
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-
-
-def _keep(fs, path: str, size: int, reason: str, sweep: Sweep) -> None:
-    sweep.kept.append(Entry(fs.unstrip_protocol(path), size, reason))
-
-
-def _remove(fs, paths: list[str], size: int, reason: str, sweep: Sweep) -> None:
-    """Record the last of ``paths`` as removed and, unless dry, remove them in order."""
-    sweep.removed.append(Entry(fs.unstrip_protocol(paths[-1]), size, reason))
-    if sweep.dry_run:
-        return
-    for path in paths:
-        if fs.exists(path):
-            fs.rm(path, recursive=True)
-
-
-def _ago(age: timedelta) -> str:
-    seconds = max(age.total_seconds(), 0.0)
-    if seconds >= 2 * 86400:
-        return f"{seconds / 86400:.1f} days"
-    if seconds >= 2 * 3600:
-        return f"{seconds / 3600:.1f} hours"
-    return f"{seconds / 60:.0f} minutes"
