@@ -23,9 +23,9 @@ from kerasflow.tasks.config.runtime import IngestRunConfig
 from kerasflow.tasks.data import materialize as materialization
 from kerasflow.tasks.data import statistics_report
 from kerasflow.tasks.failures import retry_unless_deterministic
-from kerasflow.tasks.ingest.storing import find_or_store
 from kerasflow.tasks.ingest.sources import fingerprint, identify
 from kerasflow.tasks.ingest.sources.tables import window
+from kerasflow.tasks.ingest.storing import find_or_store
 from kerasflow.tasks.refs import DatasetRef
 from kerasflow.tasks.storage import holds
 

@@ -4,10 +4,11 @@ The training's durable state (backups published every epoch) is keyed by what th
 training is (tasks/train/state.py) and held under an expiring lease
 (tasks/storage/lease.py; both in tasks/train/resumable.py), so a retry of this task, the
 next scheduled run or ``kerasflow train`` again resumes a training that was killed, on
-this machine or another, and two live runs never share it. A training that finished but whose model was not yet promoted or rejected (the
-run was killed in evaluation, gating, registration or before promotion) is not trained
-again: the task returns the recorded model (``trained.json``), original run id and all,
-and the flow calls :func:`forget_trained` once the candidate's fate is recorded.
+this machine or another, and two live runs never share it. A training that finished but
+whose model was not yet promoted or rejected (the run was killed in evaluation, gating,
+registration or before promotion) is not trained again: the task returns the recorded
+model (``trained.json``), original run id and all, and the flow calls
+:func:`forget_trained` once the candidate's fate is recorded.
 While training, the task holds slots of the Prefect global concurrency limit
 ``runtime.gpu_limit`` for the GPUs it uses, so runs sharing a node queue. A diverged
 (NaN) loss is deterministic and not retried.
