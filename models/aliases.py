@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from kerasflow.models.names import NAME_PATTERN, validate_name
-from kerasflow.models.registry_folder import RegistryError, RegistryFolder, _utcnow
+from kerasflow.models.registry_folder import RegistryError, RegistryFolder, utc_now
 
 __all__ = ["ANY_VERSION", "AliasHistory", "AliasMoved"]
 
@@ -153,7 +153,7 @@ class AliasHistory(RegistryFolder):
                 "reason": reason,
                 "actor": actor,
                 "flow_run_id": flow_run_id,
-                "moved_at": _utcnow(),
+                "moved_at": utc_now(),
             }
             if self._create_json(f"{directory}/{seq}.json", entry):
                 return entry

@@ -49,7 +49,7 @@ from kerasflow.models.registry_folder import (
     REVIEW_FILE,
     SAVED_MODEL_DIR,
     RegistryError,
-    _utcnow,
+    utc_now,
 )
 
 __all__ = [
@@ -193,7 +193,7 @@ class ModelRegistry(AliasHistory):
             "model_uri": self.fs.unstrip_protocol(f"{directory}/{MODEL_FILE}"),
             "saved_model_uri": saved_model_uri,
             "files": files,
-            "registered_at": _utcnow(),
+            "registered_at": utc_now(),
         }
 
     def _check_before_commit(
@@ -231,7 +231,7 @@ class ModelRegistry(AliasHistory):
                     self._renew_claim(name, number, claim)
                 return number, claim
         candidate = (numbers[-1] if numbers else 0) + 1
-        claim = {"idempotency_key": idempotency_key, "claimed_at": _utcnow()}
+        claim = {"idempotency_key": idempotency_key, "claimed_at": utc_now()}
         while not self._create_json(
             f"{self._version_dir(name, candidate)}/{CLAIM_FILE}", {**claim, **holder_fields(self.claim_seconds)}
         ):
@@ -263,7 +263,7 @@ class ModelRegistry(AliasHistory):
             RegistryError: the version does not exist.
         """
         self.get(name, version)
-        review = {"approved": bool(approved), "reviewer": reviewer, "comment": comment, "reviewed_at": _utcnow()}
+        review = {"approved": bool(approved), "reviewer": reviewer, "comment": comment, "reviewed_at": utc_now()}
         path = f"{self._version_dir(name, version)}/{REVIEW_FILE}"
         if not self._create_json(path, review):
             return self._read_json(path)

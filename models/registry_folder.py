@@ -50,7 +50,8 @@ class RegistryError(ConfigError, RuntimeError):
     """
 
 
-def _utcnow() -> str:
+def utc_now() -> str:
+    """Now, in UTC, to the second, as the registry records times (ISO 8601)."""
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kerasflow.tasks.data.row_memory import feature_bytes, should_cache
-from kerasflow.tasks.data.stored_examples import _image_decoder, _stored_examples, columns_of_batches
+from kerasflow.tasks.data.stored_examples import columns_of_batches, image_decoder, stored_examples
 from kerasflow.tasks.data.stored_examples import load_slices as load_slices
 from kerasflow.tasks.refs import DatasetRef
 
@@ -43,13 +43,13 @@ def load_split(ref: DatasetRef, split: str, *, ordered: bool = True, cache: bool
     """
     import tensorflow as tf
 
-    ds = _stored_examples(ref, split, ordered=ordered, by_column=by_column)
+    ds = stored_examples(ref, split, ordered=ordered, by_column=by_column)
     if cache:
         ds = ds.cache()
     if ref.rows_per_example > 1:
         ds = ds.unbatch()  # stored in blocks of rows (see tasks/ingest/sources/__init__.py)
     if ref.image_size is not None:
-        ds = ds.map(_image_decoder(ref), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.map(image_decoder(ref), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     # A known size lets Keras count steps per epoch instead of running into the end of
     # the data every epoch, and it carries through shard, cache, shuffle and batch.
     return ds.apply(tf.data.experimental.assert_cardinality(int(ref.splits[split])))
@@ -72,9 +72,9 @@ def load_batches(ref: DatasetRef, split: str, *, batch_size: int, ordered: bool 
     """
     import tensorflow as tf
 
-    ds = _stored_examples(ref, split, ordered=ordered, by_column=by_column)
+    ds = stored_examples(ref, split, ordered=ordered, by_column=by_column)
     if ref.image_size is not None:  # encoded: each image decoded on its own
-        ds = ds.unbatch().map(_image_decoder(ref), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.unbatch().map(image_decoder(ref), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.batch(batch_size)
     return ds.rebatch(batch_size) if ref.rows_per_example > 1 else ds.batch(batch_size)
 
@@ -95,7 +95,7 @@ def shuffled_rows(ref: DatasetRef, split: str, *, seed: int, rows_mixed: int, ca
 
     rows = shuffled_windows(ref, split, seed=seed, rows_mixed=rows_mixed, cache=cache).unbatch()
     if ref.image_size is not None:  # stored encoded: decoded once shuffled, as load_split does
-        rows = rows.map(_image_decoder(ref), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        rows = rows.map(image_decoder(ref), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return rows.apply(tf.data.experimental.assert_cardinality(int(ref.splits[split])))
 
 
@@ -119,7 +119,7 @@ def shuffled_windows(ref: DatasetRef, split: str, *, seed: int, rows_mixed: int,
     """
     import tensorflow as tf
 
-    blocks = _stored_examples(ref, split, ordered=False, by_column=False, shard_seed=seed)
+    blocks = stored_examples(ref, split, ordered=False, by_column=False, shard_seed=seed)
     if cache:
         blocks = blocks.cache()
     stored = sum(-(-part.splits.get(split, 0) // ref.rows_per_example) for part in ref.stored_parts)
@@ -174,7 +174,7 @@ def make_dataset(
         if shuffle:
             ds = shuffled_windows(ref, split, seed=seed, rows_mixed=shuffle_buffer, cache=cache)
         else:
-            ds = _stored_examples(ref, split, ordered=True, by_column=False)
+            ds = stored_examples(ref, split, ordered=True, by_column=False)
             ds = ds.cache() if cache else ds
     elif shuffle and ref.rows_per_example > 1:
         ds = shuffled_rows(ref, split, seed=seed, rows_mixed=shuffle_buffer, cache=cache)

@@ -21,7 +21,7 @@ from kerasflow.tasks.data.source_data import GROUP_KEYS, SLICE_PREFIX, groups
 from kerasflow.tasks.refs import DatasetRef
 
 
-def _image_decoder(ref: DatasetRef) -> Callable[[Any, Any], Any]:
+def image_decoder(ref: DatasetRef) -> Callable[[Any, Any], Any]:
     """(encoded image, label) -> (float32 pixels of ``ref.image_size``, 0 to 255, label).
 
     As ``keras.utils.image_dataset_from_directory`` reads a file: decoded (a GIF's first
@@ -40,7 +40,7 @@ def _image_decoder(ref: DatasetRef) -> Callable[[Any, Any], Any]:
     return decode
 
 
-def _stored_examples(
+def stored_examples(
     ref: DatasetRef, split: str, *, ordered: bool, by_column: bool = True, shard_seed: int | None = None
 ):
     """(features, label) of each stored example: a row, or a block of rows for a table.

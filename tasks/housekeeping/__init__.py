@@ -39,8 +39,16 @@ from kerasflow.models.exclusive import create_exclusive
 from kerasflow.models.folders import folder_usage, modified_at
 from kerasflow.tasks import storage
 from kerasflow.tasks.data.materialize import REF_FILE, find_materialized
-from kerasflow.tasks.housekeeping.report import Entry, Sweep, _ago, _keep, _remove
-from kerasflow.tasks.housekeeping.usage import InUse, UnreadableRecord, _first_line, _names, _read, _unreadable, in_use
+from kerasflow.tasks.housekeeping.report import Entry, Sweep, ago, record_kept, record_removed
+from kerasflow.tasks.housekeeping.usage import (
+    InUse,
+    UnreadableRecord,
+    first_line,
+    in_use,
+    listed_names,
+    read_record,
+    unreadable_record,
+)
 from kerasflow.tasks.refs import DatasetRef
 from kerasflow.tasks.storage.holds import live_holds
 
@@ -68,7 +76,7 @@ def sweep_datasets(
     used = in_use(root)
     fs, base = storage.filesystem(storage.datasets_url(root))
     refs: dict[str, DatasetRef | ValueError | None] = {}
-    for fingerprint in _names(fs, base):
+    for fingerprint in listed_names(fs, base):
         try:
             refs[fingerprint] = find_materialized(root, fingerprint)
         except ValueError as error:
@@ -86,7 +94,7 @@ def sweep_datasets(
         if used.live_trainings:
             return f"unused, but training {used.live_trainings[0]} is in progress"
         if ages[fingerprint] < keep:
-            return f"unused, published {_ago(ages[fingerprint])} ago"
+            return f"unused, published {ago(ages[fingerprint])} ago"
         return None
 
     # A table stored per file (tasks/ingest/partitions.py) reads its files' datasets, and a
@@ -104,32 +112,34 @@ def sweep_datasets(
     for fingerprint, ref in refs.items():
         folder = f"{base}/{fingerprint}"
         if isinstance(ref, ValueError):
-            reason = f"{REF_FILE} cannot be read ({_first_line(ref)}): left whole; repair or remove it by hand"
-            _keep(fs, folder, folder_usage(fs, folder).bytes, reason, sweep)
-            kept_attempts.update(f"{fingerprint}/{name}" for name in _names(fs, folder))
+            reason = f"{REF_FILE} cannot be read ({first_line(ref)}): left whole; repair or remove it by hand"
+            record_kept(fs, folder, folder_usage(fs, folder).bytes, reason, sweep)
+            kept_attempts.update(f"{fingerprint}/{name}" for name in listed_names(fs, folder))
             continue
         # A table stored per file publishes no attempt of its own: its ref.json is all it has.
         published = ref.builder_path.split("/", 1)[0] if ref is not None and ref.builder_path else None
-        for name in _names(fs, folder):
+        for name in listed_names(fs, folder):
             if name in (REF_FILE, published):
                 continue
             usage = folder_usage(fs, f"{folder}/{name}")
             age = now - (usage.newest or now)
             if age >= grace:
-                _remove(fs, [f"{folder}/{name}"], usage.bytes, f"unpublished attempt, unchanged for {_ago(age)}", sweep)
+                record_removed(
+                    fs, [f"{folder}/{name}"], usage.bytes, f"unpublished attempt, unchanged for {ago(age)}", sweep
+                )
             else:
-                _keep(fs, f"{folder}/{name}", usage.bytes, f"unpublished attempt changed {_ago(age)} ago", sweep)
+                record_kept(fs, f"{folder}/{name}", usage.bytes, f"unpublished attempt changed {ago(age)} ago", sweep)
         if ref is None:
-            if not dry_run and not _names(fs, folder) and fs.exists(folder):
+            if not dry_run and not listed_names(fs, folder) and fs.exists(folder):
                 fs.rm(folder, recursive=True)  # the empty folder a local disk keeps
             continue
         size = folder_usage(fs, folder).bytes
         if reasons[fingerprint] is not None:
             if published is not None:
                 kept_attempts.add(f"{fingerprint}/{published}")
-            _keep(fs, folder, size, reasons[fingerprint], sweep)
+            record_kept(fs, folder, size, reasons[fingerprint], sweep)
         else:
-            reason = f"no version or training uses it, published {_ago(ages[fingerprint])} ago"
+            reason = f"no version or training uses it, published {ago(ages[fingerprint])} ago"
             unused.append(_Unused(fingerprint, folder, published, size, reason))
     for entry in _remove_unless_held(root, fs, unused, refs, sweep):
         if entry.published is not None:
@@ -171,7 +181,7 @@ def _remove_unless_held(
     bodies = {}
     for entry in unused:
         marker = f"{entry.folder}/{REF_FILE}"
-        body = _read(fs, marker)
+        body = read_record(fs, marker)
         if body is not None:
             bodies[entry.fingerprint] = body
             fs.rm_file(marker)
@@ -179,7 +189,7 @@ def _remove_unless_held(
         holds = live_holds(root).by_fingerprint
     except ValueError as error:
         holds = {}
-        unreadable = _unreadable("a run's hold on datasets", error)
+        unreadable = unreadable_record("a run's hold on datasets", error)
     else:
         unreadable = None
     held = dict(holds)
@@ -197,13 +207,13 @@ def _remove_unless_held(
             if entry.fingerprint in bodies:
                 create_exclusive(fs, f"{entry.folder}/{REF_FILE}", bodies[entry.fingerprint])
             reason = held.get(entry.fingerprint) or str(unreadable)
-            _keep(fs, entry.folder, entry.bytes, f"used by {reason}", sweep)
+            record_kept(fs, entry.folder, entry.bytes, f"used by {reason}", sweep)
             kept.append(entry)
             continue
         sweep.removed.append(Entry(fs.unstrip_protocol(entry.folder), entry.bytes, entry.reason))
         if entry.published is not None and fs.exists(f"{entry.folder}/{entry.published}"):
             fs.rm(f"{entry.folder}/{entry.published}", recursive=True)
-        if not _names(fs, entry.folder) and fs.exists(entry.folder):
+        if not listed_names(fs, entry.folder) and fs.exists(entry.folder):
             fs.rm(entry.folder, recursive=True)  # the empty folder a local disk keeps
     if unreadable is not None:
         raise unreadable
@@ -218,18 +228,20 @@ def _sweep_mirrored_datasets(root: str, kept: set[str], *, grace: timedelta, now
     ``grace``.
     """
     fs, base = storage.filesystem(str(storage.cache_dir(root) / "datasets"))
-    for fingerprint in _names(fs, base):
+    for fingerprint in listed_names(fs, base):
         folder = f"{base}/{fingerprint}"
-        for name in _names(fs, folder):
+        for name in listed_names(fs, folder):
             if f"{fingerprint}/{name}" in kept:
                 continue
             usage = folder_usage(fs, f"{folder}/{name}")
             age = now - (usage.newest or now)
             if age >= grace:
-                _remove(fs, [f"{folder}/{name}"], usage.bytes, "local copy of a dataset no longer published", sweep)
+                record_removed(
+                    fs, [f"{folder}/{name}"], usage.bytes, "local copy of a dataset no longer published", sweep
+                )
             else:
-                _keep(fs, f"{folder}/{name}", usage.bytes, f"local copy changed {_ago(age)} ago", sweep)
-        if not sweep.dry_run and not _names(fs, folder):
+                record_kept(fs, f"{folder}/{name}", usage.bytes, f"local copy changed {ago(age)} ago", sweep)
+        if not sweep.dry_run and not listed_names(fs, folder):
             fs.rm(folder, recursive=True)
 
 
@@ -249,22 +261,24 @@ def sweep_runs(root: str, *, retention: timedelta, dry_run: bool = False, now: d
     sweep = Sweep(dry_run=dry_run)
     used = in_use(root)
     fs, base = storage.filesystem(storage.join(root, "runs"))
-    for run_id in _names(fs, base):
+    for run_id in listed_names(fs, base):
         folder = f"{base}/{run_id}"
         usage = folder_usage(fs, folder)
         age = now - (usage.newest or now)
         if run_id in used.runs:
-            _keep(fs, folder, usage.bytes, f"used by {used.runs[run_id]}", sweep)
+            record_kept(fs, folder, usage.bytes, f"used by {used.runs[run_id]}", sweep)
         elif age < retention:
-            _keep(fs, folder, usage.bytes, f"changed {_ago(age)} ago, within the retention", sweep)
+            record_kept(fs, folder, usage.bytes, f"changed {ago(age)} ago, within the retention", sweep)
         else:
-            _remove(fs, [folder], usage.bytes, f"finished, unchanged for {_ago(age)}", sweep)
+            record_removed(fs, [folder], usage.bytes, f"finished, unchanged for {ago(age)}", sweep)
     if not storage.is_local(root):  # this machine's copies of run folders: the same rule, by their own age
         fs, base = storage.filesystem(str(storage.cache_dir(root) / "runs"))
-        for run_id in _names(fs, base):
+        for run_id in listed_names(fs, base):
             folder = f"{base}/{run_id}"
             usage = folder_usage(fs, folder)
             age = now - (usage.newest or now)
             if run_id not in used.runs and age >= retention:
-                _remove(fs, [folder], usage.bytes, f"local copy of a finished run, unchanged for {_ago(age)}", sweep)
+                record_removed(
+                    fs, [folder], usage.bytes, f"local copy of a finished run, unchanged for {ago(age)}", sweep
+                )
     return sweep

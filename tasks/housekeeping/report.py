@@ -44,11 +44,12 @@ class Sweep:
         return sum(entry.bytes for entry in self.removed)
 
 
-def _keep(fs, path: str, size: int, reason: str, sweep: Sweep) -> None:
+def record_kept(fs, path: str, size: int, reason: str, sweep: Sweep) -> None:
+    """Record ``path`` as kept, with its size and the reason."""
     sweep.kept.append(Entry(fs.unstrip_protocol(path), size, reason))
 
 
-def _remove(fs, paths: list[str], size: int, reason: str, sweep: Sweep) -> None:
+def record_removed(fs, paths: list[str], size: int, reason: str, sweep: Sweep) -> None:
     """Record the last of ``paths`` as removed and, unless dry, remove them in order."""
     sweep.removed.append(Entry(fs.unstrip_protocol(paths[-1]), size, reason))
     if sweep.dry_run:
@@ -58,7 +59,8 @@ def _remove(fs, paths: list[str], size: int, reason: str, sweep: Sweep) -> None:
             fs.rm(path, recursive=True)
 
 
-def _ago(age: timedelta) -> str:
+def ago(age: timedelta) -> str:
+    """``age`` as a person reads it: days, hours, minutes or seconds."""
     seconds = max(age.total_seconds(), 0.0)
     if seconds >= 2 * 86400:
         return f"{seconds / 86400:.1f} days"

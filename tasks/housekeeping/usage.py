@@ -58,7 +58,7 @@ def in_use(root: str) -> InUse:
     try:
         versions = {name: registry.versions(name) for name in registry.names()}
     except ValueError as error:  # invalid JSON or text: the error names the file
-        raise _unreadable("a version's metadata in the registry", error) from None
+        raise unreadable_record("a version's metadata in the registry", error) from None
     for name, found in versions.items():
         for metadata in found:
             user = f"{name} v{metadata['version']} ({metadata.get('status')})"
@@ -68,15 +68,15 @@ def in_use(root: str) -> InUse:
                 runs.setdefault(run_id, user)
     live = []
     fs, training = storage.filesystem(storage.join(root, "training"))
-    for key in _names(fs, training):
+    for key in listed_names(fs, training):
         state_url = storage.training_url(root, key)
         trained_path = f"{training}/{key}/{storage.TRAINED_FILE}"
-        trained = _read(fs, trained_path)
+        trained = read_record(fs, trained_path)
         if trained is not None:
             try:
                 record = TrainedModel.model_validate_json(trained)
             except ValueError as error:
-                raise _unreadable(fs.unstrip_protocol(trained_path), error) from None
+                raise unreadable_record(fs.unstrip_protocol(trained_path), error) from None
             user = f"training {key}, finished and not registered yet"
             fingerprints.setdefault(record.dataset_fingerprint, user)
             runs.setdefault(record.run_id, user)
@@ -88,13 +88,13 @@ def in_use(root: str) -> InUse:
     try:
         held = live_holds(root)
     except ValueError as error:
-        raise _unreadable("a run's hold on datasets", error) from None
+        raise unreadable_record("a run's hold on datasets", error) from None
     for fingerprint, who in held.by_fingerprint.items():
         fingerprints.setdefault(fingerprint, who)
     return InUse(fingerprints=fingerprints, runs=runs, live_trainings=sorted(live), dead_holds=held.dead)
 
 
-def _names(fs, path: str) -> list[str]:
+def listed_names(fs, path: str) -> list[str]:
     """The entries directly under ``path``, by name, from a fresh listing ([] when absent)."""
     fs.invalidate_cache(path)
     try:
@@ -103,19 +103,22 @@ def _names(fs, path: str) -> list[str]:
         return []
 
 
-def _read(fs, path: str) -> bytes | None:
+def read_record(fs, path: str) -> bytes | None:
+    """The bytes of the record at ``path``; None when it is absent."""
     try:
         return fs.cat_file(path)
     except FileNotFoundError:
         return None
 
 
-def _unreadable(what: str, error: Exception) -> UnreadableRecord:
+def unreadable_record(what: str, error: Exception) -> UnreadableRecord:
+    """The error for a record that cannot be read: what is in use is unknown, so nothing is removed."""
     return UnreadableRecord(
-        f"{what} cannot be read ({_first_line(error)}), so what is in use is unknown and nothing was removed; "
+        f"{what} cannot be read ({first_line(error)}), so what is in use is unknown and nothing was removed; "
         "repair or remove that file, then run the command again"
     )
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: Exception) -> str:
+    """The first line of ``error``'s message, or its type's name when it has none."""
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
