@@ -1,6 +1,6 @@
 """``kerasflow datasets gc`` and ``kerasflow runs gc``: free what the storage root no longer uses.
 
-The sweeps are tasks/housekeeping.py; this prints one line per folder (removed, or with
+The sweeps are tasks/housekeeping/; this prints one line per folder (removed, or with
 --dry-run what would be, and what is kept and why) and the bytes freed. A root that
 cannot be reached, or a record of what is in use that cannot be read, exits 1 (nothing
 removed); a bad option 2; each with one message.
