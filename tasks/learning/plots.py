@@ -22,6 +22,7 @@ __all__ = [
     "distributions_png",
     "embed_png",
     "learning_curves_png",
+    "most_confused",
     "predicted_vs_actual_png",
     "residuals_png",
 ]
@@ -33,6 +34,12 @@ PREDICTED_VS_ACTUAL = "predicted_vs_actual.png"
 RESIDUALS = "residuals.png"
 # Points drawn in a scatter: beyond this a random (seeded) subset, so a million-row test split draws in a second.
 MAX_POINTS = 20_000
+
+# Classes a confusion-matrix figure shows, each cell labelled with its count. Beyond it the
+# figure shows the classes most often confused: its pixels, text and drawing time would
+# otherwise grow with the square of the classes (200 classes took 96 s and 3.3 GB). The
+# whole matrix stays data (Measured.confusion, per-class metrics).
+MAX_MATRIX_CLASSES = 30
 
 # Wide enough to read epoch ticks in the artifact pane; small enough to embed (about 30 KB).
 _SIZE_INCHES, _DPI = (7.0, 3.2), 96
@@ -93,6 +100,10 @@ def confusion_matrix_png(matrix: Sequence[Sequence[int]], class_names: Sequence[
     counts = np.asarray(matrix, dtype=np.int64)
     rows = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, rows, out=np.zeros(counts.shape, dtype=float), where=rows > 0)
+    total, classes = int(counts.sum()), len(class_names)
+    shown = most_confused(counts, MAX_MATRIX_CLASSES)
+    counts, share = counts[np.ix_(shown, shown)], share[np.ix_(shown, shown)]
+    class_names = [_literal(class_names[i]) for i in shown]
     n = len(class_names)
     side = max(3.2, 0.45 * n + 1.5)
     figure, canvas = _figure(size=(side + 0.8, side))
@@ -108,8 +119,28 @@ def confusion_matrix_png(matrix: Sequence[Sequence[int]], class_names: Sequence[
         for j in range(n):
             colour = "white" if share[i, j] > 0.6 else "black"
             axes.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8, color=colour)
-    axes.set_title(title or f"confusion matrix ({int(counts.sum())} examples)")
+    if not title:
+        title = f"confusion matrix ({total} examples)"
+        if n < classes:
+            title = f"confusion matrix ({total} examples): the {n} of {classes} classes most often confused"
+    axes.set_title(_literal(title))
     return _png(figure, canvas)
+
+
+def most_confused(counts: np.ndarray, limit: int) -> np.ndarray:
+    """The ids of at most ``limit`` classes with the most errors, as the truth or as the prediction.
+
+    Args:
+        counts: the confusion counts, row = true class, column = predicted class.
+        limit: the most classes returned.
+
+    Returns:
+        The class ids, in class order; every class when there are at most ``limit``.
+    """
+    if len(counts) <= limit:
+        return np.arange(len(counts))
+    errors = counts.sum(axis=0) + counts.sum(axis=1) - 2 * np.diag(counts)
+    return np.sort(np.argsort(-errors, kind="stable")[:limit])
 
 
 def predicted_vs_actual_png(y_true: np.ndarray, y_pred: np.ndarray, *, title: str = "") -> bytes:
@@ -177,11 +208,11 @@ def distributions_png(
     positions = np.arange(len(bins))
     axes.bar(positions - 0.2, baseline, width=0.4, label=labels[0], alpha=0.8)
     axes.bar(positions + 0.2, current, width=0.4, label=labels[1], alpha=0.8)
-    axes.set_xticks(positions, [b if len(b) <= 18 else b[:17] + "…" for b in bins], rotation=60, fontsize="x-small")
+    axes.set_xticks(positions, [_short(b, 18) for b in bins], rotation=60, fontsize="x-small")
     axes.set_ylabel("share of rows")
     axes.legend(fontsize="small")
     axes.grid(alpha=0.3, axis="y")
-    axes.set_title(title, fontsize="medium")
+    axes.set_title(_literal(title), fontsize="medium")
     return _png(figure, canvas)
 
 
@@ -203,12 +234,17 @@ def distribution_grid_png(panels: Sequence[tuple[str, Sequence[str], Sequence[fl
         axes.set_xticks(ticks, [_short(bins[t]) for t in ticks], fontsize="x-small", rotation=30)
         axes.tick_params(axis="y", labelsize="x-small")
         axes.grid(alpha=0.3, axis="y")
-        axes.set_title(title, fontsize="small")
+        axes.set_title(_literal(title), fontsize="small")
     return _png(figure, canvas)
 
 
 def _short(label: str, width: int = 14) -> str:
-    return label if len(label) <= width else label[: width - 1] + "…"
+    return _literal(label if len(label) <= width else label[: width - 1] + "…")
+
+
+def _literal(text: str) -> str:
+    """``text`` drawn as written: a ``$`` would start matplotlib's math mode (``$x_$`` fails to draw)."""
+    return text.replace("$", r"\$")
 
 
 def _subset(*columns: np.ndarray) -> tuple[np.ndarray, ...]:

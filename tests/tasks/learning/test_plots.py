@@ -43,3 +43,27 @@ def test_the_registry_refuses_extra_files_that_would_overwrite_or_escape_the_ver
     with pytest.raises(RegistryError, match="expected a relative path"):
         registry.register("m", model_file=model_file, metadata={}, idempotency_key="k", extra_files={name: model_file})
     assert registry.versions("m") == []  # nothing became visible
+
+
+def test_a_confusion_matrix_of_many_classes_draws_the_most_confused_in_a_bounded_figure():
+    classes = 300
+    rng = np.random.default_rng(0)
+    counts = np.diag(rng.integers(50, 100, classes))
+    confused = [(7, 9, 40), (9, 7, 35), (120, 3, 30), (299, 0, 25)]  # the errors the figure must show
+    for true, predicted, count in confused:
+        counts[true, predicted] = count
+    # Errors as the truth or as the prediction: 7 and 9 75 each, 120 and 3 30, 299 and 0 25.
+    assert plots.most_confused(counts, 4).tolist() == [3, 7, 9, 120]
+    shown = plots.most_confused(counts, plots.MAX_MATRIX_CLASSES)
+    assert len(shown) == plots.MAX_MATRIX_CLASSES and {0, 3, 7, 9, 120, 299} <= set(shown.tolist())
+    figure = Image.open(io.BytesIO(plots.confusion_matrix_png(counts.tolist(), [f"class {i}" for i in range(classes)])))
+    # Drawn whole, 300 classes would be a 13,000-pixel square; the figure is that of 30 classes.
+    assert max(figure.size) <= 1600
+
+
+def test_class_names_are_drawn_as_written_not_as_math():
+    names = ["$x_$", "cost $", "a_b^c"]  # matplotlib would parse $x_$ as math and fail to draw it
+    png = plots.confusion_matrix_png([[3, 1, 0], [0, 2, 0], [1, 0, 4]], names)
+    assert Image.open(io.BytesIO(png)).format == "PNG"
+    grid = plots.distribution_grid_png([("$x_$", ["$a_$", "b"], [0.5, 0.5])])
+    assert Image.open(io.BytesIO(grid)).format == "PNG"
