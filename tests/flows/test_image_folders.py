@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import fsspec
 import numpy as np
 import pytest
@@ -102,3 +104,62 @@ def test_a_bad_image_folder_is_one_error_naming_the_key_and_nothing_is_stored(s3
     with pytest.raises(DataValidationError, match=message):
         materialization.materialize(load_source(data), s3_root)
     assert not fsspec.filesystem("s3").glob(f"{s3_root}/datasets/*/ref.json")
+
+
+def _link_to_zero(folder):
+    os.symlink("/dev/zero", folder / "cat" / "endless.png")
+
+
+def _fifo(folder):
+    os.mkfifo(folder / "cat" / "pipe.png")
+
+
+def _dangling(folder):
+    os.symlink(folder / "gone.png", folder / "dog" / "moved.png")
+
+
+def _empty_file_at_the_top(folder):
+    (folder / "cover.png").write_bytes(b"")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_link_to_zero, r"cat/endless.png: check 'regular file' failed: a link to a device, FIFO or socket"),
+        (_fifo, r"cat/pipe.png: check 'regular file' failed: a device, FIFO or socket"),
+        (_dangling, r"dog/moved.png: check 'regular file' failed: a link to nothing"),
+        (_empty_file_at_the_top, r"cover.png: check 'layout' failed: images belong directly in a class folder"),
+    ],
+    ids=["link to /dev/zero", "FIFO", "dangling link", "empty file at the top"],
+)
+def test_only_regular_files_in_class_folders_are_read(tmp_path, damage, message):
+    folder = tmp_path / "photos"
+    write_image_folders(str(folder), per_class=3)
+    damage(folder)
+    data = DataConfig(source="images", url=str(folder), image_size=(16, 16))
+    # Refused at listing, before any byte is read: a FIFO would block the read for good, /dev/zero fill memory.
+    with pytest.raises(DataValidationError, match=message):
+        identify(data)
+
+
+def test_a_link_to_an_image_is_read_as_the_image(tmp_path):
+    folder = tmp_path / "photos"
+    write_image_folders(str(folder), per_class=3)
+    os.symlink(folder / "cat" / "0000.png", folder / "cat" / "linked.png")
+    data = DataConfig(source="images", url=str(folder), image_size=(16, 16))
+    ref = materialization.materialize(load_source(data), str(tmp_path / "root"))
+    assert sum(ref.splits.values()) == 10
+
+
+def test_an_image_that_changed_since_it_was_listed_is_retried_not_read_past_its_size(tmp_path):
+    from kerasflow.tasks.failures import DeterministicFailure, KerasflowError
+
+    folder = tmp_path / "photos"
+    write_image_folders(str(folder), per_class=3)
+    data = DataConfig(source="images", url=str(folder), image_size=(16, 16))
+    identity = identify(data)
+    with open(folder / "dog" / "0001.png", "ab") as grown:
+        grown.write(b"\0" * 4096)  # still being written when it was listed
+    with pytest.raises(KerasflowError, match=r"dog/0001.png: more bytes than the \d+ listed") as raised:
+        load_source(data, identity)
+    assert not isinstance(raised.value, DeterministicFailure)  # a later try reads the finished file

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.data import splits as split_rule
 from kerasflow.tasks.data.source_data import SIZE_COLUMN, SourceData, dataset_name
 from kerasflow.tasks.data.statistics import DatasetStatistics, split_statistics
-from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.failures import DataValidationError, KerasflowError
 from kerasflow.tasks.ingest.sources import arrays, register_source
 from kerasflow.tasks.ingest.sources import files as files_module
 from kerasflow.tasks.ingest.sources.arrays import Blocks
@@ -55,9 +57,15 @@ def list_images(url: str) -> tuple[list[TableFile], list[str]]:
             found = fs.find(root, detail=True)
     except FileNotFoundError:
         entries, found = [], {}
+    local = storage.is_local(url)
     folders = {e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "directory"}
-    # An object store lists an empty folder as the zero-byte object that marks it ("photos/owl/").
-    markers = {p[len(root) :].strip("/") for p, i in found.items() if not i.get("size") or i.get("type") == "directory"}
+    # An object store lists an empty folder as the zero-byte object that marks it ("photos/owl/");
+    # a disk lists its folders as folders, so a zero-byte file there is a file, not a class.
+    markers = {
+        p[len(root) :].strip("/")
+        for p, i in found.items()
+        if i.get("type") == "directory" or (not local and not i.get("size") and not p.lower().endswith(IMAGE_SUFFIXES))
+    }
     classes = sorted(folders | {m for m in markers if m and "/" not in m})
     if not classes:
         raise DataValidationError(
@@ -69,7 +77,7 @@ def list_images(url: str) -> tuple[list[TableFile], list[str]]:
         relative = path[len(root) :].strip("/")
         if info.get("type") == "directory" or not relative or relative.endswith("/") or relative in per_class:
             continue  # a folder, or an object store's marker of an (empty) folder
-        key = path if storage.is_local(url) else fs.unstrip_protocol(path)
+        key = path if local else fs.unstrip_protocol(path)
         parts = relative.split("/")
         if len(parts) != 2 or parts[0] not in per_class:
             raise DataValidationError(
@@ -81,6 +89,8 @@ def list_images(url: str) -> tuple[list[TableFile], list[str]]:
                 f"{key}: check 'format' failed: not an image file ({', '.join(IMAGE_SUFFIXES)}); "
                 "move it out of data.url"
             )
+        if local and info.get("type") != "file":
+            info = linked_file(key, info)  # the listing describes a link itself, not what it points to
         per_class[parts[0]] += 1
         version = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or ""
         files.append(TableFile(url=key, path=path, size=int(info.get("size") or 0), version=str(version)))
@@ -123,7 +133,7 @@ def load_images(data: DataConfig, identity: dict[str, Any]) -> SourceData:
         encoded = np.empty(len(files), dtype=object)
         sizes = np.empty(len(files), dtype=object)
         for i, (file, path) in enumerate(zip(files, local, strict=True)):
-            encoded[i] = Path(path).read_bytes()
+            encoded[i] = read_listed(path, file)
             sizes[i] = _checked_size(file.url, encoded[i])
     labels = np.array([index[class_of(f, data.url or "")] for f in files], dtype=np.int64)
     cut = split_rule.assign(
@@ -161,6 +171,57 @@ def load_images(data: DataConfig, identity: dict[str, Any]) -> SourceData:
         image_size=tuple(data.image_size),
         channels=3 if data.color_mode == "rgb" else 1,
     )
+
+
+def linked_file(key: str, info: dict[str, Any]) -> dict[str, Any]:
+    """The listing of the regular file a local entry links to; anything else is refused.
+
+    A device such as ``/dev/zero`` (or a link to one) would grow memory without bound, a
+    FIFO would block the read for good, and a link to nothing cannot be read at all.
+
+    Args:
+        key: the entry's path, named in the error.
+        info: its listing, which describes the entry itself (a link is listed as a link).
+
+    Raises:
+        DataValidationError: the entry is not a regular file nor a link to one.
+    """
+    if info.get("islink"):
+        try:
+            target = os.stat(key)  # follows the link
+        except OSError:
+            what = "a link to nothing"
+        else:
+            if stat.S_ISREG(target.st_mode):
+                return {**info, "type": "file", "size": target.st_size, "mtime": target.st_mtime}
+            what = "a link to a device, FIFO or socket"
+    else:
+        what = "a device, FIFO or socket"
+    raise DataValidationError(
+        f"{key}: check 'regular file' failed: {what}, not an image file; put the image itself there, "
+        "or move the entry out of data.url"
+    )
+
+
+def read_listed(path: Path, file: TableFile) -> bytes:
+    """The bytes of ``file``, read no further than the size it was listed with.
+
+    Args:
+        path: its local copy (or the file itself, on a local disk).
+        file: the file as listed; its ``size`` bounds the read.
+
+    Raises:
+        KerasflowError: the file is longer or shorter than listed: it changed while it was ingested, so the
+            read is retried (a file still being written is complete on a later try).
+    """
+    with open(path, "rb") as handle:
+        content = handle.read(file.size + 1)
+    if len(content) != file.size:
+        raise KerasflowError(
+            f"{file.url}: {'more' if len(content) > file.size else 'fewer'} bytes than the {file.size} listed: "
+            "it changed while it was ingested; the ingest is tried again"
+        )
+    return content
 
 
 def _checked_size(url: str, content: bytes) -> str:
