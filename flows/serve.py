@@ -40,9 +40,13 @@ def cron_schedule(cron: str, timezone: str = DEFAULT_TIMEZONE):
     from prefect.client.schemas.schedules import CronSchedule
 
     try:
+        if len(cron.split()) != 5 and not cron.startswith("@"):
+            # croniter reads a sixth field as seconds: "* * * * * *" would train every second.
+            raise ValueError(f"{len(cron.split())} fields")
         return CronSchedule(cron=cron, timezone=timezone)
-    except pydantic.ValidationError as error:
-        causes = "; ".join(str(e.get("ctx", {}).get("error") or e["msg"]) for e in error.errors())
+    except (pydantic.ValidationError, ValueError) as error:
+        errors = error.errors() if isinstance(error, pydantic.ValidationError) else [{"msg": str(error)}]
+        causes = "; ".join(str(e.get("ctx", {}).get("error") or e["msg"]) for e in errors)
         raise ConfigError(
             f"received --cron {cron!r} --timezone {timezone!r}: {causes}; expected five cron fields such as "
             "'0 2 * * *' (02:00 every day) and an IANA time zone such as 'Europe/Berlin'"

@@ -6,12 +6,12 @@ cannot be reached, or a record of what is in use that cannot be read, exits 1 (n
 removed); a bad option 2; each with one message.
 """
 
-from datetime import timedelta
 from typing import Annotated
 
 import typer
 
-from kerasflow.flows.cli.exit_codes import EXIT_FAILED, EXIT_USAGE, fail, fail_for
+from kerasflow.flows.cli.durations import duration
+from kerasflow.flows.cli.exit_codes import EXIT_FAILED, fail, fail_for
 from kerasflow.flows.cli.models import RootOption
 
 datasets_app = typer.Typer(no_args_is_help=True, help="Materialized datasets under the storage root.")
@@ -34,14 +34,8 @@ def datasets_gc(
     """Remove dead attempt folders and datasets that no registered version or training uses."""
     from kerasflow.tasks.housekeeping import sweep_datasets
 
-    _check_positive(grace_hours=grace_hours, keep_days=keep_days)
-    _report(
-        "datasets gc",
-        lambda url: sweep_datasets(
-            url, grace=timedelta(hours=grace_hours), keep=timedelta(days=keep_days), dry_run=dry_run
-        ),
-        root,
-    )
+    grace, keep = duration("--grace-hours", grace_hours, "hours"), duration("--keep-days", keep_days, "days")
+    _report("datasets gc", lambda url: sweep_datasets(url, grace=grace, keep=keep, dry_run=dry_run), root)
 
 
 @runs_app.command("gc")
@@ -55,14 +49,8 @@ def runs_gc(
     """Remove folders of finished runs older than the retention, except those a version or training uses."""
     from kerasflow.tasks.housekeeping import sweep_runs
 
-    _check_positive(retention_days=retention_days)
-    _report("runs gc", lambda url: sweep_runs(url, retention=timedelta(days=retention_days), dry_run=dry_run), root)
-
-
-def _check_positive(**values: float) -> None:
-    for name, value in values.items():
-        if not value >= 0:
-            raise fail(f"received --{name.replace('_', '-')} {value}, expected a number of 0 or more", EXIT_USAGE)
+    retention = duration("--retention-days", retention_days, "days")
+    _report("runs gc", lambda url: sweep_runs(url, retention=retention, dry_run=dry_run), root)
 
 
 def _report(command: str, sweep_root, root: str | None) -> None:

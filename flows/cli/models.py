@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from kerasflow.flows.cli.durations import duration
 from kerasflow.flows.cli.exit_codes import fail_for
 from kerasflow.tasks.failures import KerasflowError
 
@@ -179,14 +180,13 @@ def models_gc(
     root: RootOption = None,
 ) -> None:
     """Remove versions of NAME whose writer died before committing them (no metadata.json)."""
-    from datetime import timedelta
-
+    grace = duration("--grace-minutes", grace_minutes, "minutes")
     registry = _registry(root)
     if dry_run:
         for entry in registry.unfinished(name):
             typer.echo(f"v{entry['version']}: unfinished, claimed {entry['claimed_at'] or 'unknown'}")
         return
-    removed = registry.gc(name, grace=timedelta(minutes=grace_minutes))
+    removed = registry.gc(name, grace=grace)
     typer.echo(f"{name}: removed {len(removed)} unfinished version(s)" + (f": {removed}" if removed else ""))
 
 

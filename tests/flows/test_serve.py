@@ -63,6 +63,7 @@ def _a_dataset_ref() -> dict:
     [
         ("61 * * * *", "UTC", "received --cron '61 * * * *' --timezone 'UTC': "),
         ("0 2 * *", "UTC", "expected five cron fields such as '0 2 * * *'"),
+        ("* * * * * *", "UTC", "6 fields; expected five cron fields"),  # croniter: every second
         ("0 2 * * *", "Mars/Olympus", 'Invalid timezone: "Mars/Olympus"'),
     ],
 )
