@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import fsspec
 import numpy as np
@@ -163,3 +164,32 @@ def test_an_image_that_changed_since_it_was_listed_is_retried_not_read_past_its_
     with pytest.raises(KerasflowError, match=r"dog/0001.png: more bytes than the \d+ listed") as raised:
         load_source(data, identity)
     assert not isinstance(raised.value, DeterministicFailure)  # a later try reads the finished file
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode", "kind"),
+    [("TIFF", "RGB", "TIFF (RGB)"), ("PPM", "RGB", "PPM (RGB)"), ("ICO", "RGB", "ICO"), ("BMP", "1", "BMP (1)")],
+)
+def test_an_image_training_could_not_decode_is_refused_at_ingest_naming_it(tmp_path, fmt, mode, kind):
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    write_image_folders(str(folder), per_class=3)
+    pixels = (np.random.default_rng(0).random((20, 20, 3)) * 255).astype("uint8")
+    Image.fromarray(pixels).convert(mode).save(folder / "cat" / "0001.png", format=fmt)  # named .png
+    data = DataConfig(source="images", url=str(folder), image_size=(16, 16))
+    expected = rf"cat/0001.png: check 'image' failed: a {re.escape(kind)}.* cannot read"
+    with pytest.raises(DataValidationError, match=expected):
+        materialization.materialize(load_source(data), str(tmp_path / "root"))
+    assert not list((tmp_path / "root").glob("datasets/*/ref.json"))  # nothing published
+
+
+def test_a_decompression_bomb_is_bad_data_naming_the_file_not_a_retry(tmp_path, monkeypatch):
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    write_image_folders(str(folder), per_class=3)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # the 24-48 pixel squares become bombs
+    data = DataConfig(source="images", url=str(folder), image_size=(16, 16))
+    with pytest.raises(DataValidationError, match=r"check 'image' failed: cannot be decoded \(DecompressionBombError"):
+        load_source(data)

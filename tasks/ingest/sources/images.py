@@ -225,18 +225,33 @@ def read_listed(path: Path, file: TableFile) -> bytes:
 
 
 def _checked_size(url: str, content: bytes) -> str:
-    """``<width>x<height>`` of the encoded image; a file that does not decode fails with its key."""
+    """``<width>x<height>`` of the encoded image; a file training could not decode fails with its key.
+
+    Pillow reads it whole first (a truncated file, or one whose pixels would exceed
+    Pillow's decompression-bomb bound, fails here); then TensorFlow's decoder, the one
+    training uses, must read it too: Pillow reads TIFF, PPM, ICO, TGA and 1-bit BMP,
+    which training would refuse on every run after the dataset was published.
+    """
+    import tensorflow as tf
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(content)) as image:
             image.load()  # the whole image: a truncated file fails here, not in training
-            return f"{image.width}x{image.height}"
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+            size, kind = f"{image.width}x{image.height}", f"{image.format} ({image.mode})"
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as error:
         raise DataValidationError(
             f"{url}: check 'image' failed: cannot be decoded ({type(error).__name__}: {error}); the file is damaged "
             "or not an image: replace it, or move it out of data.url"
         ) from None
+    try:
+        tf.io.decode_image(content, expand_animations=False)
+    except tf.errors.InvalidArgumentError:
+        raise DataValidationError(
+            f"{url}: check 'image' failed: a {kind} image, which training's decoder (TensorFlow's: JPEG, PNG, GIF, "
+            "BMP of 8, 24 or 32 bits, WebP) cannot read; convert it to PNG or JPEG, or move it out of data.url"
+        ) from None
+    return size
 
 
 def _content_hashes(encoded: np.ndarray, labels: np.ndarray, classes: list[str], *, seed: int) -> np.ndarray:
