@@ -318,11 +318,15 @@ def build_compiled_model(
         one_hot=plan.one_hot_classes is not None,
         output_width=_output_width(model, fallback=task.output(len(class_names_of(config.model, ref)))[0]),
     )
+    metrics = [*metrics, *recipe_objects.extra_metrics(training)]
+    recipe_objects.check_monitored(
+        training, reported=["loss", *(getattr(m, "name", None) or m.__name__ for m in metrics)], task=task.name
+    )
     return zoo.compile_model(
         model,
         optimizer=recipe_objects.optimizer(training, learning_rate=rate),
         loss=default_loss if (custom := recipe_objects.custom_loss(training)) is None else custom,
-        metrics=[*metrics, *recipe_objects.extra_metrics(training)],
+        metrics=metrics,
         jit_compile=config.runtime.jit_compile,
         steps_per_execution=plan.steps_per_execution,
     )

@@ -14,6 +14,7 @@ own ``train_step``) train with exactly the same objects.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from typing import Any
 
 from kerasflow.models import builders
@@ -68,6 +69,31 @@ def extra_metrics(training: TrainingConfig) -> list[Any]:
     import keras
 
     return [_keras_or_imported(name, what="training.metrics entry", get=keras.metrics.get) for name in training.metrics]
+
+
+def check_monitored(training: TrainingConfig, *, reported: Sequence[str], task: str) -> None:
+    """Refuse a monitor the model will not report (Keras fails only after the first epoch, without the fix).
+
+    Args:
+        training: the recipe's ``training`` section (early stopping's and the plateau schedule's monitors).
+        reported: the names the compiled model reports each epoch: ``loss`` and its metrics' names;
+            each is reported on the validation split too, as ``val_<name>``.
+        task: the learning task, named in the error.
+
+    Raises:
+        ConfigError: an enabled monitor is none of the reported names.
+    """
+    names = sorted({*reported, *(f"val_{name}" for name in reported)})
+    watched = (
+        ("training.early_stopping.monitor", training.early_stopping.monitor, training.early_stopping.enabled),
+        ("training.schedule.monitor", training.schedule.monitor, training.schedule.kind == "reduce_on_plateau"),
+    )
+    for key, monitor, enabled in watched:
+        if enabled and monitor not in names:
+            raise ConfigError(
+                f"received {key}={monitor!r}, which a {task} model does not report; expected one of {names}: set "
+                f"{key} to one of them, or add the metric to training.metrics"
+            )
 
 
 def learning_rate_schedule(training: TrainingConfig, *, learning_rate: float, steps_per_epoch: int) -> Any:

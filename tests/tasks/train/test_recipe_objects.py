@@ -105,3 +105,37 @@ def test_balanced_class_weights_come_from_the_training_split(root):
     np.testing.assert_allclose(plan.class_weights, counts.sum() / (10 * counts))
     with pytest.raises(ConfigError, match=r"class_weight for \['eleven'\], expected class names"):
         make_plan(digits(root, training={"class_weight": {"eleven": 2.0}})[0], ref, replicas=1)
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            {"early_stopping": {"enabled": True, "monitor": "val_auc"}},
+            r"received training.early_stopping.monitor='val_auc', which a multiclass model does not report; "
+            r"expected one of \['accuracy', 'loss', 'val_accuracy', 'val_loss'\]",
+        ),
+        (
+            {"schedule": {"kind": "reduce_on_plateau", "monitor": "val_precision"}},
+            r"received training.schedule.monitor='val_precision'",
+        ),
+    ],
+    ids=["early stopping", "plateau schedule"],
+)
+def test_a_monitor_the_model_does_not_report_is_refused_before_training(root, section, message):
+    # fraud_tabular's val_auc on a label of many classes: Keras failed after the first epoch, about mode='max'.
+    config, ref = digits(root, training={"epochs": 1, **section})
+    with pytest.raises(ConfigError, match=message):
+        recipe_objects_model(config, ref)
+
+
+def test_a_monitor_of_a_recipe_metric_is_taken(root):
+    config, ref = digits(root, training={"epochs": 1, "metrics": ["AUC"], "early_stopping": {"enabled": True, "monitor": "val_auc"}})
+    assert recipe_objects_model(config, ref).compiled
+
+
+def recipe_objects_model(config, ref):
+    from kerasflow.tasks.train.build import build_compiled_model
+
+    keras.backend.clear_session()  # the recipe's AUC is named "auc", not "auc_1" after an earlier one
+    return build_compiled_model(config, ref)
