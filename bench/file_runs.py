@@ -11,7 +11,7 @@ ingests it into a fresh root, the modes alternating, each round a fresh process:
 - **dask x2**: the task runs on a local Dask cluster of 2 worker processes
   (``runtime.ingest.task_runner: dask``), its start and the workers' imports included;
 - **dask x2 warm**: on a cluster of 2 worker processes started (and TensorFlow imported in
-  them) before the rounds, as a long-lived cluster at ``runtime.ingest.dask_address`` is.
+  them) before the rounds, as a long-lived cluster at ``KERASFLOW_DASK_ADDRESS`` is.
 
     .venv/bin/python bench/file_runs.py [--rows 5000000] [--rounds 3] [--modes ...]
 
@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale import write_table  # the benchmark folder's own module
 
 ROUND = """
-import json, logging, resource, sys, tempfile, time
+import json, logging, os, resource, sys, tempfile, time
 import tensorflow, tensorflow_datasets  # imported before the clock starts, as the command does
 import kerasflow
 from prefect import flow
@@ -51,6 +51,8 @@ from kerasflow.tasks.ingest import partitions
 from kerasflow.tasks.ingest.sources import identify
 from kerasflow.tasks.config.runtime import IngestRunConfig
 mode, table, scratch, address = sys.argv[1:]
+if mode == "dask x2 warm":
+    os.environ["KERASFLOW_DASK_ADDRESS"] = address
 config = kerasflow.load_recipe("fraud_tabular", [f"data.url={table}"])
 root = tempfile.mkdtemp(dir=scratch)
 runtime = {
@@ -58,7 +60,7 @@ runtime = {
     "threads x1": IngestRunConfig(files_at_once=1),
     "threads x2": IngestRunConfig(files_at_once=2),
     "dask x2": IngestRunConfig(task_runner="dask", dask_workers=2),
-    "dask x2 warm": IngestRunConfig(task_runner="dask", dask_address=address),
+    "dask x2 warm": IngestRunConfig(task_runner="dask"),
 }[mode]
 
 def timed():

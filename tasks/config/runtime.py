@@ -141,8 +141,9 @@ class IngestRunConfig(ConfigSection):
         pattern=r"^[A-Za-z0-9_.:-]+$",
         description="flow: each file a task run under the flow's own task runner (threads in this process "
         "unless the flow sets another); in_task: the files in turn inside the ingest task, no task runs (the "
-        "least memory); dask: task runs on a Dask cluster, at dask_address or a local one of dask_workers "
-        "processes (pip install 'kerasflow[dask]'); or a name registered with kerasflow.register_task_runner",
+        "least memory); dask: task runs on a Dask cluster, at the address in KERASFLOW_DASK_ADDRESS (the "
+        "environment of the process that runs the flow) or a local one of dask_workers processes (pip install "
+        "'kerasflow[dask]'); or a name registered with kerasflow.register_task_runner",
     )
     files_at_once: int = Field(
         2,
@@ -151,10 +152,25 @@ class IngestRunConfig(ConfigSection):
         description="files stored at once in threads of this process (each holds up to two parts of 2^20 rows); "
         "a Dask cluster's workers bound their own",
     )
-    dask_address: str | None = Field(
-        None, description="the Dask scheduler, e.g. tcp://dask-scheduler:8786 (dask); null: a local cluster"
+    dask_workers: int = Field(
+        2, ge=1, le=1024, description="worker processes of the local Dask cluster (dask without KERASFLOW_DASK_ADDRESS)"
     )
-    dask_workers: int = Field(2, ge=1, le=1024, description="worker processes of the local Dask cluster (dask)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_address_in_a_recipe(cls, raw: Any) -> Any:
+        # Whoever can start a run sets a recipe's values (--set, the UI's Custom run form), and
+        # the task runs sent to a Dask scheduler carry the run's Prefect settings, API key included.
+        if isinstance(raw, dict) and raw.get("dask_address") is not None:
+            raise ValueError(
+                "runtime.ingest.dask_address is not read from a recipe: anyone who can start a run could point it at "
+                "their own scheduler, which would receive the run's Prefect settings, API key included; set "
+                "KERASFLOW_DASK_ADDRESS in the environment of the process that runs the flow (the work pool's "
+                "job variables, or the shell of `kerasflow train`)"
+            )
+        if isinstance(raw, dict) and "dask_address" in raw:  # null, as recipes written before wrote it
+            raw = {key: value for key, value in raw.items() if key != "dask_address"}
+        return raw
 
 
 class RuntimeConfig(ConfigSection):

@@ -10,9 +10,11 @@ file, not the table. The runs go to a task runner (``runtime.ingest.task_runner`
   file's rows (a part and the next one read ahead); a team's flow with another task runner
   (``DaskTaskRunner``, ``RayTaskRunner``) ships them to its workers.
 - ``dask``: prefect-dask's ``DaskTaskRunner``, opened for the files: the scheduler at
-  ``runtime.ingest.dask_address`` (workers on other machines need kerasflow installed, the
+  ``KERASFLOW_DASK_ADDRESS`` (workers on other machines need kerasflow installed, the
   files and the storage root reachable: S3, not a local folder), or a local cluster of
-  ``dask_workers`` processes of one thread.
+  ``dask_workers`` processes of one thread. The address is the operator's, from the
+  environment of the process that runs the flow, never a recipe's: the task runs sent
+  there carry the run's Prefect settings, API key included.
 - ``in_task``: no task runs; the files one after another inside the ingest task, the next
   read while the last is stored (tasks/ingest/read_ahead.py), as outside a flow run
   (``ingest`` called alone). As fast as two threads on two cores and 0.38 GiB lighter at
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
 TaskRunnerFactory = Callable[["IngestRunConfig"], "TaskRunner"]
 # Not factories: the flow's own task runner, and none (the files stored inside the ingest task).
 FLOW, IN_TASK = "flow", "in_task"
+# The Dask scheduler's address: the operator's setting, in the environment (see the module's docstring).
+DASK_ADDRESS = "KERASFLOW_DASK_ADDRESS"
 
 
 def _run_name() -> str:
@@ -100,15 +104,16 @@ def _dask_task_runner(config: IngestRunConfig) -> TaskRunner:
             "received runtime.ingest.task_runner='dask', and prefect-dask is not installed; "
             "pip install 'kerasflow[dask]', or set runtime.ingest.task_runner=flow"
         ) from None
-    if config.dask_address:
+    address = os.environ.get(DASK_ADDRESS, "").strip()
+    if address:
         if not _server_configured():
             get_run_logger().warning(
-                "runtime.ingest.dask_address: no Prefect server is configured (PREFECT_API_URL), so this run reports "
+                f"{DASK_ADDRESS}: no Prefect server is configured (PREFECT_API_URL), so this run reports "
                 "to a server of its own, and a long-lived cluster's workers keep sending their task runs' events to "
                 "the first such server they met (measured: bench/file_runs.py); set PREFECT_API_URL to a running "
                 "server (`prefect server start`) for their task runs to be recorded"
             )
-        return DaskTaskRunner(address=config.dask_address)
+        return DaskTaskRunner(address=address)
     # A process per worker, one thread each: a file's storing is not shared between threads.
     return DaskTaskRunner(cluster_kwargs={"n_workers": config.dask_workers, "threads_per_worker": 1, "processes": True})
 

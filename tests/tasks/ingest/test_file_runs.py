@@ -151,3 +151,22 @@ def test_dask_without_prefect_dask_installed_is_one_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "prefect_dask", None)  # import prefect_dask raises ImportError
     with pytest.raises(ConfigError, match=r"prefect-dask is not installed; pip install 'kerasflow\[dask\]'"):
         file_runs.TASK_RUNNER_REGISTRY.get("dask")(IngestRunConfig(task_runner="dask"))
+
+
+def test_the_dask_address_is_the_environments_never_a_recipes(monkeypatch):
+    from kerasflow.tasks.config import ConfigError, TrainConfig
+    from kerasflow.tasks.config.runtime import IngestRunConfig
+    from kerasflow.tasks.ingest import file_runs
+
+    # Anyone who can start a run sets a recipe's values; the scheduler would get the run's Prefect settings.
+    with pytest.raises(ConfigError, match=r"dask_address is not read from a recipe.*KERASFLOW_DASK_ADDRESS"):
+        TrainConfig.smoke(runtime={"ingest": {"task_runner": "dask", "dask_address": "tcp://attacker:8786"}})
+    assert TrainConfig.smoke(runtime={"ingest": {"dask_address": None}}).runtime.ingest == IngestRunConfig()
+
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")  # a configured server: no warning to log
+    monkeypatch.setenv(file_runs.DASK_ADDRESS, "tcp://scheduler.internal:8786")
+    assert file_runs.TASK_RUNNER_REGISTRY.find("dask")(IngestRunConfig(task_runner="dask")).address == (
+        "tcp://scheduler.internal:8786"
+    )
+    monkeypatch.delenv(file_runs.DASK_ADDRESS)
+    assert file_runs.TASK_RUNNER_REGISTRY.find("dask")(IngestRunConfig(task_runner="dask")).address is None

@@ -130,7 +130,8 @@ def test_a_monitor_the_model_does_not_report_is_refused_before_training(root, se
 
 
 def test_a_monitor_of_a_recipe_metric_is_taken(root):
-    config, ref = digits(root, training={"epochs": 1, "metrics": ["AUC"], "early_stopping": {"enabled": True, "monitor": "val_auc"}})
+    stopping = {"enabled": True, "monitor": "val_auc"}
+    config, ref = digits(root, training={"epochs": 1, "metrics": ["AUC"], "early_stopping": stopping})
     assert recipe_objects_model(config, ref).compiled
 
 
