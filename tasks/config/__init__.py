@@ -92,6 +92,24 @@ class RegistryConfig(_Section):
         return validate_name(value, what="alias")
 
 
+# The stores kerasflow keeps a root on: a local folder and S3, where its commits by exclusive
+# create (models/exclusive.py) are tested. Any other fsspec scheme would be taken as it is:
+# http:// sent the training data by POST, memory:// trained and registered into nothing.
+STORAGE_SCHEMES = {"file", "s3", "s3a"}
+
+
+def register_storage_scheme(scheme: str) -> None:
+    """Accept roots of another fsspec scheme, for a store a team has verified.
+
+    The store must create an object only when it does not exist yet (``open(path, "xb")``),
+    the whole body at once: every version, alias move and dataset commits that way.
+
+    Args:
+        scheme: the URL scheme, such as ``gs``.
+    """
+    STORAGE_SCHEMES.add(scheme.lower())
+
+
 class StorageConfig(_Section):
     root: str = Field(
         default_factory=lambda: os.environ.get("KERASFLOW_ROOT") or DEFAULT_ROOT,
@@ -115,6 +133,14 @@ class StorageConfig(_Section):
             return str(Path(value).expanduser().resolve())
         if value.startswith("file://"):
             return str(Path(value.removeprefix("file://")).resolve())
+        scheme = value.split("://", 1)[0].lower()
+        if scheme not in STORAGE_SCHEMES:
+            raise ValueError(
+                f"received a storage root of scheme {scheme!r}, expected a local folder or one of "
+                f"{sorted(STORAGE_SCHEMES)} (s3://bucket/prefix): stores where kerasflow's commits are tested; "
+                "a team that verified another store registers it with "
+                "kerasflow.tasks.config.register_storage_scheme"
+            )
         return value.rstrip("/")
 
 

@@ -3,7 +3,14 @@ from pathlib import Path
 import pytest
 
 from kerasflow.flows.recipes import load_recipe, recipe_names
-from kerasflow.tasks.config import ConfigError, TrainConfig, apply_assignments, load_config, parse_config
+from kerasflow.tasks.config import (
+    ConfigError,
+    TrainConfig,
+    apply_assignments,
+    load_config,
+    parse_config,
+    resolve_root,
+)
 
 
 @pytest.mark.parametrize("name", ["digits", "mnist_mlp", "cifar10_cnn", "imdb_text"])
@@ -232,3 +239,23 @@ def test_the_committed_recipe_reference_is_what_the_config_models_generate(monke
         "## `gate.per_slice.<key>.<key>`",
     ):
         assert key in committed
+
+
+@pytest.mark.parametrize("root", ["http://example.com/kf", "memory://kf", "simplecache::s3://bucket/kf", "ftp://h/kf"])
+def test_a_root_on_a_store_kerasflow_does_not_commit_to_is_refused_before_any_work(root):
+    # http:// sent the training data by POST; memory:// trained and registered into nothing.
+    with pytest.raises(ConfigError, match=r"received a storage root of scheme '[a-z0-9:]+', expected a local folder"):
+        TrainConfig.smoke(storage={"root": root})
+    with pytest.raises(ConfigError, match="storage root of scheme"):
+        resolve_root(root)
+
+
+def test_a_store_a_team_verified_is_accepted_once_registered(monkeypatch):
+    from kerasflow.tasks import config as config_module
+
+    monkeypatch.setattr(config_module, "STORAGE_SCHEMES", set(config_module.STORAGE_SCHEMES))
+    assert TrainConfig.smoke(storage={"root": "s3://bucket/kf/"}).storage.root == "s3://bucket/kf"
+    with pytest.raises(ConfigError):
+        TrainConfig.smoke(storage={"root": "gs://bucket/kf"})
+    config_module.register_storage_scheme("gs")
+    assert TrainConfig.smoke(storage={"root": "gs://bucket/kf"}).storage.root == "gs://bucket/kf"
