@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import os
 import re
 from collections.abc import Callable, Mapping
 from importlib import metadata
@@ -98,6 +99,20 @@ def resolve(reference: str) -> Builder:
     return function
 
 
+# The operator's bound on what a recipe may import (model.builder, training.loss, metrics and
+# callbacks): a comma-separated list of top-level packages. A recipe is code: whoever can
+# start a run (--set, the UI's Custom run form) could otherwise name any module on the worker.
+RECIPE_PACKAGES = "KERASFLOW_RECIPE_PACKAGES"
+
+
+def allowed_recipe_packages() -> frozenset[str] | None:
+    """The top-level packages a recipe may import from (``$KERASFLOW_RECIPE_PACKAGES``); None when unbounded."""
+    raw = os.environ.get(RECIPE_PACKAGES)
+    if raw is None or not raw.strip():
+        return None
+    return frozenset(name.strip() for name in raw.split(",") if name.strip())
+
+
 def import_reference(reference: str, *, what: str, expected: str = "'package.module:name'") -> Any:
     """``package.module:name`` -> the object, or a BuilderError naming what is missing.
 
@@ -115,6 +130,14 @@ def import_reference(reference: str, *, what: str, expected: str = "'package.mod
     if not REFERENCE.fullmatch(reference):
         raise BuilderError(f"received {what}={reference!r}, expected {expected}")
     module_name, name = reference.split(":")
+    allowed = allowed_recipe_packages()
+    if allowed is not None and module_name.split(".")[0] not in allowed:
+        # Refused before the import: importing a module runs its code, with this process's credentials.
+        raise BuilderError(
+            f"received {what}={reference!r}, but recipes here may import only from {sorted(allowed)} "
+            f"({RECIPE_PACKAGES}, set by whoever runs kerasflow); use a name from those packages, or ask the "
+            f"operator to add {module_name.split('.')[0]!r}"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:

@@ -110,3 +110,18 @@ def test_lineage_records_the_reference_and_the_codes_identity(team_builders, tmp
     first = builders.lineage(f"{team_builders}:good", builder)
     assert first["reference"] == f"{team_builders}:good" and len(first["code_sha256"]) == 64
     assert builders.lineage("digits_cnn", builders.resolve("digits_cnn"))["code_sha256"] != first["code_sha256"]
+
+
+def test_an_operator_bounds_what_a_recipe_may_import(monkeypatch, tmp_path):
+    # A recipe is code: whoever can start a run could name any module on the worker.
+    (tmp_path / "kf_side_effect.py").write_text("import pathlib\npathlib.Path(__file__).with_suffix('.ran').touch()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(builders.RECIPE_PACKAGES, "keras, team_models")
+    with pytest.raises(builders.BuilderError, match=r"may import only from \['keras', 'team_models'\]"):
+        builders.import_reference("kf_side_effect:anything", what="model.builder")
+    assert not (tmp_path / "kf_side_effect.ran").exists()  # refused before its code ran
+    assert builders.import_reference("keras.layers:Dense", what="training.callbacks entry") is not None
+    monkeypatch.delenv(builders.RECIPE_PACKAGES)
+    with pytest.raises(builders.BuilderError, match="has no 'anything'"):
+        builders.import_reference("kf_side_effect:anything", what="model.builder")
+    assert (tmp_path / "kf_side_effect.ran").exists()  # unbounded by default, as before
