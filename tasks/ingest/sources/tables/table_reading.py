@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasflow.tasks.config import DataConfig
+from kerasflow.tasks.data.source_data import groups
 from kerasflow.tasks.data.typed_arrays import TypedArrays
 from kerasflow.tasks.failures import DataValidationError
 from kerasflow.tasks.ingest.sources.tables import labels as label_rule
@@ -180,6 +181,8 @@ def _checked(url: str, first_row: int, frame, data: DataConfig, types: dict[str,
         kept_rows = frame.index.to_numpy() if len(frame) < rows else None
     ignored = _check_columns(url, frame, [*types, *data.kept_columns], data)
     arrays = typed_columns.read_columns(url, frame, types, missing=data.missing, first_row=first_row)
+    text = groups(types)["string"]
+    typed_columns.check_category_lengths(url, frame, arrays.strings, text, types=types, first_row=first_row)
     labels = frame[data.label_column]
     if labels.isna().any():
         missing = labels.isna().to_numpy()

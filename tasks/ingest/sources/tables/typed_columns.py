@@ -31,6 +31,13 @@ from kerasflow.tasks.ingest.sources.tables.tabular import file_row, numeric_feat
 NUMERIC_SHARE = 0.9
 
 
+# The longest text category kept: a label, a code, a name or an address fits. Its vocabulary
+# of at most MAX_VALUES (10,000) values then stays under 40 MiB inside the model's config,
+# below what the model-file check accepts (64 MiB); values of 200,000 characters exhausted
+# memory at ingest, and 12,000 of 8 KB made a model kerasflow itself refused after training.
+MAX_CATEGORY_CHARS = 4096
+
+
 def infer_types(frame, names: list[str]) -> dict[str, str]:
     """Each column's default type: numbers ``float_normalized``, text ``string_categorical``.
 
@@ -111,6 +118,38 @@ def read_columns(url: str, frame, types: Mapping[str, str], *, missing: str, fir
         integers=integer_values(url, frame, by_group["integer"], first_row=first_row),
         strings=text_values(frame, by_group["string"]),
     )
+
+
+def check_category_lengths(
+    url: str, frame, strings: np.ndarray, columns: list[str], *, types: Mapping[str, str], first_row: int = 0
+) -> None:
+    """Refuse a text category longer than :data:`MAX_CATEGORY_CHARS`, naming the column, row and fix.
+
+    Args:
+        url: the file's URL, for the message.
+        frame: the rows read, for the file's row numbers.
+        strings: the text columns' values, shape ``(rows, len(columns))``.
+        columns: the text columns, in order.
+        types: feature column -> type, for the message.
+        first_row: the file's row number of the first row of ``strings``.
+
+    Raises:
+        DataValidationError: a value is longer than :data:`MAX_CATEGORY_CHARS` characters.
+    """
+    if not strings.size:
+        return
+    lengths = np.fromiter(map(len, strings.ravel()), dtype=np.int64, count=strings.size).reshape(strings.shape)
+    for j, column in enumerate(columns):
+        long = np.flatnonzero(lengths[:, j] > MAX_CATEGORY_CHARS)
+        if len(long):
+            row = file_row(frame, int(long[0]), first_row)
+            raise DataValidationError(
+                f"{url}: check 'category length' failed: column {column!r} ({types[column]}) has {len(long)} "
+                f"value(s) longer than {MAX_CATEGORY_CHARS} characters, first at row {row} "
+                f"({int(lengths[long[0], j])} characters); a category is a short label or code, kept whole in the "
+                "model's vocabulary and the statistics: shorten or map the values, or leave the column out of the "
+                "table (data.columns)"
+            )
 
 
 def integer_values(url: str, frame, columns: list[str], *, first_row: int = 0) -> np.ndarray:

@@ -153,3 +153,20 @@ def test_a_typed_table_in_many_files_is_the_table_read_whole(tmp_path):
     whole_train = materialization.read_statistics(whole).splits["train"]
     assert parts_train.columns["country"].values == whole_train.columns["country"].values
     assert parts_train.columns["amount"].buckets == whole_train.columns["amount"].buckets
+
+
+@pytest.mark.parametrize("kind", ["string_categorical", "string_hashed"])
+def test_a_category_too_long_to_be_one_is_refused_at_ingest_naming_column_and_row(tmp_path, kind):
+    # 200,000-character values exhausted memory at ingest; 12,000 of 8 KB made a model kerasflow refused.
+    notes = ["short"] * 300
+    notes[123] = "x" * 8192
+    frame = pd.DataFrame({"amount": np.arange(300.0), "note": notes, "label": [0, 1] * 150})
+    url = write_frame(str(tmp_path / "t.parquet"), frame)
+    data = DataConfig(source="files", url=url, columns={"amount": "float", "note": kind})
+    with pytest.raises(
+        DataValidationError,
+        match=rf"check 'category length' failed: column 'note' \({kind}\) has 1 value\(s\) longer than 4096 "
+        r"characters, first at row 123 \(8192 characters\)",
+    ):
+        materialized(tmp_path, data)
+    assert not list((tmp_path / "root").glob("datasets/*/ref.json")), "nothing published"
