@@ -68,9 +68,24 @@ def find_materialized(root: str, fingerprint: str) -> DatasetRef | None:
     fs, path = storage.filesystem(url)
     try:
         with storage.reaching(url), fs.open(path, "rb") as f:
-            return DatasetRef.model_validate_json(f.read())
+            return located(DatasetRef.model_validate_json(f.read()), root)
     except FileNotFoundError:
         return None
+
+
+def located(ref: DatasetRef, root: str) -> DatasetRef:
+    """``ref`` with its folders under ``root``, where its ``ref.json`` was found.
+
+    A ``ref.json`` records the folders as they were when it was written; a root copied or
+    moved since (a local folder to another disk, a bucket to another) reads its own copies,
+    not the old place's.
+
+    Args:
+        ref: the dataset as recorded.
+        root: the storage root it was found under.
+    """
+    parts = [part.model_copy(update={"uri": dataset_url(root, part.fingerprint)}) for part in ref.parts]
+    return ref.model_copy(update={"uri": dataset_url(root, ref.fingerprint), "parts": parts})
 
 
 def read_statistics(ref: DatasetRef) -> DatasetStatistics | None:

@@ -252,3 +252,21 @@ def test_files_without_a_row_to_store_are_left_out_and_a_table_of_none_is_one_cl
     old = DataConfig(source="files", url=f"{prefix}/old/", window={"days": 2, "until": "2026-11-04", "column": "time"})
     with pytest.raises(DataValidationError, match=r"no row has a 'time' time from 2026-11-03 to 2026-11-04"):
         partitions.materialize_partitions(old, identify(old), str(tmp_path / "root"), logger=LOG)
+
+
+def test_a_root_moved_elsewhere_reads_its_own_copies_not_the_old_place(tmp_path):
+    import shutil
+
+    table(str(tmp_path / "events"), [300, 250, 180])
+    data = DataConfig(source="files", url=str(tmp_path / "events" / "*.parquet"))
+    identity = identify(data)
+    partitions.materialize_partitions(data, identity, str(tmp_path / "old"), logger=LOG)
+    stored = find_materialized(str(tmp_path / "old"), fingerprint(identity))
+    expected = as_sorted_rows(*rows_of(stored, "train", ordered=True))
+    shutil.move(tmp_path / "old", tmp_path / "new")  # a root moved to another disk, or copied to another bucket
+
+    moved = find_materialized(str(tmp_path / "new"), fingerprint(identity))
+    assert moved.uri == str(tmp_path / "new" / "datasets" / moved.fingerprint)
+    assert all(part.uri.startswith(str(tmp_path / "new")) for part in moved.parts) and len(moved.parts) == 3
+    assert np.array_equal(as_sorted_rows(*rows_of(moved, "train", ordered=True)), expected)
+    assert materialization.read_statistics(moved) is not None
