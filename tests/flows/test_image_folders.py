@@ -193,3 +193,20 @@ def test_a_decompression_bomb_is_bad_data_naming_the_file_not_a_retry(tmp_path, 
     data = DataConfig(source="images", url=str(folder), image_size=(16, 16))
     with pytest.raises(DataValidationError, match=r"check 'image' failed: cannot be decoded \(DecompressionBombError"):
         load_source(data)
+
+
+def test_images_are_read_again_block_by_block_when_stored_and_a_rewritten_one_is_caught(tmp_path):
+    from kerasflow.tasks.failures import DeterministicFailure, KerasflowError
+
+    folder = tmp_path / "photos"
+    write_image_folders(str(folder), per_class=3)
+    data = DataConfig(source="images", url=str(folder), image_size=(16, 16))
+    source = load_source(data)  # checked and hashed, one image at a time; no image is held
+    target = folder / "cat" / "0002.png"
+    content = bytearray(target.read_bytes())
+    content[-20] ^= 0xFF  # the same size, other bytes: it would belong to another split
+    target.write_bytes(bytes(content))
+    with pytest.raises(KerasflowError, match=r"cat/0002.png: changed while it was ingested") as raised:
+        materialization.materialize(source, str(tmp_path / "root"))
+    assert not isinstance(raised.value, DeterministicFailure)  # retried: the next try lists the new bytes
+    assert not list((tmp_path / "root").glob("datasets/*/ref.json"))

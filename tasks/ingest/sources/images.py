@@ -5,8 +5,10 @@
 are JPEG, PNG, BMP and GIF (its first frame). Listing names the content: the sorted (key,
 size, ETag or mtime) of every image, as for tables, so a new image is a new fingerprint
 and nothing is downloaded when the fingerprint is materialized already. The images are
-fetched by one concurrent get, each is decoded once to check it (a damaged file or one
-that is not an image fails with its key named) and to record its size, and they are
+fetched by one concurrent get (to a temporary folder, not memory); each is read once to
+check it (a damaged file, or one training's decoder cannot read, fails with its key
+named), record its size and hash it, and let go; the store reads them again, block by
+block (:class:`StoredImages`), so memory holds a block of images, not the folder. They are
 stored as they came, encoded, in blocks of :data:`BLOCK_IMAGES`: the input pipeline
 decodes and resizes them to ``data.image_size`` (tasks/data/pipeline.py), so the
 stored dataset is the size of the images, not of their pixels. Each image's split comes
@@ -128,16 +130,20 @@ def load_images(data: DataConfig, identity: dict[str, Any]) -> SourceData:
     files = files_module.from_identity(identity["files"])
     classes = list(identity["classes"])
     index = {name: i for i, name in enumerate(classes)}
-    with tempfile.TemporaryDirectory(prefix="kerasflow-images-") as tmp:
-        local = files_module.download_files(files, Path(tmp))
-        encoded = np.empty(len(files), dtype=object)
-        sizes = np.empty(len(files), dtype=object)
-        for i, (file, path) in enumerate(zip(files, local, strict=True)):
-            encoded[i] = read_listed(path, file)
-            sizes[i] = _checked_size(file.url, encoded[i])
+    # The folder lives as long as the stored column reads from it (until the split is written).
+    downloads = tempfile.TemporaryDirectory(prefix="kerasflow-images-")
+    local = files_module.download_files(files, Path(downloads.name))
+    # One image at a time: checked, sized and hashed, then let go; the store reads each again.
+    digests = np.empty(len(files), dtype=np.uint64)
+    sizes = np.empty(len(files), dtype=object)
+    for i, (file, path) in enumerate(zip(files, local, strict=True)):
+        content = read_listed(path, file)
+        sizes[i] = _checked_size(file.url, content)
+        digests[i] = content_digest(content, seed=data.seed)
+    encoded = StoredImages(files, local, digests, seed=data.seed, folder=downloads)
     labels = np.array([index[class_of(f, data.url or "")] for f in files], dtype=np.int64)
     cut = split_rule.assign(
-        _content_hashes(encoded, labels, classes, seed=data.seed),
+        _content_hashes(digests, labels, classes, seed=data.seed),
         validation=data.fractions.validation,
         test=data.fractions.test,
         limit=data.limit,
@@ -254,12 +260,52 @@ def _checked_size(url: str, content: bytes) -> str:
     return size
 
 
-def _content_hashes(encoded: np.ndarray, labels: np.ndarray, classes: list[str], *, seed: int) -> np.ndarray:
-    """One uint64 per image from its bytes and its class name, mixed with the seed."""
-    digests = b"".join(hashlib.blake2b(content, digest_size=8, key=str(seed).encode()).digest() for content in encoded)
-    words = np.frombuffer(digests, dtype="<u8").astype(np.uint64)
+def content_digest(content: bytes, *, seed: int) -> int:
+    """One image's bytes as a uint64 (blake2b keyed by the seed): half of what places it in a split."""
+    return int.from_bytes(hashlib.blake2b(content, digest_size=8, key=str(seed).encode()).digest(), "little")
+
+
+def _content_hashes(digests: np.ndarray, labels: np.ndarray, classes: list[str], *, seed: int) -> np.ndarray:
+    """One uint64 per image from its bytes' digest and its class name, mixed with the seed."""
     class_words = split_rule.text_hashes(np.asarray(classes, dtype=str), seed=seed)[labels]
-    return split_rule.mix64(words ^ class_words)
+    return split_rule.mix64(digests.astype(np.uint64) ^ class_words)
+
+
+class StoredImages:
+    """The encoded images as a column the store reads block by block, never all at once.
+
+    Indexed by an array of image numbers (as :class:`~kerasflow.tasks.ingest.sources.arrays.Blocks`
+    cuts a block), it reads those images, each checked against the digest taken when it was
+    first read: an image rewritten in between would be stored in a split its new bytes do
+    not belong to.
+
+    Args:
+        files: the images, as listed.
+        local: each image's local path (the file itself, or its download).
+        digests: each image's :func:`content_digest` from the first read.
+        seed: the seed of the digests.
+        folder: the downloads' temporary folder, kept as long as this column is.
+    """
+
+    def __init__(
+        self, files: list[TableFile], local: list[Path], digests: np.ndarray, *, seed: int, folder: Any = None
+    ):
+        self.files, self.local, self.digests, self.seed, self.folder = files, local, digests, seed, folder
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, numbers: np.ndarray) -> np.ndarray:
+        out = np.empty(len(numbers), dtype=object)
+        for k, i in enumerate(np.asarray(numbers, dtype=np.int64)):
+            content = read_listed(self.local[i], self.files[i])
+            if content_digest(content, seed=self.seed) != int(self.digests[i]):
+                raise KerasflowError(
+                    f"{self.files[i].url}: changed while it was ingested (its bytes differ from the first read); "
+                    "the ingest is tried again"
+                )
+            out[k] = content
+        return out
 
 
 class ImageFolderSource:
