@@ -1,4 +1,4 @@
-"""A dataset made of stored datasets: the files of a table, or the row ranges of one large file.
+"""A dataset made of stored datasets: the files of a table, the row ranges of one large file, or runs of images.
 
 The combined dataset reads its parts in order (``DatasetRef.parts``); its class names and
 slice values are the union of theirs, and each part keeps its own ids with a map to the
@@ -75,6 +75,7 @@ def combine(refs: list[DatasetRef], *, fingerprint: str, root: str, classes: lis
         ignored_columns=sorted({column for ref in refs for column in ref.ignored_columns}),
         slices=slices,
         column_types=first.column_types,
+        image_size=first.image_size,
     )
 
 

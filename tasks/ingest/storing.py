@@ -3,7 +3,8 @@
 The fingerprint of what the source names decides: a dataset stored before under it is
 reused for the cost of one read of its ``ref.json``; otherwise the source is stored the
 way its shape asks: a table of several files one file at a time (partitions.py), one large
-file in parts of rows (file_parts.py), anything else whole (tasks/data/materialize.py).
+file in parts of rows (file_parts.py), a large image folder in parts of images
+(image_parts.py), anything else whole (tasks/data/materialize.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.config.runtime import IngestRunConfig
 from kerasflow.tasks.data import materialize as materialization
-from kerasflow.tasks.ingest import file_parts, partitions
+from kerasflow.tasks.ingest import file_parts, image_parts, partitions
 from kerasflow.tasks.ingest.sources import fingerprint, load_source
 from kerasflow.tasks.ingest.sources.tables import table_reading
 from kerasflow.tasks.refs import DatasetRef
@@ -53,6 +54,8 @@ def find_or_store(
             ref = file_parts.materialize_file(data, identity, root, logger=logger)
             if ref is None:
                 raise table_reading.no_rows(data)
+        elif image_parts.applies(data, identity):  # a folder larger than one part, stored a run of images at a time
+            ref = image_parts.materialize_images(data, identity, root, logger=logger)
         else:
             ref = materialization.materialize(load_source(data, identity), root)
     else:
