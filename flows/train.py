@@ -49,7 +49,7 @@ from kerasflow.tasks.refs import Candidate, DatasetRef, RunSummary
 from kerasflow.tasks.register import StaleBaseline, promote, register
 from kerasflow.tasks.storage import holds
 from kerasflow.tasks.train import forget_trained, train
-from kerasflow.tasks.train.build import check_definition
+from kerasflow.tasks.train.build import check_definition, check_monitors
 from kerasflow.tasks.train.launch import check_launcher
 from kerasflow.tasks.train.strategy import check_accelerator_features
 from kerasflow.tasks.validate import validate
@@ -148,6 +148,7 @@ def _retrain(config: TrainConfig, *, force: bool, fresh: bool) -> RunSummary:
     if reason:
         logger.info("training: %s", reason)
 
+    check_monitors(config, dataset)  # the task the labels call for reports the monitors: exit 2 before training
     validate(dataset, config)
     check_drift(dataset, config.validation.drift, name=name, alias=alias)
     if config.runtime.train_on is None:

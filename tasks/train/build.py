@@ -131,7 +131,6 @@ def train_target_stats(ref: DatasetRef) -> tuple[float, float]:
     """Mean and standard deviation of a regression target on the training split, in one streaming pass."""
     import numpy as np
 
-
     count, total, squares = 0, 0.0, 0.0
     for labels in load_batches(ref, "train", batch_size=65536).map(lambda x, y: y).as_numpy_iterator():
         values = np.asarray(labels, dtype="float64").reshape(-1)
@@ -166,8 +165,64 @@ def check_definition(config: TrainConfig) -> None:
 
     resolve_builder(config.model)
     check_training(config.training)
+    check_monitors(config)
     # A registered model of another architecture is named now, not after ingest.
     resolve_warm_start(config.training.warm_start, config.model, root=config.storage.root)
+
+
+def check_monitors(config: TrainConfig, ref: DatasetRef | None = None) -> None:
+    """Refuse an early-stopping or plateau monitor the model will not report, before the work it would waste.
+
+    Without ``ref`` (before ingest) a monitor must be reported by some task the recipe can
+    reach (a ``val_auc`` fits a binary label, not a regression target); with the dataset,
+    by the task its labels call for (300 classes are multiclass: no AUC), which the flow
+    checks right after ingest. Only kerasflow's own builders are checked here: they return
+    models kerasflow compiles, whereas a team's builder may compile its model with metrics
+    of its own (``build_compiled_model`` checks what is not compiled, once built).
+
+    Args:
+        config: the recipe's config (its model, data and training sections).
+        ref: the dataset, once ingested; None before.
+
+    Raises:
+        ConfigError: an enabled monitor is none of the names the model can report.
+    """
+    training = config.training
+    watched = training.early_stopping.enabled or training.schedule.kind == "reduce_on_plateau"
+    if not watched or not getattr(resolve_builder(config.model), "__module__", "").startswith("kerasflow."):
+        return
+    if ref is not None:
+        tasks, num_classes = [task_of(config.model, ref)], config.model.num_classes or ref.num_classes
+    else:
+        tasks, num_classes = _reachable_tasks(config)
+    reported = {"loss", *(_metric_name(m) for m in recipe_objects.extra_metrics(training))}
+    for task in tasks:
+        for width in task.output_widths(num_classes or 2):
+            for one_hot in (False, True):
+                _, metrics = task.training_objects(
+                    label_smoothing=training.label_smoothing, one_hot=one_hot, output_width=width
+                )
+                reported.update(_metric_name(m) for m in metrics)
+    recipe_objects.check_monitored(training, reported=sorted(reported), task=" or ".join(t.name for t in tasks))
+
+
+def _reachable_tasks(config: TrainConfig) -> tuple[list[LearningTask], int | None]:
+    """The tasks the recipe can train before its data is read, and the classes if it names them."""
+    from kerasflow.tasks.learning.task_registry import TASK_REGISTRY, TASKS
+
+    if config.model.task is not None:
+        task = TASK_REGISTRY.get(config.model.task)
+        return [task], config.model.num_classes
+    if config.data.labels == "numbers":
+        return [TASKS["regression"]], None
+    num_classes = config.model.num_classes or (len(config.data.classes) if config.data.classes else None)
+    if num_classes is not None:
+        return [choose_task(None, num_classes=num_classes)], num_classes
+    return [TASKS["binary"], TASKS["multiclass"]], None
+
+
+def _metric_name(metric: Any) -> str:
+    return getattr(metric, "name", None) or metric.__name__
 
 
 def build_model(config: TrainConfig, ref: DatasetRef) -> Any:
@@ -264,9 +319,7 @@ def adapt_preprocessing(model: Any, ref: DatasetRef, *, batch_size: int = 4096, 
     for layer in model.layers:
         if not needs_adapting(layer):
             continue
-        fed = [
-            node for node in private_apis.call_nodes(layer) if any(id(t) in inputs for t in node.input_tensors)
-        ]
+        fed = [node for node in private_apis.call_nodes(layer) if any(id(t) in inputs for t in node.input_tensors)]
         if not fed:
             continue
         batches = load_batches(ref, "train", batch_size=batch_size).map(lambda x, y: x)
@@ -319,9 +372,7 @@ def build_compiled_model(
         output_width=_output_width(model, fallback=task.output(len(class_names_of(config.model, ref)))[0]),
     )
     metrics = [*metrics, *recipe_objects.extra_metrics(training)]
-    recipe_objects.check_monitored(
-        training, reported=["loss", *(getattr(m, "name", None) or m.__name__ for m in metrics)], task=task.name
-    )
+    recipe_objects.check_monitored(training, reported=["loss", *(_metric_name(m) for m in metrics)], task=task.name)
     return zoo.compile_model(
         model,
         optimizer=recipe_objects.optimizer(training, learning_rate=rate),

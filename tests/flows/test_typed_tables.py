@@ -15,7 +15,7 @@ from kerasflow.flows.predict import predict_flow
 from kerasflow.flows.recipes import load_recipe
 from kerasflow.flows.train import train_flow
 from kerasflow.models.registry import ModelRegistry
-from kerasflow.tasks.config import DataConfig
+from kerasflow.tasks.config import ConfigError, DataConfig
 from kerasflow.tasks.drift import DataDrifted
 from kerasflow.tasks.failures import DataValidationError
 from tests.tables import transactions_frame, write_frame
@@ -134,3 +134,16 @@ def test_a_transactions_table_on_s3_in_daily_files_trains_and_scores(s3_root, s3
         key_column="txn_id",
     )
     assert scored.rows == 100
+
+
+def test_the_fraud_recipe_on_a_label_of_many_classes_is_refused_after_ingest_before_any_training(root, tmp_path):
+    # fraud_tabular watches val_auc, which a binary label reports; 300 classes are multiclass (no AUC). Keras
+    # failed after ingest and the first epoch with a raw ValueError about mode='max'.
+    frame = transactions_frame(900, seed=3).assign(label=[f"c{i % 300}" for i in range(900)])
+    url = write_frame(str(tmp_path / "many.parquet"), frame)
+    with pytest.raises(ConfigError, match=r"early_stopping.monitor='val_auc', which a multiclass model does not"):
+        train_flow(
+            config=load_recipe("fraud_tabular", [f"data.url={url}", "model.num_classes=null", "training.epochs=1"])
+        )
+    assert list((root / "datasets").glob("*/ref.json")), "ingested"
+    assert not (root / "runs").exists() and not (root / "registry").exists(), "nothing validated, trained or kept"

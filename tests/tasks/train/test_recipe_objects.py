@@ -140,3 +140,68 @@ def recipe_objects_model(config, ref):
 
     keras.backend.clear_session()  # the recipe's AUC is named "auc", not "auc_1" after an earlier one
     return build_compiled_model(config, ref)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (  # a regression target reports no AUC, whatever its data
+            {"data": {"labels": "numbers"}, "training": {"early_stopping": {"enabled": True, "monitor": "val_auc"}}},
+            r"early_stopping.monitor='val_auc', which a regression model does not report",
+        ),
+        (  # three classes named in the recipe: multiclass
+            {
+                "data": {"classes": ["a", "b", "c"]},
+                "training": {"schedule": {"kind": "reduce_on_plateau", "monitor": "val_recall"}},
+            },
+            r"schedule.monitor='val_recall', which a multiclass model does not report",
+        ),
+        (  # a misspelt name no classifier reports
+            {"training": {"early_stopping": {"enabled": True, "monitor": "val_acuracy"}}},
+            r"'val_acuracy', which a binary or multiclass model does not report; expected one of \[.*'val_auc'",
+        ),
+    ],
+    ids=["regression", "classes named", "misspelt"],
+)
+def test_a_monitor_no_reachable_task_reports_is_refused_before_any_work(overrides, message):
+    from kerasflow.tasks.train.build import check_definition
+
+    with pytest.raises(ConfigError, match=message):
+        check_definition(TrainConfig.smoke(**overrides))
+
+
+def test_a_monitor_only_the_datas_task_can_tell_is_checked_once_the_data_is_known(root):
+    from kerasflow.tasks.train.build import check_definition, check_monitors
+
+    # val_auc: a binary label reports it; the digits' ten classes (multiclass) do not.
+    config, ref = digits(root, training={"epochs": 1, "early_stopping": {"enabled": True, "monitor": "val_auc"}})
+    check_definition(config)
+    with pytest.raises(ConfigError, match=r"'val_auc', which a multiclass model does not report"):
+        check_monitors(config, ref)
+    check_monitors(config.with_overrides(["training.early_stopping.monitor=val_accuracy"]), ref)
+
+
+def test_a_teams_builder_may_compile_its_own_metrics_so_its_monitor_is_checked_once_built(tmp_path, monkeypatch):
+    from kerasflow.tasks.train.build import check_definition
+
+    (tmp_path / "kf_team_compiled.py").write_text(
+        textwrap.dedent(
+            """
+            import keras
+
+            def build(input_spec):
+                inputs = keras.Input(input_spec.feature_shape)
+                model = keras.Model(inputs, keras.layers.Dense(input_spec.num_classes)(keras.layers.Flatten()(inputs)))
+                model.compile(loss="sparse_categorical_crossentropy", metrics=[keras.metrics.F1Score(name="f1")])
+                return model
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        stopping = {"enabled": True, "monitor": "val_f1"}
+        check_definition(
+            TrainConfig.smoke(model={"builder": "kf_team_compiled:build"}, training={"early_stopping": stopping})
+        )
+    finally:
+        sys.modules.pop("kf_team_compiled", None)
