@@ -28,13 +28,15 @@ from kerasflow.tasks.ingest.sources.files import identity as identity
 from kerasflow.tasks.ingest.sources.files import list_files as list_files
 from kerasflow.tasks.ingest.sources.files import local_copies as local_copies
 
-# Listing and fetching are shared with the other sources that read files (sources/files.py);
-# the table readers reach them through this module too.
-
 # Rows read at a time when a file is streamed: 65,536 rows of 30 float columns are 7.5 MiB
 # as float32, so memory stays flat whatever the file's size, and each batch is large
 # enough that per-batch costs (a predict call, a Parquet row group) stay small.
 FRAME_ROWS = 65_536
+# The most bytes one read batch may take in memory: rows of long text get fewer rows a batch
+# (65,536 rows of 200,000-character values would be 13 GB before a check could see one).
+BATCH_BYTES = 128 << 20
+# Rows of a CSV file read first to measure a row's bytes in memory (few: they are read whatever their size).
+SAMPLE_ROWS = 64
 
 
 def _kind(url: str) -> str:
@@ -138,14 +140,17 @@ def iter_frames(url: str, path: Path, *, columns: list[str] | None = None, rows:
     """One Parquet or CSV file as DataFrames of at most ``rows`` rows: (first row in the file, frame).
 
     Parquet is read record batch by record batch (only ``columns``), CSV chunk by chunk, so
-    memory holds one batch, not the file. A damaged file is one clear error naming it.
+    memory holds one batch, not the file; rows of long text get fewer rows a batch, so a
+    batch stays within about ``BATCH_BYTES`` (Parquet: the row groups' sizes in the footer;
+    CSV: the bytes of its first ``SAMPLE_ROWS`` rows in memory). A damaged file is one clear
+    error naming it.
     Each frame's index is its rows' places in the batch, 0 up (see :func:`file_row`).
 
     Args:
         url: the file's URL; its suffix says Parquet or CSV, and it names the file in errors.
         path: the file's local path, or an open binary file.
         columns: the columns to read; None for every column.
-        rows: the most rows per frame.
+        rows: the most rows per frame (fewer when rows are long).
 
     Raises:
         DataValidationError: the file cannot be read in the format its suffix names.
@@ -156,13 +161,16 @@ def iter_frames(url: str, path: Path, *, columns: list[str] | None = None, rows:
         if _kind(url) == "Parquet":
             import pyarrow.parquet as pq
 
-            frames = (
-                batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=columns)
-            )
+            parquet = pq.ParquetFile(path)
+            rows = min(rows, _rows_within(BATCH_BYTES, _parquet_row_bytes(parquet, columns)))
+            frames = (batch.to_pandas() for batch in parquet.iter_batches(batch_size=rows, columns=columns))
         else:
-            frames = pd.read_csv(
-                path, compression="gzip" if url.endswith(".gz") else None, usecols=columns, chunksize=rows
-            )
+            compression = "gzip" if url.endswith(".gz") else None
+            sample = pd.read_csv(path, compression=compression, usecols=columns, nrows=SAMPLE_ROWS)
+            if hasattr(path, "seek"):  # an open file: read again from its start
+                path.seek(0)
+            rows = min(rows, _rows_within(BATCH_BYTES, sample.memory_usage(deep=True).sum() / max(len(sample), 1)))
+            frames = pd.read_csv(path, compression=compression, usecols=columns, chunksize=rows)
         first = 0
         for frame in frames:
             frame.index = pd.RangeIndex(len(frame))  # a CSV chunk's index goes on from the last chunk's
@@ -170,6 +178,29 @@ def iter_frames(url: str, path: Path, *, columns: list[str] | None = None, rows:
             first += len(frame)
     except _read_errors() as error:
         raise _unreadable(url, error) from None
+
+
+def _rows_within(limit: int, row_bytes: float) -> int:
+    """How many rows of ``row_bytes`` each fit in ``limit`` bytes; at least one."""
+    return max(1, int(limit // max(row_bytes, 1.0)))
+
+
+def _parquet_row_bytes(parquet, columns: list[str] | None) -> float:
+    """The most bytes a row of ``columns`` takes in any row group, uncompressed, from the file's footer."""
+    metadata = parquet.metadata
+    wanted = None if columns is None else set(columns)
+    most = 0.0
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        if not row_group.num_rows:
+            continue
+        size = sum(
+            row_group.column(i).total_uncompressed_size
+            for i in range(row_group.num_columns)
+            if wanted is None or row_group.column(i).path_in_schema.split(".")[0] in wanted
+        )
+        most = max(most, size / row_group.num_rows)
+    return most
 
 
 def file_row(frame, position: int, first_row: int) -> int:
