@@ -32,7 +32,7 @@ from kerasflow.tasks.config.gate import Change as Change
 from kerasflow.tasks.config.gate import GateConfig
 
 # The model section (tasks/config/model.py).
-from kerasflow.tasks.config.model import ModelConfig
+from kerasflow.tasks.config.model import ModelConfig, default_family
 
 # The runtime section lives in its own module; re-exported so `from kerasflow.tasks.config import ...` keeps working.
 from kerasflow.tasks.config.runtime import ConfigSection as _Section
@@ -184,6 +184,24 @@ class TrainConfig(_Section):
             task = find_task(raw["model"]["task"]) if isinstance(raw["model"]["task"], str) else None
             if task is not None and isinstance(raw.get("data", {}), dict):
                 raw = {**raw, "data": {**raw.get("data", {}), "labels": task.labels}}
+        return raw
+
+    @model_validator(mode="before")
+    @classmethod
+    def _builder_for_the_data(cls, raw: Any) -> Any:
+        # Without model.family or model.builder, the zoo's builder for the data's kind: a CNN for
+        # a table failed after ingest with a Conv2D rank error.
+        if not isinstance(raw, dict):
+            return raw
+        model, data = raw.get("model", {}), raw.get("data", {})
+        if isinstance(data, DataConfig):
+            data = {"source": data.source, "name": data.name}
+        if not isinstance(data, dict):
+            return raw
+        if isinstance(model, ModelConfig) and model.family is None and model.builder is None:
+            return {**raw, "model": model.model_copy(update={"family": default_family(data)})}
+        if isinstance(model, dict) and not model.get("family") and not model.get("builder"):
+            return {**raw, "model": {**model, "family": default_family(data)}}
         return raw
 
     @model_validator(mode="after")

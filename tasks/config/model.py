@@ -6,6 +6,7 @@ tasks in tasks/learning/learning_tasks.py; here names are only checked, without 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -28,8 +29,8 @@ class ModelConfig(_Section):
     """Which builder makes the model, with what parameters, and the name it is registered under.
 
     ``family`` names a registered builder (the zoo's: see models/families.py); ``builder``
-    names any importable ``package.module:function``. Give one; without either the
-    quickstart's ``digits_cnn`` is built.
+    names any importable ``package.module:function``. Give one; without either the zoo's
+    builder for the kind of data the recipe reads is built (:func:`default_family`).
     """
 
     name: str = "digits"
@@ -58,14 +59,10 @@ class ModelConfig(_Section):
     @model_validator(mode="before")
     @classmethod
     def _one_builder(cls, raw: Any) -> Any:
-        if isinstance(raw, dict):
-            if raw.get("family") and raw.get("builder"):
-                raise ValueError(
-                    f"received model.family={raw['family']!r} and model.builder={raw['builder']!r}, "
-                    "expected one of them"
-                )
-            if not raw.get("family") and not raw.get("builder"):
-                raw = {**raw, "family": "digits_cnn"}
+        if isinstance(raw, dict) and raw.get("family") and raw.get("builder"):
+            raise ValueError(
+                f"received model.family={raw['family']!r} and model.builder={raw['builder']!r}, expected one of them"
+            )
         return raw
 
     @property
@@ -114,3 +111,24 @@ class ModelConfig(_Section):
         if value is not None and not BUILDER_REFERENCE.fullmatch(value):
             raise ValueError(f"received {value!r}, expected 'package.module:function'")
         return value
+
+
+# The zoo's builder for each source when a recipe names none: a table's MLP, a CNN for images
+# of any size (TFDS's are mostly images; a TFDS text dataset names imdb_text or its own).
+DEFAULT_FAMILIES: dict[str, str] = {"files": "tabular_mlp", "images": "image_cnn", "tfds": "image_cnn"}
+
+
+def default_family(data: Mapping[str, Any]) -> str:
+    """The family built for ``data`` when the recipe names neither ``model.family`` nor ``model.builder``.
+
+    The bundled ``digits`` images get the quickstart's ``digits_cnn``; the other bundled
+    samples are tables. A source a team registered gets the entry of
+    :data:`DEFAULT_FAMILIES` its name has, which the team may add, else ``digits_cnn``.
+
+    Args:
+        data: the recipe's ``data`` section, as a mapping (its defaults where a key is absent).
+    """
+    source = data.get("source") or "sample"
+    if source == "sample":
+        return "digits_cnn" if (data.get("name") or "digits") == "digits" else "tabular_mlp"
+    return DEFAULT_FAMILIES.get(source, "digits_cnn")

@@ -14,7 +14,7 @@ from kerasflow.models.column_types import Encoder
 from kerasflow.models.input_spec import InputSpec
 from kerasflow.tasks.config import ConfigError, ModelConfig, TrainConfig
 from kerasflow.tasks.data.pipeline import load_batches
-from kerasflow.tasks.learning.learning_tasks import LearningTask, choose_task
+from kerasflow.tasks.learning.learning_tasks import TASK_REGISTRY, TASKS, LearningTask, choose_task
 from kerasflow.tasks.refs import DatasetRef
 from kerasflow.tasks.train import recipe_objects, table_encoding
 from kerasflow.tasks.train.plan import TrainingPlan, make_plan
@@ -208,8 +208,6 @@ def check_monitors(config: TrainConfig, ref: DatasetRef | None = None) -> None:
 
 def _reachable_tasks(config: TrainConfig) -> tuple[list[LearningTask], int | None]:
     """The tasks the recipe can train before its data is read, and the classes if it names them."""
-    from kerasflow.tasks.learning.task_registry import TASK_REGISTRY, TASKS
-
     if config.model.task is not None:
         task = TASK_REGISTRY.get(config.model.task)
         return [task], config.model.num_classes

@@ -15,7 +15,7 @@ from kerasflow.flows.predict import predict_flow
 from kerasflow.flows.recipes import load_recipe
 from kerasflow.flows.train import train_flow
 from kerasflow.models.registry import ModelRegistry
-from kerasflow.tasks.config import ConfigError, DataConfig
+from kerasflow.tasks.config import ConfigError, DataConfig, TrainConfig
 from kerasflow.tasks.drift import DataDrifted
 from kerasflow.tasks.failures import DataValidationError
 from tests.tables import transactions_frame, write_frame
@@ -147,3 +147,12 @@ def test_the_fraud_recipe_on_a_label_of_many_classes_is_refused_after_ingest_bef
         )
     assert list((root / "datasets").glob("*/ref.json")), "ingested"
     assert not (root / "runs").exists() and not (root / "registry").exists(), "nothing validated, trained or kept"
+
+
+def test_a_table_recipe_naming_no_model_trains_the_zoos_table_model(root, tmp_path):
+    # It got the quickstart's digits_cnn: a Conv2D rank error after ingest and 39 s.
+    url = write_frame(str(tmp_path / "t.parquet"), transactions_frame(1500, seed=5))
+    data = {"source": "files", "url": url, "missing": "fill"}
+    summary = train_flow(config=TrainConfig.smoke(data=data, model={"name": "tx"}))
+    assert summary.outcome == "promoted", summary.message
+    assert ModelRegistry(f"{root}/registry").get("tx", 1)["builder"]["reference"] == "tabular_mlp"

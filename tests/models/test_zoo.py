@@ -42,6 +42,7 @@ CASES = {
     "digits_cnn": (spec((8, 8, 1)), lambda n: rng.uniform(0, 16, (n, 8, 8, 1))),
     "mnist_mlp": (spec((28, 28, 1)), lambda n: rng.integers(0, 255, (n, 28, 28, 1))),
     "cifar10_cnn": (spec((32, 32, 3)), lambda n: rng.integers(0, 255, (n, 32, 32, 3))),
+    "image_cnn": (spec((40, 30, 3), classes=3), lambda n: rng.integers(0, 255, (n, 40, 30, 3))),
     "fraud_tabular": (spec((5,), classes=2), lambda n: rng.normal(size=(n, 5))),
     "tabular_mlp": (spec((5,), classes=3), lambda n: rng.normal(size=(n, 5))),
     # Strings reach the model as tf.string tensors, as the tf.data pipeline feeds them.
@@ -107,3 +108,12 @@ def test_safe_mode_refuses_a_lambda_layer(tmp_path):
     keras.Model(inputs, outputs).save(path)
     with pytest.raises(ValueError, match=r"(?i)unsafe|safe_mode|lambda"):
         io.load_model(path)
+
+
+def test_the_default_image_cnn_keeps_its_size_whatever_the_images_size():
+    # The guide's CIFAR-10 model flattens its feature maps: 126M weights at data.image_size's default 256x256.
+    small = builders.resolve("image_cnn")(input_spec=spec((32, 32, 3), classes=5))
+    large = builders.resolve("image_cnn")(input_spec=spec((256, 256, 3), classes=5))
+    grayscale = builders.resolve("image_cnn")(input_spec=spec((300, 17, 1), classes=5))
+    assert small.count_params() == large.count_params() < 100_000
+    assert grayscale.output_shape == (None, 5)

@@ -259,3 +259,21 @@ def test_a_store_a_team_verified_is_accepted_once_registered(monkeypatch):
         TrainConfig.smoke(storage={"root": "gs://bucket/kf"})
     config_module.register_storage_scheme("gs")
     assert TrainConfig.smoke(storage={"root": "gs://bucket/kf"}).storage.root == "gs://bucket/kf"
+
+
+@pytest.mark.parametrize(
+    ("data", "family"),
+    [
+        ({}, "digits_cnn"),
+        ({"source": "files", "url": "/data/t.parquet"}, "tabular_mlp"),
+        ({"source": "sample", "name": "breast_cancer"}, "tabular_mlp"),
+        ({"source": "images", "url": "/data/photos"}, "image_cnn"),
+        ({"source": "tfds", "name": "mnist"}, "image_cnn"),
+    ],
+)
+def test_a_recipe_naming_no_builder_gets_the_zoos_builder_for_its_data(data, family):
+    # A table got digits_cnn, and failed after ingest with a Conv2D rank error.
+    assert TrainConfig.model_validate({"data": data}).model.family == family
+    assert TrainConfig.model_validate({"data": data, "model": {"name": "m"}}).model.builder_reference == family
+    named = TrainConfig.model_validate({"data": data, "model": {"builder": "team.models:build"}})
+    assert named.model.family is None and named.model.builder_reference == "team.models:build"
