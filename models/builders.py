@@ -143,7 +143,7 @@ def import_reference(reference: str, *, what: str, expected: str = "'package.mod
     except ImportError as error:
         raise BuilderError(
             f"received {what}={reference!r}, but module {module_name!r} cannot be imported ({error}); "
-            "install the package that holds it where kerasflow runs"
+            "put the folder that holds it on PYTHONPATH, or install its package where kerasflow runs"
         ) from None
     if not hasattr(module, name):
         raise BuilderError(f"received {what}={reference!r}, but {module_name} has no {name!r}")

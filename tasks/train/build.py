@@ -14,6 +14,7 @@ from kerasflow.models.column_types import Encoder
 from kerasflow.models.input_spec import InputSpec
 from kerasflow.tasks.config import ConfigError, ModelConfig, TrainConfig
 from kerasflow.tasks.data.pipeline import load_batches
+from kerasflow.tasks.failures import KerasflowError
 from kerasflow.tasks.learning.learning_tasks import TASK_REGISTRY, TASKS, LearningTask, choose_task
 from kerasflow.tasks.refs import DatasetRef
 from kerasflow.tasks.train import recipe_objects, table_encoding
@@ -245,6 +246,16 @@ def build_model(config: TrainConfig, ref: DatasetRef) -> Any:
         model = builder(input_spec=spec, **config.model.params)
     except TypeError as error:
         raise ConfigError(f"builder {reference!r} failed with params {config.model.params}: {error}") from None
+    except (MemoryError, KerasflowError):
+        raise
+    except Exception as error:
+        if type(error).__name__ == "ResourceExhaustedError":  # out of device memory: another try may fit
+            raise
+        # The builder's own code failed on this input spec: every try would fail the same way.
+        raise ConfigError(
+            f"builder {reference!r} raised {type(error).__name__} on an input of shape {spec.feature_shape} "
+            f"({spec.task}, {len(spec.class_names)} classes): {error}; fix the builder, or its model.params"
+        ) from None
     try:
         builders.check_model(reference, model, spec)
     except builders.BuilderError as error:
@@ -255,6 +266,34 @@ def build_model(config: TrainConfig, ref: DatasetRef) -> Any:
     encoding = table_encoding.encoding_model(encoder)
     adapt_preprocessing(model, ref, encode=encoding)
     return table_encoding.assemble(encoder, model)
+
+
+# Keras losses that take one-hot labels (by their names, underscores dropped, any case).
+ONE_HOT_LOSSES = frozenset({"categoricalcrossentropy", "categoricalfocalcrossentropy", "categoricalhinge"})
+
+
+def labels_as_compiled(model: Any, plan: TrainingPlan) -> TrainingPlan:
+    """The plan feeding labels as the builder's own compiled loss takes them: one-hot for a categorical one.
+
+    The Keras guide compiles with ``categorical_crossentropy`` over one-hot labels; stored
+    labels are class ids, which that loss refuses ("target and output must have the same
+    rank"). A model kerasflow compiled, or a loss of class ids, keeps the plan as it is.
+
+    Args:
+        model: the model about to train, compiled.
+        plan: the training's plan.
+    """
+    import dataclasses
+
+    if plan.one_hot_classes is not None or not getattr(model, "compiled", False):
+        return plan
+    loss = getattr(model, "loss", None)
+    name = loss if isinstance(loss, str) else getattr(loss, "name", None) or getattr(loss, "__name__", "")
+    shape = getattr(model, "output_shape", None)
+    width = int(shape[-1]) if isinstance(shape, tuple) and shape and isinstance(shape[-1], int) else 0
+    if str(name).replace("_", "").lower() in ONE_HOT_LOSSES and width >= 2:
+        return dataclasses.replace(plan, one_hot_classes=width)
+    return plan
 
 
 def augmented(body: Any, model: ModelConfig, *, feature_shape: tuple[int, ...]) -> Any:

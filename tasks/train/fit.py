@@ -17,10 +17,18 @@ from kerasflow.tasks import storage
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.data import pipeline
 from kerasflow.tasks.refs import DatasetRef, TrainedModel
-from kerasflow.tasks.train.build import build_compiled_model
+from kerasflow.tasks.train.build import build_compiled_model, labels_as_compiled
 from kerasflow.tasks.train.plan import TrainingPlan, learning_rate, make_plan
 
-__all__ = ["build_compiled_model", "dataset_fn", "fit_model", "learning_rate", "loop_model", "save_trained"]
+__all__ = [
+    "build_compiled_model",
+    "dataset_fn",
+    "fit_model",
+    "labels_as_compiled",
+    "learning_rate",
+    "loop_model",
+    "save_trained",
+]
 from kerasflow.tasks.train.strategy import build_strategy, describe, precision
 
 SPLITS = ("train", "validation")
@@ -142,6 +150,7 @@ def fit_model(
     seed_everything(config.training.seed)
     with strategy.scope(), precision(config.runtime):
         model = build_compiled_model(config, ref, plan=plan, warm_start_version=warm_start_version)
+    plan = labels_as_compiled(model, plan)
 
     train_ds, val_ds = (dataset_fn(ref, split, plan)(None) for split in SPLITS)
     if strategy.num_replicas_in_sync > 1:
