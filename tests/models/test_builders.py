@@ -61,7 +61,7 @@ def test_an_import_path_resolves_to_the_teams_function(team_builders):
 @pytest.mark.parametrize(
     ("reference", "match"),
     [
-        ("kf_no_such_module:build", r"module 'kf_no_such_module' cannot be imported .*on PYTHONPATH, or install its package"),
+        ("kf_no_such_module:build", r"'kf_no_such_module' cannot be imported .*on PYTHONPATH, or install its package"),
         ("kf_team_builders:missing", r"kf_team_builders has no 'missing'"),
         ("kf_team_builders:NOT_CALLABLE", r"a int, expected a function"),
         ("not a reference", r"expected one of .*'digits_cnn'"),
