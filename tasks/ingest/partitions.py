@@ -244,10 +244,14 @@ def table_types(data: DataConfig, url: str) -> dict[str, str]:
 
     Returns:
         Feature column -> column type name, in feature order.
+
+    Raises:
+        DataValidationError: the first file cannot be read, repeats a column name, or holds a column of
+            numbers written with commas that would be inferred as text.
     """
     if data.columns is not None:
         return {name: spec.type for name, spec in data.columns.items()}  # type: ignore[union-attr]
-    return typed_columns.resolve_types(data, tabular.first_rows(url))
+    return typed_columns.resolve_types(data, tabular.first_rows(url), url=url)
 
 
 def _column_configs(data: DataConfig, types: dict[str, str]) -> dict[str, ColumnConfig]:

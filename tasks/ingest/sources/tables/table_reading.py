@@ -20,8 +20,8 @@ from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.data.source_data import groups
 from kerasflow.tasks.data.typed_arrays import TypedArrays
 from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.ingest.sources.tables import file_schema, tabular, typed_columns, window
 from kerasflow.tasks.ingest.sources.tables import labels as label_rule
-from kerasflow.tasks.ingest.sources.tables import tabular, typed_columns, window
 from kerasflow.tasks.ingest.sources.tables.tabular import TableFile
 
 # Rows of one file stored as one part. 2^20 rows of 30 float columns are 126 MB as float32:
@@ -161,15 +161,19 @@ def _batches(
     url: str, path: Path, data: DataConfig, types: dict[str, str] | None
 ) -> Iterator[tuple[_Batch, dict[str, str]]]:
     """The file's record batches, checked, each with the types it was read with (the first batch's, unless given)."""
+    schema = tabular.parquet_schema(url, path)
+    if schema is not None:  # a nested column is refused from the footer, before a row is read
+        read = [*typed_columns.feature_names(data, schema.names), data.label_column, *data.kept_columns]
+        file_schema.check_flat(url, schema, read)
     read_any = False
     for first_row, frame in tabular.iter_frames(url, path, rows=tabular.FRAME_ROWS):
         read_any = True
         if types is None:  # before a time window keeps some rows: the file's columns, not the window's
-            types = typed_columns.resolve_types(data, frame.head(tabular.INFER_ROWS))
+            types = typed_columns.resolve_types(data, frame.head(tabular.INFER_ROWS), url=url)
         yield _checked(url, first_row, frame, data, types), types
     if not read_any:  # an empty file yields no batch, and its columns are still checked
         frame = tabular.read_frame(url, path)
-        types = types or typed_columns.resolve_types(data, frame)
+        types = types or typed_columns.resolve_types(data, frame, url=url)
         yield _checked(url, 0, frame, data, types), types
 
 

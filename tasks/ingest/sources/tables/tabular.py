@@ -9,6 +9,7 @@ tasks/ingest/sources/tables/table_reading.py. A damaged file is one clear error 
 
 from __future__ import annotations
 
+import csv
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from kerasflow.tasks.ingest.sources.files import from_identity as from_identity
 from kerasflow.tasks.ingest.sources.files import identity as identity
 from kerasflow.tasks.ingest.sources.files import list_files as list_files
 from kerasflow.tasks.ingest.sources.files import local_copies as local_copies
+from kerasflow.tasks.ingest.sources.tables import file_schema
 
 # Rows read at a time when a file is streamed: 65,536 rows of 30 float columns are 7.5 MiB
 # as float32, so memory stays flat whatever the file's size, and each batch is large
@@ -53,8 +55,9 @@ def _unreadable(url: str, error: BaseException) -> DataValidationError:
 def _read_errors() -> tuple[type[BaseException], ...]:
     import pyarrow as pa
 
-    # A truncated .csv.gz ends in EOFError (not an OSError); a corrupt one in zlib.error.
-    return (ValueError, OSError, EOFError, zlib.error, pa.ArrowException)
+    # A truncated .csv.gz ends in EOFError (not an OSError); a corrupt one in zlib.error; a header
+    # the csv module cannot read (file_schema.csv_header) in csv.Error.
+    return (ValueError, OSError, EOFError, zlib.error, csv.Error, pa.ArrowException)
 
 
 def read_frame(url: str, path: Path):
@@ -77,7 +80,9 @@ def read_frame(url: str, path: Path):
             # Arrow's buffers): pd.read_parquet peaked at 1.01 GiB on a 2M-row file of 30
             # floats (0.24 GiB of data), this at 0.70.
             table = pq.read_table(path, memory_map=True)
+            file_schema.check_unique(url, table.column_names)
             return table.to_pandas(split_blocks=True, self_destruct=True)
+        file_schema.check_unique(url, file_schema.csv_header(url, path))
         return pd.read_csv(path, compression="gzip" if url.endswith(".gz") else None)
     except _read_errors() as error:
         raise _unreadable(url, error) from None
@@ -116,6 +121,26 @@ def columns_of(url: str, path) -> list[str]:
         raise _unreadable(url, error) from None
 
 
+def parquet_schema(url: str, path):
+    """The Arrow schema of a Parquet file, from its footer alone; None for a CSV file.
+
+    Args:
+        url: the file's URL; its suffix says Parquet or CSV, and it names the file in errors.
+        path: the file's local path, or an open binary file.
+
+    Raises:
+        DataValidationError: the file cannot be read as Parquet.
+    """
+    if _kind(url) != "Parquet":
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path).schema_arrow
+    except _read_errors() as error:
+        raise _unreadable(url, error) from None
+
+
 # Rows read to infer a table's column types (numbers or text) from its first file.
 INFER_ROWS = 10_000
 
@@ -143,7 +168,8 @@ def iter_frames(url: str, path: Path, *, columns: list[str] | None = None, rows:
     memory holds one batch, not the file; rows of long text get fewer rows a batch, so a
     batch stays within about ``BATCH_BYTES`` (Parquet: the row groups' sizes in the footer;
     CSV: the bytes of its first ``SAMPLE_ROWS`` rows in memory). A damaged file is one clear
-    error naming it.
+    error naming it, and so is a column read whose name the header or schema gives twice
+    (tasks/ingest/sources/tables/file_schema.py), before any row is read.
     Each frame's index is its rows' places in the batch, 0 up (see :func:`file_row`).
 
     Args:
@@ -153,7 +179,8 @@ def iter_frames(url: str, path: Path, *, columns: list[str] | None = None, rows:
         rows: the most rows per frame (fewer when rows are long).
 
     Raises:
-        DataValidationError: the file cannot be read in the format its suffix names.
+        DataValidationError: the file cannot be read in the format its suffix names, or a column read
+            is named twice.
     """
     import pandas as pd
 
@@ -162,10 +189,12 @@ def iter_frames(url: str, path: Path, *, columns: list[str] | None = None, rows:
             import pyarrow.parquet as pq
 
             parquet = pq.ParquetFile(path)
+            file_schema.check_unique(url, parquet.schema_arrow.names, read=columns)
             rows = min(rows, _rows_within(BATCH_BYTES, _parquet_row_bytes(parquet, columns)))
             frames = (batch.to_pandas() for batch in parquet.iter_batches(batch_size=rows, columns=columns))
         else:
             compression = "gzip" if url.endswith(".gz") else None
+            file_schema.check_unique(url, file_schema.csv_header(url, path), read=columns)
             sample = pd.read_csv(path, compression=compression, usecols=columns, nrows=SAMPLE_ROWS)
             if hasattr(path, "seek"):  # an open file: read again from its start
                 path.seek(0)

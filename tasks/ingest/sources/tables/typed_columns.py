@@ -3,7 +3,8 @@
 ``data.columns`` names the feature columns and their types; without it every column but
 the label (and the slice and split-key columns) is a feature, numbers ``float_normalized``
 and text ``string_categorical`` (a text column whose values are nearly all numbers is a
-number column with bad values, refused by name as before). A type's storage
+number column with bad values, refused by name as before; one whose values are nearly all
+numbers written with a ',' is refused, not kept as one category per number). A type's storage
 (models/column_types.py) decides how its column is read:
 
 - ``float``: float32, NaN where missing (allowed only under ``data.missing: fill``);
@@ -29,6 +30,9 @@ from kerasflow.tasks.ingest.sources.tables.tabular import file_row, numeric_feat
 
 # A text column is taken for a number column with bad values when this share of its values are numbers.
 NUMERIC_SHARE = 0.9
+# A number written with a ',': a decimal comma (3,5; 1.234,5; 1 234,5) or thousands separators
+# (1,234; 1,234.5). Groups of three digits only, so "1,2,3" (codes) or "a, b" stay text.
+COMMA_NUMBER = r"[+-]?(?:\d+|\d{1,3}(?:[. \u00a0\u202f]\d{3})+),\d+|[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"
 
 
 # The longest text category kept: a label, a code, a name or an address fits. Its vocabulary
@@ -78,24 +82,75 @@ def feature_names(data: DataConfig, columns: list[str]) -> list[str]:
     return [c for c in columns if c not in kept]
 
 
-def resolve_types(data: DataConfig, frame) -> dict[str, str]:
+def resolve_types(data: DataConfig, frame, *, url: str) -> dict[str, str]:
     """The table's feature columns and their types, in order, from the config and (for defaults) ``frame``.
+
+    A declared type is taken as is; an inferred one is checked (:func:`check_comma_numbers`).
 
     Args:
         data: the recipe's ``data`` section.
-        frame: rows of the table (its first rows), whose columns and values give the defaults.
+        frame: rows of the table (its first rows, from the file's first row), whose columns and values
+            give the defaults.
+        url: the file ``frame`` was read from, for messages.
 
     Returns:
         Feature column -> type, in feature order; a configured column the frame lacks is ``float_normalized``.
+
+    Raises:
+        DataValidationError: a column inferred as text holds numbers written with a ','.
     """
     if data.columns is not None:
         return {name: spec.type for name, spec in data.columns.items()}  # type: ignore[union-attr]
     names = feature_names(data, list(frame.columns))
-    return infer_types(frame, [n for n in names if n in frame.columns]) | {
+    inferred = infer_types(frame, [n for n in names if n in frame.columns])
+    check_comma_numbers(url, frame, inferred)
+    return inferred | {
         n: "float_normalized"
         for n in names
         if n not in frame.columns  # missing: refused by the column check
     }
+
+
+def check_comma_numbers(url: str, frame, types: Mapping[str, str], *, first_row: int = 0) -> None:
+    """Refuse a column inferred as text whose values are nearly all numbers once a ',' is read as a number's.
+
+    Numbers written with a decimal comma or thousands separators do not parse, so the column
+    would become a text category with one value per number. Only the first rows are looked
+    at (those types are inferred from), once per file.
+
+    Args:
+        url: the file's URL, for the message.
+        frame: the rows the types were inferred from.
+        types: column -> inferred type; only ``string_categorical`` columns are looked at.
+        first_row: the file's row number of ``frame``'s first row.
+
+    Raises:
+        DataValidationError: at least :data:`NUMERIC_SHARE` of a text column's present values are numbers,
+            some of them written with a ','.
+    """
+    import pandas as pd
+
+    for column, type_name in types.items():
+        if type_name != "string_categorical":
+            continue
+        values = frame[column]
+        present = values.notna().to_numpy()
+        text = values[present].astype(str).str.strip()
+        commas = text.str.fullmatch(COMMA_NUMBER).to_numpy(dtype=bool, na_value=False)
+        if not commas.any():
+            continue
+        numbers = commas | pd.to_numeric(text, errors="coerce").notna().to_numpy()
+        if numbers.mean() < NUMERIC_SHARE:
+            continue
+        position = int(np.flatnonzero(present)[int(commas.argmax())])
+        raise DataValidationError(
+            f"{url}: check 'decimal mark' failed: column {column!r} would be read as text (string_categorical, "
+            f"one category per value), but {int(commas.sum())} of its {len(text)} values in the first rows are "
+            "numbers written with a ',' (a decimal mark or thousands separator), first at row "
+            f"{file_row(frame, position, first_row)} ({values.iloc[position]!r}); write numbers with a '.' "
+            "decimal mark and no thousands separator, or declare the column's type in data.columns "
+            "(string_categorical if it really is text)"
+        )
 
 
 def read_columns(url: str, frame, types: Mapping[str, str], *, missing: str, first_row: int = 0) -> TypedArrays:
