@@ -151,11 +151,13 @@ def prefect_api(server: EmbeddedServer | None) -> Iterator[None]:
     if server is None:
         yield
         return
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
     try:
         server.wait_until_ready()
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        # No UI link: Prefect logs "View at http://127.0.0.1:<port>/runs/..." for a server that is
+        # gone by the time the command ends.
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url, PREFECT_UI_URL: ""}):
             try:
                 yield
             finally:

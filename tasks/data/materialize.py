@@ -15,14 +15,10 @@ and returns the winner's ref. Readers look for the marker only, so reuse costs o
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
 import shutil
-import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +26,7 @@ import numpy as np
 
 from kerasflow.models.exclusive import create_exclusive
 from kerasflow.tasks import storage
+from kerasflow.tasks.data import tfds_quiet
 from kerasflow.tasks.data.source_data import SourceData
 from kerasflow.tasks.data.statistics import DatasetStatistics, merged
 from kerasflow.tasks.data.stored_statistics import stored_statistics
@@ -169,7 +166,7 @@ def _store(source: SourceData, staging: Path, *, root: str, url: str, attempt: s
     tfds.disable_progress_bar()  # Prefect's log already says what is being written
     staging.mkdir(parents=True)
     try:
-        with _absl_quiet():
+        with tfds_quiet.quiet_store():
             builder = tfds.dataset_builders.store_as_tfds_dataset(
                 name=source.name,
                 version=VERSION,
@@ -233,33 +230,6 @@ def _store(source: SourceData, staging: Path, *, root: str, url: str, attempt: s
         statistics_path=statistics_path,
         image_size=source.image_size,
     )
-
-
-_absl_lock = threading.Lock()
-_absl_quieted = 0  # stores under way (files stored at once in threads, tasks/ingest/file_runs.py)
-_absl_level = logging.NOTSET
-
-
-@contextlib.contextmanager
-def _absl_quiet() -> Iterator[None]:
-    """absl's logger at ERROR while any store runs: TFDS warns that the folder it fills has no dataset_info.json yet.
-
-    Counted, so stores in several threads restore the level the first one found, once the last one ends.
-    """
-    global _absl_quieted, _absl_level
-    absl = logging.getLogger("absl")
-    with _absl_lock:
-        if _absl_quieted == 0:
-            _absl_level = absl.level
-            absl.setLevel(logging.ERROR)
-        _absl_quieted += 1
-    try:
-        yield
-    finally:
-        with _absl_lock:
-            _absl_quieted -= 1
-            if _absl_quieted == 0:
-                absl.setLevel(_absl_level)
 
 
 def _discard(staging: Path, *, root: str, url: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from kerasflow.tasks.data import tfds_quiet
 from kerasflow.tasks.data.materialize import local_builder_dir
 from kerasflow.tasks.data.source_data import GROUP_KEYS, SLICE_PREFIX, groups
 from kerasflow.tasks.refs import DatasetRef
@@ -131,6 +132,7 @@ def _parts_of(ref: DatasetRef, split: str | None) -> list[tuple[Any, Any]]:
     """(part, its TFDS builder) of each stored part holding rows of ``split`` in order; None: the first part."""
     import tensorflow_datasets as tfds
 
+    tfds_quiet.install()  # TFDS's decoder warns about its own deprecated attribute on every split read
     stored = ref.stored_parts
     # TFDS stores no empty split, so a part without rows in ``split`` has nothing to read.
     holding = stored[:1] if split is None else [part for part in stored if part.splits.get(split, 0) > 0]

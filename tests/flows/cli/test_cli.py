@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -135,6 +136,11 @@ def test_train_without_a_configured_server_uses_the_embedded_one(root, tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "digits v1 promoted to 'production' (first promotion)" in result.stdout
     assert (tmp_path / "prefect-home" / "prefect.db").exists(), "the run was recorded by the embedded server"
+    # What the terminal shows: no link to the server that is gone once the command ends, no TFDS
+    # "downloading" for arrays already in memory, no TFDS warning about its own deprecated attribute.
+    shown = result.stdout + result.stderr
+    for noise in ("View at http", "Downloading and preparing dataset", "downloaded and prepared", "FeatureConnector"):
+        assert noise not in shown, noise
 
 
 def test_models_history_and_gc(tmp_path):
@@ -200,3 +206,36 @@ def test_bad_recipes_and_bad_data_are_one_message_without_a_traceback(root, tmp_
     assert errors == [errors[0]] and f"{tmp_path / 'events.csv.gz'}: check 'readable' failed" in errors[0]
     assert out.count("materializing files source") == 1, "not retried"
     assert not (root / "registry").exists()
+
+
+@pytest.mark.parametrize("kind", ["s3 without credentials", "a file", "a read-only folder"])
+def test_train_on_a_root_it_cannot_use_exits_2_with_one_message_and_writes_nothing(kind, request, tmp_path):
+    if kind == "s3 without credentials":
+        root = f"{request.getfixturevalue('s3_bucket')}/kerasflow"
+        request.getfixturevalue("no_aws_credentials")
+        expected = f"error: no credentials to sign requests to {root} at s3 endpoint http://127.0.0.1:"
+    elif kind == "a file":
+        path = tmp_path / "kerasflow-root"
+        path.write_text("notes")
+        root, expected = str(path), f"error: received storage.root={str(path)!r}: {path} is a file, not a folder; "
+    else:
+        folder = request.getfixturevalue("unwritable_folder")
+        root, expected = (
+            str(folder),
+            f"error: received storage.root={str(folder)!r}: this user cannot write in {folder}",
+        )
+
+    code, out = run("train", *SMOKE, "--set", f"storage.root={root}")
+
+    assert code == 2, out
+    assert "Traceback" not in out and "Retry" not in out
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(expected), out
+    if kind == "s3 without credentials":
+        import fsspec
+
+        assert fsspec.filesystem("s3", key="testing", secret="testing-secret").find(root) == []
+    elif kind == "a file":
+        assert Path(root).read_text() == "notes"
+    else:
+        assert list(Path(root).iterdir()) == []
