@@ -9,6 +9,7 @@ The public API, for a team's own code and its own Prefect flows::
 
 The flows (``train_flow``, ``predict_flow``), the config (``TrainConfig``,
 ``load_recipe``, ``recipe_names``), the registry (``ModelRegistry``, ``ModelFileError``),
+a registered model used from Python (``load_model``, ``load_predictor``, ``Predictor``),
 the builder contract (``InputSpec``, ``register_builder``), where a table's files are
 stored at once (``register_task_runner``), and the step tasks
 (``ingest``, ``validate``, ``train``, ``evaluate``, ``gate``, ``register``, ``promote``)
@@ -45,6 +46,10 @@ _EXPORTS: dict[str, str] = {
     # The registry, and what a model file that is refused raises.
     "ModelRegistry": "kerasflow.models.registry",
     "ModelFileError": "kerasflow.models.io",
+    # A registered model used from Python: loaded verified, scoring DataFrames in process.
+    "load_model": "kerasflow.tasks.score",
+    "load_predictor": "kerasflow.tasks.score",
+    "Predictor": "kerasflow.tasks.score",
     # A team's own model: the builder contract.
     "InputSpec": "kerasflow.models.input_spec",
     "register_builder": "kerasflow.models.builders",
@@ -86,6 +91,7 @@ __all__ = [
     "ModelFileError",
     "ModelRegistry",
     "ModelVersion",
+    "Predictor",
     "RunSummary",
     "RunTarget",
     "TrainConfig",
@@ -94,6 +100,8 @@ __all__ = [
     "gate",
     "ingest",
     "load_config",
+    "load_model",
+    "load_predictor",
     "load_recipe",
     "predict_flow",
     "promote",
@@ -146,5 +154,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs only; never executed
         TrainedModel,
     )
     from kerasflow.tasks.register import promote, register
+    from kerasflow.tasks.score import Predictor, load_model, load_predictor
     from kerasflow.tasks.train import train
     from kerasflow.tasks.validate import validate

@@ -94,7 +94,8 @@ class ModelRegistry(AliasHistory):
             return self.get(name, int(ref))
         version = self.alias_target(name, str(ref))
         if version is None:
-            raise RegistryError(f"model {name!r} has no alias {ref!r}")
+            hint = self._storage_root_hint()
+            raise RegistryError(f"model {name!r} has no alias {ref!r}" + (f"; {hint}" if hint else ""))
         return self.get(name, version)
 
     # ---- writing -----------------------------------------------------------------------

@@ -36,6 +36,8 @@ METADATA_FILE = "metadata.json"
 CLAIM_FILE = "claim.json"
 REVIEW_FILE = "review.json"
 SAVED_MODEL_DIR = "saved_model"
+# Folders of a storage root (tasks/storage): a registry given one of these is its root, not itself.
+STORAGE_ROOT_FOLDERS = ("registry", "datasets", "runs")
 
 
 # A registration renews its claim every third of this; a claim not renewed for this long
@@ -112,7 +114,7 @@ class RegistryFolder:
     def _numbered(self, directory: str, suffix: str = "") -> list[int]:
         try:
             entries = self._ls(directory)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # a file where a model's folder would be holds none
             return []
         numbers = []
         for entry in entries:
@@ -162,9 +164,25 @@ class RegistryFolder:
         try:
             return self._with_review(self._read_json(f"{self._version_dir(name, version)}/{METADATA_FILE}"))
         except FileNotFoundError:
-            raise RegistryError(
-                f"model {name!r} has no version {version}; `kerasflow models list {name}` shows the versions there are"
-            ) from None
+            fix = self._storage_root_hint() or f"`kerasflow models list {name}` shows the versions there are"
+            raise RegistryError(f"model {name!r} has no version {version}; {fix}") from None
+
+    def _storage_root_hint(self) -> str | None:
+        """What to use instead when this URL is a storage root rather than its registry; None when it is not.
+
+        A storage root holds ``registry/`` (or ``datasets/``, ``runs/``) and no model of its
+        own; given one, a failed lookup names the registry inside it, not only the missing
+        alias or version. Listed only once a lookup has failed.
+        """
+        try:
+            entries = {entry.rstrip("/").rsplit("/", 1)[-1] for entry in self._ls(self.root)}
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        found = [folder for folder in STORAGE_ROOT_FOLDERS if folder in entries]
+        if not found or self.names():
+            return None
+        held = ", ".join(f"{folder}/" for folder in found)
+        return f"{self.url} looks like a storage root (it holds {held}); use ModelRegistry('{self.url}/registry')"
 
     def _try_read(self, path: str) -> dict[str, Any] | None:
         try:

@@ -8,9 +8,10 @@ appears whole or not at all (row groups written aside, then moved or PUT).
 
 The task is here; the plain functions it calls live beside it, one concept each: the
 model's input signature (signature.py), what is read (inputs.py), what is written and the
-skew beside it (outputs.py), and the progress shown (progress.py). Others import from
-here: ``score``, ``check_scoring_output``, ``check_signature``, ``output_columns``,
-``predictions_frame``, ``score_rows``.
+skew beside it (outputs.py), and the progress shown (progress.py). The same functions
+score a DataFrame in process, without a flow (predictor.py). Others import from here:
+``score``, ``check_scoring_output``, ``check_signature``, ``output_columns``,
+``predictions_frame``, ``score_rows``, and ``load_model``, ``load_predictor``, ``Predictor``.
 """
 
 from __future__ import annotations
@@ -34,10 +35,21 @@ from kerasflow.tasks.score.outputs import (
     score_rows,
     write_scores,
 )
+from kerasflow.tasks.score.predictor import Predictor, load_model, load_predictor
 from kerasflow.tasks.score.progress import ScoringProgress
 from kerasflow.tasks.score.signature import check_signature
 
-__all__ = ["check_scoring_output", "check_signature", "output_columns", "predictions_frame", "score", "score_rows"]
+__all__ = [
+    "Predictor",
+    "check_scoring_output",
+    "check_signature",
+    "load_model",
+    "load_predictor",
+    "output_columns",
+    "predictions_frame",
+    "score",
+    "score_rows",
+]
 
 # Rows read, scored and written at a time; see tabular.FRAME_ROWS.
 SCORE_ROWS = 65_536

@@ -21,7 +21,7 @@ from kerasflow.tasks.data.pipeline import load_batches
 from kerasflow.tasks.failures import DataValidationError
 from kerasflow.tasks.ingest.sources.tables import tabular, typed_columns, window
 from kerasflow.tasks.refs import DatasetRef
-from kerasflow.tasks.score.signature import signature_of
+from kerasflow.tasks.score.signature import check_columns, signature_of
 
 
 def table_batches(
@@ -61,25 +61,65 @@ def table_batches(
     # Every file's columns first, from its schema or header: a file that lacks one fails the
     # scoring before any row is scored, not after the files before it.
     for file, path in zip(files, paths, strict=True):
-        present = tabular.columns_of(file.url, path)
-        absent = [c for c in wanted if c not in present]
-        if absent:
-            raise DataValidationError(
-                f"{file.url}: check 'input signature' failed: missing column(s) {absent} the model was "
-                f"trained on; the file has {present}"
-            )
+        check_columns(tabular.columns_of(file.url, path), wanted, source=file.url)
     for file, path in zip(files, paths, strict=True):
         for first_row, frame in tabular.iter_frames(file.url, path, columns=wanted, rows=rows):
             if time_window is not None:
                 frame = window.rows_in_window(file.url, frame, time_window, first_row=first_row)
                 if frame.empty:
                     continue
-            if column_types is not None:
-                arrays = typed_columns.read_columns(file.url, frame, column_types, missing=missing, first_row=first_row)
-                features: Any = arrays.columns(column_types)
-            else:
-                features = tabular.numeric_features(file.url, frame, columns, first_row=first_row)
+            features = frame_features(
+                frame, columns=columns, column_types=column_types, missing=missing, source=file.url, first_row=first_row
+            )
             yield features, (frame[key_column].to_numpy() if key_column else None), file.url
+
+
+def frame_features(
+    frame: Any,
+    *,
+    columns: list[str],
+    column_types: dict[str, str] | None,
+    missing: str,
+    source: str,
+    first_row: int = 0,
+) -> np.ndarray | dict[str, np.ndarray]:
+    """The model's inputs for a table's rows, read as ingestion read its training rows.
+
+    Args:
+        frame: the rows (a pandas DataFrame holding at least ``columns``).
+        columns: the feature columns, in feature order.
+        column_types: feature column -> type, as recorded at registration; None for a table of numbers.
+        missing: the model's ``data.missing`` (``error`` or ``fill``).
+        source: the file or frame the rows come from, for messages.
+        first_row: the row number of the first of ``frame``'s rows in ``source``, for messages.
+
+    Returns:
+        A typed table's columns by name, or an array of numbers, one row per row of ``frame``.
+
+    Raises:
+        DataValidationError: a value does not fit its column's type.
+    """
+    if column_types is not None:
+        arrays = typed_columns.read_columns(source, frame, column_types, missing=missing, first_row=first_row)
+        return arrays.columns(column_types)
+    return tabular.numeric_features(source, frame, columns, first_row=first_row)
+
+
+def feature_columns(signature: dict[str, Any], *, model_ref: str, configured: list[str] | None = None) -> list[str]:
+    """The columns a table is scored on: those recorded at registration, else ``configured``.
+
+    Args:
+        signature: the version's input signature (:func:`signature_of`).
+        model_ref: the model as the user named it, for the message.
+        configured: the data section's ``feature_columns``, for versions that record none.
+
+    Raises:
+        DataValidationError: neither names any column (a model of images or arrays).
+    """
+    columns = signature["columns"] or configured
+    if not columns:
+        raise DataValidationError(f"{model_ref}: its metadata names no feature columns to read from a table")
+    return list(columns)
 
 
 def split_batches(ref: DatasetRef, split: str, *, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -177,9 +217,7 @@ def table_input(
 
     signature = signature_of(metadata)
     source = data.url or ""
-    columns = signature["columns"] or data.feature_columns
-    if not columns:
-        raise DataValidationError(f"{model_ref}: its metadata names no feature columns to read from a table")
+    columns = feature_columns(signature, model_ref=model_ref, configured=data.feature_columns)
     time_window = data.window if data.window is not None and data.window.column else None
     if time_window is not None:
         files = window.files_for_time_window(files, time_window, url=source)

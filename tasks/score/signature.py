@@ -1,8 +1,9 @@
 """The input signature a model version records at registration, and the checks of data against it.
 
 Scoring refuses data whose examples are not what the model was trained on before any row
-is scored: a typed table's columns by name, other examples by shape. The signature also
-gives a placeholder row, scored to learn the output's columns when the input has none.
+is scored: a table's columns by name (a file or a DataFrame), a typed table's batch by its
+columns, other examples by shape. The signature also gives a placeholder row, scored to
+learn the output's columns when the input has none.
 """
 
 from __future__ import annotations
@@ -27,6 +28,25 @@ def signature_of(metadata: dict[str, Any]) -> dict[str, Any]:
         "missing": dataset.get("missing", "error"),
         "classes": dataset.get("class_names"),
     }
+
+
+def check_columns(present: list[str], wanted: list[str], *, source: str) -> None:
+    """Refuse a table (a file, a DataFrame) that lacks a column the model reads, before any row is scored.
+
+    Args:
+        present: the table's columns, in its order.
+        wanted: the columns scoring reads: the recorded feature columns, and a key column when one is asked for.
+        source: the file or frame, for the message.
+
+    Raises:
+        DataValidationError: a column of ``wanted`` is not in ``present``.
+    """
+    absent = [c for c in wanted if c not in present]
+    if absent:
+        raise DataValidationError(
+            f"{source}: check 'input signature' failed: missing column(s) {absent} the model was trained on; "
+            f"it has {list(present)}"
+        )
 
 
 def check_signature(metadata: dict[str, Any], features: np.ndarray | dict[str, np.ndarray], *, source: str) -> None:

@@ -291,6 +291,29 @@ def test_unknown_alias(registry, model_file):
         registry.resolve("digits", "staging")
 
 
+def test_a_storage_root_given_for_a_registry_is_named_as_one(registry, model_file):
+    """Issue 30: ``ModelRegistry(root)`` said only "has no alias 'production'" for a model its registry holds."""
+    register(registry, model_file, "a")
+    registry.set_alias("digits", "production", 1, reason="first", actor="test")
+    root = ModelRegistry(registry.url.removesuffix("/registry"))
+    hint = f"{root.url} looks like a storage root (it holds registry/); use ModelRegistry('{registry.url}')"
+    for lookup in (
+        lambda: root.resolve("digits", "production"),
+        lambda: root.load("digits", "production"),
+        lambda: root.get("digits", 1),
+    ):
+        with pytest.raises(RegistryError) as info:
+            lookup()
+        assert str(info.value).endswith(f"; {hint}")
+
+    # The registry itself, missing an alias or a version, says only that.
+    with pytest.raises(RegistryError) as info:
+        registry.resolve("digits", "staging")
+    assert str(info.value) == "model 'digits' has no alias 'staging'"
+    with pytest.raises(RegistryError, match=r"has no version 2; `kerasflow models list digits` shows"):
+        registry.get("digits", 2)
+
+
 def test_an_alias_moves_only_from_the_version_the_caller_expected(registry, model_file):
     from kerasflow.models.registry import AliasMoved
 
