@@ -29,6 +29,9 @@ resumed run neither ingests nor trains again.
 # "TrainConfig" could not be resolved in the run's process (Train_FlowModel is not fully defined).
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
@@ -45,7 +48,7 @@ from kerasflow.tasks.ingest import ingest
 from kerasflow.tasks.ingest.sources import check_source
 from kerasflow.tasks.ingest.sources.tables import window
 from kerasflow.tasks.lineage import changes, training_definition
-from kerasflow.tasks.refs import Candidate, DatasetRef, RunSummary
+from kerasflow.tasks.refs import Candidate, DatasetRef, GateReport, ModelVersion, RunSummary
 from kerasflow.tasks.register import StaleBaseline, promote, register
 from kerasflow.tasks.storage import holds
 from kerasflow.tasks.train import forget_trained, train
@@ -64,8 +67,11 @@ def _run_name() -> str:
 
 
 def _name_after_data(model: str, fingerprint: str) -> None:
-    """Rename this run after its model and data, so the runs list reads "which model, which data"."""
-    if flow_run.id is None:
+    """Rename this run after its model and data, so the runs list reads "which model, which data".
+
+    Only kerasflow's own flow: a team's flow calling :func:`retrain` keeps the name it gave its runs.
+    """
+    if flow_run.id is None or flow_run.flow_name != TRAIN_FLOW:
         return
     from prefect.client.orchestration import get_client
 
@@ -80,7 +86,10 @@ def _name_after_data(model: str, fingerprint: str) -> None:
 FINGERPRINT_CHARS = 12
 
 
-@flow(name="kerasflow-train", flow_run_name=_run_name, log_prints=True)
+TRAIN_FLOW = "kerasflow-train"
+
+
+@flow(name=TRAIN_FLOW, flow_run_name=_run_name, log_prints=True)
 def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) -> RunSummary:
     """Retrain ``config.model.name`` and promote the candidate if it beats production.
 
@@ -101,11 +110,59 @@ def train_flow(config: TrainConfig, force: bool = False, fresh: bool = False) ->
         GateRejected: the gate or a person rejected the candidate, or production moved while it was judged.
         ConfigError: the recipe names a builder, source or launcher that does not exist, or bad params.
     """
+    return retrain(config, force=force, fresh=fresh)
+
+
+@dataclass(frozen=True)
+class TeamSteps:
+    """A team's own work between kerasflow's steps, run inside the same flow run by :func:`retrain`.
+
+    Each is called with what the step before it produced; what it returns is ignored. A
+    Prefect task is called as a task (its run, retries and logs are the flow run's). Raising
+    stops the run there, as a failing kerasflow step does: nothing after it runs.
+
+    Attributes:
+        before_training: called with the dataset once it is validated and compared with
+            production's, before any training (a team's data policy: enough rows, fresh enough).
+        before_promotion: called with the registered version and the gate's report once the
+            gate (and a manual approval) passed, before the alias moves. Raising
+            :class:`~kerasflow.tasks.gate.GateRejected` rejects the candidate as the gate would
+            (the next run trains again); any other exception fails the run, the alias unchanged.
+    """
+
+    before_training: Callable[[DatasetRef], Any] | None = None
+    before_promotion: Callable[[ModelVersion, GateReport], Any] | None = None
+
+
+def retrain(
+    config: TrainConfig, *, force: bool = False, fresh: bool = False, steps: TeamSteps | None = None
+) -> RunSummary:
+    """What ``kerasflow train`` does, inside the calling flow run, with a team's ``steps`` between its steps.
+
+    Call it from a team's own ``@flow``: every guarantee of the command holds (the checks
+    before any work, skip when data and definition are unchanged, the drift check, manual
+    approval, the promoted and rejected events, the stale-baseline check, the finished
+    training forgotten once its fate is recorded, the datasets held until the run ends).
+
+    Args:
+        config: the recipe's config.
+        force: retrain even when the data and the training definition are unchanged.
+        fresh: discard the backup of an interrupted training instead of resuming it.
+        steps: the team's own work between the steps; None for none.
+
+    Returns:
+        The run's outcome (promoted or skipped), with the version and its metrics.
+
+    Raises:
+        GateRejected: the gate, a person or ``steps.before_promotion`` rejected the candidate, or production
+            moved while it was judged; its ``summary`` is the run's summary.
+        ConfigError: the recipe names a builder, source or launcher that does not exist, or bad params.
+    """
     with holds.released_at_end(config.storage.root):
-        return _retrain(config, force=force, fresh=fresh)
+        return _retrain(config, force=force, fresh=fresh, steps=steps or TeamSteps())
 
 
-def _retrain(config: TrainConfig, *, force: bool, fresh: bool) -> RunSummary:
+def _retrain(config: TrainConfig, *, force: bool, fresh: bool, steps: TeamSteps) -> RunSummary:
     logger = get_run_logger()
     root = config.storage.root
     storage.check_root(root)  # refuse an unusable root or runtime before any work
@@ -119,7 +176,7 @@ def _retrain(config: TrainConfig, *, force: bool, fresh: bool) -> RunSummary:
         # Its config was checked before it trained; promotion needs no TensorFlow.
         logger.info("resumed: %s v%d awaits its approval", name, candidate.version.version)
         _name_after_data(name, candidate.dataset.fingerprint)  # the engine renamed it on restart
-        return _approve_and_promote(candidate, config=config, run_id=run_id)
+        return _approve_and_promote(candidate, config=config, run_id=run_id, steps=steps)
     check_accelerator_features(config.runtime)
     check_definition(config)  # an unknown builder, a misspelt param or loss: exit 2, before any work
     check_source(config.data)  # a source or launcher no package registered: exit 2, before any work
@@ -151,6 +208,8 @@ def _retrain(config: TrainConfig, *, force: bool, fresh: bool) -> RunSummary:
     check_monitors(config, dataset)  # the task the labels call for reports the monitors: exit 2 before training
     validate(dataset, config)
     check_drift(dataset, config.validation.drift, name=name, alias=alias)
+    if steps.before_training is not None:
+        steps.before_training(dataset)
     if config.runtime.train_on is None:
         trained = train(config, dataset, run_id=run_id, fresh=fresh)
     else:  # on another work pool (GPUs), as a flow run of its own: flows/train_step.py
@@ -175,11 +234,11 @@ def _retrain(config: TrainConfig, *, force: bool, fresh: bool) -> RunSummary:
         events.emit(events.GATE_REJECTED, model=name, version=version.version, alias=alias, reason=report.summary())
         error.summary = _summary(candidate, config, outcome="rejected", message=str(error))
         raise error
-    return _approve_and_promote(candidate, config=config, run_id=run_id)
+    return _approve_and_promote(candidate, config=config, run_id=run_id, steps=steps)
 
 
-def _approve_and_promote(candidate: Candidate, *, config: TrainConfig, run_id: str) -> RunSummary:
-    """Ask a person when ``gate.approval`` is manual, then promote the passed candidate."""
+def _approve_and_promote(candidate: Candidate, *, config: TrainConfig, run_id: str, steps: TeamSteps) -> RunSummary:
+    """Ask a person when ``gate.approval`` is manual, run the team's step, then promote the passed candidate."""
     name, alias, version = config.model.name, config.registry.alias, candidate.version
     approval_note = None
     if config.gate.approval == "manual":
@@ -196,6 +255,14 @@ def _approve_and_promote(candidate: Candidate, *, config: TrainConfig, run_id: s
             error.summary = _summary(rejected, config, outcome="rejected", message=str(error))
             raise error
         approval_note = decision.describe()
+    if steps.before_promotion is not None:
+        try:
+            steps.before_promotion(version, candidate.report)
+        except GateRejected as error:
+            forget_trained(config, candidate.dataset)  # its fate is recorded: the next run trains
+            events.emit(events.GATE_REJECTED, model=name, version=version.version, alias=alias, reason=str(error))
+            error.summary = _summary(candidate, config, outcome="rejected", message=str(error))
+            raise
     try:
         promoted = promote(version, candidate.report, target=config.target, flow_run_id=flow_run.id, note=approval_note)
     except StaleBaseline as error:

@@ -7,7 +7,8 @@ The public API, for a team's own code and its own Prefect flows::
     config = kerasflow.load_recipe("digits", ["training.epochs=5"])
     summary = kerasflow.train_flow(config=config)
 
-The flows (``train_flow``, ``predict_flow``), the config (``TrainConfig``,
+The flows (``train_flow``, ``predict_flow``; ``retrain`` with ``TeamSteps``: the train flow's
+work inside a team's own flow, the team's steps between kerasflow's), the config (``TrainConfig``,
 ``load_recipe``, ``recipe_names``), the registry (``ModelRegistry``, ``ModelFileError``),
 a registered model used from Python (``load_model``, ``load_predictor``, ``Predictor``),
 the builder contract (``InputSpec``, ``register_builder``), where a table's files are
@@ -36,6 +37,9 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     # Flows.
     "train_flow": "kerasflow.flows.train",
+    # What the command does, inside a team's own flow, with the team's steps between kerasflow's.
+    "retrain": "kerasflow.flows.train",
+    "TeamSteps": "kerasflow.flows.train",
     "predict_flow": "kerasflow.flows.predict",
     # Config and recipes.
     "TrainConfig": "kerasflow.tasks.config",
@@ -94,6 +98,7 @@ __all__ = [
     "Predictor",
     "RunSummary",
     "RunTarget",
+    "TeamSteps",
     "TrainConfig",
     "TrainedModel",
     "evaluate",
@@ -109,6 +114,7 @@ __all__ = [
     "register",
     "register_builder",
     "register_task_runner",
+    "retrain",
     "train",
     "train_flow",
     "validate",
@@ -133,7 +139,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs only; never executed
 
     from kerasflow.flows.predict import predict_flow
     from kerasflow.flows.recipes import load_recipe, recipe_names
-    from kerasflow.flows.train import train_flow
+    from kerasflow.flows.train import TeamSteps, retrain, train_flow
     from kerasflow.models.builders import register_builder
     from kerasflow.models.input_spec import InputSpec
     from kerasflow.models.io import ModelFileError

@@ -21,7 +21,14 @@ _LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "rmse")
 
 
 class GateRejected(DeterministicFailure):
-    """The candidate failed the gate; it is registered as rejected and not promoted."""
+    """The candidate failed the gate; it is registered as rejected and not promoted.
+
+    Attributes:
+        summary: the run's summary (a ``RunSummary`` whose outcome is ``rejected``), set by the
+            retraining that raised it; None when raised elsewhere.
+    """
+
+    summary = None
 
 
 def higher_is_better(metric: str) -> bool:

@@ -55,12 +55,60 @@ def test_the_team_flow_composes_kerasflow_steps_with_its_own(team_project, root)
     assert registry.alias_target("team-digits", "production") == 1
     metadata = registry.get("team-digits", 1)
     assert metadata["config"]["training"]["epochs"] == 2
-    steps = ["ingest", "validate", "enough-rows", "train", "evaluate", "gate", "register", "promote", "release-note"]
+    steps = [
+        "ingest",
+        "validate",
+        "check-drift",
+        "enough-rows",
+        "train",
+        "evaluate",
+        "gate",
+        "register",
+        "promote",
+        "release-note",
+    ]
     flow_run, task_runs, artifacts = flow_run_record(metadata["flow_run_id"], tasks=tuple(steps))
     assert flow_run.state.is_completed()
     assert sorted(task_runs) == sorted(steps)
     assert all(run.state.is_completed() for runs in task_runs.values() for run in runs)
     assert {"validation-report", "gate-report", "registered-version"} <= artifacts
+
+
+def test_the_team_flow_keeps_every_guarantee_of_the_command(team_project, root):
+    # Composed from the steps, it retrained on unchanged data, checked no drift, emitted no event, and a
+    # rejected run's finished training was reused by the next run: retrain() is the command's own work.
+    from datetime import UTC, datetime
+
+    from prefect import flow
+
+    from tests.flows.helpers import model_events
+
+    nightly_retrain = team_module("flows.nightly").nightly_retrain
+    config = kerasflow.load_recipe(str(team_project / "recipe.yaml"), [f"storage.root={root}"])
+    since = datetime.now(UTC)
+    assert nightly_retrain(config=config).outcome == "promoted"
+    again = nightly_retrain(config=config)
+    assert again.outcome == "skipped" and "unchanged since team-digits v1" in again.message
+    assert [e.event for e in model_events("team-digits", since=since, expected=2)] == [
+        "kerasflow.model.promoted",
+        "kerasflow.training.skipped",
+    ]
+
+    # The team's step may reject before promotion: recorded as a rejection, and the next run trains anew.
+    def veto(version, report):
+        raise kerasflow.GateRejected(f"{version.name} v{version.version}: the release freeze is on")
+
+    freeze = kerasflow.TeamSteps(before_promotion=veto)
+    frozen = flow(name="team-frozen")(lambda: kerasflow.retrain(config, force=True, steps=freeze))
+    with pytest.raises(kerasflow.GateRejected, match="release freeze") as rejected:
+        frozen()
+    assert rejected.value.summary.outcome == "rejected" and rejected.value.summary.version.version == 2
+    registry = ModelRegistry(f"{root}/registry")
+    assert registry.alias_target("team-digits", "production") == 1
+    thawed = flow(name="team-thaw")(lambda: kerasflow.retrain(config, force=True))()
+    assert thawed.outcome == "promoted" and thawed.version.version == 3
+    # Trained anew, not v2's finished training reused: a training run of its own.
+    assert registry.get("team-digits", 3)["run_id"] != registry.get("team-digits", 2)["run_id"]
 
 
 def test_the_team_policy_stops_the_flow_before_training(team_project, root):
