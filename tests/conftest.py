@@ -145,3 +145,69 @@ def root(tmp_path, monkeypatch):
     path = tmp_path / "kerasflow-root"
     monkeypatch.setenv("KERASFLOW_ROOT", str(path))
     return path
+
+
+@pytest.fixture
+def no_aws_credentials(monkeypatch):
+    """An environment with no AWS credentials anywhere botocore looks, as on a fresh laptop.
+
+    The metadata service is switched off so botocore does not probe 169.254.169.254, and the
+    S3 filesystems cached with the session's credentials are dropped, as in a new process.
+    """
+    import s3fs
+
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    s3fs.S3FileSystem.clear_instance_cache()
+    yield
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path):
+    """An empty folder this process cannot create anything in.
+
+    Its mode bits make it so for a user; root writes past them, so as root the folder gets
+    the immutable attribute (``chattr +i``), which binds root too. Where neither holds
+    (no chattr, a file system without the attribute) the test is skipped, saying why.
+    """
+    import shutil
+    import subprocess
+
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    as_root = os.geteuid() == 0
+    if as_root:
+        if shutil.which("chattr") is None:
+            pytest.skip("running as root, who writes past mode bits, without chattr to make a folder immutable")
+        made = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True, check=False)
+        if made.returncode != 0:
+            pytest.skip(f"running as root, who writes past mode bits, and chattr +i failed: {made.stderr.strip()}")
+    else:
+        folder.chmod(0o555)
+    try:
+        try:
+            (folder / "probe").touch()
+        except OSError:
+            pass
+        else:
+            (folder / "probe").unlink()
+            pytest.skip(f"{folder} stayed writable to this process (uid {os.geteuid()})")
+        yield folder
+    finally:
+        if as_root:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        else:
+            folder.chmod(0o755)

@@ -3,7 +3,8 @@
 - 0: promoted, skipped (unchanged data), or the command did what it was asked;
 - 1: any failure of the run: bad data, a refused model file, NaN loss, storage out of reach;
 - 2 (``ConfigError``, ``RegistryError`` included): a bad recipe, override or command line:
-  a name, version or alias that does not exist, an output that would destroy something;
+  a name, version or alias that does not exist, an output that would destroy something, a
+  storage root that cannot be used (a file, a folder it cannot write, S3 without credentials);
 - 3 (``GateRejected``): the gate (or a person) rejected the candidate, or production moved
   while it was judged.
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import fsspec
 
 from kerasflow.tasks.failures import ConfigError, KerasflowError
+from kerasflow.tasks.storage import root_access
 
 
 class StorageUnavailableError(KerasflowError, OSError):
@@ -99,6 +100,22 @@ def unreachable(url: str, error: BaseException) -> StorageUnavailableError:
     )
 
 
+def no_credentials(url: str, error: BaseException | None = None) -> ConfigError:
+    """A ConfigError naming ``url`` and where its credentials come from; a retry cannot bring them.
+
+    Args:
+        url: the URL whose requests could not be signed.
+        error: botocore's error, named in the message when it says more than that none were found.
+    """
+    said = error is not None and type(error).__name__ != "NoCredentialsError"
+    detail = f" ({type(error).__name__}: {error})" if said else ""
+    return ConfigError(
+        f"no credentials to sign requests to {url} at {endpoint_of(url)}{detail}: set AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (a profile in ~/.aws/credentials), run where an instance or pod role "
+        "provides them, or give them as fsspec storage options (FSSPEC_S3_KEY and FSSPEC_S3_SECRET)"
+    )
+
+
 # Errors from botocore/aiohttp when the endpoint is down; matched by name so that this
 # module does not import them (s3fs is optional for local roots).
 _CONNECTION_ERRORS = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ClientConnectorError")
@@ -118,14 +135,20 @@ def is_connection_error(error: BaseException) -> bool:
 def reaching(url: str) -> Iterator[None]:
     """Turn a connection failure inside the block into one StorageUnavailableError naming ``url``.
 
+    Missing credentials become the ConfigError :func:`check_root` raises for a root: the
+    steps would retry botocore's own error, and no retry brings credentials.
+
     Raises:
         StorageUnavailableError: the store cannot be reached.
+        ConfigError: there are no credentials to sign the store's requests with.
     """
     try:
         yield
     except StorageUnavailableError:
         raise
     except Exception as error:
+        if (missing := root_access.credentials_error(error)) is not None:
+            raise no_credentials(url, missing) from error
         if is_connection_error(error):
             raise unreachable(url, error) from error
         raise
@@ -199,15 +222,31 @@ def registry_url(root: str) -> str:
 
 
 def check_root(root: str) -> None:
-    """Refuse a root whose filesystem is not installed, before any work.
+    """Refuse a root kerasflow cannot use, before any work, making nothing in it.
+
+    Args:
+        root: the storage root, a local folder or any fsspec URL.
 
     Raises:
-        ConfigError: no fsspec filesystem serves the root's scheme (unknown, or its package not installed).
+        ConfigError: no fsspec filesystem serves the root's scheme (unknown, or its package not installed);
+            an S3 root without credentials (found without a request, so an outage is left to the steps'
+            retries); a local root that is a file, or a folder this process cannot write.
     """
     try:
-        fsspec.core.url_to_fs(root)
+        fs, _ = fsspec.core.url_to_fs(root)
     except (ImportError, ValueError) as error:
         raise ConfigError(f"received storage.root={root!r}: {error}; use a local folder or an s3:// URL") from None
+    if is_local(root):
+        root_access.check_folder(root, Path(root.removeprefix("file://")))
+        return
+    try:
+        lacking = root_access.lacks_credentials(fs)
+    except Exception as error:
+        if (missing := root_access.credentials_error(error)) is None:
+            raise
+        raise no_credentials(root, missing) from error
+    if lacking:
+        raise no_credentials(root)
 
 
 def upload_dir(local: Path, url: str) -> None:

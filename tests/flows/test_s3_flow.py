@@ -19,7 +19,7 @@ from kerasflow.flows.train import train_flow
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks import storage
 from kerasflow.tasks.data.materialize import find_materialized
-from kerasflow.tasks.failures import DataValidationError
+from kerasflow.tasks.failures import ConfigError, DataValidationError
 from kerasflow.tasks.ingest import ingest
 from kerasflow.tasks.ingest.sources import fingerprint, identify
 from tests.tables import write_frame, write_partitions
@@ -168,3 +168,18 @@ def test_a_csv_partition_missing_a_column_is_named(s3_root, s3_bucket):
         train_flow(config=config)
     assert str(info.value).startswith(f"{url}: ")
     assert ModelRegistry(f"{s3_root}/registry").names() == []
+
+
+def test_data_on_s3_without_credentials_fails_once_naming_the_url_and_the_fix(
+    root, s3_bucket, no_aws_credentials, monkeypatch
+):
+    # A retry would wait 30 s: the bound below shows the failure was not retried.
+    monkeypatch.setattr("kerasflow.flows.train.ingest", ingest.with_options(retries=2, retry_delay_seconds=[30, 30]))
+    data = f"{s3_bucket}/events/date=*/part-*.parquet"
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        train_flow(config=fraud_recipe(f"{s3_bucket}/events"))
+    assert time.monotonic() - started < 30, "retried"
+    assert str(info.value).startswith(f"no credentials to sign requests to {data} at s3 endpoint http://127.0.0.1:")
+    assert "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE" in str(info.value)
+    assert not (root / "registry").exists() and not (root / "datasets").exists()
