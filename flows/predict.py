@@ -25,6 +25,7 @@ from kerasflow.tasks.ingest.sources.tables import window
 from kerasflow.tasks.learning.learning_tasks import task_of_metadata
 from kerasflow.tasks.refs import ScoredTable
 from kerasflow.tasks.score import check_scoring_output, score
+from kerasflow.tasks.score.image_files import scores_images
 from kerasflow.tasks.storage import holds
 
 
@@ -78,10 +79,16 @@ def predict_flow(
     with holds.released_at_end(root):  # the dataset ingest holds for scoring (tasks/storage/holds.py)
         if output is None:
             output = _dated_output(root, model)
+        given = data is not None
         if data is None:
             data = _training_data(model, root)
         data = window.resolve_until(data, flow_run.scheduled_start_time)  # as for training (flows/train.py)
-        if data.source == "files" and not is_tfds_dir(data.url or ""):
+        folder = given and data.source in ("files", "images") and not is_tfds_dir(data.url or "")
+        if folder and _scores_images(model, root):  # an image model's data to score is a folder of images
+            data = DataConfig(source="images", url=data.url)
+        elif data.source == "images":  # its own training images: a split, ingested as for training
+            folder = False
+        if folder or (data.source == "files" and not is_tfds_dir(data.url or "")):
             return score(
                 model,
                 root=root,
@@ -112,6 +119,11 @@ def _dated_output(root: str, model: str) -> str:
 
     when = flow_run.scheduled_start_time or datetime.now(UTC)
     return storage.join(root, "scores", parse_model_ref(model)[0], f"{when:%Y-%m-%d}.parquet")
+
+
+def _scores_images(model: str, root: str) -> bool:
+    """Whether ``model`` was trained on images, so a URL to score is a folder of images."""
+    return scores_images(ModelRegistry(storage.registry_url(root)).resolve(*parse_model_ref(model)))
 
 
 def _labels_of(model: str, root: str) -> str:

@@ -28,17 +28,32 @@ def image_decoder(ref: DatasetRef) -> Callable[[Any, Any], Any]:
     As ``keras.utils.image_dataset_from_directory`` reads a file: decoded (a GIF's first
     frame) to the configured channels and resized bilinearly, without keeping the aspect.
     """
-    import tensorflow as tf
-
     height, width = ref.image_size or (0, 0)
     channels = int(ref.feature_shape[-1])
 
     def decode(encoded, label):
-        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
-        image = tf.image.resize(image, (height, width), method="bilinear")
-        return tf.ensure_shape(image, (height, width, channels)), label
+        return decoded_image(encoded, height=height, width=width, channels=channels), label
 
     return decode
+
+
+def decoded_image(encoded: Any, *, height: int, width: int, channels: int) -> Any:
+    """One encoded image as float32 pixels of ``height`` x ``width`` x ``channels``, 0 to 255.
+
+    What training reads and what scoring a folder of images feeds the model: decoded (a
+    GIF's first frame) to ``channels`` and resized bilinearly, without keeping the aspect.
+
+    Args:
+        encoded: the file's bytes, a string tensor.
+        height: the height the model takes.
+        width: the width the model takes.
+        channels: 3 (RGB) or 1 (grayscale).
+    """
+    import tensorflow as tf
+
+    image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+    image = tf.image.resize(image, (height, width), method="bilinear")
+    return tf.ensure_shape(image, (height, width, channels))
 
 
 def stored_examples(

@@ -27,6 +27,7 @@ from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.failures import retry_unless_deterministic
 from kerasflow.tasks.ingest.sources.tables import tabular
 from kerasflow.tasks.refs import DatasetRef, ScoredTable
+from kerasflow.tasks.score import image_files
 from kerasflow.tasks.score.inputs import resolve_version, split_input, table_input
 from kerasflow.tasks.score.outputs import (
     check_scoring_output,
@@ -76,7 +77,7 @@ def score(
     fail_on_skew: bool = False,
     overwrite: bool = False,
 ) -> ScoredTable:
-    """Score a table (``data``, files) or a materialized split (``dataset``) and write Parquet.
+    """Score a table (``data``, files), a folder of images (``data``, images) or a stored split, and write Parquet.
 
     ``trusted_packages`` are the packages whose registered Keras classes the model may use;
     they come from whoever runs the scoring, never from the version's metadata. ``rows``:
@@ -94,10 +95,12 @@ def score(
         model_ref: the model to score with: ``NAME``, ``NAME@ALIAS`` or ``NAME@VERSION``.
         root: the storage root whose registry holds the model.
         output: where the Parquet file of scores goes, any fsspec URL.
-        data: the table to score (``source: files``); used when ``dataset`` is None.
+        data: the table (``source: files``) or folder of images (``source: images``) to score; used when
+            ``dataset`` is None.
         dataset: a materialized dataset, whose ``split`` is scored.
         split: the split of ``dataset`` to score.
-        key_column: a table column copied beside the scores; None for none.
+        key_column: a table column copied beside the scores; None for none (images: ``image``, each image's
+            path under the folder).
         trusted_packages: packages whose registered Keras classes the model may use.
         rows: rows read, scored and written at a time.
         fail_on_skew: fail, writing nothing, when a scored column is skewed.
@@ -114,6 +117,19 @@ def score(
         if dataset is not None:
             check_scoring_output(metadata, output=output, root=root, key_column=key_column, overwrite=overwrite)
             scoring = split_input(dataset, split, rows=rows)
+        elif data.source == "images":  # a folder of images, each keyed by its path under the folder
+            key_column = key_column or image_files.IMAGE_KEY
+            images = image_files.list_scored_images(data.url or "")
+            check_scoring_output(
+                metadata,
+                output=output,
+                root=root,
+                key_column=key_column,
+                inputs=[file.url for file in images],
+                input_url=data.url or "",
+                overwrite=overwrite,
+            )
+            scoring = image_files.image_input(images, data.url or "", metadata, folder=Path(tmp))
         else:
             files = tabular.list_files(data.url or "")
             check_scoring_output(

@@ -210,3 +210,54 @@ def test_images_are_read_again_block_by_block_when_stored_and_a_rewritten_one_is
         materialization.materialize(source, str(tmp_path / "root"))
     assert not isinstance(raised.value, DeterministicFailure)  # retried: the next try lists the new bytes
     assert not list((tmp_path / "root").glob("datasets/*/ref.json"))
+
+
+def test_a_folder_of_images_is_scored_one_row_per_image_keyed_by_its_path(root, tmp_path):
+    # `kerasflow predict NAME --data <folder>` with an image model ingested the folder as a training set.
+    import pandas as pd
+    from PIL import Image
+
+    from kerasflow.flows.predict import predict_flow
+    from kerasflow.tasks.config import TrainConfig
+
+    write_image_folders(str(tmp_path / "photos"), per_class=8)
+    data = {"source": "images", "url": str(tmp_path / "photos"), "image_size": [16, 20]}
+    training = {"batch_size": 8}
+    summary = train_flow(
+        config=TrainConfig.smoke(data=data, model={"name": "pets"}, training=training, gate={"value": {}})
+    )
+    assert summary.outcome == "promoted", summary.message
+    # New images: some in a class folder (named or not as a class), some loose, one grayscale JPEG.
+    incoming = tmp_path / "incoming"
+    write_image_folders(str(incoming / "batch-2"), per_class=2, seed=5)
+    Image.new("RGB", (30, 40), (200, 60, 40)).save(incoming / "loose.png")
+    Image.new("L", (25, 25), 90).save(incoming / "gray.jpg")
+    output = str(tmp_path / "scores.parquet")
+
+    scored = predict_flow(model="pets", output=output, data=DataConfig(source="files", url=str(incoming)))
+
+    frame = pd.read_parquet(output)
+    assert scored.rows == len(frame) == 8
+    assert sorted(frame["image"]) == sorted(
+        [f"batch-2/{name}/{i:04d}.png" for name in IMAGE_CLASSES for i in range(2)] + ["gray.jpg", "loose.png"]
+    )
+    assert set(frame["prediction"]) <= set(IMAGE_CLASSES)
+    probabilities = frame[[f"p_{name}" for name in sorted(IMAGE_CLASSES)]].to_numpy()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    # The same numbers as the registered model on the images decoded as training decodes them.
+    import tensorflow as tf
+
+    from kerasflow.tasks.data.stored_examples import decoded_image
+
+    model = ModelRegistry(f"{root}/registry").load("pets", 1)
+    pixels = np.stack(
+        [decoded_image(tf.io.read_file(str(incoming / key)), height=16, width=20, channels=3) for key in frame["image"]]
+    )
+    np.testing.assert_allclose(model.predict(pixels, verbose=0), probabilities, atol=1e-5)
+
+    (incoming / "notes.txt").write_text("not an image")
+    with pytest.raises(DataValidationError, match=r"notes.txt: check 'format' failed: not an image file"):
+        predict_flow(
+            model="pets", output=str(tmp_path / "again.parquet"), data=DataConfig(source="files", url=str(incoming))
+        )
+    assert not (tmp_path / "again.parquet").exists()
