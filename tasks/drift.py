@@ -11,6 +11,7 @@ is one error naming it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks import events, storage
 from kerasflow.tasks.config import DriftConfig
 from kerasflow.tasks.data.materialize import find_materialized, read_statistics
+from kerasflow.tasks.data.source_data import PIXEL_COLUMNS
 from kerasflow.tasks.data.statistics import SplitStatistics
 from kerasflow.tasks.drift_comparison import DriftReport, compare, report_markdown
 from kerasflow.tasks.drift_comparison import SchemaChanged as SchemaChanged
@@ -88,9 +90,14 @@ def drift_against_production(
     statistics = read_statistics(dataset) if baseline is not None else None
     if baseline is None or statistics is None or "train" not in statistics.splits:
         return f"no model under {alias!r} with recorded training statistics"
+    current = statistics.splits["train"]
+    # Images stored before their pixel statistics were kept describe sizes alone: compare what both describe.
+    older = {c for names in PIXEL_COLUMNS.values() for c in names if c in current.columns} - set(baseline[0].columns)
+    if older:
+        current = dataclasses.replace(current, columns={k: v for k, v in current.columns.items() if k not in older})
     return compare(
         baseline[0],
-        statistics.splits["train"],
+        current,
         numeric_threshold=drift.numeric_threshold,
         categorical_threshold=drift.categorical_threshold,
         thresholds=drift.columns,

@@ -22,6 +22,9 @@ SPLITS = ("train", "validation", "test")
 SLICE_PREFIX = "slice__"
 # An image folder's statistics describe each image's size under this column.
 SIZE_COLUMN = "image_size"
+# An image folder's statistics: each image's mean intensity per channel (0 to 255), so drift
+# sees images grow darker or change colour, not only change size.
+PIXEL_COLUMNS = {"rgb": ("mean_red", "mean_green", "mean_blue"), "grayscale": ("mean_gray",)}
 # A typed table's storage groups in the order they are stored, and the key each is stored under.
 GROUP_KEYS = {"float": "features", "integer": "integers", "string": "strings"}
 

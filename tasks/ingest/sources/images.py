@@ -30,7 +30,7 @@ import numpy as np
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.data import splits as split_rule
-from kerasflow.tasks.data.source_data import SIZE_COLUMN, SourceData, dataset_name
+from kerasflow.tasks.data.source_data import PIXEL_COLUMNS, SIZE_COLUMN, SourceData, dataset_name
 from kerasflow.tasks.data.statistics import DatasetStatistics, split_statistics
 from kerasflow.tasks.failures import DataValidationError, KerasflowError
 from kerasflow.tasks.ingest.sources import arrays, register_source
@@ -136,9 +136,11 @@ def load_images(data: DataConfig, identity: dict[str, Any]) -> SourceData:
     # One image at a time: checked, sized and hashed, then let go; the store reads each again.
     digests = np.empty(len(files), dtype=np.uint64)
     sizes = np.empty(len(files), dtype=object)
+    pixel_columns = PIXEL_COLUMNS[data.color_mode]
+    means = np.empty((len(files), len(pixel_columns)), dtype=np.float64)
     for i, (file, path) in enumerate(zip(files, local, strict=True)):
         content = read_listed(path, file)
-        sizes[i] = _checked_size(file.url, content)
+        sizes[i], means[i] = _checked_image(file.url, content, mode="L" if data.color_mode == "grayscale" else "RGB")
         digests[i] = content_digest(content, seed=data.seed)
     encoded = StoredImages(files, local, digests, seed=data.seed, folder=downloads)
     labels = np.array([index[class_of(f, data.url or "")] for f in files], dtype=np.int64)
@@ -158,7 +160,11 @@ def load_images(data: DataConfig, identity: dict[str, Any]) -> SourceData:
     statistics = DatasetStatistics(
         {
             split: split_statistics(
-                {SIZE_COLUMN: sizes}, categorical=[SIZE_COLUMN], labels=labels, class_names=classes, rows=rows
+                {SIZE_COLUMN: sizes, **{name: means[:, k] for k, name in enumerate(pixel_columns)}},
+                categorical=[SIZE_COLUMN],
+                labels=labels,
+                class_names=classes,
+                rows=rows,
             )
             for split, rows in cut.items()
         }
@@ -230,8 +236,10 @@ def read_listed(path: Path, file: TableFile) -> bytes:
     return content
 
 
-def _checked_size(url: str, content: bytes) -> str:
-    """``<width>x<height>`` of the encoded image; a file training could not decode fails with its key.
+def _checked_image(url: str, content: bytes, *, mode: str) -> tuple[str, tuple[float, ...]]:
+    """``<width>x<height>`` of the encoded image and its mean intensity per channel of ``mode`` (RGB or L).
+
+    A file training could not decode fails with its key.
 
     Pillow reads it whole first (a truncated file, or one whose pixels would exceed
     Pillow's decompression-bomb bound, fails here); then TensorFlow's decoder, the one
@@ -239,12 +247,14 @@ def _checked_size(url: str, content: bytes) -> str:
     which training would refuse on every run after the dataset was published.
     """
     import tensorflow as tf
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageStat, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(content)) as image:
             image.load()  # the whole image: a truncated file fails here, not in training
             size, kind = f"{image.width}x{image.height}", f"{image.format} ({image.mode})"
+            # The channels the model reads (a GIF's first frame, a palette resolved), as TensorFlow decodes it.
+            means = tuple(ImageStat.Stat(image.convert(mode)).mean)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as error:
         raise DataValidationError(
             f"{url}: check 'image' failed: cannot be decoded ({type(error).__name__}: {error}); the file is damaged "
@@ -257,7 +267,7 @@ def _checked_size(url: str, content: bytes) -> str:
             f"{url}: check 'image' failed: a {kind} image, which training's decoder (TensorFlow's: JPEG, PNG, GIF, "
             "BMP of 8, 24 or 32 bits, WebP) cannot read; convert it to PNG or JPEG, or move it out of data.url"
         ) from None
-    return size
+    return size, means
 
 
 def content_digest(content: bytes, *, seed: int) -> int:
