@@ -25,7 +25,7 @@ from kerasflow.tasks.ingest.sources.tables import window
 from kerasflow.tasks.learning.learning_tasks import task_of_metadata
 from kerasflow.tasks.refs import ScoredTable
 from kerasflow.tasks.score import check_scoring_output, score
-from kerasflow.tasks.score.image_files import scores_images
+from kerasflow.tasks.score.image_files import names_images, scores_images
 from kerasflow.tasks.storage import holds
 
 
@@ -84,7 +84,7 @@ def predict_flow(
             data = _training_data(model, root)
         data = window.resolve_until(data, flow_run.scheduled_start_time)  # as for training (flows/train.py)
         folder = given and data.source in ("files", "images") and not is_tfds_dir(data.url or "")
-        if folder and _scores_images(model, root):  # an image model's data to score is a folder of images
+        if folder and names_images(data.url or "") and _scores_images(model, root):  # an image model, images
             data = DataConfig(source="images", url=data.url)
         elif data.source == "images":  # its own training images: a split, ingested as for training
             folder = False

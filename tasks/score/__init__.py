@@ -117,21 +117,11 @@ def score(
         if dataset is not None:
             check_scoring_output(metadata, output=output, root=root, key_column=key_column, overwrite=overwrite)
             scoring = split_input(dataset, split, rows=rows)
-        elif data.source == "images":  # a folder of images, each keyed by its path under the folder
-            key_column = key_column or image_files.IMAGE_KEY
-            images = image_files.list_scored_images(data.url or "")
-            check_scoring_output(
-                metadata,
-                output=output,
-                root=root,
-                key_column=key_column,
-                inputs=[file.url for file in images],
-                input_url=data.url or "",
-                overwrite=overwrite,
-            )
-            scoring = image_files.image_input(images, data.url or "", metadata, folder=Path(tmp))
         else:
-            files = tabular.list_files(data.url or "")
+            images = data.source == "images"  # a folder of images, each keyed by its path under the folder
+            if images:
+                key_column = key_column or image_files.IMAGE_KEY
+            files = image_files.list_scored_images(data.url or "") if images else tabular.list_files(data.url or "")
             check_scoring_output(
                 metadata,
                 output=output,
@@ -141,9 +131,12 @@ def score(
                 input_url=data.url or "",
                 overwrite=overwrite,
             )
-            scoring = table_input(
-                files, data, metadata, model_ref=model_ref, key_column=key_column, rows=rows, folder=Path(tmp)
-            )
+            if images:
+                scoring = image_files.image_input(files, data.url or "", metadata, folder=Path(tmp))
+            else:
+                scoring = table_input(
+                    files, data, metadata, model_ref=model_ref, key_column=key_column, rows=rows, folder=Path(tmp)
+                )
         rows_written = write_scores(
             scoring,
             registry=registry,

@@ -42,6 +42,26 @@ def scores_images(metadata: dict[str, Any]) -> bool:
     return not dataset.get("column_types") and len(shape) == 3 and int(shape[-1]) in (1, 3)
 
 
+def names_images(url: str) -> bool:
+    """Whether ``url`` names a folder or prefix of images rather than a table (a file, a glob, a folder of them).
+
+    An image model scores either: the bundled digits, say, from a CSV of their pixel columns,
+    or from a folder of image files.
+
+    Args:
+        url: what ``--data`` names.
+    """
+    if url.lower().endswith(files_module.SUFFIXES) or any(c in url for c in "*?["):
+        return False
+    fs, root = storage.filesystem(url)
+    try:
+        with storage.reaching(url):
+            found = fs.find(root.rstrip("/"))
+    except FileNotFoundError:
+        return False
+    return any(path.lower().endswith(IMAGE_SUFFIXES) for path in found)
+
+
 def list_scored_images(url: str) -> list[TableFile]:
     """Every image under ``url``, at any depth, sorted; anything else there is refused, naming it.
 
