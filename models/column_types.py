@@ -1,7 +1,8 @@
 """Column types of a table, and the encoding each gives its column inside the model.
 
 A typed table's model takes one input per column (``{"amount": float32, "country":
-string, ...}``, each of shape ``(batch,)``) and encodes them with Keras's preprocessing
+string, ...}``, each of shape ``(batch,)``, named after its column, or safely when Keras
+refuses the name: models/input_names.py) and encodes them with Keras's preprocessing
 layers into one float vector, which the recipe's builder receives
 (:func:`build_encoder`). The layers are made already adapted, from the training split's
 statistics (:class:`ColumnFacts`: means, vocabularies, quantiles), so the saved model
@@ -46,6 +47,7 @@ from kerasflow.models.column_type_registry import (
     register_column_type,
     register_stacked_encoding,
 )
+from kerasflow.models.input_names import input_names, model_inputs
 
 __all__ = [
     "COLUMN_TYPES",
@@ -227,8 +229,15 @@ def quantile_boundaries(quantiles: Sequence[float], num_bins: int) -> list[float
 def serving_names(columns: Sequence[str]) -> list[str]:
     """Each column's name in an exported SavedModel's ``serve`` signature: legal there (``[A-Za-z0-9_.-]``), unique.
 
-    The Keras model is fed a dict keyed by the column names themselves (``"area error"``);
-    a SavedModel signature's argument names allow fewer characters (``area_error``).
+    The Keras model is fed a dict keyed by the columns' input names (models/input_names.py:
+    the column's own name, ``"area error"``, when Keras accepts it); a SavedModel signature's
+    argument names allow fewer characters (``area_error``).
+
+    Args:
+        columns: the model's input names, in order.
+
+    Returns:
+        One name per column, in the same order; a name taken before gets ``_2``, ``_3``...
     """
     names, taken = [], set()
     for column in columns:
@@ -254,7 +263,8 @@ class Encoder:
     """The raw inputs of a typed table's model and their encoding (symbolic Keras tensors).
 
     Args:
-        inputs: one ``keras.Input`` per column, by column name.
+        inputs: one ``keras.Input`` per column, by its input name (models/input_names.py: the column's
+            own name when Keras accepts it); the model is fed its columns renamed by ``model_inputs``.
         encoded: the encoding, one float tensor of shape ``(batch, width)``.
         names: what each of the ``width`` entries is (``amount``, ``country=de``...).
     """
@@ -277,6 +287,9 @@ def build_encoder(
 ) -> Encoder:
     """One ``keras.Input`` per column and the concatenation of their encodings, in the columns' order.
 
+    Each input is named by ``input_names`` (a name Keras refuses, ``a/b``, becomes a safe one);
+    the names of the encoding's entries keep the columns' own names.
+
     ``fill_missing``: a number's NaN becomes its training mean (``FillMissing``), and for a
     column with missing values in training a ``MissingIndicator`` column says where one was
     (a column always present in training has no indicator: its weight could not be learnt);
@@ -297,8 +310,10 @@ def build_encoder(
 
     from kerasflow.models.layers import FillMissing, MissingIndicator, StackColumns, TakeColumns
 
+    names_in_model = input_names(c.name for c in columns)
     inputs = {
-        c.name: keras.Input(shape=(), dtype=input_dtype(column_type(c.type).storage), name=c.name) for c in columns
+        c.name: keras.Input(shape=(), dtype=input_dtype(column_type(c.type).storage), name=names_in_model[c.name])
+        for c in columns
     }
     facts_of = {c.name: facts.get(c.name, ColumnFacts()) for c in columns}
     blocks: list[Any] = []  # encoded tensors (batch, width), concatenated in this order
@@ -353,4 +368,4 @@ def build_encoder(
     order = [position[key] for key in wanted]
     if order != list(range(len(keys))):
         encoded = TakeColumns(order, name="encoded_in_column_order")(encoded)
-    return Encoder(inputs=inputs, encoded=encoded, names=names)
+    return Encoder(inputs=model_inputs(inputs), encoded=encoded, names=names)

@@ -28,6 +28,7 @@ from kerasflow.models.archive_check import (
 from kerasflow.models.column_types import serving_names
 
 __all__ = [
+    "SERVING_INPUT",
     "ArchiveLimits",
     "ModelFileError",
     "ModelIntegrityError",
@@ -43,6 +44,8 @@ __all__ = [
 
 # The package of kerasflow's own registered layers (``kerasflow>FillMissing``).
 OWN_PACKAGE = "kerasflow"
+# The ``serve`` signature's argument of a model taking one tensor (images, arrays).
+SERVING_INPUT = "inputs"
 
 
 class ModelIntegrityError(ModelFileError):
@@ -91,7 +94,8 @@ def export_saved_model(model: Any, directory: str | os.PathLike) -> Path:
     Written into a private folder and renamed into place, like ``save_model``.
 
     Args:
-        model: the Keras model; a typed table's (a dict of column inputs) gets a signature naming each column.
+        model: the Keras model; a typed table's (a dict of column inputs) gets a signature naming each column,
+            a model of one tensor input one naming it :data:`SERVING_INPUT`.
         directory: the local folder to write; one that exists is replaced.
 
     Returns:
@@ -106,23 +110,28 @@ def export_saved_model(model: Any, directory: str | os.PathLike) -> Path:
     return directory
 
 
-def _serving_signature(model: Any) -> list[dict[str, Any]] | None:
-    """A typed table's model (a dict of columns): its inputs under names a SavedModel signature allows."""
+def _serving_signature(model: Any) -> list[Any] | None:
+    """The ``serve`` signature's inputs: a typed table's columns under names a signature allows, or one tensor."""
     try:
         inputs = model.input
     except AttributeError:  # a Sequential model Keras has not called yet: one tensor input
         return None
-    if not isinstance(inputs, dict):
-        return None  # Keras derives the signature itself
     import tensorflow as tf
 
+    if isinstance(inputs, list | tuple):
+        return None  # several tensors (a team's builder): Keras derives the signature itself
+    if not isinstance(inputs, dict):
+        # Keras would name it after its symbolic tensor (keras_tensor_281), numbered by what the process built
+        # before: each retraining would rename the input a client of the SavedModel passes by name.
+        return [tf.TensorSpec(shape=inputs.shape, dtype=inputs.dtype, name=SERVING_INPUT)]
 
-    columns = list(inputs)
-    names = serving_names(columns)
+    # Keyed by the inputs' names (a column's own, or the safe one models/input_names.py gives it).
+    keys = list(inputs)
+    names = serving_names(keys)
     return [
         {
-            column: tf.TensorSpec(shape=inputs[column].shape, dtype=inputs[column].dtype, name=name)
-            for column, name in zip(columns, names, strict=True)
+            key: tf.TensorSpec(shape=inputs[key].shape, dtype=inputs[key].dtype, name=name)
+            for key, name in zip(keys, names, strict=True)
         }
     ]
 

@@ -15,6 +15,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from kerasflow.models import io
+from kerasflow.models.input_names import model_inputs
 from kerasflow.models.registry import ModelRegistry, RegistryError
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import ModelConfig
@@ -83,7 +84,8 @@ def predicted_chunks(model, ref: DatasetRef, *, split: str = "test") -> Iterator
     pending = 0
     batches = load_batches(ref, split, batch_size=predict_batch(ref)).prefetch(2)
     for x, y in batches.as_numpy_iterator():
-        outputs.append(np.asarray(model.predict_on_batch(x)))
+        # A typed table's columns, read under their own names, go in under the model's input names.
+        outputs.append(np.asarray(model.predict_on_batch(model_inputs(x) if isinstance(x, dict) else x)))
         labels.append(y)
         pending += len(labels[-1])
         if pending >= CHUNK_ROWS:

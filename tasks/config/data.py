@@ -193,8 +193,6 @@ class DataConfig(_Section):
         typed = {}
         for column, spec in value.items():
             spec = spec if isinstance(spec, ColumnConfig) else ColumnConfig(type=spec)
-            if "/" in column:
-                raise ValueError(f"received column {column!r}, expected a name without '/' (a Keras input name)")
             column_types.column_type(spec.type)  # "received column type ..., expected one of ..."
             column_types.check_params(column, spec.type, spec.params())
             typed[column] = spec

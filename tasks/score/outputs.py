@@ -15,6 +15,7 @@ import numpy as np
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from kerasflow.models.input_names import model_inputs
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks import drift, storage
 from kerasflow.tasks.config import ConfigError, DriftConfig
@@ -35,11 +36,16 @@ def score_rows(model: Any, features: np.ndarray | dict[str, np.ndarray], *, batc
     ``model.predict`` builds a data adapter and an iterator on every call (about 70 ms on
     two cores), where a hundred rows take 2 ms to score in process (bench/predictor.py).
 
+    A typed table's columns go in under the model's input names (``model_inputs``, as training
+    feeds them): a column Keras would not take as a name, ``a/b``, under its safe one.
+
     Args:
         model: a loaded Keras model.
         features: the examples, or a typed table's columns by name.
         batch_size: rows per step.
     """
+    if isinstance(features, dict):
+        features = model_inputs(features)
     rows = len(next(iter(features.values()))) if isinstance(features, dict) else len(features)
     if rows <= batch_size:
         return np.asarray(model.predict_on_batch(features))

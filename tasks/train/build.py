@@ -263,8 +263,7 @@ def build_model(config: TrainConfig, ref: DatasetRef) -> Any:
     if encoder is None:
         adapt_preprocessing(model, ref)
         return augmented(model, config.model, feature_shape=tuple(ref.feature_shape))
-    encoding = table_encoding.encoding_model(encoder)
-    adapt_preprocessing(model, ref, encode=encoding)
+    adapt_preprocessing(model, ref, encode=table_encoding.column_encoding(encoder))
     return table_encoding.assemble(encoder, model)
 
 

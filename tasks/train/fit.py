@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kerasflow.models import io, private_apis
+from kerasflow.models.input_names import is_input_name, model_inputs
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.data import pipeline
@@ -49,6 +50,7 @@ def dataset_fn(ref: DatasetRef, split: str, plan: TrainingPlan):
     The targets are encoded as the model was compiled for: one-hot labels for label
     smoothing (both splits), and on the training split class weights as sample weights,
     which is what ``fit(class_weight=...)`` does, so the loop applies them identically.
+    A typed table's columns are keyed by the model's input names (``model_inputs``).
 
     Args:
         ref: the stored dataset.
@@ -66,7 +68,9 @@ def dataset_fn(ref: DatasetRef, split: str, plan: TrainingPlan):
         cache=plan.cache,
         drop_remainder=plan.replicas > 1,
     )
-    if plan.one_hot_classes is None and (plan.class_weights is None or not training):
+    # A typed table's columns are read under their own names; the model takes them under its input names.
+    renamed = ref.typed and any(not is_input_name(column) for column in ref.column_types or {})
+    if plan.one_hot_classes is None and (plan.class_weights is None or not training) and not renamed:
         return base
     weights = plan.class_weights if training else None
 
@@ -74,6 +78,7 @@ def dataset_fn(ref: DatasetRef, split: str, plan: TrainingPlan):
         import tensorflow as tf
 
         def targets(x, y):
+            x = model_inputs(x) if renamed else x
             out = tf.one_hot(tf.cast(y, tf.int32), plan.one_hot_classes) if plan.one_hot_classes else y
             if weights is None:
                 return x, out

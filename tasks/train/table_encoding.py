@@ -11,6 +11,7 @@ and saves takes the raw columns and holds both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kerasflow.models.column_types import (
@@ -23,6 +24,7 @@ from kerasflow.models.column_types import (
     build_encoder,
     column_type,
 )
+from kerasflow.models.input_names import model_inputs
 from kerasflow.tasks.config import ConfigError, DataConfig
 from kerasflow.tasks.data.materialize import read_statistics
 from kerasflow.tasks.data.statistics import CategoricalStats, NumericStats, SplitStatistics
@@ -135,6 +137,19 @@ def encoding_model(encoder: Encoder) -> Any:
     import keras
 
     return keras.Model(encoder.inputs, encoder.encoded, name="encoding")
+
+
+def column_encoding(encoder: Encoder) -> Callable[[dict[str, Any]], Any]:
+    """The encoding as a function of a batch of the table's columns under their own names, as the data is read.
+
+    The encoding takes them under its input names (``model_inputs``), which differ where Keras
+    refuses a column's name (``a/b``).
+
+    Args:
+        encoder: the table's raw inputs and their encoding.
+    """
+    encoding = encoding_model(encoder)
+    return lambda columns: encoding(model_inputs(columns))
 
 
 def assemble(encoder: Encoder, body: Any) -> Any:

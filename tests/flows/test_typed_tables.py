@@ -156,3 +156,65 @@ def test_a_table_recipe_naming_no_model_trains_the_zoos_table_model(root, tmp_pa
     summary = train_flow(config=TrainConfig.smoke(data=data, model={"name": "tx"}))
     assert summary.outcome == "promoted", summary.message
     assert ModelRegistry(f"{root}/registry").get("tx", 1)["builder"]["reference"] == "tabular_mlp"
+
+
+# Column names as real tables have them: a slash (which Keras refuses in a layer's name), a
+# currency sign and spaces, a leading digit, and two that read alike once the slash is replaced.
+ODD_NAMES = {"country": "ß/ü", "amount": "price (€)", "merchant_category": "a/b", "channel": "a_b", "hour": "2nd"}
+ODD_DECLARED = [
+    'data.columns={"price (€)": float_normalized, "2nd": {type: float_discretized, num_bins: 4}, '
+    '"ß/ü": string_categorical, "a/b": {type: string_hashed, num_bins: 16}, "a_b": string_categorical, '
+    "customer_age: float_normalized}",
+    'data.crosses=[{columns: ["a/b", "a_b"], num_bins: 8}]',
+]
+
+
+def test_columns_of_any_name_train_and_are_scored_by_their_own_names(root, tmp_path):
+    import tensorflow as tf
+
+    import kerasflow
+    from kerasflow.models.column_types import serving_names
+
+    frame = transactions_frame(600, seed=2, fraud_rate=0.3).rename(columns=ODD_NAMES)
+    url = write_frame(str(tmp_path / "transactions.parquet"), frame)
+    overrides = [f"data.url={url}", "training.epochs=1", "gate.value={}", *ODD_DECLARED]
+    summary = train_flow(config=load_recipe("fraud_tabular", overrides))
+    assert summary.outcome == "promoted", summary.message
+
+    # What the user sees keeps the columns' own names: the recorded signature, the statistics.
+    registry = ModelRegistry(f"{root}/registry")
+    dataset = registry.get("fraud-tabular", 1)["dataset"]
+    columns = ["price (€)", "2nd", "ß/ü", "a/b", "a_b", "customer_age"]
+    assert sorted(dataset["column_types"]) == sorted(dataset["statistics"]["train"]["columns"]) == sorted(columns)
+
+    # Scored from a file whose columns keep their names, and from a DataFrame: the same scores.
+    incoming = new_transactions(50).rename(columns=ODD_NAMES)
+    write_frame(str(tmp_path / "incoming.csv"), incoming)
+    output = tmp_path / "scores.parquet"
+    data = DataConfig(source="files", url=str(tmp_path / "incoming.csv"))
+    scored = predict_flow(model="fraud-tabular@production", output=str(output), data=data, key_column="txn_id")
+    written = pd.read_parquet(output)
+    assert scored.rows == len(written) == 50 and list(written["txn_id"]) == list(incoming["txn_id"])
+    predictor = kerasflow.load_predictor("fraud-tabular", root=str(root))
+    assert sorted(predictor.columns) == sorted(columns)
+    scores = predictor.predict(incoming, key_column="txn_id")
+    pd.testing.assert_frame_equal(scores, written, check_exact=False, rtol=1e-6, atol=1e-6)
+    with pytest.raises(DataValidationError, match=r"missing column\(s\) \['ß/ü'\] the model was trained on"):
+        predictor.predict(incoming.drop(columns=["ß/ü"]))
+
+    # The SavedModel for TF Serving scores the same rows, each column under its serving name.
+    served = tf.saved_model.load(str(root / "registry" / "fraud-tabular" / "versions" / "1" / "saved_model"))
+    feed = {
+        "price (€)": incoming["price (€)"].to_numpy("float32"),
+        "2nd": incoming["2nd"].to_numpy("float32"),
+        "customer_age": incoming["customer_age"].to_numpy("float32"),
+        **{c: incoming[c].fillna("(missing)").to_numpy(object) for c in ("ß/ü", "a/b", "a_b")},
+    }
+    from kerasflow.models.input_names import input_names
+
+    names = input_names(columns)
+    serving = dict(zip(names.values(), serving_names(list(names.values())), strict=True))
+    outputs = served.signatures["serve"](**{serving[names[c]]: tf.constant(feed[c]) for c in columns})
+    probability = next(iter(outputs.values())).numpy().ravel()
+    expected = scores["probability"].where(scores["class_id"] == 1, 1 - scores["probability"])
+    np.testing.assert_allclose(probability, expected, rtol=1e-5, atol=1e-6)

@@ -114,6 +114,32 @@ print(json.dumps(model.predict(feed, verbose=0).tolist()))
     np.testing.assert_allclose(loaded, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_columns_named_as_keras_refuses_are_encoded_saved_and_exported_under_safe_input_names(tmp_path):
+    import tensorflow as tf
+
+    # A slash (Keras refuses it in a layer's name), a currency sign, a leading digit, two that read alike.
+    odd = {"amount": "price (€)", "hour": "2nd", "country": "ß/ü", "device": "a/b", "raw": "a_b"}
+    columns = [replace(c, name=odd.get(c.name, c.name)) for c in COLUMNS]
+    facts = {odd.get(name, name): value for name, value in FACTS.items()}
+    encoder = build_encoder(columns, facts, crosses=[Cross(("ß/ü", "a/b"), 8)], fill_missing=True)
+    # What the builder is told keeps the columns' own names.
+    assert encoder.names[:2] == ["price (€)[missing]", "price (€)"] and "ß/ü=de" in encoder.names
+    from kerasflow.models.input_names import model_inputs
+
+    model = keras.Model(encoder.inputs, keras.layers.Dense(1)(encoder.encoded))
+    rows = model_inputs({odd.get(name, name): values for name, values in ROWS.items()})
+    assert sorted(model.input) == sorted(rows) and "ß_ü_c87643cc" in rows and "price (€)" in rows
+    expected = model.predict(rows, verbose=0)
+    assert np.isfinite(expected).all()
+    io.save_model(model, tmp_path / "odd.keras")
+    loaded = io.load_model(tmp_path / "odd.keras").predict(rows, verbose=0)
+    np.testing.assert_allclose(loaded, expected, rtol=1e-6, atol=1e-6)
+    served = tf.saved_model.load(str(io.export_saved_model(model, tmp_path / "saved_model")))
+    signature = dict(zip(model.input, serving_names(list(model.input)), strict=True))
+    outputs = served.signatures["serve"](**{signature[name]: tf.constant(values) for name, values in rows.items()})
+    np.testing.assert_allclose(next(iter(outputs.values())).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_only_kerasflows_own_registered_layers_are_trusted_and_the_other_checks_still_hold(tmp_path):
     _, encoder = encoding_model(fill_missing=True)
     model = keras.Model(encoder.inputs, keras.layers.Dense(1)(encoder.encoded))
