@@ -34,7 +34,8 @@ def child(side: str) -> None:
     if side == "kerasflow":
         from kerasflow.flows.cli.embedded_server import EmbeddedServer
 
-        server = EmbeddedServer()
+        # A root under the temporary home: its database is created by the warm-up, as Prefect's.
+        server = EmbeddedServer(os.path.join(os.environ["PREFECT_HOME"], "root"))
         import tensorflow  # the work a run does while its server starts
 
         server.wait_until_ready()

@@ -49,7 +49,7 @@ from kerasflow.tasks.ingest.sources import check_source
 from kerasflow.tasks.ingest.sources.tables import window
 from kerasflow.tasks.lineage import changes, training_definition
 from kerasflow.tasks.refs import Candidate, DatasetRef, GateReport, ModelVersion, RunSummary
-from kerasflow.tasks.register import StaleBaseline, promote, register
+from kerasflow.tasks.register import PROMOTING_ACTOR, StaleBaseline, promote, promotion_reason, register
 from kerasflow.tasks.storage import holds
 from kerasflow.tasks.train import forget_trained, train
 from kerasflow.tasks.train.build import check_definition, check_monitors
@@ -274,13 +274,14 @@ def _approve_and_promote(candidate: Candidate, *, config: TrainConfig, run_id: s
     was = f"was v{promoted.previous_version}" if promoted.previous_version else "first promotion"
     message = f"{name} v{promoted.version} promoted to {alias!r} ({was})"
     get_run_logger().info(message)
-    events.emit(
-        events.MODEL_PROMOTED,
-        model=name,
+    events.emit_promoted(
+        name,
         version=promoted.version,
         previous_version=promoted.previous_version,
         alias=alias,
         fingerprint=candidate.dataset.fingerprint,
+        actor=PROMOTING_ACTOR,
+        reason=promotion_reason(candidate.report, approval_note),
     )
     return _summary(candidate.model_copy(update={"version": promoted}), config, outcome="promoted", message=message)
 

@@ -1,8 +1,12 @@
 """Manual approval: after a passed gate, a person approves or rejects in the Prefect UI.
 
 The flow run waits with a form (``ApprovalInput``) whose description is the gate report;
-answering it resumes the run. Approve promotes; reject records the decision and its
-comment beside the version (``review.json``; the version can then never take an alias).
+answering it resumes the run. While it waits, the run logs its id, its page in the UI
+(when Prefect knows the UI's address) and the two shell commands that approve or reject
+it through the API (``prefect.flow_runs.resume_flow_run``): a ``kerasflow train`` on the
+embedded server has no UI, and those commands are the way to answer it. Approve promotes;
+reject records the decision and its comment beside the version (``review.json``; the
+version can then never take an alias).
 Called from the flow, not a task: waiting belongs to the flow run.
 
 How it waits depends on where it runs:
@@ -22,10 +26,15 @@ How it waits depends on where it runs:
 
 from __future__ import annotations
 
+import shlex
+import sys
+
 from prefect import get_run_logger, pause_flow_run, suspend_flow_run
 from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
+from prefect.settings import PREFECT_API_URL
+from prefect.utilities.urls import url_for
 from pydantic import BaseModel, ConfigDict, Field
 
 from kerasflow.models.registry import ModelRegistry
@@ -84,9 +93,15 @@ def request_approval(candidate: Candidate, *, target: RunTarget, timeout: int, r
     )
     form = ApprovalInput.with_initial_data(description=description, approve=False)
     key = f"approve-{version.name}-v{version.version}"
-    logger.info("waiting up to %d s for a person to approve %s v%d", timeout, version.name, version.version)
+    suspendable = _suspendable()
+    context = FlowRunContext.get()
+    waiting_run = str(context.flow_run.id) if context is not None and context.flow_run is not None else run_id
+    waiting = f"{version.name} v{version.version}"
+    logger.info(
+        _waiting_message(waiting, alias=target.alias, timeout=timeout, flow_run_id=waiting_run, suspended=suspendable)
+    )
     try:
-        if not _suspendable():
+        if not suspendable:
             answer = pause_flow_run(wait_for_input=form, timeout=timeout, poll_interval=min(5, timeout), key=key)
         else:
             # Recorded before suspending: the process ends inside suspend_flow_run, and the run
@@ -125,6 +140,31 @@ def awaiting_approval(target: RunTarget, run_id: str) -> Candidate | None:
         return None
     body = storage.read_file(_awaiting_url(target, run_id))
     return None if body is None else Candidate.model_validate_json(body)
+
+
+def _waiting_message(candidate: str, *, alias: str, timeout: int, flow_run_id: str, suspended: bool) -> str:
+    """What a person needs to answer the waiting run: its id, its page, the calls that approve or reject it.
+
+    A paused run waits in this process, so the person is on this machine and this
+    interpreter has Prefect; a suspended run's process is gone, and its worker's
+    interpreter means nothing to the person: then ``python``.
+    """
+    python = "python" if suspended else shlex.quote(sys.executable)
+    api_url = PREFECT_API_URL.value()
+    server = f"PREFECT_API_URL={shlex.quote(api_url)} " if api_url else ""
+
+    def answer(approve: bool) -> str:
+        call = (
+            f"from prefect.flow_runs import resume_flow_run; resume_flow_run('{flow_run_id}', "
+            f"run_input={{'approve': {approve}, 'reviewer': 'YOUR NAME', 'comment': 'WHY'}})"
+        )
+        return f'{server}{python} -c "{call}"'
+
+    lines = [f"{candidate} waits up to {timeout} s for approval to take {alias!r}: flow run {flow_run_id}"]
+    page = url_for("flow-run", obj_id=flow_run_id)
+    lines.append(f"  answer the form at {page}, or from a shell:" if page else "  answer from a shell:")
+    lines += [f"  approve: {answer(True)}", f"  reject:  {answer(False)}"]
+    return "\n".join(lines)
 
 
 def _suspendable() -> bool:

@@ -23,11 +23,13 @@ from kerasflow.tasks.lineage import training_definition
 from kerasflow.tasks.refs import DatasetRef, Evaluation, GateReport, ModelVersion, RunTarget, TrainedModel
 
 __all__ = [
+    "PROMOTING_ACTOR",
     "PromotionRefused",
     "StaleBaseline",
     "build_metadata",
     "move_alias",
     "promote",
+    "promotion_reason",
     "register",
     "write_version",
 ]
@@ -198,6 +200,20 @@ def _local_saved_model(root: str, trained: TrainedModel):
     return storage.download_dir(trained.saved_model_uri, storage.local_path(root, trained.saved_model_uri))
 
 
+# Who moves the alias when a flow promotes, in the alias history and the promoted event.
+PROMOTING_ACTOR = "kerasflow train"
+
+
+def promotion_reason(report: GateReport, note: str | None = None) -> str:
+    """Why a flow moves the alias, as its history and its promoted event say: the gate's summary, and ``note``.
+
+    Args:
+        report: the candidate's gate report.
+        note: appended after a ``;`` (a person's approval); None: nothing.
+    """
+    return f"gate passed: {report.summary()}" + (f"; {note}" if note else "")
+
+
 def move_alias(
     version: ModelVersion,
     report: GateReport,
@@ -240,7 +256,7 @@ def move_alias(
             version.name,
             alias,
             version.version,
-            reason=f"gate passed: {report.summary()}" + (f"; {note}" if note else ""),
+            reason=promotion_reason(report, note),
             actor=actor,
             flow_run_id=flow_run_id,
             expected_version=judged,
@@ -291,7 +307,7 @@ def promote(
         PromotionRefused: the gate did not pass, or the version is not ``registered``.
         StaleBaseline: the alias moved after the candidate was judged.
     """
-    promoted = move_alias(version, report, target=target, actor="kerasflow train", flow_run_id=flow_run_id, note=note)
+    promoted = move_alias(version, report, target=target, actor=PROMOTING_ACTOR, flow_run_id=flow_run_id, note=note)
     was = f"v{promoted.previous_version}" if promoted.previous_version else "(none)"
     get_run_logger().info("alias %r of %s: %s -> v%d", target.alias, version.name, was, version.version)
     return promoted

@@ -103,13 +103,12 @@ def train(
     from kerasflow.flows.recipes import load_recipe
     from kerasflow.tasks.config import ConfigError
 
-    server = start_unless_configured()  # its process boots while TensorFlow is imported below
     try:
         config = load_recipe(recipe, assignments or [])
     except ConfigError as error:
-        if server is not None:
-            server.stop()
         raise fail_for(error) from None
+    # On the root's own database; its process boots while TensorFlow is imported below.
+    server = start_unless_configured(config.storage.root)
     _import_tensorflow()
 
     from kerasflow.flows.train import train_flow
@@ -226,11 +225,14 @@ def predict(
     ] = False,
 ) -> None:
     """Score data with a registered model and write the predictions as Parquet (and a skew report beside it)."""
+    from kerasflow.tasks.config import ConfigError, DataConfig, resolve_root
 
-    server = start_unless_configured()
+    try:
+        server = start_unless_configured(resolve_root(root))  # on the root's own database
+    except ConfigError as error:
+        raise fail_for(error) from None
     _import_tensorflow()
     from kerasflow.flows.predict import predict_flow
-    from kerasflow.tasks.config import DataConfig
 
     _one_message_per_failure()
     try:

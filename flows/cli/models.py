@@ -2,24 +2,47 @@
 
 Reads metadata only (a model file is never loaded here); registry and name errors exit 2,
 a refused model file exits 1, each with one message.
+
+An alias moved here (``promote``, ``rollback``) is recorded in its history with who moved
+it (``--actor``, by default the OS user) and why (``--reason``), and sends the event a
+flow's promotion sends (tasks/events.py), so automations see every move. Without a
+configured Prefect server no event is sent: an embedded server started for one event would
+cost seconds and end with the command, where no automation watches; the command says so,
+and the history holds the move.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from kerasflow.flows.cli.durations import duration
-from kerasflow.flows.cli.exit_codes import fail_for
+from kerasflow.flows.cli.embedded_server import (
+    DEFAULT_SHUTDOWN_SECONDS,
+    SHUTDOWN_SECONDS,
+    configured_api_url,
+    drain_prefect_workers,
+    exit_within,
+    seconds_setting,
+)
+from kerasflow.flows.cli.exit_codes import EXIT_OK, EXIT_USAGE, fail, fail_for
+from kerasflow.tasks import events
 from kerasflow.tasks.failures import KerasflowError
 
 models_app = typer.Typer(no_args_is_help=True, help="Inspect and move versions in the model registry.")
 
 RootOption = Annotated[
     str | None, typer.Option("--root", help="storage root URL (default: $KERASFLOW_ROOT or ./.kerasflow)")
+]
+ReasonOption = Annotated[
+    str | None, typer.Option("--reason", help="why the alias moves; recorded in its history and its event")
+]
+ActorOption = Annotated[
+    str | None, typer.Option("--actor", help="who moves the alias (default: the OS user running the command)")
 ]
 
 
@@ -124,12 +147,17 @@ def models_promote(
     name: str,
     version: int,
     alias: Annotated[str, typer.Option("--alias")] = "production",
+    reason: ReasonOption = None,
+    actor: ActorOption = None,
     root: RootOption = None,
 ) -> None:
-    """Point ALIAS at VERSION of NAME (refused for versions the gate rejected)."""
-    entry = _registry(root).set_alias(name, alias, version, reason="manual promotion", actor=_actor())
+    """Point ALIAS at VERSION of NAME (refused for versions the gate rejected); record who and why."""
+    who = _actor(actor)
+    registry = _registry(root)
+    entry = registry.set_alias(name, alias, version, reason=_reason("manual promotion", reason), actor=who)
     previous = f"v{entry['previous_version']}" if entry["previous_version"] else "(none)"
     typer.echo(f"{name}: {alias} {previous} -> v{entry['version']}")
+    _announce(registry, name, entry)
 
 
 @models_app.command("rollback")
@@ -137,11 +165,16 @@ def models_promote(
 def models_rollback(
     name: str,
     alias: Annotated[str, typer.Option("--alias")] = "production",
+    reason: ReasonOption = None,
+    actor: ActorOption = None,
     root: RootOption = None,
 ) -> None:
-    """Move ALIAS of NAME back to the version it pointed at before."""
-    entry = _registry(root).rollback(name, alias, actor=_actor())
+    """Move ALIAS of NAME back to the version it pointed at before; record who and why."""
+    who = _actor(actor)
+    registry = _registry(root)
+    entry = registry.rollback(name, alias, actor=who, reason=_reason("rollback", reason))
     typer.echo(f"{name}: {alias} v{entry['previous_version']} -> v{entry['version']} (rollback)")
+    _announce(registry, name, entry)
 
 
 @models_app.command("history")
@@ -190,5 +223,59 @@ def models_gc(
     typer.echo(f"{name}: removed {len(removed)} unfinished version(s)" + (f": {removed}" if removed else ""))
 
 
-def _actor() -> str:
-    return f"kerasflow cli ({os.environ.get('USER') or os.environ.get('USERNAME') or 'unknown user'})"
+def default_actor() -> str:
+    """Who runs this command: the OS user, else ``uid:<n>``; never an unknown user.
+
+    ``getpass.getuser`` reads ``LOGNAME``, ``USER``, ``LNAME`` and ``USERNAME``, then the
+    password database; a container's user often has neither (no ``USER`` under cron or
+    ``docker run``, a uid without a passwd entry), and its uid still names it.
+    """
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError, ImportError):
+        return f"uid:{os.getuid()}"
+
+
+def _actor(given: str | None) -> str:
+    if given is None:
+        return default_actor()
+    if not given.strip():
+        raise fail(f"received --actor {given!r}, expected a name (who moves the alias)", EXIT_USAGE)
+    return given.strip()
+
+
+def _reason(move: str, given: str | None) -> str:
+    """The history's reason: the kind of move, then the person's words when given."""
+    return f"{move}: {given.strip()}" if given and given.strip() else move
+
+
+def _announce(registry, name: str, entry: dict[str, Any]) -> None:
+    """Send the event a flow's promotion sends for a move made by hand, waiting boundedly for it to leave."""
+    if not configured_api_url():
+        typer.echo(
+            f"kerasflow: no {events.MODEL_PROMOTED} event sent: no Prefect server is configured (PREFECT_API_URL); "
+            "the move is in the alias history",
+            err=True,
+        )
+        return
+    events.emit_promoted(
+        name,
+        version=entry["version"],
+        previous_version=entry["previous_version"],
+        alias=entry["alias"],
+        fingerprint=registry.get(name, entry["version"]).get("dataset", {}).get("fingerprint"),
+        actor=entry["actor"],
+        reason=entry["reason"],
+    )
+    try:
+        limit = seconds_setting(SHUTDOWN_SECONDS, DEFAULT_SHUTDOWN_SECONDS)
+    except ValueError:
+        limit = DEFAULT_SHUTDOWN_SECONDS
+    # The move is made and recorded: a server out of reach delays the command, never fails it.
+    if not drain_prefect_workers(limit):
+        typer.echo(
+            f"kerasflow: the {events.MODEL_PROMOTED} event was not sent within {limit:.0f} s ({SHUTDOWN_SECONDS}); "
+            "the move is in the alias history",
+            err=True,
+        )
+    exit_within(limit, EXIT_OK)

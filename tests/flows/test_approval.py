@@ -69,6 +69,56 @@ def test_approval_promotes_and_records_who_approved(root):
     assert registry.alias_history("digits", "production")[-1]["reason"].endswith("; approved by ana: curves look right")
 
 
+def waiting_message(flow_run_id, deadline: float = 60) -> str:
+    """The run's log line saying it waits for approval, read back through the API as the UI shows it."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    run_logs = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+    started = time.monotonic()
+    with get_client(sync_client=True) as client:
+        while time.monotonic() - started < deadline:
+            found = [log.message for log in client.read_logs(log_filter=run_logs) if "for approval" in log.message]
+            if found:
+                return found[0]
+            time.sleep(0.5)
+    raise AssertionError("the run logged no approval message")
+
+
+def test_a_waiting_run_logs_its_id_its_page_and_the_call_that_answers_it(root):
+    import subprocess
+    from datetime import UTC, datetime
+
+    from prefect.utilities.urls import url_for
+
+    from tests.flows.helpers import model_events
+
+    since = datetime.now(UTC)
+    thread, outcome = start(manual(root))
+    paused = paused_flow_run()
+    message = waiting_message(paused.id)
+    assert f"flow run {paused.id}" in message
+    page = url_for("flow-run", obj_id=paused.id)
+    assert page and page in message, message  # the session server's UI address, derived from its API's
+    [approve] = [line.strip().removeprefix("approve: ") for line in message.splitlines() if "'approve': True" in line]
+    assert any("'approve': False" in line for line in message.splitlines()), message
+
+    # The printed call, run as a person would run it in a shell, answers the run.
+    answer = approve.replace("YOUR NAME", "cy").replace("WHY", "read the report")
+    done = subprocess.run(["bash", "-c", answer], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    thread.join(timeout=120)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["summary"].outcome == "promoted"
+    review = ModelRegistry(f"{root}/registry").get("digits", 1)["review"]
+    assert (review["reviewer"], review["comment"]) == ("cy", "read the report")
+    # The flow's promotion event says who and why, as a promotion by hand does (tests/flows/cli/test_cli.py).
+    [promoted] = [e for e in model_events("digits", since=since, expected=1) if e.event == "kerasflow.model.promoted"]
+    assert set(promoted.payload) == {"version", "alias", "fingerprint", "actor", "reason"}
+    assert promoted.payload["actor"] == "kerasflow train"
+    assert promoted.payload["reason"].startswith("gate passed: ")
+    assert promoted.payload["reason"].endswith("; approved by cy: read the report")
+
+
 def test_rejection_is_recorded_with_its_comment_and_blocks_the_version(root):
     thread, outcome = start(manual(root))
     paused = paused_flow_run()
