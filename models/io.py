@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import re
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -44,8 +45,10 @@ __all__ = [
 
 # The package of kerasflow's own registered layers (``kerasflow>FillMissing``).
 OWN_PACKAGE = "kerasflow"
-# The ``serve`` signature's argument of a model taking one tensor (images, arrays).
+# The ``serve`` signature's argument of a model taking one tensor (images, arrays) its builder did not name.
 SERVING_INPUT = "inputs"
+# What Keras names an input nobody named: its symbolic tensor's name, numbered by what the process built before.
+_UNNAMED_INPUT = re.compile(r"keras_tensor(_\d+)?")
 
 
 class ModelIntegrityError(ModelFileError):
@@ -95,7 +98,7 @@ def export_saved_model(model: Any, directory: str | os.PathLike) -> Path:
 
     Args:
         model: the Keras model; a typed table's (a dict of column inputs) gets a signature naming each column,
-            a model of one tensor input one naming it :data:`SERVING_INPUT`.
+            a model of one tensor input one naming it :data:`SERVING_INPUT` unless its builder named it.
         directory: the local folder to write; one that exists is replaced.
 
     Returns:
@@ -114,16 +117,21 @@ def _serving_signature(model: Any) -> list[Any] | None:
     """The ``serve`` signature's inputs: a typed table's columns under names a signature allows, or one tensor."""
     try:
         inputs = model.input
-    except AttributeError:  # a Sequential model Keras has not called yet: one tensor input
-        return None
+    except AttributeError:  # a Sequential model: its Input, when it has one, is in ``inputs`` alone
+        inputs = getattr(model, "inputs", None) or []
+        if len(inputs) != 1:
+            return None  # a Sequential model without an Input, never called: Keras derives the signature itself
+        inputs = inputs[0]
     import tensorflow as tf
 
     if isinstance(inputs, list | tuple):
         return None  # several tensors (a team's builder): Keras derives the signature itself
     if not isinstance(inputs, dict):
-        # Keras would name it after its symbolic tensor (keras_tensor_281), numbered by what the process built
-        # before: each retraining would rename the input a client of the SavedModel passes by name.
-        return [tf.TensorSpec(shape=inputs.shape, dtype=inputs.dtype, name=SERVING_INPUT)]
+        # Keras names an input nobody named after its symbolic tensor (keras_tensor_281), numbered by what the
+        # process built before, so each retraining could rename the argument a client passes; a builder's own
+        # name (the zoo's text model's ``text``) is kept.
+        name = SERVING_INPUT if _UNNAMED_INPUT.fullmatch(inputs.name) else inputs.name
+        return [tf.TensorSpec(shape=inputs.shape, dtype=inputs.dtype, name=name)]
 
     # Keyed by the inputs' names (a column's own, or the safe one models/input_names.py gives it).
     keys = list(inputs)
