@@ -18,8 +18,8 @@ from kerasflow.tasks import storage
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.data import pipeline
 from kerasflow.tasks.refs import DatasetRef, TrainedModel
-from kerasflow.tasks.train.build import build_compiled_model, labels_as_compiled
-from kerasflow.tasks.train.plan import TrainingPlan, learning_rate, make_plan
+from kerasflow.tasks.train.build import build_compiled_model
+from kerasflow.tasks.train.plan import TrainingPlan, labels_as_compiled, learning_rate, make_plan
 
 __all__ = [
     "build_compiled_model",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from kerasflow.tasks.config import ConfigError, TrainConfig
 from kerasflow.tasks.config.training import AUTO_STEPS_PER_EXECUTION
@@ -162,3 +163,31 @@ def train_label_counts(ref: DatasetRef, *, num_classes: int) -> list[int]:
     for labels in load_batches(ref, "train", batch_size=65536).map(lambda x, y: y).as_numpy_iterator():
         counts += np.bincount(np.asarray(labels, dtype=np.int64).reshape(-1), minlength=num_classes)[:num_classes]
     return [int(c) for c in counts]
+
+
+# Keras losses that take one-hot labels (by their names, underscores dropped, any case).
+ONE_HOT_LOSSES = frozenset({"categoricalcrossentropy", "categoricalfocalcrossentropy", "categoricalhinge"})
+
+
+def labels_as_compiled(model: Any, plan: TrainingPlan) -> TrainingPlan:
+    """The plan feeding labels as the builder's own compiled loss takes them: one-hot for a categorical one.
+
+    The Keras guide compiles with ``categorical_crossentropy`` over one-hot labels; stored
+    labels are class ids, which that loss refuses ("target and output must have the same
+    rank"). A model kerasflow compiled, or a loss of class ids, keeps the plan as it is.
+
+    Args:
+        model: the model about to train, compiled.
+        plan: the training's plan.
+    """
+    import dataclasses
+
+    if plan.one_hot_classes is not None or not getattr(model, "compiled", False):
+        return plan
+    loss = getattr(model, "loss", None)
+    name = loss if isinstance(loss, str) else getattr(loss, "name", None) or getattr(loss, "__name__", "")
+    shape = getattr(model, "output_shape", None)
+    width = int(shape[-1]) if isinstance(shape, tuple) and shape and isinstance(shape[-1], int) else 0
+    if str(name).replace("_", "").lower() in ONE_HOT_LOSSES and width >= 2:
+        return dataclasses.replace(plan, one_hot_classes=width)
+    return plan
