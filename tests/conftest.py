@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import uuid
@@ -27,6 +28,12 @@ os.environ.pop("KERASFLOW_CACHE", None)
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_ENDPOINT_URL_S3", None)
 os.environ.pop("AWS_PROFILE", None)
+# A suite started in the background by a shell without job control (`nohup make test &`, some CI
+# runners) inherits SIGINT ignored, and so does every process it starts: the tests that stop
+# `kerasflow serve` with Ctrl-C would wait for a stop that never comes. Here Ctrl-C means what it
+# means in a terminal, however the suite was started.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest
 import tensorflow as tf
