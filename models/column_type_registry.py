@@ -24,6 +24,7 @@ from kerasflow.models.plugins import PluginRegistry
 __all__ = [
     "COLUMN_TYPES",
     "COLUMN_TYPE_REGISTRY",
+    "CheckParams",
     "ColumnFacts",
     "ColumnType",
     "Encode",
@@ -31,6 +32,7 @@ __all__ = [
     "Storage",
     "check_params",
     "column_type",
+    "is_free_text",
     "register_column_type",
     "register_stacked_encoding",
 ]
@@ -47,6 +49,8 @@ class ColumnFacts:
         vocabulary: the values by falling frequency (categories), at most the type's ``max_tokens``.
         quantiles: the 0th..100th percentiles of the values present (numbers).
         missing: rows without a value.
+        idf: each vocabulary entry's inverse document frequency, ``log(1 + texts / (1 + texts holding it))``
+            as Keras's ``TextVectorization`` computes it (text); empty when not counted.
     """
 
     missing: int = 0
@@ -54,12 +58,15 @@ class ColumnFacts:
     std: float = 1.0
     vocabulary: tuple[Any, ...] = ()
     quantiles: tuple[float, ...] = ()
+    idf: tuple[float, ...] = ()
 
 
 # encode(column input (batch,), *, column, facts, **params) -> (encoded (batch, width) tensor, width names)
 Encode = Callable[..., tuple[Any, list[str]]]
 # encode_stacked(columns (batch, k), *, columns, facts (one per column), **params) -> (batch, k): column by column
 EncodeStacked = Callable[..., Any]
+# check(column, params) raises ValueError ("received ..., expected ...") for params the type cannot encode with
+CheckParams = Callable[[str, Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,8 @@ class ColumnType:
         categorical: its values are categories (they may be crossed; statistics count them as values).
         encode_stacked: encodes the type's columns of a table at once (number types only); None when the type
             has no stacked encoding.
+        check: ``check(column, params)`` raises ValueError for param values the type refuses (an unknown mode),
+            so a recipe is refused when it is read, not when its model is built; None: any value is taken.
     """
 
     name: str
@@ -83,6 +92,7 @@ class ColumnType:
     params: Mapping[str, Any]  # the params the type takes, with their defaults
     categorical: bool = False  # its values are categories (may be crossed; counted as values in statistics)
     encode_stacked: EncodeStacked | None = None  # encodes the type's columns of a table at once (numbers only)
+    check: CheckParams | None = None  # refuses param values the type cannot encode with (ValueError)
 
 
 # The built-in types register in models/column_types.py, when it is imported; a team's register
@@ -98,7 +108,12 @@ COLUMN_TYPES: dict[str, ColumnType] = COLUMN_TYPE_REGISTRY.items
 
 
 def register_column_type(
-    name: str, *, storage: Storage, params: Mapping[str, Any] | None = None, categorical: bool = False
+    name: str,
+    *,
+    storage: Storage,
+    params: Mapping[str, Any] | None = None,
+    categorical: bool = False,
+    check: CheckParams | None = None,
 ) -> Callable[[Encode], Encode]:
     """Register ``encode`` as the column type ``name`` (a recipe then says ``data.columns: {col: name}``).
 
@@ -107,6 +122,10 @@ def register_column_type(
         storage: how the column's values are stored and fed: ``float``, ``integer`` or ``string``.
         params: the params the type takes, with their defaults; ``encode`` receives them as keywords.
         categorical: its values are categories (they may be crossed; statistics count them as values).
+            A ``string`` type that is not categorical is free text: statistics count its tokens per text,
+            and a missing value is the empty text.
+        check: ``check(column, params)`` raises ValueError ("received ..., expected ...") for param values the
+            type refuses; it receives the params over their defaults.
 
     Returns:
         A decorator that registers ``encode(x, *, column, facts, **params) -> (encoded, names)`` and returns it
@@ -117,7 +136,9 @@ def register_column_type(
         existing = COLUMN_TYPE_REGISTRY.items.get(name)
         if existing is not None and existing.encode is not encode:
             raise ValueError(f"received a second column type {name!r}, expected one encoding per name")
-        COLUMN_TYPE_REGISTRY.register(name, ColumnType(name, storage, encode, dict(params or {}), categorical))
+        COLUMN_TYPE_REGISTRY.register(
+            name, ColumnType(name, storage, encode, dict(params or {}), categorical, check=check)
+        )
         return encode
 
     return register
@@ -170,6 +191,7 @@ def check_params(column: str, type_name: str, params: Mapping[str, Any]) -> dict
 
     Raises:
         ConfigError: no column type is named ``type_name``.
+        ValueError: a param the type does not take, or a value its ``check`` refuses.
     """
     kind = column_type(type_name)
     unknown = sorted(set(params) - set(kind.params))
@@ -177,4 +199,15 @@ def check_params(column: str, type_name: str, params: Mapping[str, Any]) -> dict
         raise ValueError(
             f"received {unknown} for column {column!r} of type {type_name!r}, expected any of {sorted(kind.params)}"
         )
-    return {**kind.params, **{k: v for k, v in params.items() if v is not None}}
+    merged = {**kind.params, **{k: v for k, v in params.items() if v is not None}}
+    if kind.check is not None:
+        kind.check(column, merged)
+    return merged
+
+
+def is_free_text(kind: ColumnType) -> bool:
+    """Whether ``kind`` is free text: stored as ``string`` and not categorical (the ``text`` type).
+
+    Its statistics count tokens per text instead of values, and a missing value is the empty text.
+    """
+    return kind.storage == "string" and not kind.categorical

@@ -1,8 +1,9 @@
 """Column types of a table, and the encoding each gives its column inside the model.
 
-A typed table's model takes one input per column (``{"amount": float32, "country":
-string, ...}``, each of shape ``(batch,)``, named after its column, or safely when Keras
-refuses the name: models/input_names.py) and encodes them with Keras's preprocessing
+A typed table's model takes its number columns as one block (``"kerasflow.numbers"``:
+float32 ``(batch, number columns)``, models/number_block.py) and every other column as an
+input of its own (``{"country": string, ...}``, each of shape ``(batch,)``, named after its
+column, or safely when Keras refuses the name: models/input_names.py) and encodes them with Keras's preprocessing
 layers into one float vector, which the recipe's builder receives
 (:func:`build_encoder`). The layers are made already adapted, from the training split's
 statistics (:class:`ColumnFacts`: means, vocabularies, quantiles), so the saved model
@@ -44,10 +45,14 @@ from kerasflow.models.column_type_registry import (
     Storage,
     check_params,
     column_type,
+    is_free_text,
     register_column_type,
     register_stacked_encoding,
 )
-from kerasflow.models.input_names import input_names, model_inputs
+from kerasflow.models.input_names import NUMBERS_INPUT, input_names
+
+# Importing it registers the ``text`` type (free text, TextVectorization): its own module, models/text_columns.py.
+from kerasflow.models.text_columns import TEXT_TYPE as TEXT_TYPE
 
 __all__ = [
     "COLUMN_TYPES",
@@ -55,6 +60,7 @@ __all__ = [
     "MISSING_INTEGER",
     "MISSING_TEXT",
     "OOV_INTEGER",
+    "TEXT_TYPE",
     "ColumnFacts",
     "ColumnType",
     "Cross",
@@ -65,6 +71,7 @@ __all__ = [
     "check_params",
     "column_type",
     "input_dtype",
+    "is_free_text",
     "quantile_boundaries",
     "register_column_type",
     "register_stacked_encoding",
@@ -263,15 +270,19 @@ class Encoder:
     """The raw inputs of a typed table's model and their encoding (symbolic Keras tensors).
 
     Args:
-        inputs: one ``keras.Input`` per column, by its input name (models/input_names.py: the column's
-            own name when Keras accepts it); the model is fed its columns renamed by ``model_inputs``.
+        inputs: the ``keras.Input`` of the numbers block (``NUMBERS_INPUT``: every number column, in the
+            columns' order) and one per other column, by its input name (models/input_names.py: the column's
+            own name when Keras accepts it); the model is fed a batch of columns by ``model_feed``
+            (models/number_block.py).
         encoded: the encoding, one float tensor of shape ``(batch, width)``.
         names: what each of the ``width`` entries is (``amount``, ``country=de``...).
+        types: column name -> type name, every column in the table's order (what ``model_feed`` needs).
     """
 
     inputs: dict[str, Any]
     encoded: Any
     names: list[str]
+    types: dict[str, str] = field(default_factory=dict)
 
     @property
     def width(self) -> int:
@@ -285,10 +296,12 @@ def build_encoder(
     crosses: Sequence[Cross] = (),
     fill_missing: bool = False,
 ) -> Encoder:
-    """One ``keras.Input`` per column and the concatenation of their encodings, in the columns' order.
+    """The inputs of a table's columns and the concatenation of their encodings, in the columns' order.
 
-    Each input is named by ``input_names`` (a name Keras refuses, ``a/b``, becomes a safe one);
-    the names of the encoding's entries keep the columns' own names.
+    The number columns are one ``keras.Input`` of shape ``(batch, k)``, ``NUMBERS_INPUT``, in
+    the columns' order (a table of 3,000 numbers is one input, not 3,000); every other column
+    is an input of its own, named by ``input_names`` (a name Keras refuses, ``a/b``, becomes a
+    safe one); the names of the encoding's entries keep the columns' own names.
 
     ``fill_missing``: a number's NaN becomes its training mean (``FillMissing``), and for a
     column with missing values in training a ``MissingIndicator`` column says where one was
@@ -308,12 +321,18 @@ def build_encoder(
     """
     import keras
 
-    from kerasflow.models.layers import FillMissing, MissingIndicator, StackColumns, TakeColumns
+    from kerasflow.models.layers import FillMissing, MissingIndicator, TakeColumns
 
     names_in_model = input_names(c.name for c in columns)
+    # Every number column is a column of one block input (models/number_block.py): one Input, and one tensor
+    # per batch, whatever the number of columns; the others are an input each.
+    numbers = [c.name for c in columns if column_type(c.type).storage == "float"]
+    place = {name: j for j, name in enumerate(numbers)}
+    block = keras.Input(shape=(len(numbers),), dtype="float32", name=NUMBERS_INPUT) if numbers else None
     inputs = {
         c.name: keras.Input(shape=(), dtype=input_dtype(column_type(c.type).storage), name=names_in_model[c.name])
         for c in columns
+        if c.name not in place
     }
     facts_of = {c.name: facts.get(c.name, ColumnFacts()) for c in columns}
     blocks: list[Any] = []  # encoded tensors (batch, width), concatenated in this order
@@ -334,7 +353,8 @@ def build_encoder(
             wanted.append((c.name, 0))
             names.append(c.name)
             continue
-        x = inputs[c.name]
+        # A number encoded on its own (a type without a stacked encoding) is its column of the block, (batch,).
+        x = keras.layers.Reshape(())(TakeColumns([place[c.name]])(block)) if c.name in place else inputs[c.name]
         if kind.storage == "float" and fill_missing:
             raw = _as_column(x)
             if indicated:
@@ -347,7 +367,8 @@ def build_encoder(
         wanted.extend((c.name, j) for j in range(len(encoded_names)))
         names.extend(encoded_names)
     for (type_name, params), stacked in stacks.items():
-        x = StackColumns()([inputs[c.name] for c in stacked])
+        positions = [place[c.name] for c in stacked]
+        x = block if positions == list(range(len(numbers))) else TakeColumns(positions)(block)
         if fill_missing:
             if any(facts_of[c.name].missing for c in stacked):
                 blocks.append(MissingIndicator()(x))
@@ -368,4 +389,10 @@ def build_encoder(
     order = [position[key] for key in wanted]
     if order != list(range(len(keys))):
         encoded = TakeColumns(order, name="encoded_in_column_order")(encoded)
-    return Encoder(inputs=model_inputs(inputs), encoded=encoded, names=names)
+    feeds = {NUMBERS_INPUT: block} if block is not None else {}
+    return Encoder(
+        inputs={**feeds, **{names_in_model[c]: x for c, x in inputs.items()}},
+        encoded=encoded,
+        names=names,
+        types={c.name: c.type for c in columns},
+    )

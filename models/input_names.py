@@ -16,6 +16,9 @@ included, as one ``_``) and eight hex digits of the name's SHA-256: ``ß/ü`` is
 ``ß_ü_c87643cc``; deterministic, readable, and never the name of another column (a longer
 hash when it would be). The SavedModel export names its signature's inputs after these
 names, in the characters a signature allows (``serving_names``).
+
+A typed table's number columns go in as one block named :data:`NUMBERS_INPUT`
+(models/number_block.py), a name no column keeps: a column so named is renamed as one Keras refuses.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
-__all__ = ["input_names", "is_input_name", "model_inputs"]
+__all__ = ["NUMBERS_INPUT", "input_names", "is_input_name", "model_inputs"]
+
+# The input of a typed table's model holding all its number columns as one block (models/number_block.py).
+NUMBERS_INPUT = "kerasflow.numbers"
 
 Value = TypeVar("Value")
 
@@ -40,9 +46,9 @@ def is_input_name(name: str) -> bool:
         name: a column's name.
 
     Returns:
-        True for a non-empty name without ``/``.
+        True for a non-empty name without ``/`` other than :data:`NUMBERS_INPUT`, the numbers block's.
     """
-    return bool(name) and "/" not in name
+    return bool(name) and "/" not in name and name != NUMBERS_INPUT
 
 
 def _renamed(column: str, digits: int) -> str:

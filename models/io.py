@@ -14,7 +14,7 @@ import importlib
 import os
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,9 @@ from kerasflow.models.archive_check import (
     check_archive,
     root_cause,
 )
-from kerasflow.models.column_types import serving_names
+from kerasflow.models.column_types import column_type, input_dtype, serving_names
+from kerasflow.models.input_names import input_names
+from kerasflow.models.number_block import model_feed, takes_block
 
 __all__ = [
     "SERVING_INPUT",
@@ -91,7 +93,9 @@ def save_model(model: Any, path: str | os.PathLike) -> str:
     return sha256_file(path)
 
 
-def export_saved_model(model: Any, directory: str | os.PathLike) -> Path:
+def export_saved_model(
+    model: Any, directory: str | os.PathLike, *, column_types: Mapping[str, str] | None = None
+) -> Path:
     """Export ``model`` as a TensorFlow SavedModel (endpoint ``serve``) for TF Serving.
 
     Written into a private folder and renamed into place, like ``save_model``.
@@ -100,14 +104,23 @@ def export_saved_model(model: Any, directory: str | os.PathLike) -> Path:
         model: the Keras model; a typed table's (a dict of column inputs) gets a signature naming each column,
             a model of one tensor input one naming it :data:`SERVING_INPUT` unless its builder named it.
         directory: the local folder to write; one that exists is replaced.
+        column_types: a typed table's columns and types, in order; needed when the model takes its numbers as
+            one block (models/number_block.py), whose signature still takes one argument per column.
 
     Returns:
         ``directory``, as a Path.
+
+    Raises:
+        ValueError: the model takes a numbers block and ``column_types`` is not given.
     """
     directory = Path(directory)
     partial = directory.with_name(f".{directory.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    model.export(os.fspath(partial), format="tf_saved_model", verbose=False, input_signature=_serving_signature(model))
+    if takes_block(model):
+        _export_block_model(model, partial, column_types=column_types)
+    else:
+        signature = _serving_signature(model)
+        model.export(os.fspath(partial), format="tf_saved_model", verbose=False, input_signature=signature)
     shutil.rmtree(directory, ignore_errors=True)
     os.replace(partial, directory)
     return directory
@@ -142,6 +155,37 @@ def _serving_signature(model: Any) -> list[Any] | None:
             for key, name in zip(keys, names, strict=True)
         }
     ]
+
+
+def _export_block_model(model: Any, directory: Path, *, column_types: Mapping[str, str] | None) -> None:
+    """Export a model taking a table's numbers as one block with a ``serve`` signature of one argument per column.
+
+    A client without kerasflow passes a table by its columns, as it did before the block: the
+    signature stacks the number columns into the block inside the SavedModel (one ``tf.stack``).
+    """
+    if not column_types:
+        raise ValueError("received a model taking a numbers block without column_types, expected the table's columns")
+    import keras
+    import tensorflow as tf
+
+    names = input_names(column_types)
+    arguments = serving_names([names[column] for column in column_types])
+    inputs = model.input
+    specs = {}
+    for (column, type_name), argument in zip(column_types.items(), arguments, strict=True):
+        dtype = input_dtype(column_type(type_name).storage)
+        specs[column] = tf.TensorSpec(shape=(None,), dtype=dtype, name=argument)
+        if names[column] in inputs:  # a column of its own: the model's input says its shape and dtype
+            spec = inputs[names[column]]
+            specs[column] = tf.TensorSpec(shape=spec.shape, dtype=spec.dtype, name=argument)
+
+    def serve(columns):
+        return model(model_feed(columns, types=column_types, block=True), training=False)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(name="serve", fn=serve, input_signature=[specs])
+    archive.write_out(os.fspath(directory), verbose=False)
 
 
 def import_trusted_packages(trusted_packages: Iterable[str]) -> tuple[str, ...]:

@@ -158,16 +158,27 @@ def build_imdb_text(
     The vocabulary is learned from the training split: the ``TextVectorization`` is left
     un-adapted and kerasflow adapts it (tasks/train/preprocessing.py).
 
+    For a table (reviews or tickets in CSV or Parquet, a ``text`` column in ``data.columns``)
+    the text is already encoded in front of the model, by the column's ``output_mode`` and
+    ``max_tokens`` (models/text_columns.py), so the same Dense layers take the table's encoded
+    columns and ``max_tokens`` here is not used.
+
     Args:
         input_spec: the data's shapes, classes and task (models/input_spec.py).
-        max_tokens: the vocabulary's size, and the width of the multi-hot encoding.
+        max_tokens: the vocabulary's size, and the width of the multi-hot encoding (text, not a table).
         units: units of each of the two hidden Dense layers.
         dropout: the dropout rate between them.
     """
-    # pad_to_max_tokens: the multi-hot width is known before the vocabulary is, so Dense can be built.
-    vectorize = keras.layers.TextVectorization(max_tokens=max_tokens, output_mode="multi_hot", pad_to_max_tokens=True)
-    inputs = keras.Input(shape=tuple(input_spec.feature_shape), dtype="string", name="text")
-    x = vectorize(inputs)
+    if input_spec.column_types is not None:  # a table: its columns arrive encoded, the text a bag of words
+        inputs = keras.Input(shape=tuple(input_spec.feature_shape))
+        x = inputs
+    else:
+        # pad_to_max_tokens: the multi-hot width is known before the vocabulary is, so Dense can be built.
+        vectorize = keras.layers.TextVectorization(
+            max_tokens=max_tokens, output_mode="multi_hot", pad_to_max_tokens=True
+        )
+        inputs = keras.Input(shape=tuple(input_spec.feature_shape), dtype="string", name="text")
+        x = vectorize(inputs)
     x = keras.layers.Dense(units, activation="relu")(x)
     x = keras.layers.Dropout(dropout)(x)
     x = keras.layers.Dense(units, activation="relu")(x)

@@ -3,6 +3,7 @@
 - A number column: the Jensen-Shannon divergence (base 2, so 0 to 1) of its histograms
   over twenty bins at the baseline's 5 %-quantiles (from the fixed buckets of
   tasks/data/numeric_statistics.py: two datasets compare without either read again).
+- A text column: the same, of its texts' lengths in tokens (tasks/data/text_statistics.py).
 - A categorical column, and a classifier's label: the L-infinity distance of the value
   shares, a missing value counted as a value of its own (the largest change of any one
   value's share).
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from kerasflow.tasks.data.categorical_statistics import CategoricalStats
 from kerasflow.tasks.data.numeric_statistics import NumericStats
 from kerasflow.tasks.data.statistics import ColumnStats, SplitStatistics
+from kerasflow.tasks.data.text_statistics import TextStats
 from kerasflow.tasks.failures import DataValidationError
 from kerasflow.tasks.learning import plots
 
@@ -136,6 +138,8 @@ def numeric_drift(column: str, baseline: NumericStats, current: NumericStats, *,
     if not edges:
         p, q = np.array([p[:-1].sum(), p[-1]]), np.array([q[:-1].sum(), q[-1]])
     detail = f"mean {baseline.mean:.4g} -> {current.mean:.4g}, std {baseline.std:.4g} -> {current.std:.4g}"
+    if isinstance(baseline, TextStats):  # a text column is compared by its length
+        detail = f"tokens per text: {detail}"
     return _column(column, "jensen_shannon", jensen_shannon(p, q), threshold, detail, labels, p, q)
 
 
@@ -201,6 +205,8 @@ def _column(column, measure, distance, threshold, detail, bins, p, q) -> ColumnD
 
 
 def _kind(stats: ColumnStats) -> str:
+    if isinstance(stats, TextStats):
+        return "text"
     return "numbers" if isinstance(stats, NumericStats) else "categories"
 
 

@@ -15,7 +15,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from kerasflow.models import io
-from kerasflow.models.input_names import model_inputs
+from kerasflow.models.number_block import model_feed, takes_block
 from kerasflow.models.registry import ModelRegistry, RegistryError
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import ModelConfig
@@ -82,10 +82,13 @@ def predicted_chunks(model, ref: DatasetRef, *, split: str = "test") -> Iterator
     labels: list[np.ndarray] = []
     outputs: list[np.ndarray] = []
     pending = 0
-    batches = load_batches(ref, split, batch_size=predict_batch(ref)).prefetch(2)
+    block = takes_block(model)
+    batches = load_batches(ref, split, batch_size=predict_batch(ref), numbers_block=block).prefetch(2)
     for x, y in batches.as_numpy_iterator():
-        # A typed table's columns, read under their own names, go in under the model's input names.
-        outputs.append(np.asarray(model.predict_on_batch(model_inputs(x) if isinstance(x, dict) else x)))
+        # A typed table's columns, read under their own names, go in under the model's input names, the numbers
+        # as one block or (a model registered before the block, a production baseline) one by one.
+        fed = model_feed(x, types=ref.column_types or {}, block=block) if isinstance(x, dict) else x
+        outputs.append(np.asarray(model.predict_on_batch(fed)))
         labels.append(y)
         pending += len(labels[-1])
         if pending >= CHUNK_ROWS:

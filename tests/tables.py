@@ -112,3 +112,39 @@ def write_image_folders(url: str, *, per_class: int = 24, seed: int = 0) -> dict
                 f.write(buffer.getvalue())
             written.setdefault(name, []).append(key)
     return written
+
+
+# A support team's tickets: the queue a ticket goes to shows in the words of its description.
+TICKET_WORDS = {
+    "billing": ["refund", "invoice", "charged", "twice", "payment", "card", "bill", "subscription"],
+    "shipping": ["delivery", "package", "tracking", "courier", "late", "parcel", "address", "arrived"],
+    "technical": ["error", "crash", "login", "password", "app", "screen", "update", "freezes"],
+}
+TICKET_FILLER = ["please", "help", "my", "the", "is", "not", "since", "yesterday", "order", "hi", "thanks", "again"]
+
+
+def tickets_frame(rows: int = 300, *, seed: int = 0, words: int = 8) -> pd.DataFrame:
+    """Support tickets: a free-text ``description`` (punctuation, capitals, some missing), a ``product``
+    category, the customer's ``account_days`` and the ``queue`` label; ``words``: about how many words a
+    description has."""
+    rng = np.random.default_rng(seed)
+    queues = list(TICKET_WORDS)
+    label = rng.choice(queues, rows)
+    descriptions = []
+    for queue in label:
+        count = max(2, int(rng.poisson(words)))
+        signal = rng.choice(TICKET_WORDS[queue], max(1, count // 3))
+        noise = rng.choice(TICKET_FILLER, count - len(signal))
+        text = " ".join(rng.permutation([*signal, *noise]))
+        ending = rng.choice(["!", ", ok?", ", ASAP."])
+        descriptions.append(f"{text.capitalize()}{ending}")
+    frame = pd.DataFrame(
+        {
+            "description": descriptions,
+            "product": rng.choice(["app", "web", "store"], rows),
+            "account_days": rng.choice(np.arange(1.0, 100_001), rows, replace=False),  # no two tickets alike
+            "queue": label,
+        }
+    )
+    frame.loc[rng.random(rows) < 0.05, "description"] = None
+    return frame

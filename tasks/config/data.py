@@ -83,10 +83,18 @@ class ColumnConfig(_Section):
 
     type: str = Field(
         description="float, float_normalized, float_rescaled, float_discretized, integer_categorical, "
-        "string_categorical, string_hashed, integer_hashed, or a type registered with register_column_type"
+        "string_categorical, string_hashed, integer_hashed, text, or a type registered with register_column_type"
     )
     num_bins: int | None = Field(None, gt=1, description="float_discretized, string_hashed, integer_hashed")
-    max_tokens: int | None = Field(None, gt=0, description="categorical: keep the most frequent values, the rest OOV")
+    max_tokens: int | None = Field(
+        None,
+        gt=0,
+        description="categorical: keep the most frequent values, the rest OOV; text: the vocabulary's size, the "
+        "tokens in most texts (default 10000, at most 20000)",
+    )
+    output_mode: str | None = Field(
+        None, description="text: multi_hot (default), count or tf_idf (TextVectorization's output_mode)"
+    )
     scale: float | None = Field(None, description="float_rescaled: value * scale + offset")
     offset: float | None = Field(None, description="float_rescaled")
 
@@ -133,9 +141,9 @@ class DataConfig(_Section):
     feature_columns: list[str] | None = None
     columns: dict[str, str | ColumnConfig] | None = Field(
         None,
-        description="tables: feature column -> type (float_normalized, string_categorical, ... or {type, num_bins, "
-        "max_tokens, scale, offset}); the columns in this order are the features. Default: every column but the "
-        "label, numbers float_normalized and text string_categorical",
+        description="tables: feature column -> type (float_normalized, string_categorical, text, ... or {type, "
+        "num_bins, max_tokens, output_mode, scale, offset}); the columns in this order are the features. Default: "
+        "every column but the label, numbers float_normalized and text string_categorical",
     )
     crosses: list[CrossConfig] = Field(
         default_factory=list, description="tables: hashed crosses of categorical columns"
@@ -143,7 +151,8 @@ class DataConfig(_Section):
     missing: Literal["error", "fill"] = Field(
         "error",
         description="tables: a missing number fails ingestion (error), or is filled with the training mean beside a "
-        "0/1 indicator inside the model (fill); a missing category is always a category of its own",
+        "0/1 indicator inside the model (fill); a missing category is always a category of its own, a missing "
+        "text (a text column) the empty text",
     )
     label_column: str = "label"
     labels: Literal["classes", "numbers"] = Field(

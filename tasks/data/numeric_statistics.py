@@ -126,18 +126,20 @@ class NumericStats:
 
     def quantiles(self, shares: Iterable[float]) -> list[float]:
         """The values below which ``shares`` of the rows present lie (0 is the min, 1 the max)."""
+        shares = list(shares)
         keys = sorted(self.buckets)
+        if not self.count or not keys:
+            return [0.0] * len(shares)
         cumulative = np.cumsum([self.buckets[k] for k in keys])
+        # One search for all shares: a table of 3,000 columns asks 101 quantiles of each (issue 30).
+        positions = np.searchsorted(cumulative, np.asarray(shares, dtype=np.float64) * cumulative[-1]).tolist()
         found = []
-        for share in shares:
-            if not self.count or not keys:
-                found.append(0.0)
-            elif share <= 0:
+        for share, position in zip(shares, positions, strict=True):
+            if share <= 0:
                 found.append(self.min)
             elif share >= 1:
                 found.append(self.max)
             else:
-                position = int(np.searchsorted(cumulative, share * cumulative[-1]))
                 found.append(min(self.max, max(self.min, bucket_value(keys[min(position, len(keys) - 1)]))))
         return found
 

@@ -55,7 +55,15 @@ def load_split(ref: DatasetRef, split: str, *, ordered: bool = True, cache: bool
     return ds.apply(tf.data.experimental.assert_cardinality(int(ref.splits[split])))
 
 
-def load_batches(ref: DatasetRef, split: str, *, batch_size: int, ordered: bool = True, by_column: bool = True):
+def load_batches(
+    ref: DatasetRef,
+    split: str,
+    *,
+    batch_size: int,
+    ordered: bool = True,
+    by_column: bool = True,
+    numbers_block: bool = False,
+):
     """The split ``split`` as (features, labels) batches of ``batch_size`` rows, the last one shorter.
 
     For one pass over a split (statistics, checks, label counts, adapting, scoring). A table
@@ -69,10 +77,12 @@ def load_batches(ref: DatasetRef, split: str, *, batch_size: int, ordered: bool 
         batch_size: rows per batch.
         ordered: as :func:`load_split`.
         by_column: as :func:`load_split`.
+        numbers_block: a typed table's numbers as the one block a model takes (``NUMBERS_INPUT``,
+            models/number_block.py), not one tensor per column.
     """
     import tensorflow as tf
 
-    ds = stored_examples(ref, split, ordered=ordered, by_column=by_column)
+    ds = stored_examples(ref, split, ordered=ordered, by_column=by_column, numbers_block=numbers_block)
     if ref.image_size is not None:  # encoded: each image decoded on its own
         ds = ds.unbatch().map(image_decoder(ref), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.batch(batch_size)
@@ -148,6 +158,7 @@ def make_dataset(
     cache: bool | str = "auto",
     drop_remainder: bool = False,
     input_context: Any = None,
+    numbers_block: bool = False,
 ):
     """Batched, prefetched pipeline for ``split``.
 
@@ -162,6 +173,8 @@ def make_dataset(
         cache: ``True``/``False``, or a policy of ``data.cache`` (``auto``, ``memory``, ``none``).
         drop_remainder: drop a last partial batch (see ``fit`` for why validation does).
         input_context: a ``tf.distribute.InputContext``; shards by input pipeline.
+        numbers_block: a typed table's numbers as the one block a model takes (``NUMBERS_INPUT``,
+            models/number_block.py), not one tensor per column: a batch of 3,000 number columns is one tensor.
     """
     import tensorflow as tf
 
@@ -212,7 +225,7 @@ def make_dataset(
                 ds, blocked = ds.unbatch().apply(tf.data.experimental.assert_cardinality(rows)), False
             ds = ds.shard(pipelines, input_context.input_pipeline_id)
         ds = _batched(ds, per_replica, drop_remainder=drop_remainder, rows=rows if blocked else None)
-    ds = columns_of_batches(ref, ds)
+    ds = columns_of_batches(ref, ds, numbers_block=numbers_block)
     options = tf.data.Options()
     # Sharded above when an input context is given; otherwise tf.distribute shards the
     # batches by data. Either way the policy is set here, never left to AUTO's guess.

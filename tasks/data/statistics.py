@@ -24,12 +24,15 @@ from kerasflow.tasks.data.categorical_statistics import CategoricalStats
 from kerasflow.tasks.data.numeric_statistics import NumericStats
 from kerasflow.tasks.data.numeric_statistics import bucket_of as bucket_of
 from kerasflow.tasks.data.numeric_statistics import bucket_value as bucket_value
+from kerasflow.tasks.data.text_statistics import TextStats
 
+# A text column's (TextStats) is a number column's of its tokens per text, with its tokens' document frequencies.
 ColumnStats = NumericStats | CategoricalStats
 
 
 def _column_from_json(raw: Mapping[str, Any]) -> ColumnStats:
-    return NumericStats.from_json(raw) if raw["kind"] == "numeric" else CategoricalStats.from_json(raw)
+    kinds: dict[str, type[ColumnStats]] = {"numeric": NumericStats, "text": TextStats}
+    return kinds.get(raw["kind"], CategoricalStats).from_json(raw)
 
 
 @dataclass
@@ -125,6 +128,22 @@ def summarize(stats: ColumnStats, *, top: int = TOP_K) -> dict[str, Any]:
         stats: one column's statistics.
         top: values a categorical column lists.
     """
+    if isinstance(stats, TextStats):
+        present = stats.count > 0
+        return {
+            "kind": "text",
+            "count": stats.count,
+            "empty": stats.empty,
+            "tokens_per_text": {
+                "mean": stats.mean if present else None,
+                "std": stats.std if present else None,
+                "min": stats.min if present else None,
+                "median": stats.quantiles([0.5])[0] if present else None,
+                "p95": stats.quantiles([0.95])[0] if present else None,
+                "max": stats.max if present else None,
+            },
+            "top": [[token, count] for token, count in stats.top(top)],
+        }
     if isinstance(stats, NumericStats):
         present = stats.count > 0
         return {
@@ -173,6 +192,7 @@ def split_statistics(
     columns: Mapping[str, np.ndarray],
     *,
     categorical: Iterable[str] = (),
+    text: Iterable[str] = (),
     labels: np.ndarray | None = None,
     class_names: list[str] | None = None,
     missing_tokens: Mapping[str, Any] | None = None,
@@ -183,25 +203,29 @@ def split_statistics(
     ``rows``: the split's row indices into the columns and labels (None: every row); read
     a chunk at a time, so no copy of a split's column is made.
 
-    ``categorical``: the columns counted as values; ``labels``: class ids (named by
+    ``categorical``: the columns counted as values; ``text``: those counted as texts (their tokens
+    per text and each token's texts: tasks/data/text_statistics.py); ``labels``: class ids (named by
     ``class_names``) or a regression target's numbers; ``missing_tokens``: the value that
     stands for a missing category, per column.
 
     Args:
         columns: column name -> its values, one per row.
         categorical: the columns counted as values; the others as numbers.
+        text: the columns counted as texts (tokens per text, and each token's texts).
         labels: one label per row: class ids, or a regression target's numbers.
         class_names: names of the class ids; None or empty: the labels are numbers.
         missing_tokens: column -> the value that stands for a missing category.
         rows: the split's row indices into ``columns`` and ``labels``; None: every row.
     """
-    categorical = set(categorical)
+    categorical, text = set(categorical), set(text)
     tokens = dict(missing_tokens or {})
     stats = SplitStatistics()
     count = None
     for name, values in columns.items():
         count = len(values) if rows is None else len(rows)
-        column: ColumnStats = CategoricalStats() if name in categorical else NumericStats()
+        column: ColumnStats = (
+            CategoricalStats() if name in categorical else TextStats() if name in text else NumericStats()
+        )
         for start in range(0, count, CHUNK_ROWS):
             chunk = values[start : start + CHUNK_ROWS] if rows is None else values[rows[start : start + CHUNK_ROWS]]
             if isinstance(column, CategoricalStats):

@@ -14,6 +14,7 @@ from kerasflow.tasks.data.statistics import (
     NumericStats,
     SplitStatistics,
 )
+from kerasflow.tasks.data.text_statistics import TextStats
 from kerasflow.tasks.learning import plots
 
 # Columns a split's table lists, and columns drawn: a 500-column table stays a page, not a scroll.
@@ -83,6 +84,15 @@ def _split_markdown(split: str, stats: SplitStatistics) -> str:
 
 
 def _describe(stats: ColumnStats) -> str:
+    if isinstance(stats, TextStats):
+        if not stats.count:
+            return "no text"
+        median, p95 = stats.quantiles([0.5, 0.95])
+        top = ", ".join(f"{token} {n / stats.count:.1%}" for token, n in stats.top(5))
+        return (
+            f"tokens per text: mean {stats.mean:.4g}, median {median:.4g}, 95% {p95:.4g}, max {stats.max:.4g}; "
+            f"{stats.empty} empty; in most texts: {top or '(none)'}"
+        )
     if isinstance(stats, NumericStats):
         if not stats.count:
             return "no value present"

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from kerasflow.models.input_names import NUMBERS_INPUT
 from kerasflow.tasks.data import tfds_quiet
 from kerasflow.tasks.data.materialize import local_builder_dir
 from kerasflow.tasks.data.source_data import GROUP_KEYS, SLICE_PREFIX, groups
@@ -57,7 +58,13 @@ def decoded_image(encoded: Any, *, height: int, width: int, channels: int) -> An
 
 
 def stored_examples(
-    ref: DatasetRef, split: str, *, ordered: bool, by_column: bool = True, shard_seed: int | None = None
+    ref: DatasetRef,
+    split: str,
+    *,
+    ordered: bool,
+    by_column: bool = True,
+    shard_seed: int | None = None,
+    numbers_block: bool = False,
 ):
     """(features, label) of each stored example: a row, or a block of rows for a table.
 
@@ -65,6 +72,8 @@ def stored_examples(
     are read one after another when ``ordered`` (the stored order), else by a parallel,
     deterministic interleave; with ``shard_seed``, in an order shuffled anew each epoch.
     A part's own label ids become the dataset's here (``DatasetPart.class_ids``).
+    ``numbers_block``: a typed table's numbers, with ``by_column``, as the one block a model
+    takes (``NUMBERS_INPUT``), not one tensor per column.
     """
     import tensorflow as tf
 
@@ -95,7 +104,7 @@ def stored_examples(
     if not ref.typed:
         features_of = lambda example: example[fk]  # noqa: E731 - one expression
     else:
-        features_of = _typed_columns(ref) if by_column else _stored_groups(ref)
+        features_of = _typed_columns(ref, numbers_block=numbers_block) if by_column else _stored_groups(ref)
 
     def pair(record, number):
         example = decode(record)
@@ -111,8 +120,10 @@ def _stored_groups(ref: DatasetRef) -> Callable[[dict[str, Any]], dict[str, Any]
     return lambda example: {key: example[key] for key in keys}
 
 
-def columns_of_batches(ref: DatasetRef, ds):
+def columns_of_batches(ref: DatasetRef, ds, *, numbers_block: bool = False):
     """Batches of (feature groups, label) as read with ``by_column=False`` -> (one tensor per column, label).
+
+    With ``numbers_block``, the numbers stay one tensor, the block a model takes (``NUMBERS_INPUT``).
 
     Rows are shuffled and batched as their few storage groups, and cut into columns once
     per batch: a row of 30 float columns as 31 tensors took 57 ms a batch of 1024 to
@@ -121,26 +132,38 @@ def columns_of_batches(ref: DatasetRef, ds):
     Args:
         ref: the dataset ``ds`` was read from.
         ds: batches read with ``by_column=False``; returned as they are unless the dataset is a typed table.
+        numbers_block: the numbers as one block, not one tensor per column.
     """
     import tensorflow as tf
 
     if not ref.typed:
         return ds
-    columns = _typed_columns(ref)
+    columns = _typed_columns(ref, numbers_block=numbers_block)
     return ds.map(lambda x, y: (columns(x), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def _typed_columns(ref: DatasetRef) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A stored example or a batch of a typed table (its columns in groups by storage) -> one tensor per column."""
+def _typed_columns(ref: DatasetRef, *, numbers_block: bool) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A stored example or a batch of a typed table (its columns in groups by storage) -> one tensor per column.
 
+    With ``numbers_block`` the numbers stay the stored group, the block a model takes
+    (``NUMBERS_INPUT``, models/number_block.py): a table of 3,000 number columns is one
+    tensor per batch, not 3,000 cut apart for the model to stack again.
+    """
+
+    found = groups(ref.column_types or {})
+    numbers = [(NUMBERS_INPUT, GROUP_KEYS["float"])] if numbers_block and found["float"] else []
     places = [
         (name, GROUP_KEYS[storage], j)
-        for storage, names in groups(ref.column_types or {}).items()
+        for storage, names in found.items()
+        if not (numbers and storage == "float")
         for j, name in enumerate(names)
     ]
     order = {name: i for i, name in enumerate(ref.column_types or {})}
     places.sort(key=lambda place: order[place[0]])
-    return lambda example: {name: example[key][..., j] for name, key, j in places}
+    return lambda example: {
+        **{name: example[key] for name, key in numbers},
+        **{name: example[key][..., j] for name, key, j in places},
+    }
 
 
 def _parts_of(ref: DatasetRef, split: str | None) -> list[tuple[Any, Any]]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from kerasflow.models.column_types import MISSING_INTEGER, MISSING_TEXT, column_type
+from kerasflow.models.column_types import MISSING_INTEGER, MISSING_TEXT, column_type, is_free_text
 from kerasflow.tasks.data.source_data import groups
 from kerasflow.tasks.data.statistics import SplitStatistics, split_statistics
 
@@ -70,7 +70,7 @@ def statistics_of(
     class_names: list[str] | None = None,
     rows: np.ndarray | None = None,
 ) -> SplitStatistics:
-    """The statistics of a typed table's ``columns`` (and ``labels``), categories counted as values.
+    """The statistics of a typed table's ``columns`` (and ``labels``), categories counted as values, texts by tokens.
 
     Args:
         columns: column name -> its values, one per row (:meth:`TypedArrays.columns`).
@@ -82,6 +82,7 @@ def statistics_of(
     return split_statistics(
         columns,
         categorical=[name for name, t in types.items() if column_type(t).categorical],
+        text=[name for name, t in types.items() if is_free_text(column_type(t))],
         labels=labels,
         class_names=class_names,
         missing_tokens=missing_tokens(types),

@@ -15,7 +15,7 @@ import numpy as np
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from kerasflow.models.input_names import model_inputs
+from kerasflow.models.number_block import model_feed, takes_block
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks import drift, storage
 from kerasflow.tasks.config import ConfigError, DriftConfig
@@ -29,23 +29,32 @@ from kerasflow.tasks.storage.output_location import SCORES_METADATA_KEY, check_o
 from kerasflow.tasks.storage.parquet_output import ParquetOutput
 
 
-def score_rows(model: Any, features: np.ndarray | dict[str, np.ndarray], *, batch_size: int = 1024) -> np.ndarray:
+def score_rows(
+    model: Any,
+    features: np.ndarray | dict[str, np.ndarray],
+    *,
+    column_types: dict[str, str] | None = None,
+    batch_size: int = 1024,
+) -> np.ndarray:
     """The model's raw outputs for ``features`` (probabilities, or numbers), ``batch_size`` rows at a time.
 
     Each step is one ``predict_on_batch``, as evaluation scores (tasks/evaluate.py):
     ``model.predict`` builds a data adapter and an iterator on every call (about 70 ms on
     two cores), where a hundred rows take 2 ms to score in process (bench/predictor.py).
 
-    A typed table's columns go in under the model's input names (``model_inputs``, as training
-    feeds them): a column Keras would not take as a name, ``a/b``, under its safe one.
+    A typed table's columns go in as training feeds them (``model_feed``): under the model's
+    input names (a column Keras would not take as a name, ``a/b``, under its safe one), the
+    numbers stacked as one block, or one by one for a model registered before the block.
 
     Args:
         model: a loaded Keras model.
         features: the examples, or a typed table's columns by name.
+        column_types: a typed table's columns and types, in order, as recorded at registration; None for
+            examples.
         batch_size: rows per step.
     """
     if isinstance(features, dict):
-        features = model_inputs(features)
+        features = model_feed(features, types=column_types or {}, block=takes_block(model))
     rows = len(next(iter(features.values()))) if isinstance(features, dict) else len(features)
     if rows <= batch_size:
         return np.asarray(model.predict_on_batch(features))
@@ -197,6 +206,7 @@ def write_scores(
         key_column=key_column,
     )
     model = None
+    types = signature["column_types"]
     # A team's table is compared with the training data; a stored split is that data's own.
     observed = SplitStatistics() if scoring.from_table and signature["column_types"] else None
     marker = {SCORES_METADATA_KEY: f"{name} v{version}".encode()}
@@ -209,13 +219,15 @@ def write_scores(
                 # Verified against its sha256, inspected, in safe mode; a refused file is not retried.
                 model = registry.load(name, version, trusted_packages=trusted_packages)
             written.write(
-                frame_of(score_rows(model, features), keys=keys, labels=labels, first_row=written.rows),
+                frame_of(
+                    score_rows(model, features, column_types=types), keys=keys, labels=labels, first_row=written.rows
+                ),
                 source=batch_source,
             )
             progress.scored(written.rows)
         if written.rows == 0:  # empty files: an empty table with the columns, typed as one row's
             model = model or registry.load(name, version, trusted_packages=trusted_packages)
-            empty = score_rows(model, one_row(signature, scoring.feature_shape))[:0]
+            empty = score_rows(model, one_row(signature, scoring.feature_shape), column_types=types)[:0]
             written.write(frame_of(empty, keys=np.array([]) if key_column else None), source=scoring.source)
         if observed is not None and written.rows:
             check_skew(observed, metadata, root=root, output=output, source=scoring.source, fail=fail_on_skew)

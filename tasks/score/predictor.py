@@ -163,7 +163,10 @@ class Predictor:
         )
         check_signature(self.metadata, features, source=FRAME_SOURCE)
         # No rows: scored as the command scores an empty table, so the columns keep their types.
-        outputs = score_rows(self.model, features) if len(frame) else self._placeholder_outputs(1)[:0]
+        types = signature["column_types"]
+        outputs = (
+            score_rows(self.model, features, column_types=types) if len(frame) else self._placeholder_outputs(1)[:0]
+        )
         scores = predictions_frame(
             outputs,
             task=self._task,
@@ -179,7 +182,8 @@ class Predictor:
     def _placeholder_outputs(self, rows: int) -> np.ndarray:
         row = one_row(self._signature, (len(self.columns),))
         if isinstance(row, dict):
-            return score_rows(self.model, {name: np.repeat(values, rows, axis=0) for name, values in row.items()})
+            repeated = {name: np.repeat(values, rows, axis=0) for name, values in row.items()}
+            return score_rows(self.model, repeated, column_types=self._signature["column_types"])
         return score_rows(self.model, np.repeat(row, rows, axis=0))
 
     def _warm_up(self) -> None:

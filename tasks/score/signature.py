@@ -19,12 +19,17 @@ from kerasflow.tasks.failures import DataValidationError
 def signature_of(metadata: dict[str, Any]) -> dict[str, Any]:
     """The input signature a version's ``metadata`` records: shape, dtype, columns, column types, missing, classes."""
     dataset = metadata.get("dataset", {})
+    columns, types = dataset.get("feature_names"), dataset.get("column_types")
+    if columns and types and set(columns) == set(types):
+        # In the table's order, which says each column's place in the numbers block (models/number_block.py):
+        # metadata.json is written with sorted keys, its list of feature names keeps the order.
+        types = {column: types[column] for column in columns}
     return {
         "shape": list(dataset.get("feature_shape") or []),
         "dtype": dataset.get("feature_dtype"),
-        "columns": dataset.get("feature_names"),
+        "columns": columns,
         # A typed table's columns and types (models registered before typed tables have none).
-        "column_types": dataset.get("column_types"),
+        "column_types": types,
         "missing": dataset.get("missing", "error"),
         "classes": dataset.get("class_names"),
     }

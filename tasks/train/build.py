@@ -133,7 +133,7 @@ def train_target_stats(ref: DatasetRef) -> tuple[float, float]:
     import numpy as np
 
     count, total, squares = 0, 0.0, 0.0
-    for labels in load_batches(ref, "train", batch_size=65536).map(lambda x, y: y).as_numpy_iterator():
+    for labels in load_batches(ref, "train", batch_size=65536, by_column=False).map(lambda x, y: y).as_numpy_iterator():
         values = np.asarray(labels, dtype="float64").reshape(-1)
         count, total, squares = count + len(values), total + values.sum(), squares + (values**2).sum()
     mean = total / count if count else 0.0

@@ -13,18 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from kerasflow.models import io, private_apis
-from kerasflow.models.input_names import is_input_name, model_inputs
+from kerasflow.models.input_names import is_input_name
+from kerasflow.models.number_block import block_columns, model_feed
 from kerasflow.tasks import storage
 from kerasflow.tasks.config import TrainConfig
 from kerasflow.tasks.data import pipeline
 from kerasflow.tasks.refs import DatasetRef, TrainedModel
 from kerasflow.tasks.train.build import build_compiled_model
-from kerasflow.tasks.train.plan import TrainingPlan, labels_as_compiled, learning_rate, make_plan
+from kerasflow.tasks.train.plan import TrainingPlan, inputs_as_built, labels_as_compiled, learning_rate, make_plan
 
 __all__ = [
     "build_compiled_model",
     "dataset_fn",
     "fit_model",
+    "inputs_as_built",
     "labels_as_compiled",
     "learning_rate",
     "loop_model",
@@ -50,7 +52,8 @@ def dataset_fn(ref: DatasetRef, split: str, plan: TrainingPlan):
     The targets are encoded as the model was compiled for: one-hot labels for label
     smoothing (both splits), and on the training split class weights as sample weights,
     which is what ``fit(class_weight=...)`` does, so the loop applies them identically.
-    A typed table's columns are keyed by the model's input names (``model_inputs``).
+    A typed table's columns are keyed by the model's input names, the numbers as the model takes them
+    (``model_feed``: one block, or one input per column for a model registered before the block).
 
     Args:
         ref: the stored dataset.
@@ -67,10 +70,14 @@ def dataset_fn(ref: DatasetRef, split: str, plan: TrainingPlan):
         shuffle_buffer=plan.shuffle_buffer,
         cache=plan.cache,
         drop_remainder=plan.replicas > 1,
+        numbers_block=plan.numbers_block,
     )
-    # A typed table's columns are read under their own names; the model takes them under its input names.
-    renamed = ref.typed and any(not is_input_name(column) for column in ref.column_types or {})
-    if plan.one_hot_classes is None and (plan.class_weights is None or not training) and not renamed:
+    # A typed table's columns are read under their own names, the numbers as the model takes them (one block,
+    # or one by one for a model registered before the block); the model takes the columns under its input names.
+    types = ref.column_types or {}
+    by_name = set(types) - set(block_columns(types)) if plan.numbers_block else set(types)
+    fed = ref.typed and any(not is_input_name(column) for column in by_name)
+    if plan.one_hot_classes is None and (plan.class_weights is None or not training) and not fed:
         return base
     weights = plan.class_weights if training else None
 
@@ -78,7 +85,7 @@ def dataset_fn(ref: DatasetRef, split: str, plan: TrainingPlan):
         import tensorflow as tf
 
         def targets(x, y):
-            x = model_inputs(x) if renamed else x
+            x = model_feed(x, types=types, block=plan.numbers_block) if fed else x
             out = tf.one_hot(tf.cast(y, tf.int32), plan.one_hot_classes) if plan.one_hot_classes else y
             if weights is None:
                 return x, out
@@ -155,7 +162,7 @@ def fit_model(
     seed_everything(config.training.seed)
     with strategy.scope(), precision(config.runtime):
         model = build_compiled_model(config, ref, plan=plan, warm_start_version=warm_start_version)
-    plan = labels_as_compiled(model, plan)
+    plan = inputs_as_built(model, labels_as_compiled(model, plan))
 
     train_ds, val_ds = (dataset_fn(ref, split, plan)(None) for split in SPLITS)
     if strategy.num_replicas_in_sync > 1:
@@ -223,7 +230,7 @@ def save_trained(
     run_dir.mkdir(parents=True, exist_ok=True)
     model_path = run_dir / "model.keras"
     sha256 = io.save_model(model, model_path)
-    io.export_saved_model(model, run_dir / "saved_model")
+    io.export_saved_model(model, run_dir / "saved_model", column_types=ref.column_types)
     curves = {k: [float(v) for v in values] for k, values in history.items()}
     (run_dir / "metrics.json").write_text(json.dumps({"history": curves, "first_epoch": first_epoch}, indent=2))
     return TrainedModel(

@@ -7,10 +7,12 @@ rate, class weights and label encoding (DESIGN.md: "Training builds one frozen p
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
 
+from kerasflow.models.number_block import takes_block
 from kerasflow.tasks.config import ConfigError, TrainConfig
 from kerasflow.tasks.config.training import AUTO_STEPS_PER_EXECUTION
 from kerasflow.tasks.data.pipeline import load_batches
@@ -32,6 +34,8 @@ class TrainingPlan:
     seed: the seed of the shuffles (and, through seed_everything, of the initial weights).
     shuffle_buffer: rows the training split is shuffled within, each epoch.
     cache: whether the splits' decoded examples are held in memory after the first epoch.
+    numbers_block: a typed table's numbers are fed as one block (models/number_block.py); False for a model
+        registered before it, warm started from.
     """
 
     replicas: int
@@ -45,6 +49,7 @@ class TrainingPlan:
     seed: int = 0
     shuffle_buffer: int = 10_000
     cache: bool = False
+    numbers_block: bool = True
 
 
 def make_plan(config: TrainConfig, ref: DatasetRef, *, replicas: int) -> TrainingPlan:
@@ -160,13 +165,25 @@ def train_label_counts(ref: DatasetRef, *, num_classes: int) -> list[int]:
     import numpy as np
 
     counts = np.zeros(num_classes, dtype=np.int64)
-    for labels in load_batches(ref, "train", batch_size=65536).map(lambda x, y: y).as_numpy_iterator():
+    for labels in load_batches(ref, "train", batch_size=65536, by_column=False).map(lambda x, y: y).as_numpy_iterator():
         counts += np.bincount(np.asarray(labels, dtype=np.int64).reshape(-1), minlength=num_classes)[:num_classes]
     return [int(c) for c in counts]
 
 
 # Keras losses that take one-hot labels (by their names, underscores dropped, any case).
 ONE_HOT_LOSSES = frozenset({"categoricalcrossentropy", "categoricalfocalcrossentropy", "categoricalhinge"})
+
+
+def inputs_as_built(model: Any, plan: TrainingPlan) -> TrainingPlan:
+    """The plan feeding a typed table's numbers as ``model`` takes them: one block, or one input per column.
+
+    A model warm started from a version registered before the numbers block takes its columns one by one.
+
+    Args:
+        model: the model about to train.
+        plan: the training's plan.
+    """
+    return dataclasses.replace(plan, numbers_block=takes_block(model))
 
 
 def labels_as_compiled(model: Any, plan: TrainingPlan) -> TrainingPlan:
@@ -180,8 +197,6 @@ def labels_as_compiled(model: Any, plan: TrainingPlan) -> TrainingPlan:
         model: the model about to train, compiled.
         plan: the training's plan.
     """
-    import dataclasses
-
     if plan.one_hot_classes is not None or not getattr(model, "compiled", False):
         return plan
     loss = getattr(model, "loss", None)

@@ -24,10 +24,11 @@ from kerasflow.models.column_types import (
     build_encoder,
     column_type,
 )
-from kerasflow.models.input_names import model_inputs
+from kerasflow.models.number_block import model_feed
 from kerasflow.tasks.config import ConfigError, DataConfig
 from kerasflow.tasks.data.materialize import read_statistics
 from kerasflow.tasks.data.statistics import CategoricalStats, NumericStats, SplitStatistics
+from kerasflow.tasks.data.text_statistics import TextStats
 from kerasflow.tasks.refs import DatasetRef
 
 PERCENTILES = [i / 100 for i in range(101)]
@@ -57,6 +58,9 @@ def column_facts(stats: NumericStats | CategoricalStats, *, storage: str) -> Col
         stats: the column's statistics on the training split.
         storage: how the column is stored (``float``, ``integer``, ``string``); an integer vocabulary is of ints.
     """
+    if isinstance(stats, TextStats):  # tokens by the texts holding them, and their inverse document frequencies
+        tokens = [token for token, _ in stats.top()]
+        return ColumnFacts(vocabulary=tuple(tokens), idf=tuple(stats.idf(tokens)))
     if isinstance(stats, NumericStats):
         return ColumnFacts(
             missing=stats.missing,
@@ -142,14 +146,14 @@ def encoding_model(encoder: Encoder) -> Any:
 def column_encoding(encoder: Encoder) -> Callable[[dict[str, Any]], Any]:
     """The encoding as a function of a batch of the table's columns under their own names, as the data is read.
 
-    The encoding takes them under its input names (``model_inputs``), which differ where Keras
-    refuses a column's name (``a/b``).
+    The encoding takes them under its input names, which differ where Keras refuses a column's
+    name (``a/b``), and the numbers as one block (``model_feed``, models/number_block.py).
 
     Args:
         encoder: the table's raw inputs and their encoding.
     """
     encoding = encoding_model(encoder)
-    return lambda columns: encoding(model_inputs(columns))
+    return lambda columns: encoding(model_feed(columns, types=encoder.types, block=True))
 
 
 def assemble(encoder: Encoder, body: Any) -> Any:

@@ -33,7 +33,7 @@ from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks.config import DataConfig, TrainConfig
 from kerasflow.tasks.ingest import ingest
 from kerasflow.tasks.score.inputs import split_batches
-from tests.tables import IMAGE_CLASSES, transactions_frame, write_frame, write_image_folders
+from tests.tables import IMAGE_CLASSES, tickets_frame, transactions_frame, write_frame, write_image_folders
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -73,10 +73,11 @@ def run(feed):
 MISSING_TEXT, MISSING_INTEGER = "(missing)", -(2**63)
 
 
-def table_column(values, spec, *, unicode):
-    """A column as its input wants it: a missing text is "(missing)", an integer -2**63, a number NaN."""
+def table_column(values, spec, *, unicode, free_text=False):
+    """A column as its input wants it: a missing category is "(missing)", a missing free text "", an
+    integer -2**63, a number NaN."""
     if spec.dtype == tf.string:
-        text = values.astype(object).where(values.notna(), MISSING_TEXT)
+        text = values.astype(object).where(values.notna(), "" if free_text else MISSING_TEXT)
         return np.array(text.tolist(), dtype=str) if unicode else text.to_numpy(dtype=object)
     if spec.dtype == tf.int64:
         return values.astype("Int64").to_numpy(dtype="int64", na_value=MISSING_INTEGER)
@@ -97,7 +98,12 @@ else:
     frame = pd.read_parquet(request["rows"])
     for how in ("object", "unicode"):
         feed = {
-            name: table_column(frame[request["columns"][name]], spec, unicode=how == "unicode")
+            name: table_column(
+                frame[request["columns"][name]],
+                spec,
+                unicode=how == "unicode",
+                free_text=request["columns"][name] in request.get("free_text", []),
+            )
             for name, spec in specs.items()
         }
         dtypes[how] = sorted({column.dtype.kind for column in feed.values()})
@@ -128,7 +134,8 @@ def score_without_kerasflow(tmp_path: Path, *, saved_model: Path, kind: str, **r
         tmp_path: the test's folder, where the client, its request and its outputs are written.
         saved_model: the version's ``saved_model/`` folder.
         kind: ``arrays`` (a ``.npy`` of examples), ``images`` (image files) or ``table`` (a Parquet file).
-        **request: what the kind reads: ``rows``, ``images``, ``columns`` (input name -> column name).
+        **request: what the kind reads: ``rows``, ``images``, ``columns`` (input name -> column name),
+            ``free_text`` (the columns of the ``text`` type: a missing one is fed as "").
 
     Returns:
         (output name -> the outputs, the client's report: signature, dtypes fed, kerasflow modules imported).
@@ -267,6 +274,44 @@ def test_a_typed_tables_savedmodel_scores_objects_and_unicode_arrays_as_predict_
     expected = probabilities(frame, class_names)[:, 1:]
     assert_same_scores(served["object"], expected, kind="typed table, object columns")
     assert_same_scores(served["unicode"], expected, kind="typed table, <U arrays")
+
+
+def test_a_text_tables_savedmodel_scores_raw_text_as_predict_does_without_kerasflow(root, tmp_path):
+    # The guide's IMDB model trained from a file: support tickets, a free-text description beside a category
+    # (training's tickets all have one, so no two rows are alike; some of those scored have none).
+    columns = (
+        "data.columns={description: {type: text, output_mode: multi_hot, max_tokens: 200}, product: string_categorical}"
+    )
+    url = write_frame(str(tmp_path / "tickets.parquet"), tickets_frame(300, seed=1).dropna())
+    config = TrainConfig.smoke(data={"source": "files", "url": url, "label_column": "queue"}, model={"name": "tickets"})
+    config = config.with_overrides([columns, "model.family=imdb_text", "gate.value={}"])
+    summary = train_flow(config=config)
+    assert summary.outcome == "promoted", summary.message
+    incoming = tickets_frame(30, seed=7).drop(columns=["queue"])
+    incoming.loc[:2, "description"] = None
+    incoming.loc[3, "description"] = "Zyxx qwerty, REFUND!!!"
+    rows = write_frame(str(tmp_path / "incoming.parquet"), incoming)
+    output = tmp_path / "scores.parquet"
+    predict_flow(model="tickets@1", output=str(output), data=DataConfig(source="files", url=rows))
+    frame = pd.read_parquet(output)
+
+    served, report = score_without_kerasflow(
+        tmp_path,
+        saved_model=saved_model_of(root, "tickets", 1),
+        kind="table",
+        rows=rows,
+        columns={column: column for column in ("description", "product")},
+        free_text=["description"],
+    )
+
+    assert report["inputs"] == {"description": ["string", [None]], "product": ["string", [None]]}
+    metadata = ModelRegistry(f"{root}/registry").get("tickets", 1)
+    assert metadata["builder"]["reference"] == "imdb_text"
+    class_names = metadata["dataset"]["class_names"]
+    assert list(report["outputs"].values()) == [["float32", [None, len(class_names)]]]
+    expected = probabilities(frame, class_names)
+    assert_same_scores(served["object"], expected, kind="text table, object columns")
+    assert_same_scores(served["unicode"], expected, kind="text table, <U arrays")
 
 
 def test_an_image_folders_savedmodel_scores_image_files_as_predict_does_without_kerasflow(root, tmp_path):

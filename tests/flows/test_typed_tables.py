@@ -14,6 +14,7 @@ import pytest
 from kerasflow.flows.predict import predict_flow
 from kerasflow.flows.recipes import load_recipe
 from kerasflow.flows.train import train_flow
+from kerasflow.models.number_block import model_feed
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks.config import ConfigError, DataConfig, TrainConfig
 from kerasflow.tasks.drift import DataDrifted
@@ -74,7 +75,10 @@ def test_a_transactions_table_trains_gates_registers_and_scores_raw_rows(root, t
         "customer_age": incoming["customer_age"].to_numpy("float32"),
         **{c: incoming[c].fillna("(missing)").to_numpy(object) for c in ("country", "merchant_category", "channel")},
     }
-    direct = model.predict(feed, verbose=0).ravel()
+    # The numbers go in as one block (models/number_block.py) in the table's order (metadata.json sorts its keys:
+    # the feature names keep it), the categories one input each.
+    types = {column: dataset["column_types"][column] for column in dataset["feature_names"]}
+    direct = model.predict(model_feed(feed, types=types, block=True), verbose=0).ravel()
     np.testing.assert_allclose(
         frame["probability"].where(frame["class_id"] == 1, 1 - frame["probability"]), direct, rtol=1e-5, atol=1e-6
     )

@@ -27,6 +27,8 @@ from kerasflow.models.column_types import (
     register_stacked_encoding,
     serving_names,
 )
+from kerasflow.models.input_names import NUMBERS_INPUT, input_names
+from kerasflow.models.number_block import model_feed
 
 COLUMNS = [
     TypedColumn("amount", "float_normalized"),
@@ -57,6 +59,11 @@ ROWS = {
 }
 
 
+def fed(encoder, rows):
+    """A batch of columns by name as the encoder's model takes it: the numbers as one block."""
+    return model_feed(rows, types=encoder.types, block=True)
+
+
 def encoding_model(**kwargs):
     encoder = build_encoder(COLUMNS, FACTS, **kwargs)
     return keras.Model(encoder.inputs, encoder.encoded), encoder
@@ -64,7 +71,7 @@ def encoding_model(**kwargs):
 
 def test_every_type_encodes_its_column_as_the_training_statistics_say():
     model, encoder = encoding_model(fill_missing=True, crosses=[Cross(("country", "mcc"), 16)])
-    encoded = np.asarray(model.predict(ROWS, verbose=0))
+    encoded = np.asarray(model.predict(fed(encoder, ROWS), verbose=0))
     assert encoded.shape == (4, encoder.width) and np.isfinite(encoded).all()
     column = {name: encoded[:, i] for i, name in enumerate(encoder.names)}
     # A missing number is the training mean (0 once normalized), with its indicator set.
@@ -92,17 +99,17 @@ def test_a_saved_encoding_scores_raw_rows_the_same_in_a_clean_process_under_safe
     _, encoder = encoding_model(fill_missing=True, crosses=[Cross(("country", "device"), 8)])
     outputs = keras.layers.Dense(1, activation="sigmoid")(encoder.encoded)
     model = keras.Model(encoder.inputs, outputs)
-    expected = model.predict(ROWS, verbose=0)
+    expected = model.predict(fed(encoder, ROWS), verbose=0)
     path = tmp_path / "typed.keras"
     sha = io.save_model(model, path)
-    rows = {name: values.tolist() for name, values in ROWS.items()}
+    rows = {name: values.tolist() for name, values in fed(encoder, ROWS).items()}
     script = f"""
 import json, sys
 import numpy as np
 from kerasflow.models import io
 model = io.load_model({str(path)!r}, expected_sha256={sha!r})
 rows = json.loads(sys.stdin.read())
-feed = {{k: np.array(v, dtype=object if isinstance(v[0], str) else None) for k, v in rows.items()}}
+feed = {{k: np.array(v, dtype=object if isinstance(v[0], str) else None) for k, v in rows.items()}}  # the block 2-D
 feed = {{k: v.astype("float32") if v.dtype.kind == "f" else v for k, v in feed.items()}}
 print(json.dumps(model.predict(feed, verbose=0).tolist()))
 """
@@ -124,19 +131,21 @@ def test_columns_named_as_keras_refuses_are_encoded_saved_and_exported_under_saf
     encoder = build_encoder(columns, facts, crosses=[Cross(("ß/ü", "a/b"), 8)], fill_missing=True)
     # What the builder is told keeps the columns' own names.
     assert encoder.names[:2] == ["price (€)[missing]", "price (€)"] and "ß/ü=de" in encoder.names
-    from kerasflow.models.input_names import model_inputs
-
     model = keras.Model(encoder.inputs, keras.layers.Dense(1)(encoder.encoded))
-    rows = model_inputs({odd.get(name, name): values for name, values in ROWS.items()})
-    assert sorted(model.input) == sorted(rows) and "ß_ü_c87643cc" in rows and "price (€)" in rows
+    columns = {odd.get(name, name): values for name, values in ROWS.items()}
+    rows = fed(encoder, columns)
+    assert sorted(model.input) == sorted(rows) and "ß_ü_c87643cc" in rows and NUMBERS_INPUT in rows
     expected = model.predict(rows, verbose=0)
     assert np.isfinite(expected).all()
     io.save_model(model, tmp_path / "odd.keras")
     loaded = io.load_model(tmp_path / "odd.keras").predict(rows, verbose=0)
     np.testing.assert_allclose(loaded, expected, rtol=1e-6, atol=1e-6)
-    served = tf.saved_model.load(str(io.export_saved_model(model, tmp_path / "saved_model")))
-    signature = dict(zip(model.input, serving_names(list(model.input)), strict=True))
-    outputs = served.signatures["serve"](**{signature[name]: tf.constant(values) for name, values in rows.items()})
+    # The SavedModel still takes one argument per column, numbers included, under a signature's names.
+    saved = io.export_saved_model(model, tmp_path / "saved_model", column_types=encoder.types)
+    served = tf.saved_model.load(str(saved))
+    names = input_names(encoder.types)
+    signature = dict(zip(encoder.types, serving_names([names[c] for c in encoder.types]), strict=True))
+    outputs = served.signatures["serve"](**{signature[name]: tf.constant(values) for name, values in columns.items()})
     np.testing.assert_allclose(next(iter(outputs.values())).numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -218,8 +227,8 @@ def test_numbers_encoded_as_one_stack_equal_their_encoding_column_by_column(monk
     assert stacked.names == reference.names
     assert stacked.names[:3] == ["amount[missing]", "amount", "country=(other)"], "the columns' order"
     assert "age[missing]" in stacked.names and "raw[missing]" not in stacked.names
-    expected = keras.Model(reference.inputs, reference.encoded).predict(rows, verbose=0)
-    encoded = keras.Model(stacked.inputs, stacked.encoded).predict(rows, verbose=0)
+    expected = keras.Model(reference.inputs, reference.encoded).predict(fed(reference, rows), verbose=0)
+    encoded = keras.Model(stacked.inputs, stacked.encoded).predict(fed(stacked, rows), verbose=0)
     np.testing.assert_allclose(encoded, expected, rtol=1e-6, atol=1e-6)
     assert np.isfinite(encoded).all()
 
@@ -229,10 +238,11 @@ def test_a_table_of_many_numbers_is_encoded_by_a_few_layers_not_several_per_colu
     facts = {f"f{i}": ColumnFacts(mean=float(i), std=2.0, missing=i % 2) for i in range(30)}
     encoder = build_encoder(columns, facts, fill_missing=True)
     model = keras.Model(encoder.inputs, encoder.encoded)
-    assert len(model.layers) - 30 <= 6, [layer.name for layer in model.layers if "input" not in layer.name]
+    assert list(model.input) == [NUMBERS_INPUT], "the 30 columns are one input, not 30"
+    assert len(model.layers) <= 6, [layer.name for layer in model.layers]
     assert encoder.names[:3] == ["f0", "f1[missing]", "f1"]
     row = {f"f{i}": np.array([float(i) + 2.0, np.nan], "float32") for i in range(30)}
-    encoded = model.predict(row, verbose=0)
+    encoded = model.predict(fed(encoder, row), verbose=0)
     np.testing.assert_allclose(encoded[0, [encoder.names.index(f"f{i}") for i in range(30)]], 1.0, rtol=1e-5)
     np.testing.assert_allclose(encoded[1, [encoder.names.index(f"f{i}") for i in range(30)]], 0.0, atol=1e-6)
 
@@ -251,7 +261,8 @@ def test_a_teams_number_type_can_encode_its_columns_as_one_stack():
         encoder = build_encoder(columns, {})
         model = keras.Model(encoder.inputs, encoder.encoded)
         assert sum(isinstance(layer, keras.layers.ReLU) for layer in model.layers) == 2, "one stack per params"
-        encoded = model.predict({"a": np.array([5.0, -1.0], "f"), "b": np.array([5.0, 0.5], "f")}, verbose=0)
+        rows = {"a": np.array([5.0, -1.0], "f"), "b": np.array([5.0, 0.5], "f")}
+        encoded = model.predict(fed(encoder, rows), verbose=0)
         np.testing.assert_allclose(encoded, [[2.0, 1.0], [0.0, 0.5]])
     finally:
         COLUMN_TYPES.pop("float_clipped")

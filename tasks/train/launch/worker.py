@@ -54,7 +54,7 @@ def run(job) -> None:
     fit.seed_everything(config.training.seed)
     with strategy.scope(), precision(config.runtime):
         model = fit.build_compiled_model(config, ref, plan=plan, warm_start_version=job.warm_start_version)
-    plan = fit.labels_as_compiled(model, plan)
+    plan = fit.inputs_as_built(model, fit.labels_as_compiled(model, plan))
     run_dir = storage.run_dir(config.storage.root, job.run_id)
     lease = (
         LeaseView(job.state_url, generation=job.lease_generation, description=job.key)

@@ -9,7 +9,8 @@ numbers written with a ',' is refused, not kept as one category per number). A t
 
 - ``float``: float32, NaN where missing (allowed only under ``data.missing: fill``);
 - ``integer``: int64, :data:`MISSING_INTEGER` where missing;
-- ``string``: text, :data:`MISSING_TEXT` where missing.
+- ``string``: text, :data:`MISSING_TEXT` where missing; for free text (the ``text`` type) the empty
+  text, and a column of numbers is refused.
 
 Ingestion and scoring read through the same functions, so a row is fed to the model the
 same way in both.
@@ -21,7 +22,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from kerasflow.models.column_types import MISSING_INTEGER, MISSING_TEXT
+from kerasflow.models.column_types import MISSING_INTEGER, MISSING_TEXT, column_type, is_free_text
 from kerasflow.tasks.config import DataConfig
 from kerasflow.tasks.data.source_data import groups
 from kerasflow.tasks.data.typed_arrays import TypedArrays
@@ -165,14 +166,41 @@ def read_columns(url: str, frame, types: Mapping[str, str], *, missing: str, fir
 
     Raises:
         DataValidationError: a number column holds a value that is not a number, infinite, or (without
-            ``fill``) missing, or an integer column a value that is not a whole number.
+            ``fill``) missing, an integer column a value that is not a whole number, or a text column numbers.
     """
     by_group = groups(types)
+    free_text = [c for c in by_group["string"] if is_free_text(column_type(types[c]))]
+    check_free_text(url, frame, free_text, types=types)
     return TypedArrays(
         floats=numeric_features(url, frame, by_group["float"], first_row=first_row, allow_missing=missing == "fill"),
         integers=integer_values(url, frame, by_group["integer"], first_row=first_row),
-        strings=text_values(frame, by_group["string"]),
+        strings=text_values(frame, by_group["string"], free_text=free_text),
     )
+
+
+def check_free_text(url: str, frame, columns: list[str], *, types: Mapping[str, str]) -> None:
+    """Refuse a free-text column (``text``) the file holds as numbers: its tokens would be digits.
+
+    Args:
+        url: the file's URL, for the message.
+        frame: the rows read.
+        columns: the free-text columns.
+        types: feature column -> type, for the message.
+
+    Raises:
+        DataValidationError: a column's values are numbers or booleans (a column of missing values only is text).
+    """
+    import pandas as pd
+
+    for column in columns:
+        values = frame[column]
+        numeric = pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
+        if numeric and values.notna().any():
+            raise DataValidationError(
+                f"{url}: check 'text' failed: column {column!r} is declared {types[column]} (free text, split into "
+                f"words) but received numbers ({values.dtype}), expected text; declare it float_normalized (a "
+                "number) or integer_categorical (a code) in data.columns"
+            )
 
 
 def check_category_lengths(
@@ -195,6 +223,8 @@ def check_category_lengths(
         return
     lengths = np.fromiter(map(len, strings.ravel()), dtype=np.int64, count=strings.size).reshape(strings.shape)
     for j, column in enumerate(columns):
+        if is_free_text(column_type(types[column])):  # split into words: its vocabulary is tokens, not whole values
+            continue
         long = np.flatnonzero(lengths[:, j] > MAX_CATEGORY_CHARS)
         if len(long):
             row = file_row(frame, int(long[0]), first_row)
@@ -202,8 +232,8 @@ def check_category_lengths(
                 f"{url}: check 'category length' failed: column {column!r} ({types[column]}) has {len(long)} "
                 f"value(s) longer than {MAX_CATEGORY_CHARS} characters, first at row {row} "
                 f"({int(lengths[long[0], j])} characters); a category is a short label or code, kept whole in the "
-                "model's vocabulary and the statistics: shorten or map the values, or leave the column out of the "
-                "table (data.columns)"
+                "model's vocabulary and the statistics: shorten or map the values, declare it text (free text, split "
+                "into words) or leave the column out of the table (data.columns)"
             )
 
 
@@ -247,12 +277,13 @@ def integer_values(url: str, frame, columns: list[str], *, first_row: int = 0) -
     return out
 
 
-def text_values(frame, columns: list[str]) -> np.ndarray:
-    """Text category columns as str; a missing value is :data:`MISSING_TEXT` (a category of its own).
+def text_values(frame, columns: list[str], *, free_text: list[str] | tuple[str, ...] = ()) -> np.ndarray:
+    """Text columns as str; a missing category is :data:`MISSING_TEXT` (a category of its own), a missing text "".
 
     Args:
         frame: the rows read.
         columns: the text columns, in order.
+        free_text: those of ``columns`` that are free text (the ``text`` type): a missing one is the empty text.
 
     Returns:
         Shape ``(rows, len(columns))``, of Python strings.
@@ -261,8 +292,6 @@ def text_values(frame, columns: list[str]) -> np.ndarray:
     for j, column in enumerate(columns):
         values = frame[column]
         text = values.astype(str).to_numpy(dtype=object)
-        text[values.isna().to_numpy()] = MISSING_TEXT
+        text[values.isna().to_numpy()] = "" if column in free_text else MISSING_TEXT
         out[:, j] = text
     return out
-
-
