@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint imports docs reference package-tree bench screenshots clean
+.PHONY: run test lint imports docs reference package-tree bench screenshots clean module-seconds
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,20 @@ run: $(BIN)/kerasflow
 # Three test processes on two cores: much of the suite waits on subprocesses, servers and
 # polls, so a third process fills the idle time (the whole suite here: 716 s with two, 616 s
 # with three; the CPU 97 % busy at the median). --dist loadfile keeps a module in one
-# process, so a module fixture (the end-to-end server) starts once.
+# process, so a module fixture (the end-to-end server) starts once; the modules measured
+# longest go first (tests/module_order.py), so no process is left alone with a long one at the end.
+PYTEST_PROCESSES := -n 3 --dist loadfile --no-loadscope-reorder
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(MAKE) --no-print-directory imports docs
-	$(BIN)/python -m pytest -n 3 --dist loadfile
+	$(BIN)/python -m pytest $(PYTEST_PROCESSES)
+
+# Measure each test module's seconds for the order above: a run of the whole suite (a run with
+# failures still measures, so the figures are written either way).
+module-seconds: $(VENV)/.dev
+	$(BIN)/python -m pytest $(PYTEST_PROCESSES) --junitxml=.module-seconds.xml -q || true
+	$(BIN)/python -m tests.module_order .module-seconds.xml > tests/module_seconds.json
+	rm -f .module-seconds.xml
 
 # import-linter and mkdocstrings read a package from its folder, and the editable install
 # maps kerasflow.flows, .tasks and .models from the top-level folders: both read a tree of

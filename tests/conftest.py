@@ -218,3 +218,13 @@ def unwritable_folder(tmp_path):
             subprocess.run(["chattr", "-i", str(folder)], check=True)
         else:
             folder.chmod(0o755)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under the test processes of ``make test``, the modules measured longest go first (tests/module_order.py)."""
+    if config.getoption("dist", "no") == "no":
+        return
+    from tests.module_order import load_seconds, longest_first
+
+    order = longest_first([item.nodeid for item in items], load_seconds())
+    items[:] = [items[i] for i in order]
