@@ -20,6 +20,7 @@ scoring's skew (tasks/score/) both compare with them.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -284,17 +285,29 @@ def compare(
     return DriftReport(baseline=baseline_name, current=current_name, columns=columns)
 
 
+# The drifted columns drawn in a report, the furthest past their thresholds first. A figure costs
+# about 0.3 s: scoring 40 rows of a 300-column table drew 208 and spent 84 s of its 85 s on them.
+MAX_DRAWN = 12
+
+
 def report_markdown(report: DriftReport, *, title: str, labels: tuple[str, str]) -> str:
-    """The report's table and, for each drifted column, both distributions drawn side by side.
+    """The report's table and, for the drifted columns furthest past their thresholds, both distributions drawn.
+
+    At most :data:`MAX_DRAWN` columns are drawn; the table lists every column.
 
     Args:
         report: the drift report.
         title: the heading of the report's table.
         labels: the names of the baseline's and the current distributions in the figures.
     """
-
     sections = [report.markdown(title=title)]
-    for column in report.drifted():
+    drifted = sorted(report.drifted(), key=lambda c: -c.distance / c.threshold if c.threshold > 0 else -math.inf)
+    if len(drifted) > MAX_DRAWN:
+        sections.append(
+            f"{len(drifted)} columns drifted; the {MAX_DRAWN} furthest past their thresholds are drawn below, "
+            "every one is in the table above."
+        )
+    for column in drifted[:MAX_DRAWN]:
         png = plots.distributions_png(
             column.bins,
             column.baseline,
