@@ -1,9 +1,13 @@
-"""Gate: may the candidate replace production? A pure function of metrics and config.
+"""Gate: may the candidate replace production? A pure function of metrics, evidence and config.
 
-Value checks bound a metric absolutely; change checks bound its regression against the
-production baseline (absolute or relative, in the metric's direction); per-class checks
-bound a metric in every class (recall of each class >= 0.8). Without a baseline
-change checks report "no baseline" and do not fail (TFX's first-run behaviour).
+Value checks bound a metric absolutely; change checks decide on candidate - baseline on
+the same test rows with an interval (tasks/confidence.py: pass, fail or inconclusive, in
+the metric's direction, absolute or relative); per-class and per-slice checks bound a
+metric in every class or slice, failing one only when its interval is below the bound
+after Holm's correction across them. Without paired evidence (metrics recorded before it,
+a team's flow passing Metrics alone) checks compare point values, as before. Without a
+baseline change checks report "no baseline" and do not fail (TFX's first-run behaviour).
+What an inconclusive gate does is ``gate.inconclusive`` (docs/concepts/gate.md).
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from __future__ import annotations
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from kerasflow.tasks.confidence import decide_change
 from kerasflow.tasks.config import Change, GateConfig
 from kerasflow.tasks.failures import DeterministicFailure
-from kerasflow.tasks.refs import Evaluation, GateCheck, GateReport, Metrics
+from kerasflow.tasks.gate_bounds import class_noise, slice_checks, value_check
+from kerasflow.tasks.refs import Difference, Evaluation, GateCheck, GateEvidence, GateReport, Metrics
 
 __all__ = ["GateRejected", "decide", "gate", "higher_is_better"]
 
@@ -55,8 +61,9 @@ def decide(
     baseline_version: int | None = None,
     baseline_error: str | None = None,
     alias_version: int | None = None,
+    evidence: GateEvidence | None = None,
 ) -> GateReport:
-    """Run every configured check; the report passes when none fails.
+    """Run every configured check; a failed one rejects, an inconclusive one is ``config.inconclusive``'s to decide.
 
     ``baseline_error`` says the model under the alias exists but could not be measured.
     Judging without it would silently switch the change checks off, which is what a
@@ -73,33 +80,61 @@ def decide(
         baseline_version: the version the baseline's metrics are of.
         baseline_error: why the model under the alias could not be measured; None when it was, or there is none.
         alias_version: the version under the alias at evaluation; None for ``baseline_version``.
+        evidence: the paired differences and slices' noise measured with the metrics; None: point comparisons.
     """
     checks = [_baseline_check(baseline_error, config)] if baseline_error is not None else []
     checks += [
-        _value_check(metric, side, threshold, candidate)
+        value_check(metric, side, threshold, candidate)
         for metric, bound in sorted(config.value.items())
         for side, threshold in (("min", bound.min), ("max", bound.max))
         if threshold is not None
     ]
-    checks += [_change_check(metric, change, candidate, baseline) for metric, change in sorted(config.change.items())]
+    changes = evidence.changes if evidence is not None and baseline is not None else {}
+    checks += [
+        _change_check(
+            metric,
+            change,
+            candidate,
+            baseline,
+            paired=changes.get(metric),
+            confidence=change.confidence or config.confidence,
+            rows=evidence.rows if evidence else 0,
+        )
+        for metric, change in sorted(config.change.items())
+    ]
+    slices = evidence.slices if evidence is not None else {}
     checks += [
         check
         for column, bounds in sorted(config.per_slice.items())
         for metric, bound in sorted(bounds.items())
         for side, threshold in (("min", bound.min), ("max", bound.max))
         if threshold is not None
-        for check in _slice_checks(metric, side, threshold, candidate, column=column)
+        for check in slice_checks(
+            metric,
+            side,
+            threshold,
+            candidate,
+            column=column,
+            noise={v: m[metric] for v, m in slices.get(column, {}).items() if metric in m},
+            confidence=config.confidence,
+        )
     ]
     checks += [
         check
         for metric, bound in sorted(config.per_class.items())
         for side, threshold in (("min", bound.min), ("max", bound.max))
         if threshold is not None
-        for check in _slice_checks(metric, side, threshold, candidate)
+        for check in slice_checks(
+            metric, side, threshold, candidate, noise=class_noise(metric, candidate), confidence=config.confidence
+        )
     ]
+    verdicts = {c.verdict for c in checks}
+    decision = "fail" if "fail" in verdicts else "inconclusive" if "inconclusive" in verdicts else "pass"
     return GateReport(
-        passed=all(c.verdict != "fail" for c in checks),
+        passed=decision == "pass" or (decision == "inconclusive" and config.inconclusive == "promote"),
         checks=checks,
+        decision=decision,
+        inconclusive_policy=config.inconclusive,
         baseline_version=baseline_version,
         alias_version=alias_version if alias_version is not None else baseline_version,
     )
@@ -123,80 +158,70 @@ def _baseline_check(error: str, config: GateConfig) -> GateCheck:
     )
 
 
-def _value_check(metric: str, side: str, threshold: float, candidate: Metrics) -> GateCheck:
-    """``metric >= threshold`` (side "min") or ``metric <= threshold`` (side "max")."""
-    value = candidate.values.get(metric)
-    op = ">=" if side == "min" else "<="
-    if value is None:
-        verdict, detail = "fail", f"{metric} was not measured (have {sorted(candidate.values)})"
-    else:
-        ok = value >= threshold if side == "min" else value <= threshold
-        verdict = "pass" if ok else "fail"
-        detail = f"{metric} {value:.4f} {op if ok else ('<' if side == 'min' else '>')} {threshold}"
-    return GateCheck(
-        metric=metric, kind="value", value=value, threshold=f"{op} {threshold}", verdict=verdict, detail=detail
-    )
-
-
-def _slice_checks(
-    metric: str, side: str, threshold: float, candidate: Metrics, *, column: str | None = None
-) -> list[GateCheck]:
-    """One value check per slice of ``metric``: per class (``column`` None) or per value of ``column``."""
-    if column is None:
-        slices = candidate.per_class.get(metric)
-        label, measured = "each class", sorted(candidate.per_class)
-    else:
-        slices = {v: m[metric] for v, m in candidate.per_slice.get(column, {}).items() if metric in m}
-        label, measured = f"each {column}", sorted(candidate.per_slice)
-    if not slices:
-        return [
-            GateCheck(
-                metric=f"{metric}[{label}]",
-                kind="slice",
-                value=None,
-                threshold=f"{'>=' if side == 'min' else '<='} {threshold}",
-                verdict="fail",
-                detail=f"{metric} per {label.removeprefix('each ')} was not measured (have {measured})",
-            )
-        ]
-    checks = []
-    for slice_name, value in slices.items():
-        check = _value_check(metric, side, threshold, Metrics(split="", num_examples=0, values={metric: value}))
-        name = f"{metric}[{slice_name}]" if column is None else f"{metric}[{column}={slice_name}]"
-        checks.append(
-            check.model_copy(update={"metric": name, "kind": "slice", "detail": f"{name}{check.detail[len(metric) :]}"})
-        )
-    return checks
-
-
-def _change_check(metric: str, change: Change, candidate: Metrics, baseline: Metrics | None) -> GateCheck:
-    """The candidate's regression against the baseline, in the metric's direction."""
+def _change_check(
+    metric: str,
+    change: Change,
+    candidate: Metrics,
+    baseline: Metrics | None,
+    *,
+    paired: Difference | None = None,
+    confidence: float = 0.95,
+    rows: int = 0,
+) -> GateCheck:
+    """Candidate - baseline in the metric's direction, decided with its interval (point values without evidence)."""
     value = candidate.values.get(metric)
     up = change.higher_is_better if change.higher_is_better is not None else higher_is_better(metric)
     unit = " of baseline" if change.relative else ""
     base = baseline.values.get(metric) if baseline else None
+    superiority = change.mode == "superiority"
+    rule = f"improvement > {change.min_improvement}" if superiority else f"regression <= {change.max_regression}"
+    threshold = f"{rule}{unit} ({'higher' if up else 'lower'} is better)"
+    fields: dict[str, object] = {}
     if baseline is None:
         verdict, detail = "no baseline", f"{metric}: no baseline to compare"
     elif value is None or base is None:
         verdict, detail = "fail", f"{metric} missing from candidate or baseline"
     else:
-        regression = (base - value) if up else (value - base)
+        improvement = (value - base) if up else (base - value)
         if change.relative:
-            regression = regression / abs(base) if base else (0.0 if regression <= 0 else float("inf"))
-        ok = regression <= change.max_regression
-        verdict = "pass" if ok else "fail"
-        detail = (
-            f"{metric} {value:.4f} vs baseline {base:.4f}: regression {regression:.4f}{unit} "
-            f"{'<=' if ok else '>'} {change.max_regression}"
-        )
+            improvement = improvement / abs(base) if base else (0.0 if improvement >= 0 else float("-inf"))
+        ok = improvement > change.min_improvement if superiority else -improvement <= change.max_regression
+        point = "pass" if ok else "fail"
+        se = None if paired is None else (paired.relative_se if change.relative else paired.se)
+        if se is None:  # metrics without paired evidence: today's point comparison
+            verdict = point
+            detail = (
+                f"{metric} {value:.4f} vs baseline {base:.4f}: "
+                + (f"improvement {improvement:.4f}{unit} {'>' if ok else '<='} {change.min_improvement}"
+                   if superiority else
+                   f"regression {-improvement:.4f}{unit} {'<=' if ok else '>'} {change.max_regression}")
+                + " (point values: no paired evidence)"
+            )  # fmt: skip
+        else:
+            estimate = paired.estimate / abs(paired.baseline) if change.relative else paired.estimate
+            improvement = estimate if up else -estimate
+            outcome = decide_change(
+                improvement, se, mode=change.mode, margin=change.margin, confidence=confidence, rows=rows
+            )
+            low, high = (outcome.low, outcome.high) if up else (-outcome.high, -outcome.low)
+            verdict = outcome.verdict
+            fields = {"estimate": estimate, "low": low, "high": high, "margin": change.margin, "mdd": outcome.mdd}
+            fields |= {"confidence": confidence, "rows_needed": outcome.rows_needed, "point_verdict": point}
+            wanted = f"about {outcome.rows_needed:,} test rows would decide; " if outcome.rows_needed else ""
+            detail = (
+                f"{metric} {value:.4f} vs baseline {base:.4f}: candidate - baseline {estimate:+.4f}{unit} "
+                f"[{low:+.4f}, {high:+.4f}] at {confidence * 100:g}%, {rule}{unit}: {verdict} "
+                f"(detectable at {rows:,} rows: {outcome.mdd:.4f}; {wanted}as a point comparison: {point})"
+            )
     return GateCheck(
         metric=metric,
         kind="change",
         value=value,
-        threshold=f"regression <= {change.max_regression}{unit} ({'higher' if up else 'lower'} is better)",
+        threshold=threshold,
         baseline=base,
         verdict=verdict,
         detail=detail,
+        **fields,
     )
 
 
@@ -208,16 +233,36 @@ def report_markdown(report: GateReport, *, name: str) -> str:
         name: the model's name, for the heading.
     """
     verdict = "**passed**" if report.passed else "**rejected**"
+    if report.decision == "inconclusive":
+        verdict = f"**inconclusive**, {report.inconclusive_policy or 'reject'}: {verdict.strip('*')}"
     base = f"v{report.baseline_version}" if report.baseline_version else "none (first run)"
     rows = "\n".join(
-        f"| {c.metric} | {c.kind} | {'' if c.value is None else f'{c.value:.4f}'} | {c.threshold} | "
-        f"{'' if c.baseline is None else f'{c.baseline:.4f}'} | {c.verdict} |"
+        f"| {c.metric} | {c.kind} | {_number(c.value)} | {_number(c.baseline)} | {_number(c.estimate, signed=True)} | "
+        f"{_interval(c)} | {c.threshold} | {c.verdict} | {c.point_verdict or ''} |"
         for c in report.checks
     )
     return (
         f"### Gate for {name}: {verdict}\n\nBaseline: {base}\n\n"
-        "| metric | kind | value | threshold | baseline | verdict |\n|---|---|---|---|---|---|\n" + rows
+        "| metric | kind | value | baseline | estimate | interval | margin | outcome | as a point comparison |\n"
+        "|---|---|---|---|---|---|---|---|---|\n" + rows + "\n\nestimate: candidate - baseline (a slice: its value)"
     )
+
+
+def _number(value: float | None, *, signed: bool = False) -> str:
+    return "" if value is None else f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def _interval(check: GateCheck) -> str:
+    if check.low is None or check.high is None:
+        return ""
+    return f"[{check.low:+.4f}, {check.high:+.4f}] at {(check.confidence or 0) * 100:g}%"
+
+
+# The gate report's columns in the Prefect UI's table artifact.
+TABLE_FIELDS = (
+    "metric", "kind", "value", "baseline", "estimate", "low", "high", "threshold", "verdict", "point_verdict", "mdd",
+    "rows_needed",
+)  # fmt: skip
 
 
 @task(name="gate", retries=0)
@@ -236,13 +281,12 @@ def gate(evaluation: Evaluation, config: GateConfig, *, name: str) -> GateReport
         baseline_version=evaluation.baseline_version,
         baseline_error=evaluation.baseline_error,
         alias_version=evaluation.alias_version,
+        evidence=evaluation.evidence,
     )
     create_table_artifact(
         key="gate-report",
-        table=[
-            c.model_dump(include={"metric", "kind", "value", "threshold", "baseline", "verdict"}) for c in report.checks
-        ],
-        description=f"gate for {name}: {'passed' if report.passed else 'rejected'}",
+        table=[{field: getattr(c, field) for field in TABLE_FIELDS} for c in report.checks],
+        description=f"gate for {name}: {'passed' if report.passed else 'rejected'} ({report.decision})",
     )
     create_markdown_artifact(
         key="gate-summary", markdown=report_markdown(report, name=name), description=report.summary()

@@ -149,11 +149,49 @@ class Metrics(_Ref):
     confusion: list[list[int]] | None = Field(None, description="counts of [true class][predicted class]")
 
 
+class Difference(_Ref):
+    """One metric's candidate - baseline on the same rows, with its standard error (tasks/learning/paired.py).
+
+    For a slice of the candidate alone (no baseline), ``estimate`` is the candidate's value
+    and ``se`` its standard error. The interval at any confidence is ``estimate ± z·se``, so
+    the gate chooses the confidence without measuring again.
+    """
+
+    candidate: float
+    baseline: float | None = None
+    estimate: float = Field(description="candidate - baseline; the candidate's value when there is no baseline")
+    se: float = Field(ge=0, description="standard error of the estimate over the test rows")
+    relative_se: float | None = Field(None, description="standard error of estimate / |baseline|")
+    method: Literal["normal", "bootstrap"] = Field(
+        description="normal: a mean or smooth function of means (exact paired sd, delta method); bootstrap: Poisson"
+    )
+
+
+class GateEvidence(_Ref):
+    """What the gate decides on beyond point values: each metric's paired difference and each slice's noise.
+
+    Small (a few floats per metric), never rows: a recorded decision can be made again from it.
+    """
+
+    rows: int = Field(description="test rows both models were measured on")
+    changes: dict[str, Difference] = Field(
+        default_factory=dict, description="metric -> candidate - baseline; empty without a baseline"
+    )
+    slices: dict[str, dict[str, dict[str, Difference]]] = Field(
+        default_factory=dict, description="slice column -> value -> metric -> the candidate's value and its noise"
+    )
+    seed: int = Field(0, description="the seed of every bootstrap draw")
+    replicates: int = Field(0, description="bootstrap replicates drawn (0: none was needed)")
+
+
 class Evaluation(_Ref):
     """The candidate's metrics and, when production has a model, the baseline's."""
 
     candidate: Metrics
     baseline: Metrics | None = None
+    evidence: GateEvidence | None = Field(
+        None, description="paired differences with their noise, measured in the same pass (None: point values only)"
+    )
     baseline_version: int | None = None
     baseline_note: str | None = Field(None, description="why there is no baseline, when there is none")
     baseline_error: str | None = Field(
@@ -170,20 +208,39 @@ class Evaluation(_Ref):
 
 
 class GateCheck(_Ref):
+    """One check of the gate; a change or slice check decided with confidence carries its interval."""
+
     metric: str
     kind: Literal["value", "change", "slice", "baseline"]
     value: float | None
     threshold: str
     baseline: float | None = None
-    verdict: Literal["pass", "fail", "no baseline"]
+    verdict: Literal["pass", "fail", "inconclusive", "no baseline"]
     detail: str
+    estimate: float | None = Field(None, description="candidate - baseline (relative: of |baseline|); a slice: value")
+    low: float | None = Field(None, description="the interval's lower end, in the estimate's units")
+    high: float | None = Field(None, description="the interval's upper end")
+    margin: float | None = Field(None, description="max_regression, min_improvement or the slice's bound")
+    confidence: float | None = None
+    mdd: float | None = Field(None, description="smallest difference this test size detects at 80% power")
+    rows_needed: int | None = Field(None, description="inconclusive: about how many test rows would decide it")
+    point_verdict: Literal["pass", "fail"] | None = Field(
+        None, description="how comparing the point values alone (the gate before issue 31) would have decided"
+    )
 
 
 class GateReport(_Ref):
-    """Every check the gate ran and whether the candidate may be promoted."""
+    """Every check the gate ran and whether the candidate may be promoted.
+
+    ``decision`` is the gate's own outcome (fail when a check fails, else inconclusive when
+    one is, else pass); ``passed`` is whether the candidate may be promoted, which for an
+    inconclusive decision is ``gate.inconclusive``'s policy.
+    """
 
     passed: bool
     checks: list[GateCheck]
+    decision: Literal["pass", "fail", "inconclusive"] | None = Field(None, description="None: recorded before it")
+    inconclusive_policy: Literal["reject", "keep_production", "promote"] | None = None
     baseline_version: int | None = None
     alias_version: int | None = Field(
         None,
@@ -197,9 +254,18 @@ class GateReport(_Ref):
     def failures(self) -> list[GateCheck]:
         return [check for check in self.checks if check.verdict == "fail"]
 
+    def inconclusive(self) -> list[GateCheck]:
+        return [check for check in self.checks if check.verdict == "inconclusive"]
+
     def summary(self) -> str:
+        undecided = "; ".join(check.detail for check in self.inconclusive())
         if self.passed:
+            if self.decision == "inconclusive":
+                return f"promoted on an inconclusive gate (gate.inconclusive: promote): {undecided}"
             return f"passed {len(self.checks)} check(s)"
+        if self.decision == "inconclusive":
+            kept = "production kept" if self.inconclusive_policy == "keep_production" else "rejected"
+            return f"{kept}, the test split cannot tell: {undecided}"
         return "rejected: " + "; ".join(check.detail for check in self.failures())
 
 

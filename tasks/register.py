@@ -88,6 +88,8 @@ def build_metadata(
         "metrics": evaluation.candidate.model_dump(),
         "baseline": evaluation.baseline.model_dump() if evaluation.baseline else None,
         "baseline_version": evaluation.baseline_version,
+        # What the gate decided on besides the metrics: decide() on it gives the recorded gate again.
+        "evidence": evaluation.evidence.model_dump() if evaluation.evidence else None,
         "gate": report.model_dump(),
         "config": config.model_dump(mode="json"),
         # What it predicts: scoring writes this task's columns (tasks/learning/learning_tasks.py).

@@ -140,9 +140,10 @@ def _print_summary(summary) -> None:
     if summary.metrics:
         echo("  test      " + "  ".join(f"{k}={val:.4f}" for k, val in sorted(summary.metrics.items())))
     if summary.gate is not None:
-        echo(f"  gate      {'passed' if summary.gate.passed else 'REJECTED'}")
+        decided = f" ({summary.gate.decision})" if summary.gate.decision not in (None, "pass", "fail") else ""
+        echo(f"  gate      {'passed' if summary.gate.passed else 'REJECTED'}{decided}")
         for check in summary.gate.checks:
-            echo(f"    [{check.verdict:^11}] {check.detail}")
+            echo(f"    [{check.verdict:^12}] {check.detail}")
     echo(f"  data      {summary.dataset_fingerprint}")
     if summary.run_dir:
         echo(f"  run       {summary.run_dir}  (model.keras, saved_model/, metrics.json, tensorboard/, plots/)")

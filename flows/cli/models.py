@@ -138,7 +138,7 @@ def models_show(
     gate = metadata.get("gate") or {}
     typer.echo(f"  gate                {'passed' if gate.get('passed') else 'rejected'}")
     for check in gate.get("checks", []):
-        typer.echo(f"    [{check['verdict']:^11}] {check['detail']}")
+        typer.echo(f"    [{check['verdict']:^12}] {check['detail']}")
 
 
 @models_app.command("promote")

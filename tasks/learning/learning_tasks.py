@@ -43,6 +43,8 @@ __all__ = [
 
 # ---------------------------------------------------------------- classification
 
+_EPSILON = 1e-7  # keras.backend.epsilon(): how Keras's cross-entropies clip probabilities
+
 
 class _Classification(LearningTask):
     labels: LabelKind = "classes"
@@ -63,6 +65,18 @@ class _Classification(LearningTask):
     def predicted_classes(self, y_pred: np.ndarray) -> np.ndarray:
         """The class id each output predicts (the most probable class)."""
         return self.probabilities(y_pred).argmax(axis=1)
+
+    def row_statistics(self, y_true, y_pred):
+        """Each row's correctness and cross-entropy (normalized and clipped as Keras's losses do)."""
+        y_true = np.asarray(y_true).astype("int64").reshape(-1)
+        probabilities = self.probabilities(y_pred).astype("float64")
+        probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
+        chosen = np.clip(probabilities[np.arange(len(y_true)), y_true], _EPSILON, 1 - _EPSILON)
+        return {"correct": (self.predicted_classes(y_pred) == y_true).astype("float64"), "loss": -np.log(chosen)}
+
+    def metrics_of_means(self, means):
+        """Accuracy and loss: the means of correctness and cross-entropy."""
+        return {"accuracy": means["correct"], "loss": means["loss"]}
 
     def figures(self, y_true, y_pred, *, class_names, title):
         measurer = self.measurer(class_names)
@@ -143,6 +157,26 @@ class BinaryTask(_Classification):
         """Class 1 where the second class's probability is at least 0.5, else class 0."""
         return (self.positive(y_pred) >= 0.5).astype("int64")
 
+    def row_statistics(self, y_true, y_pred):
+        """Besides correctness and loss, what precision and recall count (a score above 0.5, as Keras's metrics)."""
+        stats = super().row_statistics(y_true, y_pred)
+        actual = np.asarray(y_true).astype("float64").reshape(-1)
+        predicted = (self.positive(y_pred) > 0.5).astype("float64")
+        return {**stats, "actual": actual, "predicted": predicted, "found": actual * predicted}
+
+    def metrics_of_means(self, means):
+        """Accuracy and loss; precision = found / predicted and recall = found / actual (0 without any, as Keras)."""
+        found, predicted, actual = means["found"], means["predicted"], means["actual"]
+        return {
+            **super().metrics_of_means(means),
+            "precision": found / predicted if predicted > 0 else 0.0,
+            "recall": found / actual if actual > 0 else 0.0,
+        }
+
+    def ranking_score(self, y_pred):
+        """The positive class's probability, whose ``auc`` the task reports."""
+        return self.positive(y_pred)
+
     def training_objects(self, *, label_smoothing, one_hot, output_width):
         """Binary cross-entropy with accuracy, precision, recall and AUC; a two-unit softmax learns as multiclass.
 
@@ -219,6 +253,19 @@ class RegressionTask(LearningTask):
     def measurer(self, class_names):
         """A streaming accumulator of MSE, MAE, RMSE and R²; ``class_names`` is not used."""
         return RegressionMeasurer(self, class_names)
+
+    def row_statistics(self, y_true, y_pred):
+        """Each row's squared and absolute residual, its target and the target's square (R²'s spread)."""
+        y_true = np.asarray(y_true, dtype="float64").reshape(-1)
+        residuals = np.asarray(y_pred, dtype="float64").reshape(len(y_true), -1)[:, 0] - y_true
+        return {"squared": residuals**2, "absolute": np.abs(residuals), "target": y_true, "target_squared": y_true**2}
+
+    def metrics_of_means(self, means):
+        """MSE (the loss), MAE, RMSE and R² = 1 - MSE / the target's variance (0 for a constant target, as Keras)."""
+        mse = means["squared"]
+        spread = means["target_squared"] - means["target"] ** 2
+        r2 = 1.0 - mse / spread if spread > 0 else 0.0
+        return {"loss": mse, "mse": mse, "mae": means["absolute"], "rmse": max(mse, 0.0) ** 0.5, "r2": r2}
 
     def figures(self, y_true, y_pred, *, class_names, title):
         """Predicted against actual values, and the residuals' histogram.

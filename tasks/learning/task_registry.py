@@ -144,6 +144,34 @@ class LearningTask:
         """
         return labels
 
+    def row_statistics(self, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, np.ndarray] | None:
+        """Per-row numbers whose means give the metrics (:meth:`metrics_of_means`), for the gate's paired evidence.
+
+        With them, the candidate - baseline of each metric and its standard error come from
+        a few sums (tasks/learning/paired.py); without them (the default, None) from a
+        bootstrap of replicate measurers, right for any task but costlier.
+
+        Args:
+            y_true: the labels: class ids, or numbers.
+            y_pred: the model's raw outputs for the same rows.
+
+        Returns:
+            Name -> one number per row, the same names for every chunk; or None.
+        """
+        return None
+
+    def metrics_of_means(self, means: dict[str, float]) -> dict[str, float]:
+        """The metrics as smooth functions of the means of :meth:`row_statistics` (a ratio, a square root...).
+
+        Args:
+            means: each row statistic's mean over the rows measured.
+        """
+        return {}
+
+    def ranking_score(self, y_pred: np.ndarray) -> np.ndarray | None:
+        """The score whose ROC ``auc`` the task reports (a binary classifier's positive probability), or None."""
+        return None
+
     def is_lower_better(self, metric: str) -> bool:
         """Whether a lower value of ``metric`` is better: it is one of ``lower_is_better``."""
         return metric in self.lower_is_better

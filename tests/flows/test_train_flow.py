@@ -17,7 +17,8 @@ from kerasflow.flows.train import train_flow
 from kerasflow.models.registry import ModelRegistry
 from kerasflow.tasks.config import ConfigError, TrainConfig
 from kerasflow.tasks.failures import DataValidationError
-from kerasflow.tasks.gate import GateRejected
+from kerasflow.tasks.gate import GateRejected, decide
+from kerasflow.tasks.refs import GateEvidence, GateReport, Metrics
 from kerasflow.tasks.train.callbacks import TrainingDivergedError
 from tests.flows.helpers import flow_run_record, model_events
 
@@ -122,6 +123,19 @@ def test_second_run_is_gated_against_the_first_and_unchanged_data_is_skipped(roo
     metadata = registry_of(root).get("digits", 2)
     assert metadata["baseline_version"] == 1
     assert metadata["baseline"]["values"]["accuracy"] == pytest.approx(first.metrics["accuracy"])
+    # Decided with confidence on paired evidence recorded with the version: deciding again gives the same report.
+    assert all(c.low <= c.estimate <= c.high and c.point_verdict == "pass" and c.mdd >= 0 for c in change)
+    evidence = GateEvidence.model_validate(metadata["evidence"])
+    assert evidence.rows == metadata["metrics"]["num_examples"] and {"accuracy", "loss"} <= set(evidence.changes)
+    again = decide(
+        Metrics.model_validate(metadata["metrics"]),
+        Metrics.model_validate(metadata["baseline"]),
+        config.gate,
+        baseline_version=1,
+        alias_version=1,
+        evidence=evidence,
+    )
+    assert again == GateReport.model_validate(metadata["gate"])
 
     # Each outcome is an event about the model, tied to its flow run, for automations.
     mine = {f"prefect.flow-run.{registry_of(root).get('digits', v)['flow_run_id']}" for v in (1, 2)}
@@ -281,11 +295,13 @@ def test_missing_labels_are_named(root, tmp_path):
 
 def test_a_region_the_model_fails_is_caught_by_the_sliced_gate(root, tmp_path):
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({f"f{i}": rng.normal(size=900) for i in range(4)})
-    frame["region"] = np.repeat(["eu", "us", "apac"], 300)
+    # 1,000 rows a region, so each region's ~150 test rows can show an AUC under 0.7 with confidence
+    # (the gate fails a slice only when its interval, corrected for the number of slices, is below the bound).
+    frame = pd.DataFrame({f"f{i}": rng.normal(size=3000) for i in range(4)})
+    frame["region"] = np.repeat(["eu", "us", "apac"], 1000)
     learnable = (frame["f0"] + frame["f1"] > 0).astype(int)
     # In apac the label is noise: the model cannot rank it, whatever its overall AUC.
-    frame["label"] = np.where(frame["region"] == "apac", rng.integers(0, 2, size=900), learnable)
+    frame["label"] = np.where(frame["region"] == "apac", rng.integers(0, 2, size=3000), learnable)
     frame.to_parquet(tmp_path / "events.parquet")
     config = tabular(
         root,

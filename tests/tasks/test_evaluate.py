@@ -131,3 +131,56 @@ def test_evaluating_a_split_chunk_by_chunk_equals_the_whole_of_it(root, tmp_path
     for i, value in enumerate(ref.slices["region"]):
         subset = task.measure(y_true[codes == i], y_pred[codes == i], class_names=ref.class_names)
         assert chunked.per_slice["region"][value] == pytest.approx(subset.values, rel=1e-6)
+
+
+def test_candidate_and_baseline_are_measured_in_one_read_with_their_paired_evidence(root, tmp_path, monkeypatch):
+    from kerasflow.tasks.config import GateConfig
+    from kerasflow.tasks.gate import decide
+
+    frame = event_frame(1200, seed=4)
+    frame["region"] = np.array(["eu", "us", "apac"])[np.arange(1200) % 3]
+    url = write_frame(str(tmp_path / "events.parquet"), frame)
+    ref = materialize(load_source(DataConfig(source="files", url=url, slice_columns=["region"])), str(root))
+    features = make_dataset(ref, "test", batch_size=16, cache=False).element_spec[0]
+
+    def model(seed):
+        keras.utils.set_random_seed(seed)
+        inputs = {n: keras.Input(shape=spec.shape[1:], dtype=spec.dtype, name=n) for n, spec in features.items()}
+        joined = keras.layers.Concatenate()([keras.layers.Reshape((-1,))(x) for x in inputs.values()])
+        return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(keras.layers.Dense(8)(joined)))
+
+    candidate, other = model(0), model(1)
+    task, names = TASKS["binary"], ref.class_names
+    monkeypatch.setattr(evaluate, "CHUNK_ROWS", 40)  # many chunks
+    reads = []
+    real_load = evaluate.load_batches
+    monkeypatch.setattr(evaluate, "load_batches", lambda *a, **k: reads.append(a) or real_load(*a, **k))
+
+    both = evaluate.measure_together(candidate, other, ref, task=task, class_names=names)
+    assert len(reads) == 1, "the split is read once for both models"
+    alone = [evaluate.evaluate_model(m, ref, task=task, class_names=names)[0] for m in (candidate, other)]
+    assert both.candidate.values == pytest.approx(alone[0].values, rel=1e-6)
+    assert both.baseline.values == pytest.approx(alone[1].values, rel=1e-6)
+    assert both.baseline.per_slice["region"]["eu"] == pytest.approx(alone[1].per_slice["region"]["eu"], rel=1e-6)
+    evidence = both.evidence
+    assert evidence.rows == ref.splits["test"] and evidence.replicates == 200
+    assert set(evidence.changes) == {"accuracy", "loss", "precision", "recall", "auc"}
+    for name, difference in evidence.changes.items():
+        expected = alone[0].values[name] - alone[1].values[name]
+        assert difference.estimate == pytest.approx(expected, abs=1e-5) and difference.se > 0, name
+    assert set(evidence.slices["region"]) == {"eu", "us", "apac"}
+    eu = evidence.slices["region"]["eu"]
+    assert eu["auc"].estimate == pytest.approx(alone[0].per_slice["region"]["eu"]["auc"], abs=1e-5)
+
+    # A candidate equal to production: non-inferior at margin 0, not shown superior.
+    same = evaluate.measure_together(candidate, candidate, ref, task=task, class_names=names)
+    assert all(d.estimate == 0 and d.se == pytest.approx(0, abs=1e-9) for d in same.evidence.changes.values())
+    for change, verdict in (({"max_regression": 0.0}, "pass"), ({"mode": "superiority"}, "inconclusive")):
+        config = GateConfig.model_validate({"change": {"auc": change, "accuracy": change}})
+        report = decide(same.candidate, same.baseline, config, baseline_version=1, evidence=same.evidence)
+        assert [c.verdict for c in report.checks] == [verdict, verdict]
+
+    # A baseline that cannot take the data is the baseline's failure, named as such.
+    wrong = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])
+    with pytest.raises(evaluate.BaselineFailed):
+        evaluate.measure_together(candidate, wrong, ref, task=task, class_names=names)

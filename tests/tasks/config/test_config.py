@@ -234,7 +234,7 @@ def test_the_committed_recipe_reference_is_what_the_config_models_generate(monke
     )
     for key in (
         "| `split_key` |",
-        "| `max_regression` | float | required |",
+        "| `max_regression` | float | `0.0` |",
         "## `runtime.launcher`",
         "## `gate.per_slice.<key>.<key>`",
     ):
