@@ -50,7 +50,9 @@ class Change(_Section):
     @model_validator(mode="after")
     def _margin_of_its_mode(self) -> Change:
         other = "min_improvement" if self.mode == "non_inferiority" else "max_regression"
-        if other in self.model_fields_set:
+        # A value, not the key's presence: a config dumped and read back (a deployment's parameters, the
+        # recorded config) holds both margins, the other one at its default 0.
+        if getattr(self, other):
             expected = "superiority" if other == "min_improvement" else "non_inferiority"
             raise ValueError(f"received {other} with mode {self.mode}, expected it with mode {expected}")
         return self

@@ -331,6 +331,14 @@ def test_a_recipe_without_the_new_keys_keeps_its_meaning_and_a_margin_belongs_to
         GateConfig.model_validate({"change": {"auc": {"mode": "superiority", "max_regression": 0.01}}})
 
 
+@pytest.mark.parametrize("change", [{"max_regression": 0.01}, {"mode": "superiority", "min_improvement": 0.01}])
+def test_a_gate_config_dumped_and_read_back_is_the_same_config(change):
+    """A deployment's parameters and the recorded config hold both margins, the other at its default:
+    `kerasflow serve`'s runs were refused ("received min_improvement with mode non_inferiority")."""
+    config = GateConfig.model_validate({"change": {"accuracy": change}})
+    assert GateConfig.model_validate(config.model_dump(mode="json")) == config
+
+
 def test_forty_slices_just_below_a_bound_do_not_fail_by_chance_one_far_below_does():
     values = {f"r{i}": 0.78 for i in range(40)} | {"far": 0.5}
     noise = {
