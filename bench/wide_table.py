@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scale import measured  # the benchmark folder's own module
 
 BIN = Path(sys.executable).parent
 # (columns, rows): the issue's two cases.
@@ -70,18 +72,6 @@ def write_table(path: Path, columns: int, rows: int) -> None:
     label = (x[:, :10].sum(axis=1) + rng.normal(scale=0.5, size=rows) > 0).astype("int64")
     arrays = [pa.array(x[:, j]) for j in range(columns)] + [pa.array(label)]
     pq.write_table(pa.table(arrays, names=[f"f{j}" for j in range(columns)] + ["label"]), path)
-
-
-def measured(cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
-    """Wall seconds and peak RSS (GiB) of ``cmd`` as a fresh process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) not in ok:
-        sys.exit(f"failed ({os.waitstatus_to_exitcode(status)}): {' '.join(cmd)}\n{output[-3000:]}")
-    return seconds, usage.ru_maxrss / 2**20
 
 
 def main() -> None:
